@@ -1,0 +1,170 @@
+"""Every choice of a detector, as one pydantic model that loads from YAML or dotted overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from models.errors import ConfigError
+
+Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
+Normalization = Literal["robust", "global", "window", "minmax"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class PreprocessConfig(_Section):
+    """How raw light curves become model windows."""
+
+    window: int = Field(64, ge=4, le=4096, description="grid points per window (per band)")
+    stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
+    mode: Literal["sliding", "whole"] = Field(
+        "sliding", description="sliding windows, or each object resampled onto one window"
+    )
+    cadence: float | None = Field(
+        None, gt=0, description="grid step in time units; None = median spacing in training"
+    )
+    max_gap: float = Field(
+        3.0, gt=0, description="gaps longer than this many grid steps are masked, not interpolated"
+    )
+    normalization: Normalization = "robust"
+    bands: list[str] | None = Field(None, description="bands in order; None = those in training")
+    min_valid_fraction: float = Field(
+        0.5, gt=0, le=1, description="windows with fewer valid points are not scored or trained on"
+    )
+
+
+class ModelConfig(_Section):
+    """The dense autoencoder."""
+
+    hidden: list[int] = Field(default_factory=lambda: [128, 64])
+    latent: int = Field(8, ge=1)
+    activation: Activation = "relu"
+    output_activation: Literal["linear", "sigmoid"] = "linear"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    batch_norm: bool = False
+    l1: float = Field(0.0, ge=0)
+    l2: float = Field(0.0, ge=0)
+    initializer: Literal["glorot", "he"] = "glorot"
+    variant: Literal["plain", "variational", "denoising"] = "plain"
+    noise_std: float = Field(0.1, ge=0, description="input noise of the denoising variant")
+    kl_weight: float = Field(1e-3, ge=0, description="KL term weight of the variational variant")
+    loss: Literal["mse", "mae", "huber", "bce", "chi2"] = "mse"
+
+
+class TrainConfig(_Section):
+    """The optimiser, the schedule and the splits."""
+
+    optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adadelta"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
+    weight_decay: float = Field(1e-4, ge=0, description="adamw only")
+    schedule: Literal["constant", "exponential", "cosine"] = "constant"
+    decay_rate: float = Field(0.9, gt=0, le=1, description="exponential: factor per epoch")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(256, ge=1)
+    patience: int = Field(5, ge=1, description="early stopping patience, in epochs")
+    stride: int = Field(4, ge=1, description="window step of the training windows")
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    calibration_fraction: float = Field(0.15, gt=0, lt=0.5)
+    max_windows: int | None = Field(200_000, ge=16, description="random subsample cap")
+    seed: int = 0
+
+
+class ScoringConfig(_Section):
+    """How reconstruction errors become scores, thresholds and intervals."""
+
+    error: Literal["mse", "chi2"] = "mse"
+    object_aggregation: Literal["max", "topk"] = "max"
+    top_k: int = Field(5, ge=1)
+    target_far: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate of the threshold")
+    merge_gap: int = Field(2, ge=0, description="flagged points this close merge into one event")
+    min_calibration_objects: int = Field(
+        20, ge=2, description="fewer calibration objects: object p-values from windows instead"
+    )
+
+
+class DetectorConfig(_Section):
+    """Everything a detector is made of; logged verbatim to MLflow and stored in the bundle."""
+
+    preprocess: PreprocessConfig = Field(default_factory=lambda: PreprocessConfig())
+    model: ModelConfig = Field(default_factory=lambda: ModelConfig())
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig())
+    scoring: ScoringConfig = Field(default_factory=lambda: ScoringConfig())
+
+    @model_validator(mode="after")
+    def _compatible(self) -> DetectorConfig:
+        if self.model.loss == "bce" and (
+            self.model.output_activation != "sigmoid" or self.preprocess.normalization != "minmax"
+        ):
+            raise ValueError(
+                "model.loss=bce needs model.output_activation=sigmoid and "
+                "preprocess.normalization=minmax"
+            )
+        return self
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> DetectorConfig:
+        """Validate a mapping; unknown keys and bad values raise ConfigError naming them."""
+        try:
+            return cls.model_validate(dict(data or {}))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    @classmethod
+    def from_yaml(cls, text: str) -> DetectorConfig:
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config is not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("config must be a YAML mapping of sections")
+        return cls.from_dict(data)
+
+    def with_overrides(self, overrides: Iterable[str]) -> DetectorConfig:
+        """Apply `section.key=value` strings (values parsed as YAML)."""
+        data = self.model_dump()
+        for item in overrides:
+            key, sep, raw = item.partition("=")
+            if not sep or not key.strip():
+                raise ConfigError(f"override {item!r} is not of the form section.key=value")
+            parts = key.strip().split(".")
+            node: Any = data
+            for depth, part in enumerate(parts[:-1]):
+                if not isinstance(node, dict) or part not in node:
+                    raise ConfigError(f"unknown config key {'.'.join(parts[: depth + 1])!r}")
+                node = node[part]
+            if not isinstance(node, dict) or parts[-1] not in node:
+                raise ConfigError(f"unknown config key {key.strip()!r}")
+            try:
+                node[parts[-1]] = yaml.safe_load(raw)
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from None
+        return DetectorConfig.from_dict(data)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    def flat(self) -> dict[str, Any]:
+        """`section.key -> value`, the form MLflow params take."""
+        out: dict[str, Any] = {}
+        for section, values in self.model_dump(mode="json").items():
+            for key, value in values.items():
+                out[f"{section}.{key}"] = value
+        return out
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown config key {where!r}")
+        else:
+            problems.append(f"{where}: {err['msg']}")
+    return "; ".join(problems)

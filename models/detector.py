@@ -1,0 +1,413 @@
+"""`Detector`: encode / reconstruct / score light curves; save and load the bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time as _time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from models import __version__
+from models.autoencoder import inference_model
+from models.config import DetectorConfig
+from models.errors import BundleError, LcadError, LightCurveError
+from models.lightcurve import LightCurve
+from models.preprocess import Preprocessor, Resampled
+from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
+from models.scoring import (
+    Calibration,
+    band_errors,
+    cell_residuals,
+    find_intervals,
+    object_score,
+    window_errors,
+)
+from models.windows import Windows, coverage_mean, make_windows, overlap_average, window_times
+
+SCHEMA_VERSION = 1
+CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
+MAX_BATCH = 4096
+MIN_BUCKET = 16
+
+
+def bucket_size(n: int) -> int:
+    """Padded batch size: the next power of two (at least MIN_BUCKET, at most MAX_BATCH)."""
+    size = MIN_BUCKET
+    while size < n and size < MAX_BATCH:
+        size *= 2
+    return size
+
+
+@dataclass
+class Prepared:
+    """A curve made ready for the network."""
+
+    curve: LightCurve
+    res: Resampled
+    win: Windows
+    offset: np.ndarray  # (n_windows, n_bands)
+    scale: np.ndarray
+    xn: np.ndarray  # (n_windows, D) float32
+    en: np.ndarray
+    valid: np.ndarray  # (n_windows,) enough valid points to use
+
+    def model_input(self) -> np.ndarray:
+        return np.concatenate([self.xn, self.win.mask.astype(np.float32)], axis=1)
+
+    def targets(self) -> np.ndarray:
+        return np.concatenate([self.xn, self.win.mask.astype(np.float32), self.en], axis=1)
+
+
+@dataclass
+class Detector:
+    """A trained autoencoder with its preprocessing and calibration: one code path everywhere."""
+
+    config: DetectorConfig
+    preprocessor: Preprocessor
+    model: keras.Model
+    calibration: Calibration | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._infer = inference_model(self.model)
+
+    # ---- shapes --------------------------------------------------------------------------
+    @property
+    def window(self) -> int:
+        return self.config.preprocess.window
+
+    @property
+    def bands(self) -> list[str]:
+        return self.preprocessor.bands
+
+    @property
+    def input_dim(self) -> int:
+        return self.window * len(self.bands)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self._infer.outputs[0].shape[-1])
+
+    @property
+    def threshold(self) -> float:
+        if self.calibration is None:
+            raise LcadError("detector is not calibrated")
+        return self.calibration.point_threshold
+
+    # ---- the shared path -----------------------------------------------------------------
+    def prepare(self, curve: LightCurve, stride: int | None = None) -> Prepared:
+        """Resample, window and normalise one curve (raises LightCurveError when unusable)."""
+        cfg = self.config.preprocess
+        res = self.preprocessor.resample(curve)
+        win = make_windows(res, self.window, stride or cfg.stride)
+        off, sc = self.preprocessor.window_offsets(win.x, win.mask, res)
+        xn, en = self.preprocessor.normalize(win.x, win.err, win.mask, off, sc)
+        valid = win.valid_fraction() >= cfg.min_valid_fraction
+        return Prepared(curve, res, win, off, sc, xn, en, valid)
+
+    def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
+        n = inputs.shape[0]
+        zs, rs = [], []
+        for lo in range(0, n, MAX_BATCH):
+            chunk = inputs[lo: lo + MAX_BATCH]
+            m = chunk.shape[0]
+            size = bucket_size(m)
+            if size > m:
+                chunk = np.concatenate([chunk, np.zeros((size - m, chunk.shape[1]), np.float32)])
+            z, r = self._infer.predict_on_batch(chunk)
+            zs.append(np.asarray(z)[:m])
+            rs.append(np.asarray(r)[:m])
+        if not zs:
+            return np.zeros((0, self.latent_dim), np.float32), np.zeros((0, self.input_dim),
+                                                                        np.float32)
+        return np.concatenate(zs), np.concatenate(rs)
+
+    def _prepare_all(
+        self, curves: Iterable[LightCurve], on_error: str
+    ) -> tuple[list[Prepared], dict[str, str]]:
+        prepared, skipped = [], {}
+        for c in curves:
+            try:
+                prepared.append(self.prepare(c))
+            except LightCurveError as exc:
+                if on_error == "raise":
+                    raise
+                skipped[c.object_id] = exc.message
+        return prepared, skipped
+
+    def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not prepared:
+            return []
+        z, r = self.predict_arrays(np.concatenate([p.model_input() for p in prepared]))
+        out, lo = [], 0
+        for p in prepared:
+            hi = lo + p.win.n_windows
+            out.append((z[lo:hi], r[lo:hi]))
+            lo = hi
+        return out
+
+    # ---- public verbs --------------------------------------------------------------------
+    def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
+        """Latent code of every window (z_mean for the variational model)."""
+        prepared, _ = self._prepare_all(curves, "raise")
+        result = []
+        for p, (z, _r) in zip(prepared, self._run(prepared), strict=True):
+            start, end = window_times(p.res, p.win)
+            result.append(CurveEncoding(p.curve.object_id, start, end, z, list(p.curve.warnings)))
+        return result
+
+    def reconstruct(self, curves: Sequence[LightCurve]) -> list[CurveReconstruction]:
+        """Reconstructed flux at every input time."""
+        prepared, _ = self._prepare_all(curves, "raise")
+        result = []
+        for p, (_z, r) in zip(prepared, self._run(prepared), strict=True):
+            recon_grid = self._reconstruction_grid(p, r)
+            result.append(CurveReconstruction(
+                p.curve.object_id, p.curve.time, p.curve.band_labels(), p.curve.flux,
+                self._at_points(p, recon_grid), list(p.curve.warnings)))
+        return result
+
+    def score(
+        self,
+        curves: Sequence[LightCurve],
+        threshold: float | None = None,
+        on_error: str = "raise",
+    ) -> ScoreResult:
+        """Scores, p-values, verdicts and intervals; on_error='skip' records unusable curves."""
+        if self.calibration is None:
+            raise LcadError("detector is not calibrated: it cannot score")
+        prepared, skipped = self._prepare_all(curves, on_error)
+        out = [self._score_one(p, z, r, threshold)
+               for p, (z, r) in zip(prepared, self._run(prepared), strict=True)]
+        return ScoreResult(out, skipped)
+
+    # ---- scoring internals ---------------------------------------------------------------
+    def window_errors_of(self, p: Prepared, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cells = cell_residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
+        return window_errors(cells, p.win.mask, p.valid), cells
+
+    def grid_scores(self, p: Prepared, werr: np.ndarray) -> np.ndarray:
+        """Point score on the grid: mean error of the covering windows; NaN where no data."""
+        s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
+        return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
+        raw = self.preprocessor.denormalize(recon, p.offset, p.scale)
+        ok = np.repeat(p.valid[:, None], raw.shape[1], axis=1)
+        return overlap_average(raw, ok, p.win.starts, self.window, p.res.n_grid, len(self.bands))
+
+    def _at_points(self, p: Prepared, grid_values: np.ndarray) -> np.ndarray:
+        """Per-band linear interpolation of a (n_bands, n_grid) array at the input times."""
+        out = np.full(p.curve.time.size, np.nan)
+        for b in range(len(self.bands)):
+            sel = p.res.point_band == b
+            ok = np.isfinite(grid_values[b])
+            if sel.any() and ok.any():
+                vals = np.interp(p.curve.time[sel], p.res.grid_time[ok], grid_values[b][ok])
+                # no extrapolation into regions no usable window covered
+                near = ok[p.res.point_grid[sel]]
+                out[sel] = np.where(near, vals, np.nan)
+        return out
+
+    def _score_one(self, p: Prepared, z: np.ndarray, recon: np.ndarray,
+                   threshold: float | None) -> CurveScore:
+        cal = self.calibration
+        assert cal is not None
+        scfg = self.config.scoring
+        werr, cells = self.window_errors_of(p, recon)
+        grid_score = self.grid_scores(p, werr)
+        grid_p = cal.point.p_values(grid_score)
+        recon_grid = self._reconstruction_grid(p, recon)
+        thr = cal.point_threshold if threshold is None else float(threshold)
+
+        pt_score = np.where(p.curve.mask, grid_score[p.res.point_grid], np.nan)
+        pt_p = np.where(p.curve.mask, grid_p[p.res.point_grid], np.nan)
+        pt_flag = np.isfinite(pt_score) & (pt_score > thr)
+
+        scaled_resid = (p.res.values - recon_grid) / p.res.object_scale[:, None]
+        grid_resid = np.nansum(np.where(p.res.mask, scaled_resid, 0.0), axis=0)
+        intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
+                                   scfg.merge_gap)
+
+        obj = object_score(werr, scfg.object_aggregation, scfg.top_k)
+        win_p = cal.window.p_values(werr)
+        n_independent = p.valid.sum() * self.config.preprocess.stride / self.window
+        obj_p = cal.object_p_value(obj, win_p, n_independent)
+        if threshold is not None:
+            anomalous = bool(intervals)
+        else:
+            anomalous = bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
+        warn = list(p.curve.warnings)
+        if not p.valid.any():
+            warn.append("no window has enough valid points: the curve has no score")
+        start, end = window_times(p.res, p.win)
+        return CurveScore(
+            object_id=p.curve.object_id, score=obj, p_value=obj_p, is_anomalous=anomalous,
+            threshold=thr, intervals=intervals, time=p.curve.time,
+            band=p.curve.band_labels(), flux=p.curve.flux,
+            reconstruction=self._at_points(p, recon_grid), point_score=pt_score,
+            point_p_value=pt_p, is_anomaly=pt_flag, window_start=start, window_end=end,
+            window_error=werr, window_band_error=band_errors(cells, p.win.mask, len(self.bands)),
+            latent=z, bands=list(self.bands), warnings=warn,
+        )
+
+    def calibrate(self, curves: Sequence[LightCurve]) -> Calibration:
+        """Fit thresholds and p-value tables on held-out curves (never the training windows)."""
+        prepared, _ = self._prepare_all(curves, "skip")
+        if not prepared:
+            raise LightCurveError("no calibration curve is long enough for one window")
+        wins, pts, objs = [], [], []
+        scfg = self.config.scoring
+        for p, (_z, r) in zip(prepared, self._run(prepared), strict=True):
+            werr, _ = self.window_errors_of(p, r)
+            wins.append(werr)
+            pts.append(self.grid_scores(p, werr))
+            objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
+        self.calibration = Calibration.fit(
+            np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
+            scfg.min_calibration_objects)
+        return self.calibration
+
+    # ---- the bundle ----------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "lcad_version": __version__,
+            "keras_version": keras.__version__,
+            "keras_backend": keras.backend.backend(),
+            "created_at": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime()),
+            "config": self.config.model_dump(mode="json"),
+            "preprocess": self.preprocessor.to_dict(),
+            "input_dim": self.input_dim,
+            "latent_dim": self.latent_dim,
+            "metrics": self.metrics,
+            "info": self.info,
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the bundle atomically: a crash leaves the old bundle (or nothing), never half."""
+        if self.calibration is None:
+            raise LcadError("detector is not calibrated: calibrate it before saving")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            self.model.save(tmp / MODEL_FILE)
+            _write_json(tmp / CALIBRATION_FILE, self.calibration.to_dict())
+            meta = self.describe()
+            meta["files"] = {
+                MODEL_FILE: _sha256(tmp / MODEL_FILE),
+                CALIBRATION_FILE: _sha256(tmp / CALIBRATION_FILE),
+            }
+            _write_json(tmp / CONFIG_FILE, meta)
+            if target.exists():
+                old = target.parent / f".{target.name}.old-{os.getpid()}"
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Detector:
+        """Load a bundle (Keras safe mode, no pickle); errors name the file and the problem."""
+        root = _bundle_root(Path(path))
+        meta = _read_json(root / CONFIG_FILE)
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise BundleError(root / CONFIG_FILE,
+                              f"schema_version {version!r} is not supported "
+                              f"(this lcad {__version__} reads {SCHEMA_VERSION})")
+        for name in (MODEL_FILE, CALIBRATION_FILE):
+            f = root / name
+            if not f.is_file():
+                raise BundleError(f, "file is missing")
+            expected = meta.get("files", {}).get(name)
+            if expected and _sha256(f) != expected:
+                raise BundleError(f, "checksum mismatch: the file is truncated or was modified")
+        try:
+            config = DetectorConfig.model_validate(meta["config"])
+            pre = Preprocessor.from_dict(meta["preprocess"])
+            calibration = Calibration.from_dict(_read_json(root / CALIBRATION_FILE))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(root / CONFIG_FILE, f"invalid or incompatible content: {exc}") \
+                from None
+        try:
+            model = keras.saving.load_model(root / MODEL_FILE, compile=False, safe_mode=True)
+        except Exception as exc:  # keras raises many types for a bad archive
+            raise BundleError(root / MODEL_FILE, f"cannot be loaded: {exc}") from None
+        expected_dim = 2 * len(pre.bands) * config.preprocess.window
+        if model.input_shape[-1] != expected_dim:
+            raise BundleError(root / MODEL_FILE,
+                              f"model takes {model.input_shape[-1]} inputs, config implies "
+                              f"{expected_dim}")
+        info = dict(meta.get("info", {}))
+        info.setdefault("source", str(root))
+        return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info)
+
+
+def _bundle_root(path: Path) -> Path:
+    if (path / CONFIG_FILE).is_file():
+        return path
+    # a crash between the two renames of save(): the previous bundle is still beside it
+    backups = sorted(path.parent.glob(f".{path.name}.old-*"))
+    if not path.exists() and backups and (backups[-1] / CONFIG_FILE).is_file():
+        warnings.warn(f"{path} missing; loading the previous bundle {backups[-1]}",
+                      stacklevel=3)
+        return backups[-1]
+    if not path.exists():
+        raise BundleError(path, "bundle not found")
+    if not path.is_dir():
+        raise BundleError(path, "not a bundle directory")
+    raise BundleError(path / CONFIG_FILE, "file is missing: not an lcad bundle")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BundleError(path, "file is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(path, f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BundleError(path, "expected a JSON object")
+    return data
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=2, allow_nan=False, default=_json_default)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

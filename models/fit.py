@@ -1,0 +1,163 @@
+"""Fit a Detector: split, preprocess, train the autoencoder, calibrate on held-out data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from models.autoencoder import build_autoencoder, make_loss, make_optimizer
+from models.config import DetectorConfig
+from models.detector import Detector
+from models.errors import LightCurveError
+from models.lightcurve import LightCurve
+from models.preprocess import Preprocessor
+
+MIN_OBJECTS_FOR_OBJECT_SPLIT = 10
+
+
+@dataclass
+class Splits:
+    train: list[LightCurve]
+    validation: list[LightCurve]
+    calibration: list[LightCurve]
+    by: str  # "object" or "time"
+
+
+def split_curves(curves: Sequence[LightCurve], cfg: DetectorConfig) -> Splits:
+    """By object when there are many, else each curve by time (train, then val, then cal)."""
+    t = cfg.train
+    if not curves:
+        raise LightCurveError("no light curves to train on")
+    n = len(curves)
+    if n >= MIN_OBJECTS_FOR_OBJECT_SPLIT:
+        order = np.random.default_rng(t.seed).permutation(n)
+        n_val = max(1, round(n * t.validation_fraction))
+        n_cal = max(1, round(n * t.calibration_fraction))
+        val = [curves[i] for i in order[:n_val]]
+        cal = [curves[i] for i in order[n_val: n_val + n_cal]]
+        train = [curves[i] for i in order[n_val + n_cal:]]
+        return Splits(train, val, cal, "object")
+    train, val, cal = [], [], []
+    f_train = 1.0 - t.validation_fraction - t.calibration_fraction
+    for c in curves:
+        tv = c.time[c.mask]
+        a, b = np.quantile(tv, [f_train, f_train + t.validation_fraction])
+        train.append(c.slice_time(-np.inf, a))
+        val.append(c.slice_time(a, b))
+        cal.append(c.slice_time(b, np.inf))
+    return Splits(train, val, cal, "time")
+
+
+def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
+                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Model inputs and targets of every usable window; curves too short are listed."""
+    xs, ys, skipped = [], [], []
+    for c in curves:
+        if not c.mask.any():
+            skipped.append(c.object_id)
+            continue
+        try:
+            p = det.prepare(c, stride=stride)
+        except LightCurveError:
+            skipped.append(c.object_id)
+            continue
+        xs.append(p.model_input()[p.valid])
+        ys.append(p.targets()[p.valid])
+    if not xs:
+        return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.float32), skipped
+    return np.concatenate(xs), np.concatenate(ys), skipped
+
+
+def fit_detector(
+    curves: Sequence[LightCurve],
+    config: DetectorConfig,
+    *,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    splits: Splits | None = None,
+    model: keras.Model | None = None,
+    initial_epoch: int = 0,
+    verbose: int = 0,
+) -> tuple[Detector, dict[str, float]]:
+    """Train and calibrate a detector; returns it with its metrics.
+
+    `model` and `initial_epoch` continue an interrupted run from a checkpoint.
+    """
+    splits = splits or split_curves(curves, config)
+    tcfg = config.train
+    keras.utils.set_random_seed(tcfg.seed)
+    pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
+    dim = config.preprocess.window * len(pre.bands)
+    net = model or build_autoencoder(dim, config.model, seed=tcfg.seed)
+    det = Detector(config, pre, net)
+
+    x_tr, y_tr, skipped = window_arrays(det, splits.train, tcfg.stride)
+    if x_tr.shape[0] == 0:
+        raise LightCurveError(
+            f"every training series is too short or too sparse for window "
+            f"{config.preprocess.window} at cadence {pre.cadence:g}")
+    x_va, y_va, _ = window_arrays(det, splits.validation, tcfg.stride)
+    rng = np.random.default_rng(tcfg.seed)
+    if tcfg.max_windows and x_tr.shape[0] > tcfg.max_windows:
+        keep = rng.choice(x_tr.shape[0], tcfg.max_windows, replace=False)
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
+    if x_va.shape[0] == 0:  # no usable validation curve: hold out training windows instead
+        n_va = max(1, int(0.1 * x_tr.shape[0]))
+        idx = rng.permutation(x_tr.shape[0])
+        x_va, y_va = x_tr[idx[:n_va]], y_tr[idx[:n_va]]
+        x_tr, y_tr = x_tr[idx[n_va:]], y_tr[idx[n_va:]]
+
+    steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
+    if model is None or net.optimizer is None:
+        net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model))
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience,
+                                         restore_best_weights=True)
+    t0 = time.perf_counter()
+    history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
+                      batch_size=tcfg.batch_size, shuffle=True, verbose=verbose,
+                      initial_epoch=initial_epoch, callbacks=[stop, *callbacks])
+    seconds = time.perf_counter() - t0
+    epochs_run = max(1, len(history.history.get("loss", [])))
+
+    cal_curves = [c for c in splits.calibration if c.mask.any()]
+    det.calibrate(cal_curves)
+    metrics = _metrics(det, splits.validation, history.history, seconds,
+                       epochs_run * x_tr.shape[0])
+    metrics.update(n_train_windows=float(x_tr.shape[0]), n_val_windows=float(x_va.shape[0]),
+                   n_skipped_train_curves=float(len(skipped)))
+    det.metrics = metrics
+    det.info.update(split_by=splits.by)
+    return det, metrics
+
+
+def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str, Any],
+             seconds: float, windows_seen: int) -> dict[str, float]:
+    cal = det.calibration
+    assert cal is not None
+    out: dict[str, float] = {
+        "threshold": cal.point_threshold,
+        "window_threshold": cal.window_threshold,
+        "train_seconds": seconds,
+        "windows_per_second": windows_seen / max(seconds, 1e-9),
+        "epochs_run": float(len(history.get("loss", []))),
+    }
+    if history.get("val_loss"):
+        out["best_val_loss"] = float(np.nanmin(history["val_loss"]))
+    usable = [c for c in val_curves if c.mask.any()]
+    result = det.score(usable, on_error="skip") if usable else None
+    if result is not None and len(result):
+        errs = np.concatenate([c.window_error for c in result])
+        errs = errs[np.isfinite(errs)]
+        pts = np.concatenate([c.point_score for c in result])
+        pts = pts[np.isfinite(pts)]
+        if errs.size:
+            for q in (50, 90, 99):
+                out[f"val_error_p{q}"] = float(np.percentile(errs, q))
+        if pts.size:
+            # false alarms on held-out validation data at the calibrated threshold
+            out["val_false_alarm_rate"] = float(np.mean(pts > cal.point_threshold))
+    return {k: float(v) for k, v in out.items() if np.isfinite(v)}

@@ -1,0 +1,234 @@
+"""`LightCurve`: one object's observations, repaired and sorted, with every repair reported."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.errors import LightCurveError
+
+MAG_ZERO_POINT = 22.5  # nanomaggies for SDSS-like magnitudes; any constant works after scaling
+DEFAULT_BAND = "default"
+
+
+class LightCurveWarning(UserWarning):
+    """A repair made to a light curve (dropped, masked, sorted or merged points)."""
+
+
+@dataclass
+class LightCurve:
+    """Observations of one object in time order, one row per (band, time).
+
+    `mask` is True where the flux is usable; masked points carry no weight anywhere.
+    `warnings` lists every repair made when the curve was built.
+    """
+
+    object_id: str
+    time: np.ndarray
+    flux: np.ndarray
+    flux_err: np.ndarray | None = None
+    band: np.ndarray | None = None
+    mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.time.size)
+
+    @property
+    def bands(self) -> list[str]:
+        if self.band is None:
+            return [DEFAULT_BAND]
+        return sorted({str(b) for b in self.band})
+
+    def band_labels(self) -> np.ndarray:
+        if self.band is None:
+            return np.full(self.time.size, DEFAULT_BAND, dtype=object)
+        return self.band
+
+    def slice_time(self, start: float, stop: float, suffix: str = "") -> LightCurve:
+        """Points with start <= time < stop, as a new curve (no new repairs)."""
+        keep = (self.time >= start) & (self.time < stop)
+        return LightCurve(
+            object_id=self.object_id + suffix,
+            time=self.time[keep],
+            flux=self.flux[keep],
+            flux_err=None if self.flux_err is None else self.flux_err[keep],
+            band=None if self.band is None else self.band[keep],
+            mask=self.mask[keep],
+            warnings=[],
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        object_id: Any,
+        time: Any,
+        flux: Any,
+        flux_err: Any = None,
+        band: Any = None,
+        *,
+        unit: str = "flux",
+        emit_warnings: bool = True,
+    ) -> LightCurve:
+        """Validate and repair raw arrays.
+
+        Non-finite times are dropped, non-finite fluxes (or non-finite/negative errors) are
+        masked, unsorted times are sorted, duplicate (band, time) pairs are merged by their
+        weighted mean. With unit="mag", magnitudes and their errors are converted to flux.
+        """
+        oid = str(object_id)
+        t = _as_float_array(time, "time", oid)
+        f = _as_float_array(flux, "flux" if unit == "flux" else "mag", oid)
+        n = t.size
+        if n == 0:
+            raise LightCurveError("no points", object_id=oid, field="time")
+        if f.size != n:
+            raise LightCurveError(
+                f"time has {n} values but flux has {f.size}", object_id=oid, field="flux"
+            )
+        e = None if flux_err is None else _as_float_array(flux_err, "flux_err", oid)
+        if e is not None and e.size != n:
+            raise LightCurveError(
+                f"time has {n} values but flux_err has {e.size}", object_id=oid, field="flux_err"
+            )
+        b = None
+        if band is not None:
+            b = np.asarray(band, dtype=object).ravel()
+            if b.size != n:
+                raise LightCurveError(
+                    f"time has {n} values but band has {b.size}", object_id=oid, field="band"
+                )
+            b = np.array([str(x) for x in b], dtype=object)
+        if unit not in ("flux", "mag"):
+            raise LightCurveError(f"unit must be 'flux' or 'mag', not {unit!r}", object_id=oid)
+
+        repairs: list[str] = []
+        bad_time = ~np.isfinite(t)
+        if bad_time.any():
+            keep = ~bad_time
+            t, f = t[keep], f[keep]
+            e = None if e is None else e[keep]
+            b = None if b is None else b[keep]
+            repairs.append(f"dropped {int(bad_time.sum())} point(s) with non-finite time")
+        if t.size == 0:
+            raise LightCurveError("no point has a finite time", object_id=oid, field="time")
+
+        if unit == "mag":
+            with np.errstate(over="ignore", invalid="ignore"):
+                new_f = 10.0 ** (-0.4 * (f - MAG_ZERO_POINT))
+                if e is not None:
+                    e = 0.4 * np.log(10.0) * new_f * e
+            f = new_f
+
+        mask = np.isfinite(f)
+        if (~mask).any():
+            repairs.append(f"masked {int((~mask).sum())} point(s) with non-finite flux")
+        if e is not None:
+            bad_err = ~(np.isfinite(e) & (e > 0)) & mask
+            if bad_err.any():
+                repairs.append(
+                    f"masked {int(bad_err.sum())} point(s) with a non-finite or non-positive error"
+                )
+                mask &= ~bad_err
+        if not mask.any():
+            raise LightCurveError("every flux value is NaN or masked", object_id=oid, field="flux")
+
+        order = np.argsort(t, kind="stable")
+        if np.any(np.diff(t) < 0):
+            repairs.append("times were not sorted; sorted them")
+        t, f, mask = t[order], f[order], mask[order]
+        e = None if e is None else e[order]
+        b = None if b is None else b[order]
+
+        t, f, e, b, mask, n_merged = _merge_duplicates(t, f, e, b, mask)
+        if n_merged:
+            repairs.append(f"merged {n_merged} point(s) with a duplicate time")
+
+        f = np.where(mask, f, np.nan)
+        if e is not None:
+            e = np.where(mask, e, np.nan)
+        if emit_warnings:
+            for msg in repairs:
+                warnings.warn(f"light curve {oid!r}: {msg}", LightCurveWarning, stacklevel=2)
+        return cls(oid, t, f, e, b, mask, repairs)
+
+
+def _as_float_array(values: Any, name: str, oid: str) -> np.ndarray:
+    if values is None:
+        raise LightCurveError(f"{name} is missing", object_id=oid, field=name)
+    if isinstance(values, str | bytes):
+        raise LightCurveError(f"{name} must be a list of numbers, not a string", object_id=oid,
+                              field=name)
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LightCurveError(f"{name} must contain only numbers", object_id=oid,
+                              field=name) from None
+    if arr.ndim != 1:
+        raise LightCurveError(f"{name} must be one-dimensional, got shape {arr.shape}",
+                              object_id=oid, field=name)
+    return arr
+
+
+def _merge_duplicates(
+    t: np.ndarray,
+    f: np.ndarray,
+    e: np.ndarray | None,
+    b: np.ndarray | None,
+    mask: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray, int]:
+    """Merge rows with equal (band, time): inverse-variance (or plain) mean of valid fluxes."""
+    labels = np.zeros(t.size, dtype=np.int64) if b is None else np.unique(b, return_inverse=True)[1]
+    keys = np.stack([labels.astype(np.float64), t])
+    _, first, inverse = np.unique(keys, axis=1, return_index=True, return_inverse=True)
+    n_groups = first.size
+    if n_groups == t.size:
+        return t, f, e, b, mask, 0
+    inverse = inverse.ravel()
+    w = np.where(mask, 1.0 if e is None else 1.0 / np.where(mask, e, 1.0) ** 2, 0.0)
+    wsum = np.bincount(inverse, weights=w, minlength=n_groups)
+    fsum = np.bincount(inverse, weights=np.where(mask, f, 0.0) * w, minlength=n_groups)
+    valid = wsum > 0
+    new_f = np.where(valid, fsum / np.where(valid, wsum, 1.0), np.nan)
+    new_e = None
+    if e is not None:
+        new_e = np.where(valid, 1.0 / np.sqrt(np.where(valid, wsum, 1.0)), np.nan)
+    # groups come out sorted by (band label, time): restore time order
+    new_t = t[first]
+    new_b = None if b is None else b[first]
+    order = np.argsort(new_t, kind="stable")
+    merged = t.size - n_groups
+    new_e = None if new_e is None else new_e[order]
+    new_b = None if new_b is None else new_b[order]
+    return new_t[order], new_f[order], new_e, new_b, valid[order], merged
+
+
+def curves_from_frame(
+    frame: Any,
+    *,
+    unit: str = "flux",
+    emit_warnings: bool = True,
+) -> list[LightCurve]:
+    """Long-format frame (object_id, time, flux[, flux_err][, band]) -> one curve per object."""
+    cols: Sequence[str] = list(frame.columns)
+    for needed in ("object_id", "time", "flux"):
+        if needed not in cols:
+            raise LightCurveError(f"column {needed!r} is missing; columns are {list(cols)}")
+    curves = []
+    for oid, group in frame.groupby("object_id", sort=False):
+        curves.append(
+            LightCurve.from_arrays(
+                oid,
+                group["time"].to_numpy(),
+                group["flux"].to_numpy(),
+                group["flux_err"].to_numpy() if "flux_err" in cols else None,
+                group["band"].to_numpy() if "band" in cols else None,
+                unit=unit,
+                emit_warnings=emit_warnings,
+            )
+        )
+    return curves

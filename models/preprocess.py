@@ -1,0 +1,265 @@
+"""Resample light curves onto a uniform grid (gap mask included) and normalise windows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from models.config import PreprocessConfig
+from models.errors import LightCurveError
+from models.lightcurve import LightCurve
+
+MAX_GRID_POINTS = 20_000_000
+MAD_TO_SIGMA = 1.4826
+
+
+@dataclass
+class Resampled:
+    """One curve on its grid: (n_bands, n_grid) values, mask and errors, plus the point map."""
+
+    object_id: str
+    grid_time: np.ndarray  # (n_grid,)
+    values: np.ndarray  # (n_bands, n_grid), NaN where masked
+    mask: np.ndarray  # (n_bands, n_grid) bool
+    err: np.ndarray  # (n_bands, n_grid)
+    point_band: np.ndarray  # (n_points,) band index of every input point
+    point_grid: np.ndarray  # (n_points,) nearest grid index of every input point
+    object_offset: np.ndarray  # (n_bands,) median of each band (robust normalisation)
+    object_scale: np.ndarray  # (n_bands,) MAD-sigma of each band
+
+    @property
+    def n_grid(self) -> int:
+        return int(self.grid_time.size)
+
+
+def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
+    """Median and MAD-sigma of the finite values; falls back to std, then 1, for a flat series."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return 0.0, 1.0
+    med = float(np.median(v))
+    scale = MAD_TO_SIGMA * float(np.median(np.abs(v - med)))
+    if not (np.isfinite(scale) and scale > 0):
+        scale = float(np.std(v))
+    if not (np.isfinite(scale) and scale > 0):
+        scale = max(abs(med), 1.0) * 1e-6 if np.isfinite(med) else 1.0
+    return med, scale
+
+
+def estimate_noise(flux: np.ndarray) -> float:
+    """Point-to-point scatter (MAD of differences / sqrt 2): the noise when errors are absent."""
+    v = flux[np.isfinite(flux)]
+    if v.size < 3:
+        return robust_location_scale(v)[1]
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(np.diff(v)))) / np.sqrt(2.0)
+    if not (np.isfinite(sigma) and sigma > 0):
+        sigma = robust_location_scale(v)[1]
+    return sigma
+
+
+def resample_band(
+    t_obs: np.ndarray,
+    f_obs: np.ndarray,
+    grid: np.ndarray,
+    step: float,
+    max_gap: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation onto `grid` across gaps up to `max_gap` steps; longer gaps masked.
+
+    A grid point inside a longer gap still takes the nearest observation when that one is
+    within half a step of it. Returns (values, valid).
+    """
+    n = t_obs.size
+    if n == 0:
+        return np.full(grid.size, np.nan), np.zeros(grid.size, dtype=bool)
+    idx = np.searchsorted(t_obs, grid, side="right")
+    left = np.clip(idx - 1, 0, n - 1)
+    right = np.clip(idx, 0, n - 1)
+    has_left = idx > 0
+    has_right = idx < n
+    tl, tr = t_obs[left], t_obs[right]
+    span = tr - tl
+    interp_ok = has_left & has_right & (span <= max_gap * step)
+    w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
+    interp = f_obs[left] + w * (f_obs[right] - f_obs[left])
+    dl = np.where(has_left, grid - tl, np.inf)
+    dr = np.where(has_right, tr - grid, np.inf)
+    nearest = np.where(dl <= dr, f_obs[left], f_obs[right])
+    near_ok = np.minimum(dl, dr) <= 0.5 * step
+    # an observation exactly on the grid point
+    exact = has_left & (dl == 0)
+    values = np.where(exact, f_obs[left], np.where(interp_ok, interp, nearest))
+    valid = exact | interp_ok | near_ok
+    return np.where(valid, values, np.nan), valid
+
+
+@dataclass
+class Preprocessor:
+    """The fitted preprocessing: grid step, bands and (for global/minmax) band statistics."""
+
+    config: PreprocessConfig
+    cadence: float
+    bands: list[str]
+    band_offset: list[float]
+    band_scale: list[float]
+
+    # ---- fitting -------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, curves: Sequence[LightCurve], config: PreprocessConfig) -> Preprocessor:
+        if not curves:
+            raise LightCurveError("no light curves to fit the preprocessing on")
+        bands = list(config.bands) if config.bands else sorted({b for c in curves for b in c.bands})
+        cadence = config.cadence
+        if cadence is None and config.mode == "sliding":
+            diffs = []
+            for c in curves:
+                labels = c.band_labels()
+                for b in c.bands:
+                    t = c.time[(labels == b) & c.mask]
+                    d = np.diff(t)
+                    diffs.append(d[d > 0])
+            all_d = np.concatenate(diffs) if diffs else np.zeros(0)
+            if all_d.size == 0:
+                raise LightCurveError("cannot infer a cadence: no curve has two distinct times")
+            cadence = float(np.median(all_d))
+        offsets, scales = [], []
+        for b in bands:
+            vals = np.concatenate(
+                [c.flux[(c.band_labels() == b) & c.mask] for c in curves] or [np.zeros(0)]
+            )
+            vals = vals[np.isfinite(vals)]
+            if config.normalization == "minmax" and vals.size:
+                lo, hi = float(vals.min()), float(vals.max())
+                offsets.append(lo)
+                scales.append(hi - lo if hi > lo else 1.0)
+            elif vals.size:
+                mean, std = float(vals.mean()), float(vals.std())
+                offsets.append(mean)
+                scales.append(std if std > 0 else 1.0)
+            else:
+                offsets.append(0.0)
+                scales.append(1.0)
+        return cls(config, float(cadence or 0.0), bands, offsets, scales)
+
+    # ---- resampling ----------------------------------------------------------------------
+    def resample(self, curve: LightCurve) -> Resampled:
+        """Put one curve on its uniform grid; each band interpolated on the shared grid."""
+        cfg = self.config
+        labels = curve.band_labels()
+        unknown = sorted({str(b) for b in labels} - set(self.bands))
+        if unknown:
+            raise LightCurveError(
+                f"unknown band(s) {unknown}; the model knows {self.bands}",
+                object_id=curve.object_id,
+                field="band",
+            )
+        t_valid = curve.time[curve.mask]
+        t0, t1 = float(t_valid.min()), float(t_valid.max())
+        if cfg.mode == "whole":
+            if t1 <= t0:
+                raise LightCurveError(
+                    "needs at least two distinct times", object_id=curve.object_id, field="time"
+                )
+            step = (t1 - t0) / (cfg.window - 1)
+            n_grid = cfg.window
+        else:
+            step = self.cadence
+            span_steps = (t1 - t0) / step
+            if span_steps + 1 > MAX_GRID_POINTS:
+                raise LightCurveError(
+                    f"time span {t1 - t0:g} at cadence {step:g} needs {span_steps:.3g} grid "
+                    f"points (limit {MAX_GRID_POINTS}); check the time unit",
+                    object_id=curve.object_id,
+                    field="time",
+                )
+            n_grid = int(np.ceil(span_steps - 1e-9)) + 1
+        grid = t0 + step * np.arange(n_grid)
+        nb = len(self.bands)
+        values = np.full((nb, n_grid), np.nan)
+        mask = np.zeros((nb, n_grid), dtype=bool)
+        err = np.ones((nb, n_grid))
+        offset = np.zeros(nb)
+        scale = np.ones(nb)
+        for i, b in enumerate(self.bands):
+            sel = (labels == b) & curve.mask
+            t_b, f_b = curve.time[sel], curve.flux[sel]
+            offset[i], scale[i] = robust_location_scale(f_b)
+            values[i], mask[i] = resample_band(t_b, f_b, grid, step, cfg.max_gap)
+            if curve.flux_err is not None:
+                e_b, _ = resample_band(t_b, curve.flux_err[sel], grid, step, cfg.max_gap)
+                err[i] = np.where(mask[i], e_b, 1.0)
+            else:
+                err[i] = estimate_noise(f_b) if t_b.size else 1.0
+        band_index = {b: i for i, b in enumerate(self.bands)}
+        point_band = np.array([band_index[str(b)] for b in labels], dtype=np.int64)
+        point_grid = np.clip(np.rint((curve.time - t0) / step), 0, n_grid - 1).astype(np.int64)
+        return Resampled(curve.object_id, grid, values, mask, err, point_band, point_grid,
+                         offset, scale)
+
+    # ---- normalisation -------------------------------------------------------------------
+    def window_offsets(
+        self, windows_x: np.ndarray, windows_mask: np.ndarray, res: Resampled
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(n_windows, n_bands) offset and scale that map raw windows to model units."""
+        n_w = windows_x.shape[0]
+        nb = len(self.bands)
+        norm = self.config.normalization
+        if norm == "robust":
+            off = np.broadcast_to(res.object_offset, (n_w, nb)).copy()
+            sc = np.broadcast_to(res.object_scale, (n_w, nb)).copy()
+        elif norm in ("global", "minmax"):
+            off = np.broadcast_to(np.asarray(self.band_offset), (n_w, nb)).copy()
+            sc = np.broadcast_to(np.asarray(self.band_scale), (n_w, nb)).copy()
+        else:  # per-window z-score
+            x = windows_x.reshape(n_w, nb, -1)
+            m = windows_mask.reshape(n_w, nb, -1)
+            cnt = m.sum(axis=2)
+            safe = np.where(m, x, 0.0)
+            mean = safe.sum(axis=2) / np.maximum(cnt, 1)
+            var = (np.where(m, x - mean[..., None], 0.0) ** 2).sum(axis=2) / np.maximum(cnt, 1)
+            std = np.sqrt(var)
+            fallback = np.broadcast_to(res.object_scale, (n_w, nb))
+            off = mean
+            sc = np.where(std > 0, std, fallback)
+        return off, sc
+
+    def normalize(
+        self, x: np.ndarray, err: np.ndarray, mask: np.ndarray, off: np.ndarray, sc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (n_windows, D) windows -> float32 model inputs and errors; masked cells 0 and 1."""
+        w = x.shape[1] // len(self.bands)
+        off_full = np.repeat(off, w, axis=1)
+        sc_full = np.repeat(sc, w, axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            xn = np.where(mask, (x - off_full) / sc_full, 0.0)
+            en = np.where(mask, err / sc_full, 1.0)
+        xn = np.nan_to_num(xn, nan=0.0, posinf=1e6, neginf=-1e6)
+        en = np.where(np.isfinite(en) & (en > 0), en, 1.0)
+        return xn.astype(np.float32), np.maximum(en, 1e-6).astype(np.float32)
+
+    def denormalize(self, xn: np.ndarray, off: np.ndarray, sc: np.ndarray) -> np.ndarray:
+        w = xn.shape[1] // len(self.bands)
+        return xn.astype(np.float64) * np.repeat(sc, w, axis=1) + np.repeat(off, w, axis=1)
+
+    # ---- persistence ---------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "config": self.config.model_dump(mode="json"),
+            "cadence": self.cadence,
+            "bands": self.bands,
+            "band_offset": self.band_offset,
+            "band_scale": self.band_scale,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(
+            PreprocessConfig.model_validate(data["config"]),
+            float(data["cadence"]),
+            list(data["bands"]),
+            [float(v) for v in data["band_offset"]],
+            [float(v) for v in data["band_scale"]],
+        )

@@ -1,0 +1,134 @@
+"""Typed results of Detector.encode / reconstruct / score, each turning into pandas frames."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.scoring import Interval
+
+
+def finite_or_none(value: float) -> float | None:
+    """NaN and inf become None: a missing score is never presented as a number."""
+    v = float(value)
+    return v if np.isfinite(v) else None
+
+
+@dataclass
+class CurveEncoding:
+    object_id: str
+    window_start: np.ndarray  # (n_windows,) times
+    window_end: np.ndarray
+    latent: np.ndarray  # (n_windows, latent)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.latent, columns=[f"z{i}" for i in range(self.latent.shape[1])])
+        frame.insert(0, "window_end", self.window_end)
+        frame.insert(0, "window_start", self.window_start)
+        frame.insert(0, "object_id", self.object_id)
+        return frame
+
+
+@dataclass
+class CurveReconstruction:
+    object_id: str
+    time: np.ndarray
+    band: np.ndarray
+    flux: np.ndarray
+    reconstruction: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"object_id": self.object_id, "time": self.time, "band": self.band,
+                             "flux": self.flux, "reconstruction": self.reconstruction})
+
+
+@dataclass
+class CurveScore:
+    """Everything the detector says about one light curve."""
+
+    object_id: str
+    score: float
+    p_value: float
+    is_anomalous: bool
+    threshold: float
+    intervals: list[Interval]
+    time: np.ndarray
+    band: np.ndarray
+    flux: np.ndarray
+    reconstruction: np.ndarray
+    point_score: np.ndarray
+    point_p_value: np.ndarray
+    is_anomaly: np.ndarray
+    window_start: np.ndarray
+    window_end: np.ndarray
+    window_error: np.ndarray
+    window_band_error: np.ndarray  # (n_windows, n_bands)
+    latent: np.ndarray
+    bands: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def points_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({
+            "object_id": self.object_id, "time": self.time, "band": self.band,
+            "flux": self.flux, "reconstruction": self.reconstruction,
+            "score": self.point_score, "p_value": self.point_p_value,
+            "is_anomaly": self.is_anomaly,
+        })
+
+    def windows_frame(self) -> pd.DataFrame:
+        frame = pd.DataFrame({"object_id": self.object_id, "window_start": self.window_start,
+                              "window_end": self.window_end, "error": self.window_error})
+        for i, b in enumerate(self.bands):
+            frame[f"error_{b}"] = self.window_band_error[:, i]
+        return frame
+
+    def intervals_frame(self) -> pd.DataFrame:
+        cols = ["object_id", "start", "end", "peak_time", "peak_score", "p_value", "sign",
+                "n_points"]
+        return pd.DataFrame([{"object_id": self.object_id, **asdict(i)} for i in self.intervals],
+                            columns=cols)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "object_id": self.object_id,
+            "score": finite_or_none(self.score),
+            "p_value": finite_or_none(self.p_value),
+            "is_anomalous": bool(self.is_anomalous),
+            "n_points": int(self.time.size),
+            "n_anomalous_points": int(np.sum(self.is_anomaly)),
+            "n_intervals": len(self.intervals),
+        }
+
+
+@dataclass
+class ScoreResult:
+    """Scores of many curves, plus those that could not be scored and why."""
+
+    curves: list[CurveScore]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self) -> Any:
+        return iter(self.curves)
+
+    def __len__(self) -> int:
+        return len(self.curves)
+
+    def __getitem__(self, i: int) -> CurveScore:
+        return self.curves[i]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per object: score, p-value, verdict."""
+        return pd.DataFrame([c.summary() for c in self.curves])
+
+    def points_frame(self) -> pd.DataFrame:
+        frames = [c.points_frame() for c in self.curves]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def intervals_frame(self) -> pd.DataFrame:
+        frames = [c.intervals_frame() for c in self.curves]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -1,0 +1,222 @@
+"""Reconstruction errors -> window, point and object scores; calibration; anomalous intervals."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+N_QUANTILES = 2001
+
+
+def cell_residuals(
+    x: np.ndarray, recon: np.ndarray, mask: np.ndarray, err: np.ndarray, kind: str
+) -> np.ndarray:
+    """Per-cell squared residual (mse) or squared residual over error (chi2); 0 where masked."""
+    r = np.where(mask, x.astype(np.float64) - recon.astype(np.float64), 0.0)
+    if kind == "chi2":
+        r = r / err.astype(np.float64)
+    return r * r
+
+
+def window_errors(cells: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Masked mean of the cell residuals of each window; NaN for windows not `valid`."""
+    count = mask.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = cells.sum(axis=1) / np.maximum(count, 1)
+    return np.where(valid & (count > 0), err, np.nan)
+
+
+def band_errors(cells: np.ndarray, mask: np.ndarray, n_bands: int) -> np.ndarray:
+    """(n_windows, n_bands) masked mean residual per band (NaN where a band has no data)."""
+    n_w = cells.shape[0]
+    c = cells.reshape(n_w, n_bands, -1)
+    m = mask.reshape(n_w, n_bands, -1)
+    cnt = m.sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(cnt > 0, c.sum(axis=2) / np.maximum(cnt, 1), np.nan)
+
+
+def object_score(errors: np.ndarray, how: str = "max", top_k: int = 5) -> float:
+    """Max window error, or the mean of the top-k; NaN when no window is usable."""
+    e = errors[np.isfinite(errors)]
+    if e.size == 0:
+        return float("nan")
+    if how == "topk":
+        k = min(top_k, e.size)
+        return float(np.mean(np.partition(e, e.size - k)[e.size - k:]))
+    return float(e.max())
+
+
+TAIL_FRACTION = 0.05
+
+
+@dataclass
+class EmpiricalDistribution:
+    """Scores seen on the calibration split, kept as quantiles (bounded size).
+
+    Beyond the top TAIL_FRACTION of the calibration scores, p-values follow an exponential
+    tail fitted to the exceedances, so that scores far above anything seen in calibration
+    get p-values below 1/n instead of all sharing the floor.
+    """
+
+    quantiles: list[float]
+    n: int
+    tail_start: float
+    tail_scale: float
+
+    @classmethod
+    def fit(cls, scores: np.ndarray) -> EmpiricalDistribution:
+        s = np.asarray(scores, dtype=np.float64)
+        s = s[np.isfinite(s)]
+        if s.size == 0:
+            raise ValueError("no finite calibration scores")
+        if s.size <= N_QUANTILES:
+            q = np.sort(s)
+        else:
+            q = np.quantile(s, np.linspace(0.0, 1.0, N_QUANTILES))
+        start = float(np.quantile(s, 1.0 - TAIL_FRACTION))
+        excess = s[s > start] - start
+        scale = float(excess.mean()) if excess.size else 0.0
+        if not scale > 0:
+            scale = max(float(np.std(s)), abs(start) * 1e-6, 1e-12)
+        return cls([float(v) for v in q], int(s.size), start, scale)
+
+    def quantile(self, level: float) -> float:
+        q = np.asarray(self.quantiles)
+        return float(np.interp(level, np.linspace(0.0, 1.0, q.size), q))
+
+    def p_values(self, scores: np.ndarray) -> np.ndarray:
+        """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
+        s = np.asarray(scores, dtype=np.float64)
+        q = np.asarray(self.quantiles)
+        frac_below = np.searchsorted(q, s, side="left") / q.size  # fraction strictly below
+        p = (1.0 + (1.0 - frac_below) * self.n) / (self.n + 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            tail = TAIL_FRACTION * np.exp(-(s - self.tail_start) / self.tail_scale)
+        p = np.where(s > self.tail_start, np.minimum(p, tail), p)
+        return np.where(np.isfinite(s), np.clip(p, 0.0, 1.0), np.nan)
+
+
+@dataclass
+class Calibration:
+    """Thresholds at the target false-alarm rate and the distributions behind the p-values."""
+
+    target_far: float
+    window: EmpiricalDistribution
+    point: EmpiricalDistribution
+    object: EmpiricalDistribution | None  # None: too few calibration objects
+    point_threshold: float
+    window_threshold: float
+    object_threshold: float | None
+    n_objects: int
+
+    @classmethod
+    def fit(
+        cls,
+        window_errs: np.ndarray,
+        point_scores: np.ndarray,
+        object_scores: np.ndarray,
+        target_far: float,
+        min_objects: int,
+    ) -> Calibration:
+        win = EmpiricalDistribution.fit(window_errs)
+        pts = EmpiricalDistribution.fit(point_scores)
+        objs = np.asarray(object_scores, dtype=np.float64)
+        objs = objs[np.isfinite(objs)]
+        obj = EmpiricalDistribution.fit(objs) if objs.size >= min_objects else None
+        return cls(
+            target_far,
+            win,
+            pts,
+            obj,
+            pts.quantile(1.0 - target_far),
+            win.quantile(1.0 - target_far),
+            None if obj is None else obj.quantile(1.0 - target_far),
+            int(objs.size),
+        )
+
+    def object_p_value(self, score: float, window_p: np.ndarray, n_independent: float) -> float:
+        """Against calibration objects when there were enough of them; otherwise the Sidak
+        correction of the best window p-value for the curve's number of independent windows.
+        """
+        if not np.isfinite(score):
+            return float("nan")
+        if self.object is not None:
+            return float(self.object.p_values(np.array([score]))[0])
+        wp = window_p[np.isfinite(window_p)]
+        if wp.size == 0:
+            return float("nan")
+        n_eff = max(1.0, float(n_independent))
+        return float(-np.expm1(n_eff * np.log1p(-min(float(wp.min()), 1.0 - 1e-16))))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        obj = data.get("object")
+        return cls(
+            float(data["target_far"]),
+            EmpiricalDistribution(**data["window"]),
+            EmpiricalDistribution(**data["point"]),
+            None if obj is None else EmpiricalDistribution(**obj),
+            float(data["point_threshold"]),
+            float(data["window_threshold"]),
+            None if data.get("object_threshold") is None else float(data["object_threshold"]),
+            int(data["n_objects"]),
+        )
+
+
+@dataclass
+class Interval:
+    """A run of flagged points merged into one event."""
+
+    start: float
+    end: float
+    peak_time: float
+    peak_score: float
+    p_value: float
+    sign: str  # "dimming" or "brightening"
+    n_points: int
+
+
+def find_intervals(
+    time: np.ndarray,
+    scores: np.ndarray,
+    p_values: np.ndarray,
+    residual: np.ndarray,
+    threshold: float,
+    merge_gap: int = 0,
+) -> list[Interval]:
+    """Merge points with score > threshold into events (runs closer than merge_gap join).
+
+    `residual` is observed minus reconstructed flux at each point: the largest one in the
+    event, by absolute value, gives the sign (negative: dimming, positive: brightening).
+    """
+    flagged = np.flatnonzero(np.isfinite(scores) & (scores > threshold))
+    if flagged.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(flagged) > merge_gap + 1)
+    groups = np.split(flagged, breaks + 1)
+    out = []
+    for g in groups:
+        lo, hi = int(g[0]), int(g[-1])
+        span = np.arange(lo, hi + 1)
+        seg = scores[span]
+        peak = span[int(np.nanargmax(seg))]
+        res = np.nan_to_num(residual[span])
+        extreme = float(res[int(np.argmax(np.abs(res)))])
+        out.append(
+            Interval(
+                start=float(time[lo]),
+                end=float(time[hi]),
+                peak_time=float(time[peak]),
+                peak_score=float(scores[peak]),
+                p_value=float(p_values[peak]),
+                sign="dimming" if extreme < 0 else "brightening",
+                n_points=int(g.size),
+            )
+        )
+    return out

@@ -1,0 +1,1 @@
+"""lcad service: the FastAPI scoring app."""

@@ -1,0 +1,27 @@
+import pytest
+
+from models.config import DetectorConfig
+from models.errors import ConfigError
+
+
+def test_unknown_key_is_named():
+    with pytest.raises(ConfigError, match=r"unknown config key 'model\.hiddn'"):
+        DetectorConfig.from_dict({"model": {"hiddn": [3]}})
+    with pytest.raises(ConfigError, match=r"unknown config key 'train\.nope'"):
+        DetectorConfig().with_overrides(["train.nope=1"])
+
+
+def test_overrides_and_yaml_round_trip():
+    cfg = DetectorConfig().with_overrides(["model.hidden=[16, 8]", "train.epochs=3"])
+    assert cfg.model.hidden == [16, 8] and cfg.train.epochs == 3
+    assert DetectorConfig.from_yaml(cfg.to_yaml()) == cfg
+    assert cfg.flat()["model.hidden"] == [16, 8]
+
+
+def test_bad_values_are_named():
+    with pytest.raises(ConfigError, match=r"preprocess\.window"):
+        DetectorConfig.from_dict({"preprocess": {"window": 1}})
+    with pytest.raises(ConfigError, match="bce needs"):
+        DetectorConfig.from_dict({"model": {"loss": "bce"}})
+    with pytest.raises(ConfigError, match="YAML mapping"):
+        DetectorConfig.from_yaml("- a\n- b\n")

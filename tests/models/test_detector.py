@@ -1,0 +1,188 @@
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from models.detector import Detector
+from models.errors import BundleError, LightCurveError
+from models.lightcurve import LightCurve
+from models.synthetic import inject, synthetic_dataset
+from tests.conftest import ROOT, SYNTH
+
+
+@pytest.fixture(scope="module")
+def scored(tiny_detector):
+    rng = np.random.default_rng(5)
+    curves, _ = synthetic_dataset(20, seed=99, **SYNTH)
+    flare = inject(curves[0], "flare", rng, amplitude=4)
+    dip = inject(curves[1], "dip", rng, amplitude=4)
+    return curves, (flare, dip), tiny_detector.score(curves)
+
+
+def test_flags_injected_flare_and_dip(scored):
+    _, injections, result = scored
+    for c, inj in zip(result.curves[:2], injections, strict=True):
+        assert c.is_anomalous, inj.kind
+        inside = (c.time >= inj.start) & (c.time <= inj.end)
+        assert c.point_score[inside].max() > c.threshold
+        assert any(i.start <= inj.end and i.end >= inj.start for i in c.intervals), inj.kind
+    assert result.curves[0].intervals[0].sign == "brightening"
+
+
+def test_clean_curves_stay_near_the_target_false_alarm_rate(scored, tiny_detector):
+    _, _, result = scored
+    scores = np.concatenate([c.point_score for c in result.curves[2:]])
+    far = np.mean(scores[np.isfinite(scores)] > tiny_detector.threshold)
+    assert far <= 5 * tiny_detector.calibration.target_far
+    flagged = sum(c.is_anomalous for c in result.curves[2:])
+    assert flagged <= 3
+
+
+def test_results_become_frames(scored, tiny_detector):
+    curves, _, result = scored
+    points = result.points_frame()
+    assert list(points.columns) == ["object_id", "time", "band", "flux", "reconstruction",
+                                    "score", "p_value", "is_anomaly"]
+    assert len(points) == sum(len(c) for c in curves)
+    summary = result.to_frame()
+    assert summary["is_anomalous"].iloc[:2].all()
+    first = result.curves[0]
+    assert first.windows_frame().shape[0] == first.latent.shape[0]
+    assert first.latent.shape[1] == tiny_detector.latent_dim
+    assert not result.intervals_frame().empty
+
+
+def test_encode_and_reconstruct_align_with_input(tiny_detector, scored):
+    curves, _, result = scored
+    enc = tiny_detector.encode(curves[:2])
+    rec = tiny_detector.reconstruct(curves[:2])
+    assert_allclose(enc[0].latent, result.curves[0].latent, rtol=1e-6)
+    assert_allclose(rec[1].reconstruction, result.curves[1].reconstruction)
+    assert rec[0].time.shape == curves[0].time.shape
+    good = np.isfinite(rec[2 - 2].reconstruction)
+    assert good.mean() > 0.95
+    # reconstructions are in flux units, close to the clean input
+    err = np.abs(rec[0].reconstruction - curves[0].flux)[good]
+    assert np.median(err) < 0.3
+
+
+def test_save_load_gives_identical_scores(tiny_bundle, tiny_detector, scored):
+    curves, _, result = scored
+    loaded = Detector.load(tiny_bundle)
+    again = loaded.score(curves[:3])
+    for a, b in zip(result.curves[:3], again.curves, strict=True):
+        assert_allclose(a.point_score, b.point_score, rtol=1e-6)
+        assert a.score == pytest.approx(b.score, rel=1e-6)
+    meta = json.loads((tiny_bundle / "config.json").read_text())
+    assert meta["schema_version"] == 1 and meta["preprocess"]["bands"] == ["default"]
+    assert set(os.listdir(tiny_bundle)) == {"config.json", "model.keras", "calibration.json"}
+
+
+def _copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_truncated_model_is_named(tiny_bundle, tmp_path):
+    b = _copy(tiny_bundle, tmp_path / "b")
+    data = (b / "model.keras").read_bytes()
+    (b / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match=r"model\.keras: checksum mismatch"):
+        Detector.load(b)
+
+
+def test_corrupt_model_without_checksum_is_named(tiny_bundle, tmp_path):
+    b = _copy(tiny_bundle, tmp_path / "b")
+    meta = json.loads((b / "config.json").read_text())
+    meta["files"].pop("model.keras")
+    (b / "config.json").write_text(json.dumps(meta))
+    with zipfile.ZipFile(b / "model.keras", "w") as z:
+        z.writestr("config.json", "{not json")
+    with pytest.raises(BundleError, match=r"model\.keras: cannot be loaded"):
+        Detector.load(b)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: (p / "config.json").write_text("{oops"), r"config\.json: not valid JSON"),
+        (lambda p: (p / "config.json").unlink(), r"config\.json: file is missing"),
+        (lambda p: (p / "calibration.json").unlink(), r"calibration\.json: file is missing"),
+        (lambda p: (p / "config.json").write_text(
+            json.dumps({**json.loads((p / "config.json").read_text()), "schema_version": 99})),
+         "schema_version 99 is not supported"),
+    ],
+)
+def test_bad_bundles_are_named(tiny_bundle, tmp_path, mutate, message):
+    b = _copy(tiny_bundle, tmp_path / "b")
+    mutate(b)
+    with pytest.raises(BundleError, match=message):
+        Detector.load(b)
+
+
+def test_missing_bundle(tmp_path):
+    with pytest.raises(BundleError, match="bundle not found"):
+        Detector.load(tmp_path / "nope")
+
+
+def test_failed_save_keeps_the_old_bundle(tiny_detector, tmp_path, monkeypatch):
+    target = tmp_path / "bundle"
+    tiny_detector.save(target)
+    before = (target / "model.keras").read_bytes()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(tiny_detector.model, "save", boom)
+    with pytest.raises(OSError, match="disk full"):
+        tiny_detector.save(target)
+    assert (target / "model.keras").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]  # no half-written leftovers
+    Detector.load(target)
+
+
+def test_bad_curves_get_named_errors(tiny_detector):
+    short = LightCurve.from_arrays("short", np.arange(10) * 0.02, np.ones(10))
+    with pytest.raises(LightCurveError, match="'short': too short"):
+        tiny_detector.score([short])
+    res = tiny_detector.score([short], on_error="skip")
+    assert len(res) == 0 and "too short" in res.skipped["short"]
+    banded = LightCurve.from_arrays("b", np.arange(100) * 0.02, np.ones(100), band=["zz"] * 100)
+    with pytest.raises(LightCurveError, match="unknown band"):
+        tiny_detector.score([banded])
+
+
+def test_gappy_curve_has_no_score_in_gaps(tiny_detector):
+    t = np.concatenate([np.arange(200) * 0.02, 10 + np.arange(200) * 0.02])
+    lc = LightCurve.from_arrays("gap", t, 10 + np.sin(2 * np.pi * t / 0.6))
+    c = tiny_detector.score([lc]).curves[0]
+    assert np.isfinite(c.point_score).all()
+    assert all(not (4.1 < i.start < 9.9) for i in c.intervals)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_same_scores_under_the_jax_backend(tiny_bundle, tiny_detector, tmp_path):
+    curves, _ = synthetic_dataset(2, seed=7, **SYNTH)
+    expected = tiny_detector.score(curves)
+    script = (
+        "import sys, numpy as np\n"
+        "from models.detector import Detector\n"
+        "from models.synthetic import synthetic_dataset\n"
+        "from tests.conftest import SYNTH\n"
+        "import keras; assert keras.backend.backend() == 'jax'\n"
+        "curves, _ = synthetic_dataset(2, seed=7, **SYNTH)\n"
+        f"res = Detector.load({str(tiny_bundle)!r}).score(curves)\n"
+        f"np.save({str(tmp_path / 's.npy')!r}, np.stack([c.point_score for c in res]))\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=ROOT, timeout=300)
+    got = np.load(tmp_path / "s.npy")
+    assert_allclose(got, np.stack([c.point_score for c in expected]), rtol=1e-4, atol=1e-7)

@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from models.errors import LightCurveError
+from models.lightcurve import MAG_ZERO_POINT, LightCurve, LightCurveWarning
+
+
+def test_repairs_are_made_and_reported():
+    t = [3.0, 1.0, np.nan, 2.0, 2.0, 4.0]
+    f = [30.0, 10.0, 99.0, 20.0, 22.0, np.nan]
+    with pytest.warns(LightCurveWarning) as record:
+        lc = LightCurve.from_arrays("a", t, f)
+    assert_allclose(lc.time, [1.0, 2.0, 3.0, 4.0])
+    assert_allclose(lc.flux[:3], [10.0, 21.0, 30.0])
+    assert np.isnan(lc.flux[3]) and list(lc.mask) == [True, True, True, False]
+    text = " | ".join(lc.warnings)
+    assert "dropped 1 point(s) with non-finite time" in text
+    assert "masked 1 point(s) with non-finite flux" in text
+    assert "not sorted" in text
+    assert "merged 1 point(s) with a duplicate time" in text
+    assert len(record) == 4
+
+
+def test_duplicates_merge_by_inverse_variance_per_band():
+    lc = LightCurve.from_arrays("a", [1, 1, 1], [1.0, 3.0, 5.0], [1.0, 1.0, 1.0],
+                                ["g", "g", "r"], emit_warnings=False)
+    assert len(lc) == 2
+    g = lc.band == "g"
+    assert_allclose(lc.flux[g], [2.0])
+    assert_allclose(lc.flux_err[g], [1 / np.sqrt(2)])
+
+
+def test_clean_curve_has_no_warnings():
+    lc = LightCurve.from_arrays("a", [1, 2, 3], [1.0, 2.0, 3.0])
+    assert lc.warnings == []
+
+
+def test_magnitudes_become_flux():
+    lc = LightCurve.from_arrays("a", [1, 2], [MAG_ZERO_POINT, MAG_ZERO_POINT - 2.5], [0.1, 0.1],
+                                unit="mag")
+    assert_allclose(lc.flux, [1.0, 10.0])
+    assert_allclose(lc.flux_err, 0.4 * np.log(10) * np.array([1.0, 10.0]) * 0.1)
+
+
+def test_bad_errors_are_masked():
+    lc = LightCurve.from_arrays("a", [1, 2, 3], [1.0, 2.0, 3.0], [0.1, -1.0, np.nan],
+                                emit_warnings=False)
+    assert list(lc.mask) == [True, False, False]
+    assert "non-positive error" in lc.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("time", "flux", "message"),
+    [
+        ([], [], "no points"),
+        ([1, 2, 3], [np.nan] * 3, "every flux value is NaN"),
+        ([1, 2, 3], [1.0, 2.0], "time has 3 values but flux has 2"),
+        ("123", [1.0], "not a string"),
+        ([1, "x"], [1.0, 2.0], "only numbers"),
+        ([[1, 2]], [[1, 2]], "one-dimensional"),
+        ([np.nan, np.inf], [1.0, 2.0], "finite time"),
+    ],
+)
+def test_bad_input_is_named(time, flux, message):
+    with pytest.raises(LightCurveError, match=message) as exc:
+        LightCurve.from_arrays("obj", time, flux)
+    assert "'obj'" in str(exc.value)
+
+
+def test_mismatched_band_length():
+    with pytest.raises(LightCurveError, match="band has 1"):
+        LightCurve.from_arrays("a", [1, 2], [1.0, 2.0], band=["g"])

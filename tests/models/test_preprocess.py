@@ -1,0 +1,62 @@
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+
+from models.config import PreprocessConfig
+from models.lightcurve import LightCurve
+from models.preprocess import Preprocessor, resample_band, robust_location_scale
+from models.windows import make_windows
+
+
+def test_resample_interpolates_short_gaps_and_masks_long_ones():
+    t = np.array([0.0, 1.0, 2.0, 6.0, 7.0])
+    f = np.array([0.0, 1.0, 2.0, 6.0, 7.0])
+    grid = np.arange(0.0, 7.5, 0.5)
+    values, valid = resample_band(t, f, grid, step=0.5, max_gap=3.0)
+    # inside [2, 6] the gap is 4 time units = 8 steps > 3: masked except near an observation
+    expected_valid = [1] * 5 + [0] * 7 + [1] * 3
+    assert list(valid.astype(int)) == expected_valid
+    assert_allclose(values[valid], grid[valid])
+
+
+def test_fit_learns_cadence_bands_and_global_stats():
+    lc = LightCurve.from_arrays("a", np.arange(10) * 0.1, np.arange(10.0), band=["g", "r"] * 5)
+    pre = Preprocessor.fit([lc], PreprocessConfig(window=4, normalization="global"))
+    assert pre.bands == ["g", "r"]
+    assert abs(pre.cadence - 0.2) < 1e-9
+    assert_allclose(pre.band_offset, [4.0, 5.0])
+
+
+def test_flat_series_gets_a_usable_scale():
+    med, scale = robust_location_scale(np.full(10, 5.0))
+    assert med == 5.0 and scale > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(8, 80),
+    values=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=80, max_size=80),
+    steps=st.lists(st.floats(0.01, 3.0), min_size=80, max_size=80),
+    norm=st.sampled_from(["robust", "global", "window", "minmax"]),
+)
+def test_any_finite_input_gives_finite_output_and_aligned_maps(n, values, steps, norm):
+    t = np.cumsum(steps[:n])
+    f = np.asarray(values[:n])
+    lc = LightCurve.from_arrays("h", t, f, emit_warnings=False)
+    cfg = PreprocessConfig(window=4, normalization=norm)
+    pre = Preprocessor.fit([lc], cfg)
+    res = pre.resample(lc)
+    assert res.values.shape == res.mask.shape == res.err.shape
+    assert np.isfinite(res.values[res.mask]).all()
+    assert np.isnan(res.values[~res.mask]).all()
+    # every point maps to the grid point nearest its time
+    assert (np.abs(res.grid_time[res.point_grid] - lc.time) <= pre.cadence / 2 + 1e-6).all()
+    if res.n_grid >= 4:
+        w = make_windows(res, 4, 1)
+        off, sc = pre.window_offsets(w.x, w.mask, res)
+        xn, en = pre.normalize(w.x, w.err, w.mask, off, sc)
+        assert xn.shape == w.mask.shape and np.isfinite(xn).all() and (en > 0).all()
+        back = pre.denormalize(xn, off, sc)
+        tol = 1e-5 * (np.abs(w.x[w.mask]).max() + sc.max())
+        assert_allclose(back[w.mask], w.x[w.mask], rtol=1e-5, atol=tol)

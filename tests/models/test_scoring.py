@@ -1,0 +1,68 @@
+import numpy as np
+from numpy.testing import assert_allclose
+
+from models.scoring import (
+    Calibration,
+    EmpiricalDistribution,
+    band_errors,
+    cell_residuals,
+    find_intervals,
+    object_score,
+    window_errors,
+)
+
+
+def test_window_errors_are_masked_means():
+    x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    r = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
+    m = np.array([[True, True, False], [True, True, True]])
+    cells = cell_residuals(x, r, m, np.ones_like(x), "mse")
+    assert_allclose(window_errors(cells, m, np.array([True, False])), [0.5, np.nan])
+    chi = cell_residuals(x, r, m, np.full_like(x, 0.5), "chi2")
+    assert_allclose(chi[0], [4.0, 0.0, 0.0])
+
+
+def test_band_errors_and_object_score():
+    cells = np.array([[1.0, 3.0, 10.0, 10.0]])
+    m = np.array([[True, True, False, False]])
+    assert_allclose(band_errors(cells, m, 2), [[2.0, np.nan]])
+    errs = np.array([1.0, 5.0, np.nan, 3.0])
+    assert object_score(errs, "max") == 5.0
+    assert object_score(errs, "topk", top_k=2) == 4.0
+    assert np.isnan(object_score(np.array([np.nan])))
+
+
+def test_p_values_are_empirical_and_monotone():
+    dist = EmpiricalDistribution.fit(np.arange(1.0, 101.0))
+    p = dist.p_values(np.array([0.0, 50.5, 100.0, 1000.0, np.nan]))
+    assert_allclose(p[0], 1.0)
+    assert_allclose(p[1], (1 + 50) / 101)
+    assert p[2] <= 2 / 101
+    assert 0 < p[3] < 1e-6  # the exponential tail goes below 1/n
+    assert np.isnan(p[4])
+    grid = np.linspace(0, 200, 500)
+    assert (np.diff(dist.p_values(grid)) <= 1e-12).all()
+
+
+def test_calibration_threshold_hits_target_rate(rng):
+    scores = rng.exponential(size=20000)
+    cal = Calibration.fit(scores[:1000], scores, rng.exponential(size=50), 0.01, 20)
+    fresh = rng.exponential(size=200000)
+    assert abs(np.mean(fresh > cal.point_threshold) - 0.01) < 0.003
+    assert cal.object is not None
+    again = Calibration.from_dict(cal.to_dict())
+    assert again == cal
+
+
+def test_intervals_merge_runs_and_report_peaks():
+    t = np.arange(10.0)
+    s = np.array([0, 5, 6, 0, 0, 0, 0, 9, 0, 8], dtype=float)
+    resid = np.array([0, -1, -3, 0, 0, 0, 0, 2, 0, 1], dtype=float)
+    p = np.linspace(0.1, 0.01, 10)
+    iv = find_intervals(t, s, p, resid, threshold=1.0, merge_gap=1)
+    assert [(i.start, i.end, i.peak_time, i.sign, i.n_points) for i in iv] == [
+        (1.0, 2.0, 2.0, "dimming", 2),
+        (7.0, 9.0, 7.0, "brightening", 2),
+    ]
+    assert iv[1].peak_score == 9.0 and iv[1].p_value == p[7]
+    assert find_intervals(t, np.zeros(10), p, resid, 1.0) == []

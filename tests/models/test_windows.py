@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from models.errors import LightCurveError
+from models.preprocess import Resampled
+from models.windows import coverage_mean, make_windows, overlap_average, point_scores, window_starts
+
+
+def _res(values, mask=None):
+    values = np.asarray(values, dtype=float)
+    nb, n = values.shape
+    return Resampled("x", np.arange(n) * 0.5, values,
+                     np.ones_like(values, bool) if mask is None else np.asarray(mask),
+                     np.ones_like(values), np.zeros(n, int), np.arange(n), np.zeros(nb),
+                     np.ones(nb))
+
+
+def test_point_scores_average_overlapping_windows():
+    errors = np.array([1.0, 3.0])  # two windows of length 2, stride 1
+    assert_allclose(point_scores(errors, n_points=3, window=2, stride=1), [1.0, 2.0, 3.0])
+
+
+def test_point_scores_skip_nan_windows():
+    assert_allclose(point_scores(np.array([np.nan, 4.0]), 3, 2, 1), [np.nan, 4.0, 4.0])
+
+
+def test_window_starts_cover_the_tail():
+    assert_array_equal(window_starts(10, 4, 3), [0, 3, 6])
+    assert_array_equal(window_starts(11, 4, 3), [0, 3, 6, 7])
+    assert window_starts(3, 4, 1).size == 0
+
+
+def test_windows_are_band_major():
+    res = _res([[0, 1, 2, 3], [10, 11, 12, 13]])
+    w = make_windows(res, window=3, stride=1)
+    assert_array_equal(w.x, [[0, 1, 2, 10, 11, 12], [1, 2, 3, 11, 12, 13]])
+    assert_array_equal(w.starts, [0, 1])
+    assert w.x.dtype == np.float64 and w.mask.all()
+
+
+def test_too_short_names_the_lengths():
+    with pytest.raises(LightCurveError, match="3 grid points after resampling, a window needs 4"):
+        make_windows(_res([[1, 2, 3]]), window=4, stride=1)
+
+
+def test_coverage_mean_and_overlap_average():
+    assert_allclose(coverage_mean(np.array([2.0, 4.0]), np.array([0, 2]), 3, 6),
+                    [2, 2, 3, 4, 4, np.nan])
+    cells = np.array([[1.0, 2.0], [3.0, 5.0]])  # two windows of 2 points, one band
+    out = overlap_average(cells, np.ones_like(cells, bool), np.array([0, 1]), 2, 3, 1)
+    assert_allclose(out, [[1.0, 2.5, 5.0]])

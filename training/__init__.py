@@ -1,0 +1,1 @@
+"""lcad training: data readers, the `lcad` CLI and MLflow tracking."""
