@@ -1,0 +1,226 @@
+"""`lcad`: train, score, evaluate, sweep, demo and serve from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit code 2."""
+
+
+def _column_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("columns (default: recognised by common names)")
+    for role in ("object-id", "time", "flux", "flux-err", "band"):
+        g.add_argument(f"--{role}-column", dest=f"col_{role.replace('-', '_')}", metavar="NAME")
+    g.add_argument("--unit", choices=["auto", "flux", "mag"], default="auto",
+                   help="flux or magnitudes (auto: magnitudes when the column is named mag)")
+
+
+def _columns(args: argparse.Namespace) -> dict[str, str | None]:
+    return {role: getattr(args, f"col_{role}") for role in
+            ("object_id", "time", "flux", "flux_err", "band")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lcad", description="Light-curve anomaly detection with dense autoencoders.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a detector, track it in MLflow, write the bundle")
+    t.add_argument("--data", required=True, help="CSV/Parquet/FITS file or directory")
+    t.add_argument("--config", type=Path, help="YAML config (sections preprocess, model, ...)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set model.latent=16 (repeatable)")
+    t.add_argument("--window", type=int, help="shortcut for --set preprocess.window=N")
+    t.add_argument("--output", type=Path, default=Path("lcad-output/model"),
+                   help="bundle directory (default: lcad-output/model)")
+    t.add_argument("--experiment", default="lcad", help="MLflow experiment name")
+    t.add_argument("--run-name", help="MLflow run name")
+    t.add_argument("--register-as", metavar="NAME", help="register the model under NAME")
+    t.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    _column_flags(t)
+
+    s = sub.add_parser("score", help="score light curves: per-point table + per-object summary")
+    s.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
+    s.add_argument("--data", required=True)
+    s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
+    s.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
+    s.add_argument("--batch-objects", type=int, default=256, help="objects scored per chunk")
+    _column_flags(s)
+
+    e = sub.add_parser("evaluate", help="metrics against labels, optionally beside baselines")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--labels", required=True, type=Path,
+                   help="CSV: object_id,start,end (events) | object_id,time,label (points) | "
+                        "object_id,label (objects)")
+    e.add_argument("--far", type=float, default=0.01, help="false-alarm rate for event recall")
+    e.add_argument("--baselines", action="store_true",
+                   help="also score Isolation Forest and PCA on the same windows")
+    e.add_argument("--output", type=Path, help="write the metrics as JSON here")
+    _column_flags(e)
+
+    w = sub.add_parser("sweep", help="grid or random search as nested MLflow runs")
+    w.add_argument("--config", required=True, type=Path, help="sweep YAML")
+    w.add_argument("--trials", type=int, default=None, help="number of trials (random search)")
+
+    d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
+    d.add_argument("--output", type=Path, default=Path("lcad-output/demo-model"))
+    d.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
+    d.add_argument("--register-as", default="lcad")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from models.errors import LcadError
+
+    try:
+        handler = globals()[f"cmd_{args.command}"]
+        return int(handler(args) or 0)
+    except (CliError, LcadError) as exc:
+        print(f"lcad {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"lcad {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+# ---- commands ------------------------------------------------------------------------------
+def load_config(path: Path | None, overrides: list[str], window: int | None) -> Any:
+    from models.config import DetectorConfig
+
+    if path is not None:
+        if not path.is_file():
+            raise CliError(f"config file {path} not found")
+        cfg = DetectorConfig.from_yaml(path.read_text())
+    else:
+        cfg = DetectorConfig()
+    if window is not None:
+        overrides = [*overrides, f"preprocess.window={window}"]
+    return cfg.with_overrides(overrides) if overrides else cfg
+
+
+def _read(args: argparse.Namespace) -> list[Any]:
+    from training.io import read_curves, summarize_repairs
+
+    curves = read_curves(args.data, _columns(args), args.unit)
+    if not curves:
+        raise CliError(f"{args.data}: no light curves found")
+    repairs = summarize_repairs(curves)
+    if repairs:
+        print(f"repaired {len(repairs)} curve(s): " + " | ".join(repairs[:5])
+              + (" ..." if len(repairs) > 5 else ""), file=sys.stderr)
+    return curves
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides, args.window)
+    if args.promote and not args.register_as:
+        raise CliError("--promote needs --register-as NAME")
+    if args.register_as and args.no_tracking:
+        raise CliError("--register-as needs tracking (drop --no-tracking)")
+    if not args.no_tracking:
+        from training.tracking import check_reachable, tracking_uri
+
+        check_reachable(tracking_uri())
+    curves = _read(args)
+    from training.train import TrainRequest, run_training
+
+    outcome = run_training(TrainRequest(
+        cfg=cfg, curves=curves, output=args.output, data_source=str(args.data),
+        experiment=args.experiment, register_as=args.register_as, promote=args.promote,
+        resume=args.resume, tracking=not args.no_tracking, run_name=args.run_name))
+    _report_training(outcome)
+    return 0
+
+
+def _report_training(outcome: Any) -> None:
+    m = outcome.metrics
+    print(f"bundle: {outcome.bundle}")
+    print(f"threshold {m.get('threshold', float('nan')):.4g} | epochs {m.get('epochs_run', 0):.0f}"
+          f" | {m.get('windows_per_second', 0):.0f} windows/s | validation false-alarm rate "
+          f"{m.get('val_false_alarm_rate', float('nan')):.4f}")
+    if outcome.run_id:
+        print(f"mlflow run: {outcome.run_id}")
+    for key in ("registered_model", "version", "model_uri"):
+        if key in outcome.logged:
+            print(f"{key}: {outcome.logged[key]}")
+    if outcome.not_logged:
+        print("WARNING: not logged to MLflow: " + "; ".join(outcome.not_logged), file=sys.stderr)
+        print(f"  the bundle is complete at {outcome.bundle}; log it later with the same "
+              "command once the tracking server is back", file=sys.stderr)
+
+
+def load_detector(uri: str) -> Any:
+    from models.detector import Detector
+    from training.tracking import resolve_model
+
+    return Detector.load(resolve_model(uri))
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from training.scoring import score_to_file
+
+    suffix = args.output.suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
+    det = load_detector(args.model)
+    summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
+                            args.threshold, args.batch_objects)
+    print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
+          f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
+          f"interval(s)")
+    print(f"points: {args.output}\nobjects: {summary['objects_file']}")
+    for oid, why in list(summary["skipped"].items())[:10]:
+        print(f"skipped {oid}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from training.evaluate import evaluate, format_table, read_labels
+
+    det = load_detector(args.model)
+    curves = _read(args)
+    labels = read_labels(args.labels)
+    result = evaluate(det, curves, labels, far=args.far, baselines=args.baselines)
+    print(format_table(result))
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from training.sweep import run_sweep
+
+    best = run_sweep(args.config, args.trials)
+    print(f"best trial: run {best['run_id']} {best['metric']}={best['value']:.5g}")
+    print(f"best config: {best['overrides']}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from training.demo import run_demo
+
+    warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
+    run_demo(args.output, args.register_as, args.epochs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Metrics against labels (points, events or objects), beside classical baselines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.detector import Detector
+from models.errors import LcadError
+from models.lightcurve import LightCurve
+from models.windows import coverage_mean
+
+
+class LabelError(LcadError, ValueError):
+    """Labels that cannot be read or that match none of the data."""
+
+
+@dataclass
+class Labels:
+    kind: str  # "events", "points" or "objects"
+    events: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    points: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    objects: dict[str, bool] = field(default_factory=dict)
+
+
+def read_labels(path: Path) -> Labels:
+    if not path.is_file():
+        raise LabelError(f"{path}: labels file not found")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise LabelError(f"{path}: cannot be read as CSV: {exc}") from None
+    cols = set(frame.columns)
+    if "object_id" not in cols:
+        raise LabelError(f"{path}: no object_id column; columns are {sorted(cols)}")
+    frame["object_id"] = frame["object_id"].astype(str)
+    if {"start", "end"} <= cols:
+        labels = Labels("events")
+        for row in frame.itertuples(index=False):
+            labels.events.setdefault(row.object_id, []).append((float(row.start), float(row.end)))
+        return labels
+    if {"time", "label"} <= cols:
+        labels = Labels("points")
+        for oid, g in frame.groupby("object_id"):
+            labels.points[str(oid)] = (g["time"].to_numpy(float), g["label"].to_numpy(bool))
+        return labels
+    if "label" in cols:
+        return Labels("objects", objects={str(r.object_id): bool(r.label)
+                                          for r in frame.itertuples(index=False)})
+    raise LabelError(f"{path}: columns are {sorted(cols)}; expected object_id with start,end "
+                     "(events), time,label (points) or label (objects)")
+
+
+def point_truth(object_id: str, time: np.ndarray, labels: Labels) -> np.ndarray | None:
+    """Per-point truth of one curve; None when the labels do not name it."""
+    n = time.size
+    if labels.kind == "events":
+        spans = labels.events.get(object_id)
+        if spans is None:
+            return None
+        y = np.zeros(n, bool)
+        for a, b in spans:
+            y |= (time >= a) & (time <= b)
+        return y
+    if labels.kind == "points":
+        if object_id not in labels.points:
+            return None
+        t, lab = labels.points[object_id]
+        y = np.zeros(n, bool)
+        idx = np.minimum(np.searchsorted(time, t), n - 1)
+        ok = np.abs(time[idx] - t) < 1e-9
+        y[idx[ok]] = lab[ok]
+        return y
+    return None
+
+
+def ranking_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+
+    ok = np.isfinite(s)
+    y, s = y[ok], s[ok]
+    if y.all() or not y.any():
+        return {}
+    prec, rec, _ = precision_recall_curve(y, s)
+    f1 = np.max(np.where(prec + rec > 0, 2 * prec * rec / np.maximum(prec + rec, 1e-12), 0))
+    return {"roc_auc": float(roc_auc_score(y, s)), "pr_auc": float(average_precision_score(y, s)),
+            "best_f1": float(f1)}
+
+
+def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float
+                 ) -> float:
+    """Share of labelled events with a point above the threshold that flags `far` of normals."""
+    normal = np.concatenate([s[~y] for s, y in zip(scores, truths, strict=True)])
+    normal = normal[np.isfinite(normal)]
+    if normal.size == 0:
+        return float("nan")
+    thr = np.quantile(normal, 1 - far)
+    hit = total = 0
+    for s, y in zip(scores, truths, strict=True):
+        edges = np.diff(np.concatenate([[0], y.astype(int), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            total += 1
+            hit += bool(np.nanmax(np.where(np.isfinite(s[a:b]), s[a:b], -np.inf)) > thr)
+    return hit / total if total else float("nan")
+
+
+def baseline_scores(det: Detector, curves: Sequence[LightCurve]) -> dict[str, list[np.ndarray]]:
+    """Isolation Forest and PCA reconstruction on the very windows the autoencoder sees."""
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+
+    prepared = [det.prepare(c) for c in curves]
+    x = np.concatenate([p.xn[p.valid] for p in prepared])
+    iso = IsolationForest(n_estimators=200, random_state=0).fit(x)
+    pca = PCA(n_components=min(det.latent_dim, x.shape[1], x.shape[0]), random_state=0).fit(x)
+    out: dict[str, list[np.ndarray]] = {"isolation_forest": [], "pca": []}
+    for p in prepared:
+        for name in out:
+            w = np.full(p.win.n_windows, np.nan)
+            if p.valid.any():
+                xv = p.xn[p.valid]
+                if name == "isolation_forest":
+                    w[p.valid] = -iso.score_samples(xv)
+                else:
+                    rec = pca.inverse_transform(pca.transform(xv))
+                    m = p.win.mask[p.valid]
+                    w[p.valid] = ((xv - rec) ** 2 * m).sum(1) / np.maximum(m.sum(1), 1)
+            grid = coverage_mean(w, p.win.starts, det.window, p.res.n_grid)
+            out[name].append(np.where(p.curve.mask, grid[p.res.point_grid], np.nan))
+    return out
+
+
+def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: float = 0.01,
+             baselines: bool = False) -> dict[str, Any]:
+    result = det.score(curves, on_error="skip")
+    scored = {c.object_id: c for c in result}
+    known = set(labels.events) | set(labels.points) | set(labels.objects)
+    matched = known & set(scored)
+    if not matched:
+        raise LabelError(f"labels name {len(known)} object(s), none of them among the "
+                         f"{len(scored)} scored ({sorted(scored)[:5]}...)")
+    out: dict[str, Any] = {"n_objects": len(scored), "n_labelled_objects": len(matched),
+                           "skipped": result.skipped, "methods": {}}
+    if labels.kind == "objects":
+        ids = [o for o in scored if o in labels.objects]
+        y = np.array([labels.objects[o] for o in ids])
+        s = np.array([scored[o].score for o in ids])
+        m = ranking_metrics(y, s)
+        k = max(1, int(y.sum()))
+        top = np.argsort(-np.nan_to_num(s, nan=-np.inf))[:k]
+        m["precision_at_k"] = float(y[top].mean())
+        out["methods"]["lcad"] = m
+        return out
+    truth_of = {o: point_truth(o, c.time, labels) for o, c in scored.items()}
+    ids = [o for o, y in truth_of.items() if y is not None]
+    truths: list[np.ndarray] = [y for y in truth_of.values() if y is not None]
+    if not any(y.any() for y in truths):
+        raise LabelError("no labelled anomaly falls on any scored point")
+    methods: dict[str, list[np.ndarray]] = {"lcad": [scored[o].point_score for o in ids]}
+    if baselines:
+        by_id = {c.object_id: c for c in curves}
+        methods.update(baseline_scores(det, [by_id[o] for o in ids]))
+    y_all = np.concatenate(truths)
+    for name, scores in methods.items():
+        m = ranking_metrics(y_all, np.concatenate(scores))
+        m["event_recall"] = event_recall(scores, truths, far)
+        out["methods"][name] = m
+    return out
+
+
+def format_table(result: dict[str, Any]) -> str:
+    methods = result["methods"]
+    cols = sorted({k for m in methods.values() for k in m})
+    lines = ["method".ljust(18) + "".join(c.rjust(16) for c in cols)]
+    for name, m in methods.items():
+        lines.append(name.ljust(18) + "".join(
+            (f"{m[c]:.4f}" if c in m and np.isfinite(m[c]) else "-").rjust(16) for c in cols))
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""MLflow tracking for lcad runs: the URI, the run, per-epoch metrics, artifacts, registry."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+
+from models import __version__
+from models.detector import Detector
+from models.errors import LcadError
+from models.lightcurve import LightCurve
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DB = "mlruns.db"
+
+
+class TrackingError(LcadError):
+    """The tracking server cannot be used; the message names the URI."""
+
+
+def tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI, or an embedded SQLite store in the working directory."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before training, when an HTTP tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            if resp.status >= 500:
+                raise TrackingError(f"MLflow tracking server {uri} answered {resp.status}")
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({reason}); "
+                            "start it, fix MLFLOW_TRACKING_URI, or pass --no-tracking") from None
+
+
+def setup(experiment: str) -> str:
+    import mlflow
+
+    uri = tracking_uri()
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment(experiment)
+    return uri
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=5, check=False)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def devices() -> list[str]:
+    """Accelerators the Keras backend sees, or ["cpu"]."""
+    backend = keras.backend.backend()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu"]
+        if backend == "jax":
+            import jax
+
+            return [str(d) for d in jax.devices()]
+        if backend == "torch":
+            import torch
+
+            return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
+    except Exception:  # a broken driver must not stop training
+        return ["cpu"]
+    return ["cpu"]
+
+
+def run_tags() -> dict[str, str]:
+    return {"lcad.version": __version__, "git.commit": git_commit(),
+            "keras.backend": keras.backend.backend(), "device": ",".join(devices())}
+
+
+class EpochLogger(keras.callbacks.Callback):
+    """Logs each epoch's metrics to the run; keeps training if the server goes away."""
+
+    def __init__(self, run_id: str, history: list[dict[str, float]]):
+        super().__init__()
+        self.run_id = run_id
+        self.history = history
+        self.failed: str | None = None
+        self.unlogged: list[int] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        row = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
+        with contextlib.suppress(Exception):
+            row["learning_rate"] = float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate))
+        if self.failed:
+            self.unlogged.append(epoch)
+            return
+        ts = int(time.time() * 1000)
+        try:
+            MlflowClient().log_batch(
+                self.run_id, metrics=[Metric(k, v, ts, epoch) for k, v in row.items()],
+                synchronous=True)
+        except Exception as exc:
+            self.failed = f"{type(exc).__name__}: {exc}"
+            self.unlogged.append(epoch)
+
+
+def input_schema() -> Any:
+    from mlflow.types.schema import ColSpec, Schema
+
+    return Schema([
+        ColSpec("string", "object_id"),
+        ColSpec("double", "time"),
+        ColSpec("double", "flux"),
+        ColSpec("double", "flux_err", required=False),
+        ColSpec("string", "band", required=False),
+    ])
+
+
+def example_frame(curve: LightCurve, window: int, cadence: float) -> pd.DataFrame:
+    """A short real slice, long enough for a few windows."""
+    n = min(len(curve), max(4 * window, 200))
+    frame = pd.DataFrame({"object_id": curve.object_id, "time": curve.time[:n],
+                          "flux": curve.flux[:n]})
+    if curve.flux_err is not None:
+        frame["flux_err"] = curve.flux_err[:n]
+    if curve.band is not None:
+        frame["band"] = curve.band[:n]
+    return frame.dropna()
+
+
+def log_pyfunc(bundle: Path, example: pd.DataFrame | None, register_as: str | None,
+               promote: bool) -> dict[str, Any]:
+    """Log the bundle as a pyfunc (models from code); register and alias it when asked."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.tracking import MlflowClient
+    from mlflow.types.schema import ColSpec, Schema
+
+    output = Schema([ColSpec("string", "object_id"), ColSpec("double", "time"),
+                     ColSpec("string", "band"), ColSpec("double", "flux"),
+                     ColSpec("double", "reconstruction"), ColSpec("double", "score"),
+                     ColSpec("double", "p_value"), ColSpec("boolean", "is_anomaly")])
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=str(Path(__file__).with_name("mlflow_model.py")),
+        artifacts={"bundle": str(bundle)},
+        code_paths=[str(ROOT / "models")],
+        signature=ModelSignature(inputs=input_schema(), outputs=output),
+        input_example=example,
+        registered_model_name=register_as,
+        pip_requirements=_requirements(),
+    )
+    out: dict[str, Any] = {"model_uri": info.model_uri}
+    if register_as:
+        version = str(info.registered_model_version)
+        client = MlflowClient()
+        client.set_registered_model_alias(register_as, "candidate", version)
+        if promote:
+            client.set_registered_model_alias(register_as, "champion", version)
+        out.update(registered_model=register_as, version=version)
+    return out
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pins = []
+    for dist in ("keras", "tensorflow", "numpy", "pandas", "pydantic", "pyyaml", "mlflow"):
+        try:
+            pins.append(f"{dist}=={version(dist)}")
+        except Exception:
+            continue
+    return pins
+
+
+def log_figures(det: Detector, val_curves: Sequence[LightCurve],
+                history: Sequence[dict[str, float]]) -> None:
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    from training import plots
+
+    figs = {}
+    if history:
+        figs["plots/loss_curves.png"] = plots.loss_curves(history)
+    diag = plots.window_diagnostics(det, val_curves)
+    if diag:
+        figs["plots/reconstructions.png"] = plots.reconstructions(diag)
+        assert det.calibration is not None
+        figs["plots/score_histogram.png"] = plots.score_histogram(
+            diag["error"], det.calibration.window_threshold)
+        figs["plots/latent_space.png"] = plots.latent_space(diag["latent"], diag["error"])
+    for name, fig in figs.items():
+        mlflow.log_figure(fig, name)
+        plt.close(fig)
+
+
+def log_dataset(curves: Sequence[LightCurve], source: str, name: str, context: str) -> None:
+    import mlflow
+    import mlflow.data
+
+    from models.synthetic import to_frame
+
+    frame = to_frame(curves)
+    dataset = mlflow.data.from_pandas(frame, source=source, name=name)  # type: ignore[attr-defined]
+    mlflow.log_input(dataset, context=context)
+
+
+def resolve_model(uri: str) -> Path:
+    """A bundle directory for a local path, `models:/name@alias`, `models:/name/1` or `runs:/`."""
+    if "://" not in uri and ":/" not in uri:
+        return Path(uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    check_reachable(tracking_uri())
+    dest = Path(tempfile.mkdtemp(prefix="lcad-model-"))
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
+    except Exception as exc:
+        raise LcadError(f"cannot fetch model {uri!r} from {tracking_uri()}: {exc}") from None
+    for candidate in (local / "artifacts" / "bundle", local / "bundle", local):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise LcadError(f"model {uri!r} holds no lcad bundle (looked under {local})")
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=float))

@@ -1,0 +1,174 @@
+"""`train(cfg, curves)` (pure), checkpoints for --resume, and the tracked run around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from models.config import DetectorConfig
+from models.detector import Detector
+from models.fit import Splits, fit_detector, split_curves
+from models.lightcurve import LightCurve
+
+CHECKPOINT_DIR = ".checkpoint"
+
+
+def train(cfg: DetectorConfig, curves: Sequence[LightCurve], **kw: Any
+          ) -> tuple[Detector, dict[str, float]]:
+    """Pure training: no tracking, no files."""
+    return fit_detector(curves, cfg, **kw)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Saves the full model (optimizer included) and the history after every epoch."""
+
+    def __init__(self, directory: Path, history: list[dict[str, float]], state: dict[str, Any]):
+        super().__init__()
+        self.directory = directory
+        self.history = history
+        self.state = state
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.history.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / "model.keras.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, self.directory / "model.keras")
+        state = {**self.state, "epoch": epoch, "history": self.history}
+        tmp_json = self.directory / "state.json.tmp"
+        tmp_json.write_text(json.dumps(state))
+        os.replace(tmp_json, self.directory / "state.json")
+
+
+def load_checkpoint(directory: Path, cfg: DetectorConfig) -> tuple[keras.Model, dict[str, Any]]:
+    state = json.loads((directory / "state.json").read_text())
+    if state.get("config") != cfg.model_dump(mode="json"):
+        raise ValueError(f"{directory}: the checkpoint was made with another config; "
+                         "rerun without --resume or with the same config")
+    model = keras.saving.load_model(directory / "model.keras", compile=True, safe_mode=True)
+    return model, state
+
+
+@dataclass
+class TrainRequest:
+    cfg: DetectorConfig
+    curves: list[LightCurve]
+    output: Path
+    data_source: str
+    experiment: str = "lcad"
+    register_as: str | None = None
+    promote: bool = False
+    resume: bool = False
+    tracking: bool = True
+    run_name: str | None = None
+    extra_metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrainOutcome:
+    detector: Detector
+    metrics: dict[str, float]
+    bundle: Path
+    run_id: str | None = None
+    logged: dict[str, Any] = field(default_factory=dict)
+    not_logged: list[str] = field(default_factory=list)
+
+
+def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
+    """Train with checkpoints; track in MLflow when asked; always write the bundle first."""
+    cfg = req.cfg
+    ckpt = req.output.parent / f".{req.output.name}{CHECKPOINT_DIR}"
+    model, initial_epoch, history, run_id = None, 0, [], None
+    if req.resume and (ckpt / "state.json").is_file():
+        model, state = load_checkpoint(ckpt, cfg)
+        initial_epoch = int(state["epoch"]) + 1
+        history = list(state.get("history", []))
+        run_id = state.get("run_id")
+        log(f"resuming from epoch {initial_epoch} ({ckpt})")
+    elif ckpt.exists():
+        shutil.rmtree(ckpt)
+
+    splits = split_curves(req.curves, cfg)
+    callbacks: list[keras.callbacks.Callback] = []
+    epoch_logger = None
+    import contextlib
+
+    run_ctx: Any = contextlib.nullcontext()
+    if req.tracking:
+        import mlflow
+
+        from training import tracking
+
+        tracking.setup(req.experiment)
+        run_ctx = mlflow.start_run(run_id=run_id, run_name=req.run_name if run_id is None
+                                   else None, log_system_metrics=True)
+    with run_ctx as run:
+        if run is not None:
+            run_id = run.info.run_id
+            if initial_epoch == 0:
+                _log_start(req, splits)
+            epoch_logger = tracking.EpochLogger(run_id, [])
+            callbacks.append(epoch_logger)
+        callbacks.insert(0, Checkpoint(ckpt, history,
+                                       {"config": cfg.model_dump(mode="json"), "run_id": run_id}))
+        if initial_epoch >= cfg.train.epochs:
+            raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
+        detector, metrics = fit_detector(
+            req.curves, cfg, callbacks=callbacks, splits=splits, model=model,
+            initial_epoch=initial_epoch, verbose=1 if sys.stdout.isatty() else 2)
+        metrics.update(req.extra_metrics)
+        detector.info.update(history=history, run_id=run_id, data_source=req.data_source)
+        if req.register_as:
+            detector.info["name"] = req.register_as
+        bundle = detector.save(req.output)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        outcome = TrainOutcome(detector, metrics, bundle, run_id)
+        if run is not None:
+            if epoch_logger is not None and epoch_logger.failed:
+                outcome.not_logged.append(
+                    f"per-epoch metrics of epochs {epoch_logger.unlogged} "
+                    f"({epoch_logger.failed})")
+            try:
+                outcome.logged = log_results(detector, bundle, splits, history, req)
+                detector.info.update(outcome.logged)
+            except Exception as exc:
+                outcome.not_logged.append(f"final metrics, plots and model ({type(exc).__name__}:"
+                                          f" {exc})")
+    return outcome
+
+
+def _log_start(req: TrainRequest, splits: Splits) -> None:
+    import mlflow
+
+    from training import tracking
+
+    mlflow.set_tags(tracking.run_tags())
+    mlflow.log_params({k: json.dumps(v) if isinstance(v, list | dict) else v
+                       for k, v in req.cfg.flat().items()})
+    mlflow.log_params({"data.source": req.data_source, "data.n_objects": len(req.curves),
+                       "data.split_by": splits.by})
+    mlflow.log_text(req.cfg.to_yaml(), "config.yaml")
+    tracking.log_dataset(splits.train, req.data_source, "train", "training")
+
+
+def log_results(detector: Detector, bundle: Path, splits: Splits,
+                history: list[dict[str, float]], req: TrainRequest) -> dict[str, Any]:
+    """Final metrics, figures and the pyfunc model (registered when asked)."""
+    import mlflow
+
+    from training import tracking
+
+    mlflow.log_metrics(detector.metrics | req.extra_metrics)
+    tracking.log_figures(detector, [c for c in splits.validation if c.mask.any()], history)
+    example_curve = max(req.curves, key=len)
+    example = tracking.example_frame(example_curve, detector.window,
+                                     detector.preprocessor.cadence)
+    return tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
