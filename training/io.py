@@ -80,8 +80,8 @@ def time_in_days(values: pd.Series, path: Path) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         raise DataError(f"{path}: time column {values.name!r} is neither numeric nor "
                         f"datetimes ({exc})") from None
-    ns = stamps.astype("int64").to_numpy().astype(np.float64)
-    return np.where(stamps.isna().to_numpy(), np.nan, ns / 86_400e9)
+    days = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
+    return np.asarray(days, dtype=np.float64)
 
 
 def _numeric(values: pd.Series, path: Path, role: str) -> np.ndarray:

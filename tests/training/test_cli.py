@@ -1,0 +1,136 @@
+"""`lcad` driven through its entry point: train, score, evaluate, sweep, and bad input."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.detector import Detector
+from training.cli import main
+from tests.conftest import SMALL_TRAIN, SYNTH
+
+
+@pytest.fixture(scope="module")
+def trained(synth_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "bundle"
+    code = main(["train", "--data", str(synth_csv), "--output", str(out), "--no-tracking",
+                 *SMALL_TRAIN])
+    assert code == 0
+    return out
+
+
+def test_train_writes_a_loadable_bundle(trained, capsys):
+    det = Detector.load(trained)
+    assert det.window == 32 and det.config.train.epochs == 3
+    assert len(det.info["history"]) == det.metrics["epochs_run"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_score_writes_points_and_objects(trained, synth_csv, tmp_path, suffix, capsys):
+    out = tmp_path / f"scores{suffix}"
+    assert main(["score", "--model", str(trained), "--data", str(synth_csv),
+                 "--output", str(out), "--batch-objects", "5"]) == 0
+    read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+    points = read(out)
+    objects = read(tmp_path / f"scores.objects{suffix}")
+    source = pd.read_csv(synth_csv)
+    assert len(points) == len(source) and len(objects) == 12
+    assert list(points.columns) == ["object_id", "time", "band", "flux", "reconstruction",
+                                    "score", "p_value", "is_anomaly"]
+    assert points["score"].notna().mean() > 0.95
+    assert "scored 12 object(s)" in capsys.readouterr().out
+
+
+def test_evaluate_with_baselines(trained, tmp_path, capsys):
+    from models.synthetic import inject, synthetic_dataset, to_frame
+
+    rng = np.random.default_rng(0)
+    curves, _ = synthetic_dataset(4, seed=11, **SYNTH)
+    inj = [inject(c, "flare", rng, amplitude=5) for c in curves]
+    data = tmp_path / "eval.csv"
+    to_frame(curves).to_csv(data, index=False)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame([{"object_id": i.object_id, "start": i.start, "end": i.end}
+                  for i in inj]).to_csv(labels, index=False)
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
+                 str(labels), "--baselines", "--output", str(out)]) == 0
+    metrics = json.loads(out.read_text())["methods"]
+    assert set(metrics) == {"lcad", "isolation_forest", "pca"}
+    assert metrics["lcad"]["roc_auc"] > 0.7
+    assert 0 <= metrics["lcad"]["event_recall"] <= 1
+    assert "isolation_forest" in capsys.readouterr().out
+
+
+def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        f"data: {synth_csv}\nexperiment: sw\nmetric: best_val_loss\n"
+        "base: {preprocess: {window: 32}, model: {hidden: [16]}, train: {epochs: 2}}\n"
+        "parameters:\n  model.latent: [2, 4]\n  train.learning_rate: [0.001, 0.01]\n")
+    assert main(["sweep", "--config", str(spec), "--trials", "3"]) == 0
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("sw").experiment_id])
+    parent = next(r for r in runs if "best_run_id" in r.data.tags)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 3
+    best = min(children, key=lambda r: r.data.metrics["best_val_loss"])
+    assert parent.data.tags["best_run_id"] == best.info.run_id
+    assert parent.data.metrics["best_best_val_loss"] == pytest.approx(
+        best.data.metrics["best_val_loss"])
+    assert "best trial" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        ("", [], "the file is empty"),
+        ("a,b\n1,2\n", [], "no time column"),
+        (None, ["--set", "model.hiddn=[3]"], "unknown config key 'model.hiddn'"),
+        ("object_id,time,flux\n" + "".join(f"{o},{t},{t % 3}\n" for o in "ab"
+                                            for t in range(20)), [],
+         "every training series is too short or too sparse for window 64"),
+    ],
+)
+def test_train_bad_input_exits_2(synth_csv, tmp_path, capsys, content, extra, message):
+    data = synth_csv
+    if content is not None:
+        data = tmp_path / "bad.csv"
+        data.write_text(content)
+    code = main(["train", "--data", str(data), "--output", str(tmp_path / "b"),
+                 "--no-tracking", *extra])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_labels_that_match_nothing_exit_2(trained, synth_csv, tmp_path, capsys):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("object_id,start,end\nnobody,1,2\n")
+    assert main(["evaluate", "--model", str(trained), "--data", str(synth_csv),
+                 "--labels", str(labels)]) == 2
+    assert "none of them among the 12 scored" in capsys.readouterr().err
+
+
+def test_unknown_model_and_bad_output_exit_2(synth_csv, tmp_path, capsys):
+    assert main(["score", "--model", str(tmp_path / "nope"), "--data", str(synth_csv),
+                 "--output", str(tmp_path / "s.csv")]) == 2
+    assert "bundle not found" in capsys.readouterr().err
+    assert main(["score", "--model", "x", "--data", str(synth_csv),
+                 "--output", str(tmp_path / "s.txt")]) == 2
+    assert ".csv or .parquet" in capsys.readouterr().err
+
+
+def test_help_on_every_command(capsys):
+    for cmd in ("train", "score", "evaluate", "sweep", "demo"):
+        with pytest.raises(SystemExit) as exc:
+            main([cmd, "--help"])
+        assert exc.value.code == 0
+    assert "--register-as" in capsys.readouterr().out

@@ -1,0 +1,128 @@
+"""`lcad` as a process against a real MLflow tracking server over HTTP."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.detector import Detector
+from models.lightcurve import curves_from_frame
+from tests.conftest import BIN, SMALL_TRAIN, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def lcad(*args, env=None, cwd=None, timeout=600):
+    return subprocess.run([str(BIN / "lcad"), *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def registered(mlflow_server, synth_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reg") / "bundle"
+    proc = lcad("train", "--data", str(synth_csv), "--output", str(out), "--experiment", "it",
+                "--register-as", "lcad-it", "--promote", *SMALL_TRAIN,
+                env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc.stdout
+
+
+def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(mlflow_server)
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name("it").experiment_id])
+    assert run.data.params["model.latent"] == "4"
+    assert run.data.params["preprocess.window"] == "32"
+    assert run.data.tags["keras.backend"] == "tensorflow" and "git.commit" in run.data.tags
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
+    for key in ("threshold", "val_error_p99", "train_seconds", "windows_per_second",
+                "val_false_alarm_rate"):
+        assert key in run.data.metrics
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/loss_curves.png", "plots/reconstructions.png",
+                     "plots/score_histogram.png", "plots/latent_space.png"}
+    assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert run.inputs.dataset_inputs[0].dataset.name == "train"
+    version = client.get_model_version_by_alias("lcad-it", "champion")
+    assert version.version == "1"
+    assert f"mlflow run: {run.info.run_id}" in registered[1]
+
+
+def test_registered_pyfunc_scores_like_the_detector(mlflow_server, registered, synth_csv):
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/lcad-it@champion")
+    frame = pd.read_csv(synth_csv)
+    frame = frame[frame.object_id.isin(["synth-0000", "synth-0001"])]
+    got = model.predict(frame)
+    det = Detector.load(registered[0])
+    want = det.score(curves_from_frame(frame, emit_warnings=False)).points_frame()
+    np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-6)
+    assert got["is_anomaly"].tolist() == want["is_anomaly"].tolist()
+
+
+def test_score_with_a_registry_uri(mlflow_server, registered, synth_csv, tmp_path):
+    out = tmp_path / "s.csv"
+    proc = lcad("score", "--model", "models:/lcad-it@champion", "--data", str(synth_csv),
+                "--output", str(out), env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(pd.read_csv(out)) == len(pd.read_csv(synth_csv))
+    bad = lcad("score", "--model", "models:/no-such-model@champion", "--data", str(synth_csv),
+               "--output", str(out), env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert bad.returncode == 2 and "no-such-model" in bad.stderr
+
+
+def test_unreachable_server_is_reported_before_training(synth_csv, tmp_path):
+    uri = f"http://127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    proc = lcad("train", "--data", str(synth_csv), "--output", str(tmp_path / "b"),
+                env={"MLFLOW_TRACKING_URI": uri})
+    assert proc.returncode == 2
+    assert uri in proc.stderr and "unreachable" in proc.stderr
+    assert "Epoch" not in proc.stdout and not (tmp_path / "b").exists()
+    assert time.monotonic() - t0 < 60
+
+
+def test_killed_training_resumes_from_the_last_epoch(synth_csv, tmp_path):
+    out = tmp_path / "bundle"
+    args = ["train", "--data", str(synth_csv), "--output", str(out), "--no-tracking",
+            "--set", "preprocess.window=32", "--set", "model.hidden=[256, 128]",
+            "--set", "train.epochs=12", "--set", "train.patience=50", "--set", "train.stride=1"]
+    proc = subprocess.Popen([str(BIN / "lcad"), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    state = tmp_path / ".bundle.checkpoint" / "state.json"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
+            break
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(state.read_text())["epoch"]
+    assert done < 11 and not out.exists()
+    resumed = lcad(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resuming from epoch {done + 1}" in resumed.stdout
+    det = Detector.load(out)
+    assert [h["epoch"] for h in det.info["history"]] == list(range(12))
+    assert not state.parent.exists()
+
+
+def test_demo_runs_on_a_fresh_directory(tmp_path):
+    proc = lcad("demo", "--epochs", "2", cwd=tmp_path,
+                env={"MLFLOW_TRACKING_URI": ""})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "registered model:  models:/lcad@champion (version 1)" in proc.stdout
+    assert "isolation_forest" in proc.stdout and "mlflow" in proc.stdout
+    assert (tmp_path / "mlruns.db").exists()
+    assert (tmp_path / "lcad-output" / "demo-model" / "config.json").exists()
