@@ -93,11 +93,12 @@ def mlflow_server(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
+    log = open(root / "server.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/health", proc=proc)
@@ -108,6 +109,7 @@ def mlflow_server(tmp_path_factory):
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from models.detector import Detector
-from training.cli import main
 from tests.conftest import SMALL_TRAIN, SYNTH
+from training.cli import main
 
 
 @pytest.fixture(scope="module")
