@@ -150,34 +150,20 @@ class Detector:
     def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
         if not prepared:
             return []
-        z, r = self.predict_arrays(np.concatenate([p.model_input() for p in prepared]))
-        out, lo = [], 0
-        for p in prepared:
-            hi = lo + p.win.n_windows
-            out.append((z[lo:hi], r[lo:hi]))
-            lo = hi
-        return out
+        return split_outputs(prepared, *self.predict_arrays(stack_inputs(prepared)))
 
     # ---- public verbs --------------------------------------------------------------------
     def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
         """Latent code of every window (z_mean for the variational model)."""
         prepared, _ = self._prepare_all(curves, "raise")
-        result = []
-        for p, (z, _r) in zip(prepared, self._run(prepared), strict=True):
-            start, end = window_times(p.res, p.win)
-            result.append(CurveEncoding(p.curve.object_id, start, end, z, list(p.curve.warnings)))
-        return result
+        return [self.finish_encode(p, z) for p, (z, _r) in
+                zip(prepared, self._run(prepared), strict=True)]
 
     def reconstruct(self, curves: Sequence[LightCurve]) -> list[CurveReconstruction]:
         """Reconstructed flux at every input time."""
         prepared, _ = self._prepare_all(curves, "raise")
-        result = []
-        for p, (_z, r) in zip(prepared, self._run(prepared), strict=True):
-            recon_grid = self._reconstruction_grid(p, r)
-            result.append(CurveReconstruction(
-                p.curve.object_id, p.curve.time, p.curve.band_labels(), p.curve.flux,
-                self._at_points(p, recon_grid), list(p.curve.warnings)))
-        return result
+        return [self.finish_reconstruct(p, r) for p, (_z, r) in
+                zip(prepared, self._run(prepared), strict=True)]
 
     def score(
         self,
@@ -189,9 +175,20 @@ class Detector:
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
         prepared, skipped = self._prepare_all(curves, on_error)
-        out = [self._score_one(p, z, r, threshold)
+        out = [self.finish_score(p, z, r, threshold)
                for p, (z, r) in zip(prepared, self._run(prepared), strict=True)]
         return ScoreResult(out, skipped)
+
+    # ---- the steps after the network (the service batches the network call itself) -------
+    def finish_encode(self, p: Prepared, z: np.ndarray) -> CurveEncoding:
+        start, end = window_times(p.res, p.win)
+        return CurveEncoding(p.curve.object_id, start, end, z, list(p.curve.warnings))
+
+    def finish_reconstruct(self, p: Prepared, r: np.ndarray) -> CurveReconstruction:
+        recon_grid = self._reconstruction_grid(p, r)
+        return CurveReconstruction(
+            p.curve.object_id, p.curve.time, p.curve.band_labels(), p.curve.flux,
+            self._at_points(p, recon_grid), list(p.curve.warnings))
 
     # ---- scoring internals ---------------------------------------------------------------
     def window_errors_of(self, p: Prepared, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -221,8 +218,8 @@ class Detector:
                 out[sel] = np.where(near, vals, np.nan)
         return out
 
-    def _score_one(self, p: Prepared, z: np.ndarray, recon: np.ndarray,
-                   threshold: float | None) -> CurveScore:
+    def finish_score(self, p: Prepared, z: np.ndarray, recon: np.ndarray,
+                     threshold: float | None = None) -> CurveScore:
         cal = self.calibration
         assert cal is not None
         scfg = self.config.scoring
@@ -360,6 +357,22 @@ class Detector:
         info = dict(meta.get("info", {}))
         info.setdefault("source", str(root))
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info)
+
+
+def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:
+    """The network inputs of several prepared curves, one after the other."""
+    return np.concatenate([p.model_input() for p in prepared])
+
+
+def split_outputs(prepared: Sequence[Prepared], z: np.ndarray, r: np.ndarray
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cut stacked network outputs back into one (latent, reconstruction) pair per curve."""
+    out, lo = [], 0
+    for p in prepared:
+        hi = lo + p.win.n_windows
+        out.append((z[lo:hi], r[lo:hi]))
+        lo = hi
+    return out
 
 
 def _bundle_root(path: Path) -> Path:

@@ -76,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--config", required=True, type=Path, help="sweep YAML")
     w.add_argument("--trials", type=int, default=None, help="number of trials (random search)")
 
+    v = sub.add_parser("serve", help="start the scoring service (uvicorn)")
+    v.add_argument("--model", help="bundle path or MLflow URI (default: $LCAD_MODEL_URI)")
+    v.add_argument("--host", default="127.0.0.1")
+    v.add_argument("--port", type=int, default=8000)
+    v.add_argument("--workers", type=int, default=1, help="processes (each loads the model)")
+    v.add_argument("--log-level", default="info")
+
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
     d.add_argument("--output", type=Path, default=Path("lcad-output/demo-model"))
     d.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
@@ -211,6 +218,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     best = run_sweep(args.config, args.trials)
     print(f"best trial: run {best['run_id']} {best['metric']}={best['value']:.5g}")
     print(f"best config: {best['overrides']}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if args.model:
+        os.environ["LCAD_MODEL_URI"] = args.model
+    if not os.environ.get("LCAD_MODEL_URI"):
+        raise CliError("no model: pass --model or set LCAD_MODEL_URI")
+    uvicorn.run("service.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0
 
 

@@ -129,7 +129,7 @@ def test_unknown_model_and_bad_output_exit_2(synth_csv, tmp_path, capsys):
 
 
 def test_help_on_every_command(capsys):
-    for cmd in ("train", "score", "evaluate", "sweep", "demo"):
+    for cmd in ("train", "score", "evaluate", "sweep", "demo", "serve"):
         with pytest.raises(SystemExit) as exc:
             main([cmd, "--help"])
         assert exc.value.code == 0

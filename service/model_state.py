@@ -1,0 +1,101 @@
+"""The served model: loading (local bundle or MLflow URI), warm-up, readiness, reload."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from models.detector import MAX_BATCH, MIN_BUCKET, Detector
+
+
+@dataclass
+class ModelState:
+    detector: Detector | None = None
+    status: str = "empty"  # empty | loading | ready | failed
+    reason: str = "no model configured (set LCAD_MODEL_URI)"
+    source: str | None = None
+    name: str | None = None
+    version: str | None = None
+    run_id: str | None = None
+    load_seconds: float | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def ref(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "run_id": self.run_id}
+
+    def use(self, detector: Detector, source: str, meta: dict[str, Any] | None = None,
+            seconds: float | None = None) -> None:
+        meta = meta or {}
+        info = detector.info
+        self.detector = detector
+        self.source = source
+        self.name = meta.get("name") or info.get("name")
+        self.version = meta.get("version") or info.get("version")
+        self.run_id = meta.get("run_id") or info.get("run_id")
+        self.load_seconds = seconds
+        self.status, self.reason = "ready", "ok"
+
+    async def load(self, uri: str, name: str | None, warmup: bool, max_rows: int) -> None:
+        """Load and warm a model in a thread; on failure keep serving the previous one."""
+        async with self._lock:
+            previous = self.status
+            self.status, self.reason = "loading", f"loading {uri}"
+            t0 = time.perf_counter()
+            try:
+                detector, meta = await asyncio.to_thread(load_model, uri)
+                if warmup:
+                    await asyncio.to_thread(warm_up, detector, max_rows)
+            except Exception as exc:
+                if self.detector is not None and previous == "ready":
+                    self.status = "ready"
+                    self.reason = f"reload of {uri} failed, still serving {self.source}: {exc}"
+                else:
+                    self.status, self.reason = "failed", f"cannot load model {uri}: {exc}"
+                raise
+            meta.setdefault("name", name)
+            self.use(detector, uri, meta, time.perf_counter() - t0)
+
+
+def load_model(uri: str) -> tuple[Detector, dict[str, Any]]:
+    """A Detector from a bundle path or an MLflow URI, with registry metadata when known."""
+    from training.tracking import resolve_model
+
+    meta: dict[str, Any] = {}
+    if uri.startswith("models:/"):
+        meta = registry_meta(uri)
+    elif uri.startswith("runs:/"):
+        meta["run_id"] = uri.split("/")[1]
+    detector = Detector.load(resolve_model(uri))
+    return detector, meta
+
+
+def registry_meta(uri: str) -> dict[str, Any]:
+    from mlflow.tracking import MlflowClient
+
+    ref = uri[len("models:/"):]
+    client = MlflowClient()
+    try:
+        if "@" in ref:
+            name, alias = ref.split("@", 1)
+            mv = client.get_model_version_by_alias(name, alias)
+        else:
+            name, version = ref.rsplit("/", 1)
+            mv = client.get_model_version(name, version)
+    except Exception:
+        return {}
+    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+
+
+def warm_up(detector: Detector, max_rows: int) -> None:
+    """Run every padded batch size once so no request pays for tracing."""
+    size = MIN_BUCKET
+    dim = 2 * detector.input_dim
+    while True:
+        detector.predict_arrays(np.zeros((size, dim), np.float32))
+        if size >= min(max_rows, MAX_BATCH):
+            break
+        size *= 2

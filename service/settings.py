@@ -1,0 +1,32 @@
+"""Service settings from the environment (prefix LCAD_); no work at import time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LCAD_", extra="ignore")
+
+    model_uri: str | None = Field(None, description="bundle path, models:/name@alias or runs:/")
+    model_name: str | None = Field(None, description="name reported when the URI has none")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated; empty = no authentication")
+    max_body_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    max_points_per_series: int = Field(1_000_000, ge=1)
+    max_series_per_request: int = Field(1000, ge=1)
+    request_timeout_s: float = Field(30.0, gt=0)
+    max_batch_rows: int = Field(4096, ge=1, description="windows per network call")
+    max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
+    max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
+    warmup: bool = True
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from models.synthetic import inject, synthetic_dataset
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import SYNTH
+
+
+def series_json(curve):
+    return {"id": curve.object_id, "time": curve.time.tolist(), "flux": curve.flux.tolist()}
+
+
+@pytest.fixture(scope="session")
+def service_curves():
+    rng = np.random.default_rng(21)
+    curves, _ = synthetic_dataset(4, seed=42, **SYNTH)
+    flare = inject(curves[0], "flare", rng, amplitude=5)
+    return curves, flare
+
+
+def make_client(detector, **settings):
+    app = create_app(Settings(warmup=False, **settings), detector=detector)
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def client(tiny_detector):
+    with make_client(tiny_detector, model_name="tiny") as c:
+        yield c

@@ -1,0 +1,221 @@
+"""Every endpoint and every documented error, through the ASGI app with a tiny detector."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from models.synthetic import to_frame
+from tests.service.conftest import make_client, series_json
+
+
+def _error(resp, status, code=None):
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
+    if code:
+        assert body["error"]["code"] == code
+    assert "Traceback" not in resp.text
+    return body["error"]
+
+
+def test_score_returns_everything_aligned(client, service_curves, tiny_detector):
+    curves, flare = service_curves
+    body = {"series": [series_json(c) for c in curves[:2]],
+            "include": ["latent", "reconstruction", "point_scores", "intervals"]}
+    resp = client.post("/v1/score", json=body)
+    assert resp.status_code == 200, resp.text
+    data = resp.json()
+    assert data["model"]["name"] == "tiny"
+    first, second = data["results"]
+    assert first["id"] == curves[0].object_id and first["is_anomalous"] is True
+    assert len(first["point_scores"]) == len(curves[0]) == len(first["reconstruction"])
+    assert any(i["start"] <= flare.end and i["end"] >= flare.start for i in first["intervals"])
+    assert {"start", "end", "peak_time", "peak_score", "p_value", "sign",
+            "n_points"} <= set(first["intervals"][0])
+    lat = first["latent"]
+    assert len(lat["codes"]) == len(lat["window_start"]) and len(lat["codes"][0]) == 8
+    want = tiny_detector.score(curves[:2])
+    assert_allclose(np.array(first["point_scores"], float), want.curves[0].point_score)
+    assert second["score"] == pytest.approx(want.curves[1].score)
+    assert not second["is_anomalous"]
+
+
+def test_score_default_is_compact(client, service_curves):
+    curves, _ = service_curves
+    r = client.post("/v1/score", json={"series": [series_json(curves[1])]}).json()["results"][0]
+    assert "point_scores" not in r and "latent" not in r and "intervals" in r
+
+
+def test_score_accepts_csv(client, service_curves, tiny_detector):
+    curves, _ = service_curves
+    csv = to_frame(curves[:2]).drop(columns=["flux_err", "band"]).to_csv(index=False)
+    resp = client.post("/v1/score?include=point_scores", content=csv,
+                       headers={"content-type": "text/csv"})
+    assert resp.status_code == 200, resp.text
+    res = resp.json()["results"]
+    assert [r["id"] for r in res] == [c.object_id for c in curves[:2]]
+    assert len(res[1]["point_scores"]) == len(curves[1])
+
+
+def test_encode_and_reconstruct(client, service_curves, tiny_detector):
+    curves, _ = service_curves
+    enc = client.post("/v1/encode", json={"series": [series_json(curves[2])]})
+    assert enc.status_code == 200
+    codes = np.array(enc.json()["results"][0]["latent"]["codes"])
+    assert_allclose(codes, tiny_detector.encode([curves[2]])[0].latent, rtol=1e-6)
+    rec = client.post("/v1/reconstruct", json={"series": [series_json(curves[2])]})
+    out = rec.json()["results"][0]
+    assert out["time"] == curves[2].time.tolist()
+    assert_allclose(np.array(out["reconstruction"], float),
+                    tiny_detector.reconstruct([curves[2]])[0].reconstruction)
+
+
+def test_model_info(client):
+    info = client.get("/v1/model").json()
+    assert info["window"] == 32 and info["bands"] == ["default"] and info["latent_dim"] == 8
+    assert info["threshold"] > 0 and info["keras_backend"] == "tensorflow"
+    assert info["devices"] and info["lcad_version"]
+    assert info["config"]["model"]["hidden"] == [64]
+    assert "val_false_alarm_rate" in info["training_metrics"]
+
+
+def test_health_and_metrics(client, service_curves):
+    assert client.get("/health/live").json() == {"status": "alive"}
+    assert client.get("/health/ready").json()["status"] == "ready"
+    assert client.get("/ping").status_code == 200
+    curves, _ = service_curves
+    client.post("/v1/score", json={"series": [series_json(curves[3])]})
+    text = client.get("/metrics").text
+    assert 'lcad_requests_total{method="POST",route="/v1/score",status="200"}' in text
+    assert "lcad_points_scored_total" in text and "lcad_inference_seconds_bucket" in text
+    assert "lcad_batch_rows_count" in text and "lcad_model_ready 1.0" in text
+
+
+def test_not_ready_without_a_model(tmp_path):
+    with make_client(None) as c:
+        err = _error(c.get("/health/ready"), 503, "not_ready")
+        assert "LCAD_MODEL_URI" in err["message"]
+        _error(c.post("/v1/score", json={"series": []}), 503, "not_ready")
+        assert c.get("/health/live").status_code == 200
+
+
+def test_failed_load_reports_the_reason(tmp_path):
+    with make_client(None, model_uri=str(tmp_path / "missing")) as c:
+        import time
+
+        for _ in range(100):
+            body = c.get("/health/ready").json()
+            if body["error"]["details"]["status"] == "failed":
+                break
+            time.sleep(0.1)
+        assert "bundle not found" in body["error"]["message"]
+        assert c.get("/health/live").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "problem"),
+    [
+        (lambda s: s["flux"].__setitem__(3, float("nan")), "series[0].flux[3]", "NaN"),
+        (lambda s: s["time"].__setitem__(0, float("inf")), "series[0].time[0]", "infinite"),
+        (lambda s: s["flux"].pop(), "series[0].flux", "has 799 values but time has 800"),
+        (lambda s: s["time"].__setitem__(5, -1.0), "series[0].time", "not sorted"),
+        (lambda s: s.update(time=s["time"][:10], flux=s["flux"][:10]), "series[0]",
+         "too short"),
+        (lambda s: s.update(band=["q"] * len(s["time"])), "series[0].band", "unknown band"),
+        (lambda s: s.update(flux_err=[0.0] * len(s["time"])), "series[0].flux_err[0]",
+         "must be positive"),
+        (lambda s: s.update(flux="abc"), "series[0].flux", "valid array"),
+        (lambda s: s.update(extra=1), "series[0].extra", "Extra inputs"),
+    ],
+)
+def test_bad_series_are_named(client, service_curves, mutate, field, problem):
+    s = series_json(service_curves[0][1])
+    mutate(s)
+    err = _error(client.post("/v1/score", content=json.dumps({"series": [s]}),
+                             headers={"content-type": "application/json"}), 422)
+    assert field in err["message"] and problem in err["message"], err
+
+
+def test_limits(tiny_detector, service_curves):
+    curves, _ = service_curves
+    s = series_json(curves[0])
+    with make_client(tiny_detector, max_series_per_request=1, max_points_per_series=500,
+                     max_body_bytes=200_000) as c:
+        err = _error(c.post("/v1/score", json={"series": [series_json(curves[1])] * 2}), 422)
+        assert err["details"] == {"limit": 1, "value": 2}
+        err = _error(c.post("/v1/score", json={"series": [s]}), 422)
+        assert "800 points exceed the limit of 500" in err["message"]
+        big = json.dumps({"series": [s] * 20})
+        err = _error(c.post("/v1/score", content=big,
+                            headers={"content-type": "application/json"}), 413)
+        assert "200000" in err["message"]
+    with make_client(tiny_detector, request_timeout_s=0.0001) as c:
+        _error(c.post("/v1/score", json={"series": [series_json(curves[1])]}), 504, "timeout")
+
+
+def test_protocol_errors(client):
+    _error(client.post("/v1/score", content=b"{not json",
+                       headers={"content-type": "application/json"}), 422)
+    _error(client.post("/v1/score", content=b"x", headers={"content-type": "text/plain"}), 415)
+    _error(client.post("/v1/score", content=b"", headers={"content-type": "application/json"}),
+           422)
+    _error(client.post("/v1/score", content=b"a,b\n1,2\n", headers={"content-type": "text/csv"}),
+           422)
+    _error(client.get("/nope"), 404, "not_found")
+    _error(client.get("/v1/score"), 405)
+    _error(client.post("/v1/score", json={"series": []}), 422)
+
+
+def test_api_keys(tiny_detector, service_curves):
+    s = series_json(service_curves[0][1])
+    with make_client(tiny_detector, api_keys="k1,k2") as c:
+        err = _error(c.post("/v1/score", json={"series": [s]}), 401, "unauthorized")
+        assert "API key required" in err["message"]
+        _error(c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": "bad"}), 403)
+        _error(c.get("/v1/model"), 401)
+        _error(c.post("/invocations", json={}), 401)
+        _error(c.get("/docs"), 401)
+        assert c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": "k2"}
+                      ).status_code == 200
+        assert c.get("/v1/model", headers={"Authorization": "Bearer k1"}).status_code == 200
+        for open_path in ("/health/live", "/health/ready", "/metrics", "/ping"):
+            assert c.get(open_path).status_code == 200
+
+
+@pytest.mark.parametrize("shape", ["dataframe_split", "dataframe_records", "instances",
+                                   "inputs", "csv"])
+def test_invocations_accepts_mlflow_shapes(client, service_curves, tiny_detector, shape):
+    curves, _ = service_curves
+    frame = to_frame(curves[:2]).drop(columns=["flux_err", "band"])
+    if shape == "csv":
+        resp = client.post("/invocations", content=frame.to_csv(index=False),
+                           headers={"content-type": "text/csv"})
+    else:
+        payload = {"dataframe_split": frame.to_dict(orient="split"),
+                   "dataframe_records": frame.to_dict(orient="records"),
+                   "instances": frame.to_dict(orient="records"),
+                   "inputs": frame.to_dict(orient="list")}[shape]
+        if shape == "dataframe_split":
+            payload.pop("index", None)
+        resp = client.post("/invocations", json={shape: payload})
+    assert resp.status_code == 200, resp.text
+    got = pd.DataFrame(resp.json()["predictions"])
+    want = tiny_detector.score(curves[:2]).points_frame()
+    assert list(got.columns) == list(want.columns)
+    assert_allclose(got["score"].astype(float), want["score"], rtol=1e-9)
+
+
+def test_openapi_documents_routes_and_examples(client):
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for p in ("/v1/score", "/v1/encode", "/v1/reconstruct", "/v1/model", "/health/ready",
+              "/metrics", "/invocations", "/ping"):
+        assert p in paths
+    body = paths["/v1/score"]["post"]["requestBody"]["content"]
+    assert {"application/json", "text/csv"} <= set(body)
+    example = spec["components"]["schemas"]["ScoreRequest"]["examples"][0]
+    resp = client.post("/v1/score", json=example)  # the documented example works when pasted
+    assert resp.status_code == 200, resp.text
