@@ -1,0 +1,165 @@
+"""A real `lcad serve` process: readiness, real Kepler data, concurrency, clients, SIGTERM."""
+
+import os
+import signal
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_array_equal
+
+from models.lightcurve import LightCurve
+from service.client import LcadClient
+from tests.conftest import BIN, free_port, shared_data, wait_http
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def kepler_bundle(tmp_path_factory):
+    """A small detector trained on real Kepler data (first 3,000 points of two stars)."""
+    from models.config import DetectorConfig
+    from models.fit import fit_detector
+
+    curves = []
+    for star in ("Kepler1871056", "Kepler2307415"):
+        f = pd.read_csv(shared_data("kepler", f"{star}.csv")).iloc[:3000]
+        curves.append(LightCurve.from_arrays(star, f.time, f.flux, emit_warnings=False))
+    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32},
+                                    "model": {"hidden": [32], "latent": 4},
+                                    "train": {"epochs": 3}})
+    det, _ = fit_detector(curves, cfg)
+    path = tmp_path_factory.mktemp("kepler") / "bundle"
+    det.save(path)
+    return det, path
+
+
+@pytest.fixture(scope="module")
+def server(kepler_bundle, tmp_path_factory):
+    _, bundle = kepler_bundle
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(bundle), "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "LCAD_MAX_WAIT_MS": "5"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/ready", timeout=120, proc=proc)
+        yield url, proc, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def kepler_slices(n, start=3000, length=600):
+    frame = pd.read_csv(shared_data("kepler", "Kepler3231341.csv"))
+    out = []
+    for i in range(n):
+        lo = start + i * 97
+        g = frame.iloc[lo: lo + length]
+        out.append({"id": f"k{i}", "time": g.time.tolist(), "flux": g.flux.tolist()})
+    return out
+
+
+def test_scores_real_kepler_slices(server, kepler_bundle):
+    url, _, _ = server
+    det, _ = kepler_bundle
+    series = kepler_slices(3)
+    resp = httpx.post(url + "/v1/score", json={"series": series, "include": ["point_scores"]},
+                      timeout=60)
+    assert resp.status_code == 200, resp.text
+    for s, r in zip(series, resp.json()["results"], strict=True):
+        lc = LightCurve.from_arrays(s["id"], s["time"], s["flux"], emit_warnings=False)
+        want = det.score([lc]).curves[0]
+        got = np.array([np.nan if v is None else v for v in r["point_scores"]])
+        assert_array_equal(got, want.point_score)
+    assert httpx.get(url + "/v1/model").json()["source"].endswith("bundle")
+
+
+def test_32_concurrent_clients_get_their_own_unbatched_answers(server, kepler_bundle):
+    url, _, _ = server
+    det, _ = kepler_bundle
+    series = kepler_slices(32, length=300)
+    before = _batch_count(url)
+
+    def call(s):
+        with httpx.Client(timeout=120) as c:
+            return c.post(url + "/v1/score", json={"series": [s], "include": ["point_scores"]})
+
+    with ThreadPoolExecutor(32) as pool:
+        responses = list(pool.map(call, series))
+    for s, resp in zip(series, responses, strict=True):
+        assert resp.status_code == 200, resp.text
+        lc = LightCurve.from_arrays(s["id"], s["time"], s["flux"], emit_warnings=False)
+        want = det.score([lc]).curves[0]
+        got = resp.json()["results"][0]
+        assert got["id"] == s["id"]
+        assert_array_equal(np.array([np.nan if v is None else v for v in got["point_scores"]]),
+                           want.point_score)
+        assert got["score"] == want.score
+    assert _batch_count(url) - before < 32  # requests shared network calls
+
+
+def _batch_count(url):
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("lcad_batch_rows_count"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_mlflow_client_and_python_client(server, kepler_bundle):
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    url, _, _ = server
+    det, _ = kepler_bundle
+    port = int(url.rsplit(":", 1)[1])
+    s = kepler_slices(1)[0]
+    frame = pd.DataFrame({"object_id": s["id"], "time": s["time"], "flux": s["flux"]})
+    client = ScoringServerClient("127.0.0.1", port)
+    client.wait_server_ready(timeout=10)
+    preds = client.invoke(frame).get_predictions()
+    lc = LightCurve.from_arrays(s["id"], s["time"], s["flux"], emit_warnings=False)
+    want = det.score([lc]).points_frame()
+    assert_array_equal(preds["score"].to_numpy(float), want["score"].to_numpy(float))
+
+    with LcadClient(url) as lc_client:
+        assert lc_client.ready()
+        frames = lc_client.score(frame)
+        assert frames.objects.loc[0, "id"] == s["id"]
+        assert_array_equal(frames.points["score"].to_numpy(), want["score"].to_numpy(float))
+        assert len(lc_client.encode(frame)) == det.prepare(lc).win.n_windows
+        assert len(lc_client.reconstruct(frame)) == len(s["time"])
+        assert lc_client.model()["window"] == 32
+
+
+def test_sigterm_answers_every_accepted_request(server):
+    url, proc, log = server
+    series = kepler_slices(8, length=2000)
+    results = []
+    started = threading.Barrier(9)
+
+    def call(s):
+        with httpx.Client(timeout=120) as c:
+            started.wait()
+            results.append(c.post(url + "/v1/score", json={"series": [s] * 4}).status_code)
+
+    threads = [threading.Thread(target=call, args=(s,)) for s in series]
+    for t in threads:
+        t.start()
+    started.wait()
+    import time
+
+    time.sleep(0.3)  # the requests are in flight
+    proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(120)
+    assert results == [200] * 8, log.read_text()[-2000:]
+    # uvicorn re-raises SIGTERM after a graceful shutdown: the conventional exit by that signal
+    assert proc.wait(60) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in log.read_text()
