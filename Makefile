@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup demo test lint clean
+COMPOSE_VENV = .venv-compose
+
+.PHONY: setup demo test lint clean compose-tool
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +16,20 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed            ## create .venv with lcad and its dev tools
 
+# docker-compose v1 (Python) parses compose files without a Docker engine; it pins
+# PyYAML<6, which needs Cython<3 to build on Python 3.11, so it lives in its own venv.
+$(COMPOSE_VENV)/bin/docker-compose:
+	$(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q "cython<3" wheel setuptools
+	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation "pyyaml==5.4.1"
+	$(COMPOSE_VENV)/bin/pip install -q "docker-compose==1.29.2"
+
+compose-tool: $(COMPOSE_VENV)/bin/docker-compose   ## docker-compose for `config` checks
+
 demo: setup                         ## train, evaluate and register on bundled data
 	$(BIN)/lcad demo
 
-test: setup                         ## the whole test suite (what CI runs)
+test: setup compose-tool            ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest
 
 lint: setup                         ## ruff and mypy
@@ -25,4 +37,4 @@ lint: setup                         ## ruff and mypy
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) mlruns mlruns.db mlartifacts lcad-output .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(COMPOSE_VENV) mlruns mlruns.db mlartifacts lcad-output .pytest_cache .mypy_cache

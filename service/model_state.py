@@ -62,14 +62,14 @@ class ModelState:
 
 def load_model(uri: str) -> tuple[Detector, dict[str, Any]]:
     """A Detector from a bundle path or an MLflow URI, with registry metadata when known."""
-    from training.tracking import resolve_model
+    from training.tracking import load_detector
 
     meta: dict[str, Any] = {}
     if uri.startswith("models:/"):
         meta = registry_meta(uri)
     elif uri.startswith("runs:/"):
         meta["run_id"] = uri.split("/")[1]
-    detector = Detector.load(resolve_model(uri))
+    detector = load_detector(uri)
     return detector, meta
 
 

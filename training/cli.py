@@ -78,9 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("serve", help="start the scoring service (uvicorn)")
     v.add_argument("--model", help="bundle path or MLflow URI (default: $LCAD_MODEL_URI)")
-    v.add_argument("--host", default="127.0.0.1")
-    v.add_argument("--port", type=int, default=8000)
-    v.add_argument("--workers", type=int, default=1, help="processes (each loads the model)")
+    v.add_argument("--host", default=os.environ.get("LCAD_HOST", "127.0.0.1"),
+                   help="default: $LCAD_HOST or 127.0.0.1")
+    v.add_argument("--port", type=int, default=int(os.environ.get("LCAD_PORT", "8000")),
+                   help="default: $LCAD_PORT or 8000")
+    v.add_argument("--workers", type=int, default=int(os.environ.get("LCAD_WORKERS", "1")),
+                   help="processes, each loads the model (default: $LCAD_WORKERS or 1)")
     v.add_argument("--log-level", default="info")
 
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
@@ -173,10 +176,9 @@ def _report_training(outcome: Any) -> None:
 
 
 def load_detector(uri: str) -> Any:
-    from models.detector import Detector
-    from training.tracking import resolve_model
+    from training.tracking import load_detector as load
 
-    return Detector.load(resolve_model(uri))
+    return load(uri)
 
 
 def cmd_score(args: argparse.Namespace) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import tempfile
@@ -244,11 +243,21 @@ def resolve_model(uri: str) -> Path:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
     except Exception as exc:
         raise LcadError(f"cannot fetch model {uri!r} from {tracking_uri()}: {exc}") from None
-    for candidate in (local / "artifacts" / "bundle", local / "bundle", local):
-        if (candidate / "config.json").is_file():
-            return candidate
+    found = sorted((c.parent for c in local.rglob("config.json")
+                    if (c.parent / "model.keras").is_file()), key=lambda p: len(p.parts))
+    if found:
+        return found[0]
     raise LcadError(f"model {uri!r} holds no lcad bundle (looked under {local})")
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=float))
+def load_detector(uri: str) -> Detector:
+    """A Detector from a bundle path or an MLflow URI; downloaded copies are removed after."""
+    path = resolve_model(uri)
+    try:
+        return Detector.load(path)
+    finally:
+        import shutil
+
+        root = next((p for p in path.parents if p.name.startswith("lcad-model-")), None)
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)

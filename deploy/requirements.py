@@ -1,0 +1,31 @@
+"""Print the runtime requirements of one image variant, from pyproject.toml.
+
+cpu: TensorFlow's CPU wheel (tensorflow-cpu) in place of tensorflow; gpu: tensorflow[and-cuda]
+(pip's CUDA wheels: the host needs only the NVIDIA driver and container toolkit).
+Both add psycopg (v3) so the image can also run an MLflow server on PostgreSQL.
+"""
+
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def requirements(variant: str) -> list[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = list(project["dependencies"])
+    tf = next(d for d in deps if d.startswith("tensorflow"))
+    pins = tf[len("tensorflow"):]
+    rest = [d for d in deps if d is not tf]
+    if variant == "cpu":
+        head = [f"tensorflow-cpu{pins}"]
+    elif variant == "gpu":
+        head = list(project["optional-dependencies"]["gpu"])
+    else:
+        raise SystemExit(f"variant must be cpu or gpu, not {variant!r}")
+    return head + rest + list(project["optional-dependencies"]["postgres"])
+
+
+if __name__ == "__main__":
+    print("\n".join(requirements(sys.argv[1] if len(sys.argv) > 1 else "cpu")))
