@@ -186,3 +186,27 @@ def test_same_scores_under_the_jax_backend(tiny_bundle, tiny_detector, tmp_path)
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=ROOT, timeout=300)
     got = np.load(tmp_path / "s.npy")
     assert_allclose(got, np.stack([c.point_score for c in expected]), rtol=1e-4, atol=1e-7)
+
+
+def test_whole_curve_mode_on_real_multiband_rr_lyrae():
+    """Sparse, irregular, five-band survey curves: one resampled window per object."""
+    from models.config import DetectorConfig
+    from models.fit import fit_detector
+    from tests.conftest import shared_data
+    from training.io import read_curves
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:60]
+    cfg = DetectorConfig.from_dict({
+        "preprocess": {"mode": "whole", "window": 16, "max_gap": 50},
+        "model": {"hidden": [64], "latent": 4, "loss": "chi2"},
+        "scoring": {"error": "chi2", "min_calibration_objects": 5},
+        "train": {"epochs": 5, "batch_size": 16}})
+    det, metrics = fit_detector(curves, cfg)
+    assert det.bands == ["g", "i", "r", "u", "z"] and det.input_dim == 80
+    result = det.score(curves[:10])
+    assert len(result) == 10
+    for c in result:
+        assert c.latent.shape == (1, 4) and c.window_band_error.shape == (1, 5)
+        assert np.isfinite(c.score) and 0 < c.p_value <= 1
+    assert det.calibration.object is not None  # object p-values from calibration objects
+    assert metrics["n_train_windows"] > 20
