@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import numpy as np
+import orjson
 import pandas as pd
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -211,7 +212,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         curves = to_curves(series, det)
         results = await run(det, curves,
                             lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
-        return JSONResponse({"model": state.ref(), "results": results})
+        return FastJSONResponse({"model": state.ref(), "results": results})
 
     @app.post("/v1/encode", response_model=EncodeResponse, responses=ERROR_RESPONSES,
               openapi_extra=_body_doc("SeriesRequest"), tags=["scoring"])
@@ -220,7 +221,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         series, _ = await read_series(request)
         curves = to_curves(series, det)
         results = await run(det, curves, lambda p, z, r: encode_json(det.finish_encode(p, z)))
-        return JSONResponse({"model": state.ref(), "results": results})
+        return FastJSONResponse({"model": state.ref(), "results": results})
 
     @app.post("/v1/reconstruct", response_model=ReconstructResponse,
               responses=ERROR_RESPONSES, openapi_extra=_body_doc("SeriesRequest"),
@@ -231,7 +232,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         curves = to_curves(series, det)
         results = await run(det, curves,
                             lambda p, z, r: reconstruct_json(det.finish_reconstruct(p, r)))
-        return JSONResponse({"model": state.ref(), "results": results})
+        return FastJSONResponse({"model": state.ref(), "results": results})
 
     @app.get("/v1/model", tags=["model"], responses=ERROR_RESPONSES)
     async def model_info(det: ReadyDetector, _key: ApiKey) -> dict[str, Any]:
@@ -509,8 +510,16 @@ def invocation_frame(body: bytes, ctype: str) -> tuple[pd.DataFrame, dict[str, A
                    f"inputs; got keys {sorted(payload)}")
 
 
-def _floats(a: np.ndarray) -> list[float | None]:
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(a, dtype=np.float64)]
+class FastJSONResponse(JSONResponse):
+    """orjson with numpy arrays passed through; NaN and inf become null."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _floats(a: np.ndarray) -> np.ndarray:
+    """A contiguous float64 array: orjson writes it as a list, with null for NaN/inf."""
+    return np.ascontiguousarray(a, dtype=np.float64)
 
 
 def score_json(c: Any, include: set[str]) -> dict[str, Any]:
@@ -528,18 +537,20 @@ def score_json(c: Any, include: set[str]) -> dict[str, Any]:
     if "reconstruction" in include:
         out["reconstruction"] = _floats(c.reconstruction)
     if "latent" in include:
-        out["latent"] = {"window_start": c.window_start.tolist(),
-                         "window_end": c.window_end.tolist(), "codes": c.latent.tolist()}
+        out["latent"] = {"window_start": _floats(c.window_start),
+                         "window_end": _floats(c.window_end),
+                         "codes": np.ascontiguousarray(c.latent, dtype=np.float32)}
     return out
 
 
 def encode_json(e: Any) -> dict[str, Any]:
-    return {"id": e.object_id, "latent": {"window_start": e.window_start.tolist(),
-                                          "window_end": e.window_end.tolist(),
-                                          "codes": e.latent.tolist()},
+    return {"id": e.object_id, "latent": {"window_start": _floats(e.window_start),
+                                          "window_end": _floats(e.window_end),
+                                          "codes": np.ascontiguousarray(e.latent,
+                                                                        dtype=np.float32)},
             "warnings": e.warnings}
 
 
 def reconstruct_json(r: Any) -> dict[str, Any]:
-    return {"id": r.object_id, "time": r.time.tolist(),
+    return {"id": r.object_id, "time": _floats(r.time),
             "reconstruction": _floats(r.reconstruction), "warnings": r.warnings}

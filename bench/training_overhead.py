@@ -1,0 +1,85 @@
+"""Benchmark 3: `lcad train` windows/s vs a bare keras.Model.fit on the same arrays.
+
+    .venv/bin/python bench/training_overhead.py [--epochs 5] [--runs 3]
+
+Same data (the four Kepler stars in ../shared/data/kepler, or the bundled slice), same
+splits, same architecture, optimizer and epochs. lcad is timed end to end (read splits,
+preprocess, fit with per-epoch checkpoints, calibrate, validation metrics, bundle), with
+MLflow tracking off and on (a local SQLite store: params, per-epoch metrics, figures, the
+pyfunc model). The bare fit is timed around `model.fit` alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    import keras
+
+    from bench.common import fmt, machine, repeat, table
+    from models.autoencoder import build_autoencoder, make_loss, make_optimizer
+    from models.config import DetectorConfig
+    from models.detector import Detector
+    from models.fit import split_curves, window_arrays
+    from models.preprocess import Preprocessor
+    from training.demo import DEMO_DATA
+    from training.io import read_curves
+    from training.train import TrainRequest, run_training
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args()
+    data = ROOT.parent / "shared" / "data" / "kepler"
+    curves = read_curves(data if data.exists() else DEMO_DATA)
+    cfg = DetectorConfig.from_dict({"train": {"epochs": args.epochs, "patience": 1000}})
+    splits = split_curves(curves, cfg)
+    pre = Preprocessor.fit(splits.train, cfg.preprocess)
+    dim = cfg.preprocess.window * len(pre.bands)
+    probe = Detector(cfg, pre, build_autoencoder(dim, cfg.model))
+    x_tr, y_tr, _ = window_arrays(probe, splits.train, cfg.train.stride)
+    x_va, y_va, _ = window_arrays(probe, splits.validation, cfg.train.stride)
+    n_seen = x_tr.shape[0] * args.epochs
+
+    def bare() -> float:
+        keras.utils.set_random_seed(0)
+        model = build_autoencoder(dim, cfg.model)
+        model.compile(optimizer=make_optimizer(cfg.train, x_tr.shape[0] // 256),
+                      loss=make_loss(dim, cfg.model))
+        t0 = time.perf_counter()
+        model.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=args.epochs,
+                  batch_size=cfg.train.batch_size, shuffle=True, verbose=0)
+        return n_seen / (time.perf_counter() - t0)
+
+    def lcad(tracking: bool) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlruns.db"
+            t0 = time.perf_counter()
+            run_training(TrainRequest(cfg=cfg, curves=curves, output=Path(tmp) / "bundle",
+                                      data_source=str(data), tracking=tracking,
+                                      experiment="bench"), log=lambda *a: None)
+            return n_seen / (time.perf_counter() - t0)
+
+    bare_stat = repeat(bare, args.runs)
+    off = repeat(lambda: lcad(False), args.runs)
+    on = repeat(lambda: lcad(True), args.runs)
+    rows = [["bare keras fit", fmt(bare_stat, " w/s"), "-"]]
+    for name, st in (("lcad train, tracking off", off), ("lcad train, MLflow tracking on", on)):
+        rows.append([name, fmt(st, " w/s"), f"{bare_stat['median'] / st['median'] - 1:+.0%}"])
+    print(f"machine: {machine()}\ndata: {len(curves)} curves, {x_tr.shape[0]} training windows "
+          f"(window {cfg.preprocess.window}, stride {cfg.train.stride}), {args.epochs} epochs\n")
+    print(table(["run", "windows/s median (min-max)", "overhead vs bare (target <= +15%)"],
+                rows))
+
+
+if __name__ == "__main__":
+    main()
