@@ -165,7 +165,8 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
                 lambda: [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)])
 
         try:
-            out = await asyncio.wait_for(work(), settings.request_timeout_s)
+            with batcher.expect():
+                out = await asyncio.wait_for(work(), settings.request_timeout_s)
         except TimeoutError:
             raise ApiError(504, f"request took longer than {settings.request_timeout_s:g} s",
                            code="timeout") from None

@@ -1,9 +1,10 @@
 """Adaptive micro-batching: concurrent requests share one network call.
 
-Requests put their window arrays on a queue; one worker takes what is there (waiting at most
-`max_wait_s` for company, up to `max_rows` rows), runs the network once in a thread, and hands
-each request its own slice. Rows are computed independently, so answers are identical with
-and without batching. A full queue raises `OverloadedError` at once (back-pressure).
+Requests announce themselves when they start (`expect`), then put their window arrays on a
+queue; one worker takes what is there and, only while other announced requests are still on
+their way, waits at most `max_wait_s` for them (up to `max_rows` rows); then it runs the
+network once in a thread and hands each request its own slice. A lone request never waits.
+Rows are computed independently, so answers are identical with and without batching. A full queue raises `OverloadedError` at once (back-pressure).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,16 @@ class MicroBatcher:
         self._queue: asyncio.Queue[_Item] | None = None
         self._task: asyncio.Task[None] | None = None
         self._carry: _Item | None = None
+        self._announced = 0  # requests between expect() and the end of their network call
+
+    @contextlib.contextmanager
+    def expect(self) -> Iterator[None]:
+        """Mark a request that will submit rows soon, so a batch may wait for it."""
+        self._announced += 1
+        try:
+            yield
+        finally:
+            self._announced -= 1
 
     @property
     def pending(self) -> int:
@@ -95,7 +106,7 @@ class MicroBatcher:
             batch = [first]
             rows = first.rows.shape[0]
             deadline = loop.time() + self.max_wait_s
-            while rows < self.max_rows:
+            while rows < self.max_rows and self._announced > len(batch):
                 item = await self._next(deadline - loop.time())
                 if item is None:
                     break
