@@ -4,7 +4,8 @@ Requests announce themselves when they start (`expect`), then put their window a
 queue; one worker takes what is there and, only while other announced requests are still on
 their way, waits at most `max_wait_s` for them (up to `max_rows` rows); then it runs the
 network once in a thread and hands each request its own slice. A lone request never waits.
-Rows are computed independently, so answers are identical with and without batching. A full queue raises `OverloadedError` at once (back-pressure).
+Rows are computed independently, so answers are identical with and without batching.
+A full queue raises `OverloadedError` at once (back-pressure).
 """
 
 from __future__ import annotations
