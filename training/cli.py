@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
     s.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
     s.add_argument("--batch-objects", type=int, default=256, help="objects scored per chunk")
+    s.add_argument("--segment-points", type=int, default=200_000,
+                   help="longer series are scored in overlapping segments of this many points")
     _column_flags(s)
 
     e = sub.add_parser("evaluate", help="metrics against labels, optionally beside baselines")
@@ -189,7 +191,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
     det = load_detector(args.model)
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
-                            args.threshold, args.batch_objects)
+                            args.threshold, args.batch_objects, args.segment_points)
     print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
           f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
           f"interval(s)")

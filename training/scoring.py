@@ -7,10 +7,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from models.detector import Detector
+from models.errors import LightCurveError
+from models.lightcurve import LightCurve
+from models.results import finite_or_none
 from training.io import iter_curves
 
 
@@ -51,6 +55,52 @@ OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
                   "n_anomalous_points", "n_intervals"]
 
 
+SEGMENT_POINTS = 200_000
+
+
+def score_long(det: Detector, curve: LightCurve, threshold: float | None,
+               segment_points: int = SEGMENT_POINTS) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score one long curve in overlapping time segments, so memory holds one segment.
+
+    Each segment is padded by a window (plus two grid steps) on both sides and only its core
+    points are kept, so every kept point is covered by the same windows as in one pass.
+    Robust normalisation statistics are those of the padded segment.
+    """
+    n = len(curve)
+    pad = (det.window + 2) * det.preprocessor.cadence
+    frames, parts = [], []
+    for lo in range(0, n, segment_points):
+        hi = min(lo + segment_points, n)
+        a = float(curve.time[lo])
+        b = float(curve.time[hi]) if hi < n else np.inf
+        seg = curve.slice_time(a - pad, b + pad)
+        if not seg.mask.any():
+            continue
+        res = det.score([seg], threshold=threshold, on_error="skip")
+        if not len(res):
+            continue
+        c = res.curves[0]
+        f = c.points_frame()
+        frames.append(f[(f["time"] >= a) & (f["time"] < b)])
+        parts.append(c)
+    if not frames:
+        raise LightCurveError("no segment could be scored", object_id=curve.object_id)
+    points = pd.concat(frames, ignore_index=True)
+    scores = np.array([c.score for c in parts])
+    pvals = np.array([c.p_value for c in parts])
+    summary = {
+        "object_id": curve.object_id,
+        "score": finite_or_none(np.nanmax(scores)) if np.isfinite(scores).any() else None,
+        "p_value": finite_or_none(min(1.0, np.nanmin(pvals) * len(parts)))
+        if np.isfinite(pvals).any() else None,
+        "is_anomalous": any(c.is_anomalous for c in parts),
+        "n_points": n,
+        "n_anomalous_points": int(points["is_anomaly"].sum()),
+        "n_intervals": sum(len(c.intervals) for c in parts),
+    }
+    return points, summary
+
+
 def objects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.objects{output.suffix}")
 
@@ -63,8 +113,13 @@ def score_to_file(
     unit: str = "auto",
     threshold: float | None = None,
     batch_objects: int = 256,
+    segment_points: int = SEGMENT_POINTS,
 ) -> dict[str, Any]:
-    """Score every curve under `data`; write points to `output`, objects beside it."""
+    """Score every curve under `data`; write points to `output`, objects beside it.
+
+    Files are read one at a time, objects scored `batch_objects` at a time, and curves longer
+    than `segment_points` in overlapping segments (`score_long`).
+    """
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
@@ -73,21 +128,35 @@ def score_to_file(
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     try:
         for _, curves in iter_curves(data, columns, unit):
-            for lo in range(0, len(curves), batch_objects):
-                chunk = curves[lo: lo + batch_objects]
+            long = [c for c in curves if len(c) > segment_points]
+            short = [c for c in curves if len(c) <= segment_points]
+            for c in long:
+                try:
+                    frame, row = score_long(det, c, threshold, segment_points)
+                except LightCurveError as exc:
+                    summary["skipped"][c.object_id] = exc.message
+                    continue
+                points.write(frame)
+                _count(summary, objects, pd.DataFrame([row]))
+                bar.update(1)
+            for lo in range(0, len(short), batch_objects):
+                chunk = short[lo: lo + batch_objects]
                 result = det.score(chunk, threshold=threshold, on_error="skip")
                 summary["skipped"].update(result.skipped)
                 if len(result):
                     points.write(result.points_frame())
-                    obj = result.to_frame()
-                    objects.write(obj)
-                    summary["n_objects"] += len(obj)
-                    summary["n_points"] += int(obj["n_points"].sum())
-                    summary["n_anomalous_objects"] += int(obj["is_anomalous"].sum())
-                    summary["n_intervals"] += int(obj["n_intervals"].sum())
+                    _count(summary, objects, result.to_frame())
                 bar.update(len(chunk))
     finally:
         bar.close()
         points.close(POINT_COLUMNS)
         objects.close(OBJECT_COLUMNS)
     return summary
+
+
+def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame) -> None:
+    objects.write(obj)
+    summary["n_objects"] += len(obj)
+    summary["n_points"] += int(obj["n_points"].sum())
+    summary["n_anomalous_objects"] += int(obj["is_anomalous"].sum())
+    summary["n_intervals"] += int(obj["n_intervals"].sum())

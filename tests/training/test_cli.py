@@ -134,3 +134,30 @@ def test_help_on_every_command(capsys):
             main([cmd, "--help"])
         assert exc.value.code == 0
     assert "--register-as" in capsys.readouterr().out
+
+
+def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
+    from models.lightcurve import LightCurve
+    from training.scoring import score_to_file
+
+    det = Detector.load(trained)
+    rng = np.random.default_rng(4)
+    t = np.arange(5000) * 0.02
+    flux = 10 + np.sin(2 * np.pi * t / 0.6) + rng.normal(0, 0.05, t.size)
+    flux[2500:2520] += 3.0
+    c = LightCurve.from_arrays("long", t, flux, np.full(t.size, 0.05))
+    data = tmp_path / "long.csv"
+    pd.DataFrame({"object_id": "long", "time": t, "flux": flux, "flux_err": 0.05}).to_csv(
+        data, index=False)
+    one = tmp_path / "one.csv"
+    seg = tmp_path / "seg.csv"
+    score_to_file(det, data, one)
+    summary = score_to_file(det, data, seg, segment_points=1000)
+    a, b = pd.read_csv(one), pd.read_csv(seg)
+    assert len(a) == len(b) == 5000 and (a["time"] == b["time"]).all()
+    assert np.corrcoef(a["score"], b["score"])[0, 1] > 0.99
+    assert (a["is_anomaly"] == b["is_anomaly"]).mean() > 0.99
+    assert b.loc[2500:2519, "is_anomaly"].any()
+    assert summary["n_objects"] == 1 and summary["n_points"] == 5000
+    objs = pd.read_csv(tmp_path / "seg.objects.csv")
+    assert bool(objs.loc[0, "is_anomalous"]) and c.object_id == objs.loc[0, "object_id"]
