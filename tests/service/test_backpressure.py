@@ -50,12 +50,12 @@ def test_service_answers_503_with_retry_after(tiny_detector, service_curves, mon
 
     monkeypatch.setattr(tiny_detector, "predict_arrays", slow)
     body = {"series": [series_json(service_curves[0][1])]}
-    with make_client(tiny_detector, max_queue=1, max_batch_rows=1) as client:
-        with ThreadPoolExecutor(4) as pool:
-            futures = [pool.submit(client.post, "/v1/score", json=body) for _ in range(4)]
-            time.sleep(1.5)
-            gate.set()
-            responses = [f.result() for f in futures]
+    with make_client(tiny_detector, max_queue=1, max_batch_rows=1) as client, \
+            ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(client.post, "/v1/score", json=body) for _ in range(4)]
+        time.sleep(1.5)
+        gate.set()
+        responses = [f.result() for f in futures]
     codes = sorted(r.status_code for r in responses)
     assert 503 in codes and 200 in codes, codes
     refused = next(r for r in responses if r.status_code == 503)
