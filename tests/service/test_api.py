@@ -219,3 +219,27 @@ def test_openapi_documents_routes_and_examples(client):
     example = spec["components"]["schemas"]["ScoreRequest"]["examples"][0]
     resp = client.post("/v1/score", json=example)  # the documented example works when pasted
     assert resp.status_code == 200, resp.text
+
+
+def test_bad_bundle_at_start_then_reload_recovers(tiny_bundle, tmp_path):
+    import shutil
+    import time
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "config.json").write_text("{broken")
+    with make_client(None, model_uri=str(target)) as c:
+        for _ in range(100):
+            err = c.get("/health/ready").json()["error"]
+            if err["details"]["status"] == "failed":
+                break
+            time.sleep(0.1)
+        assert "config.json: not valid JSON" in err["message"]
+        assert c.get("/health/live").status_code == 200
+        shutil.rmtree(target)
+        shutil.copytree(tiny_bundle, target)
+        resp = c.post("/v1/model/reload")
+        assert resp.status_code == 200, resp.text
+        assert resp.json()["status"] == "ready"
+        assert c.get("/health/ready").status_code == 200
+        assert c.get("/v1/model").json()["source"] == str(target)
