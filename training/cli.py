@@ -173,8 +173,8 @@ def _report_training(outcome: Any) -> None:
             print(f"{key}: {outcome.logged[key]}")
     if outcome.not_logged:
         print("WARNING: not logged to MLflow: " + "; ".join(outcome.not_logged), file=sys.stderr)
-        print(f"  the bundle is complete at {outcome.bundle}; log it later with the same "
-              "command once the tracking server is back", file=sys.stderr)
+        print(f"  the bundle at {outcome.bundle} is complete: `lcad score --model` and "
+              "`lcad serve --model` use it directly", file=sys.stderr)
 
 
 def load_detector(uri: str) -> Any:
