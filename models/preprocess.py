@@ -36,14 +36,16 @@ class Resampled:
 
 
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
-    """Median and MAD-sigma of the finite values; falls back to std, then 1, for a flat series."""
+    """Median and MAD-sigma of the finite values; std when the MAD degenerates (a flat
+    majority), then a small fraction of the level for a constant series."""
     v = values[np.isfinite(values)]
     if v.size == 0:
         return 0.0, 1.0
     med = float(np.median(v))
     scale = MAD_TO_SIGMA * float(np.median(np.abs(v - med)))
-    if not (np.isfinite(scale) and scale > 0):
-        scale = float(np.std(v))
+    std = float(np.std(v))
+    if not (np.isfinite(scale) and scale > 1e-6 * std):  # degenerate MAD: a flat majority
+        scale = std
     if not (np.isfinite(scale) and scale > 0):
         scale = max(abs(med), 1.0) * 1e-6 if np.isfinite(med) else 1.0
     return med, scale
@@ -223,7 +225,8 @@ class Preprocessor:
             std = np.sqrt(var)
             fallback = np.broadcast_to(res.object_scale, (n_w, nb))
             off = mean
-            sc = np.where(std > 0, std, fallback)
+            # a (numerically) flat window keeps the object's scale instead of dividing by ~0
+            sc = np.where(std > 1e-6 * fallback, std, fallback)
         return off, sc
 
     def normalize(
@@ -236,7 +239,7 @@ class Preprocessor:
         with np.errstate(over="ignore", invalid="ignore"):
             xn = np.where(mask, (x - off_full) / sc_full, 0.0)
             en = np.where(mask, err / sc_full, 1.0)
-        xn = np.nan_to_num(xn, nan=0.0, posinf=1e6, neginf=-1e6)
+        xn = np.clip(np.nan_to_num(xn, nan=0.0), -1e6, 1e6)  # finite in float32 too
         en = np.where(np.isfinite(en) & (en > 0), en, 1.0)
         return xn.astype(np.float32), np.maximum(en, 1e-6).astype(np.float32)
 
