@@ -140,7 +140,7 @@ def input_schema() -> Any:
     ])
 
 
-def example_frame(curve: LightCurve, window: int, cadence: float) -> pd.DataFrame:
+def example_frame(curve: LightCurve, window: int) -> pd.DataFrame:
     """A short real slice, long enough for a few windows."""
     n = min(len(curve), max(4 * window, 200))
     frame = pd.DataFrame({"object_id": curve.object_id, "time": curve.time[:n],

@@ -169,6 +169,5 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
     tracking.log_figures(detector, [c for c in splits.validation if c.mask.any()], history)
     example_curve = max(req.curves, key=len)
-    example = tracking.example_frame(example_curve, detector.window,
-                                     detector.preprocessor.cadence)
+    example = tracking.example_frame(example_curve, detector.window)
     return tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
