@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -431,7 +432,7 @@ def series_from_frame(frame: pd.DataFrame) -> list[Series]:
     from training.io import DataError, resolve_columns, time_in_days
 
     try:
-        cmap = resolve_columns(_Named("body"), [str(c) for c in frame.columns])  # type: ignore[arg-type]
+        cmap = resolve_columns(Path("body"), [str(c) for c in frame.columns])
     except DataError as exc:
         raise ApiError(422, str(exc)) from None
     if cmap.unit == "mag":
@@ -442,7 +443,7 @@ def series_from_frame(frame: pd.DataFrame) -> list[Series]:
     for oid in pd.unique(ids):
         g = frame[ids.to_numpy() == oid]
         try:
-            t = time_in_days(g[cmap.time], _Named("body"))  # type: ignore[arg-type]
+            t = time_in_days(g[cmap.time], Path("body"))
             f = pd.to_numeric(g[cmap.flux], errors="raise").to_numpy(float)
             e = None if cmap.flux_err is None else pd.to_numeric(
                 g[cmap.flux_err], errors="raise").to_numpy(float)
@@ -455,10 +456,6 @@ def series_from_frame(frame: pd.DataFrame) -> list[Series]:
     if not out:
         raise ApiError(422, "body: no rows")
     return out
-
-
-class _Named(str):
-    """A stand-in for a file name in reader error messages."""
 
 
 def series_from_csv(body: bytes) -> list[Series]:

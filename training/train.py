@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -99,8 +100,6 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     splits = split_curves(req.curves, cfg)
     callbacks: list[keras.callbacks.Callback] = []
     epoch_logger = None
-    import contextlib
-
     run_ctx: Any = contextlib.nullcontext()
     if req.tracking:
         import mlflow
