@@ -80,6 +80,22 @@ class ScoringConfig(_Section):
     """How reconstruction errors become scores, thresholds and intervals."""
 
     error: Literal["mse", "chi2"] = "mse"
+    point: Literal["scan", "window"] = Field(
+        "scan",
+        description="point score: a multi-scale scan of the residuals (-log10 p of the most "
+        "surprising run of `scales` points covering the point), or the mean error of the "
+        "windows covering the point",
+    )
+    scales: list[int] = Field(
+        default_factory=lambda: [1, 2, 4, 8, 16, 32],
+        description="run lengths (grid points) the scan tests for offsets and excess scatter",
+    )
+
+    @model_validator(mode="after")
+    def _scales(self) -> ScoringConfig:
+        if not self.scales or min(self.scales) < 1:
+            raise ValueError("scoring.scales must be a non-empty list of positive integers")
+        return self
     object_aggregation: Literal["max", "topk"] = "max"
     top_k: int = Field(5, ge=1)
     target_far: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate of the threshold")

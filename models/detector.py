@@ -30,9 +30,16 @@ from models.scoring import (
     cell_residuals,
     find_intervals,
     object_score,
+    scan_scores,
     window_errors,
 )
-from models.windows import Windows, coverage_mean, make_windows, overlap_average, window_times
+from models.windows import (
+    Windows,
+    coverage_mean,
+    make_windows,
+    overlap_average,
+    window_times,
+)
 
 SCHEMA_VERSION = 1
 CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
@@ -195,9 +202,24 @@ class Detector:
         cells = cell_residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
         return window_errors(cells, p.win.mask, p.valid), cells
 
-    def grid_scores(self, p: Prepared, werr: np.ndarray) -> np.ndarray:
-        """Point score on the grid: mean error of the covering windows; NaN where no data."""
-        s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
+    def grid_scores(self, p: Prepared, werr: np.ndarray, recon: np.ndarray) -> np.ndarray:
+        """Point score on the grid; NaN where there is no data.
+
+        "scan": the residual of every cell (normalised units; over the error for chi2),
+        averaged over the windows covering it, then scanned for runs of unusual offset or
+        scatter (see `scan_scores`). "window": the mean error of the covering windows.
+        """
+        scfg = self.config.scoring
+        if scfg.point == "window":
+            s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
+        else:
+            r = np.where(p.win.mask, p.xn.astype(np.float64) - recon, 0.0)
+            if scfg.error == "chi2":
+                r = r / p.en.astype(np.float64)
+            ok = p.win.mask & p.valid[:, None]
+            mean_r = overlap_average(r, ok, p.win.starts, self.window, p.res.n_grid,
+                                     len(self.bands))
+            s = scan_scores(mean_r, [k for k in scfg.scales if k <= self.window])
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
@@ -224,7 +246,7 @@ class Detector:
         assert cal is not None
         scfg = self.config.scoring
         werr, cells = self.window_errors_of(p, recon)
-        grid_score = self.grid_scores(p, werr)
+        grid_score = self.grid_scores(p, werr, recon)
         grid_p = cal.point.p_values(grid_score)
         recon_grid = self._reconstruction_grid(p, recon)
         thr = cal.point_threshold if threshold is None else float(threshold)
@@ -270,7 +292,7 @@ class Detector:
         for p, (_z, r) in zip(prepared, self._run(prepared), strict=True):
             werr, _ = self.window_errors_of(p, r)
             wins.append(werr)
-            pts.append(self.grid_scores(p, werr))
+            pts.append(self.grid_scores(p, werr, r))
             objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
@@ -313,12 +335,14 @@ class Detector:
                 old = target.parent / f".{target.name}.old-{os.getpid()}"
                 os.replace(target, old)
                 os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, target)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        # the new bundle is in place: previous bundles (and any left by a crash) can go
+        for stale in target.parent.glob(f".{target.name}.old-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         return target
 
     @classmethod

@@ -69,10 +69,9 @@ def resample_band(
     step: float,
     max_gap: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation onto `grid` across gaps up to `max_gap` steps; longer gaps masked.
-
-    A grid point inside a longer gap still takes the nearest observation when that one is
-    within half a step of it. Returns (values, valid).
+    """Each grid point takes the nearest observation when one is within half a step of it,
+    else linear interpolation across gaps up to `max_gap` steps; longer gaps are masked.
+    Returns (values, valid).
     """
     n = t_obs.size
     if n == 0:
@@ -93,7 +92,9 @@ def resample_band(
     near_ok = np.minimum(dl, dr) <= 0.5 * step
     # an observation exactly on the grid point
     exact = has_left & (dl == 0)
-    values = np.where(exact, f_obs[left], np.where(interp_ok, interp, nearest))
+    # nearest first: interpolating a regular cadence that drifts against the grid would
+    # average neighbouring points, shrinking the noise and smearing one-point events
+    values = np.where(exact, f_obs[left], np.where(near_ok, nearest, interp))
     valid = exact | interp_ok | near_ok
     return np.where(valid, values, np.nan), valid
 

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from models import __version__
 from models.detector import Detector, Prepared, split_outputs, stack_inputs
-from models.errors import LightCurveError
+from models.errors import LcadError, LightCurveError
 from models.lightcurve import LightCurve
 from models.results import finite_or_none
 from service import errors
@@ -45,6 +45,7 @@ from service.schemas import (
     SeriesRequest,
 )
 from service.settings import Settings
+from training.tracking import TrackingError
 
 log = logging.getLogger("lcad.service")
 OPEN_PATHS = ("/health/live", "/health/ready", "/metrics", "/ping", "/version")
@@ -266,6 +267,12 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         try:
             await state.load(target, settings.model_name, settings.warmup,
                              settings.max_batch_rows)
+        except TrackingError as exc:  # the registry is down: try again later
+            raise ApiError(503, f"reload failed: {exc}", code="reload_failed",
+                           headers={"Retry-After": "30"}) from None
+        except LcadError as exc:  # no model there, or not a usable bundle: the caller's URI
+            raise ApiError(422, f"uri: cannot load model {target!r}: {exc}",
+                           code="model_not_loadable", details={"uri": target}) from None
         except Exception as exc:
             raise ApiError(503, f"reload failed: {exc}", code="reload_failed") from None
         finally:

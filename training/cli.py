@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     _column_flags(t)
 
+    g = sub.add_parser("log-run", help="log a trained bundle to MLflow (what training could "
+                       "not log: the run is continued, or a new one made)")
+    g.add_argument("bundle", type=Path, help="bundle directory written by `lcad train`")
+    g.add_argument("--experiment", default="lcad", help="MLflow experiment of a new run")
+    g.add_argument("--register-as", metavar="NAME", help="register the model under NAME")
+    g.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
+
     s = sub.add_parser("score", help="score light curves: per-point table + per-object summary")
     s.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
     s.add_argument("--data", required=True)
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.errors import LcadError
 
     try:
-        handler = globals()[f"cmd_{args.command}"]
+        handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
         return int(handler(args) or 0)
     except (CliError, LcadError) as exc:
         print(f"lcad {args.command}: error: {exc}", file=sys.stderr)
@@ -160,6 +167,22 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log_run(args: argparse.Namespace) -> int:
+    from training.logrun import log_run
+
+    if args.promote and not args.register_as:
+        raise CliError("--promote needs --register-as NAME")
+    res = log_run(args.bundle, args.experiment, args.register_as, args.promote)
+    verb = "continued" if res["continued"] else "created"
+    print(f"mlflow run {res['run_id']} ({verb}): {res['params']} param(s), {res['epochs']} "
+          f"epoch(s), {res['metrics']} final metric(s) added; model "
+          f"{'logged' if res['model'] else 'already logged'}")
+    for key in ("registered_model", "version", "model_uri"):
+        if key in res:
+            print(f"{key}: {res[key]}")
+    return 0
+
+
 def _report_training(outcome: Any) -> None:
     m = outcome.metrics
     print(f"bundle: {outcome.bundle}")
@@ -175,6 +198,9 @@ def _report_training(outcome: Any) -> None:
         print("WARNING: not logged to MLflow: " + "; ".join(outcome.not_logged), file=sys.stderr)
         print(f"  the bundle at {outcome.bundle} is complete: `lcad score --model` and "
               "`lcad serve --model` use it directly", file=sys.stderr)
+        print(f"  when the server is back: lcad log-run {outcome.bundle}"
+              + (f" --register-as {outcome.detector.info['name']}"
+                 if outcome.detector.info.get("name") else ""), file=sys.stderr)
 
 
 def load_detector(uri: str) -> Any:

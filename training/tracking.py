@@ -51,9 +51,17 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                             "start it, fix MLFLOW_TRACKING_URI, or pass --no-tracking") from None
 
 
+# a dead server must cost seconds, not MLflow's default minutes of retries per call; the
+# user's own settings win
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
 def setup(experiment: str) -> str:
     import mlflow
 
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     uri = tracking_uri()
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)

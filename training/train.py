@@ -100,20 +100,22 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     splits = split_curves(req.curves, cfg)
     callbacks: list[keras.callbacks.Callback] = []
     epoch_logger = None
+    not_logged: list[str] = []
     run_ctx: Any = contextlib.nullcontext()
     if req.tracking:
-        import mlflow
-
         from training import tracking
 
         tracking.setup(req.experiment)
-        run_ctx = mlflow.start_run(run_id=run_id, run_name=req.run_name if run_id is None
-                                   else None, log_system_metrics=True)
+        run_ctx = _tracked_run(run_id, req.run_name, not_logged)
     with run_ctx as run:
         if run is not None:
             run_id = run.info.run_id
             if initial_epoch == 0:
-                _log_start(req, splits)
+                try:
+                    _log_start(req, splits)
+                except Exception as exc:
+                    not_logged.append(f"params, config and dataset ({type(exc).__name__}: "
+                                      f"{exc})")
             epoch_logger = tracking.EpochLogger(run_id, [])
             callbacks.append(epoch_logger)
         callbacks.insert(0, Checkpoint(ckpt, history,
@@ -129,19 +131,40 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
             detector.info["name"] = req.register_as
         bundle = detector.save(req.output)
         shutil.rmtree(ckpt, ignore_errors=True)
-        outcome = TrainOutcome(detector, metrics, bundle, run_id)
+        outcome = TrainOutcome(detector, metrics, bundle, run_id, not_logged=not_logged)
         if run is not None:
             if epoch_logger is not None and epoch_logger.failed:
-                outcome.not_logged.append(
+                # the server went away mid-training: do not wait on it again for the rest
+                not_logged.append(
                     f"per-epoch metrics of epochs {epoch_logger.unlogged} "
                     f"({epoch_logger.failed})")
-            try:
-                outcome.logged = log_results(detector, bundle, splits, history, req)
-                detector.info.update(outcome.logged)
-            except Exception as exc:
-                outcome.not_logged.append(f"final metrics, plots and model ({type(exc).__name__}:"
-                                          f" {exc})")
+                not_logged.append("final metrics, plots and model (the server failed earlier)")
+            else:
+                try:
+                    outcome.logged = log_results(detector, bundle, splits, history, req)
+                    detector.info.update(outcome.logged)
+                except Exception as exc:
+                    not_logged.append(f"final metrics, plots and model ({type(exc).__name__}:"
+                                      f" {exc})")
     return outcome
+
+
+@contextlib.contextmanager
+def _tracked_run(run_id: str | None, run_name: str | None, not_logged: list[str]) -> Any:
+    """An MLflow run whose end (status update) may fail without losing the trained model."""
+    import mlflow
+
+    run = mlflow.start_run(run_id=run_id, run_name=run_name if run_id is None else None,
+                           log_system_metrics=True)
+    status = "FAILED"
+    try:
+        yield run
+        status = "FINISHED"
+    finally:
+        try:
+            mlflow.end_run(status)
+        except Exception as exc:
+            not_logged.append(f"run status {status} ({type(exc).__name__}: {exc})")
 
 
 def _log_start(req: TrainRequest, splits: Splits) -> None:
@@ -169,4 +192,6 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     tracking.log_figures(detector, [c for c in splits.validation if c.mask.any()], history)
     example_curve = max(req.curves, key=len)
     example = tracking.example_frame(example_curve, detector.window)
-    return tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
+    out = tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
+    mlflow.set_tag("lcad.model_logged", "true")
+    return out

@@ -169,6 +169,72 @@ def test_gappy_curve_has_no_score_in_gaps(tiny_detector):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_crash_between_the_renames_of_save_loads_the_previous_bundle(tiny_detector, tmp_path,
+                                                                     monkeypatch):
+    import models.detector as mod
+
+    target = tmp_path / "bundle"
+    tiny_detector.save(target)
+    real_replace, calls = os.replace, []
+
+    def second_rename_dies(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the process dies right between the two renames
+        real_replace(src, dst)
+
+    monkeypatch.setattr(mod.os, "replace", second_rename_dies)
+    with pytest.raises(KeyboardInterrupt):
+        tiny_detector.save(target)
+    monkeypatch.undo()
+    assert not target.exists()
+    with pytest.warns(UserWarning, match="loading the previous bundle"):
+        Detector.load(target)
+    tiny_detector.save(target)  # the next save cleans up the leftover
+    assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+KILL_SAVE_CHILD = """
+import sys
+from models.detector import Detector
+det = Detector.load(sys.argv[1])
+target = sys.argv[2]
+det.save(target)
+print("ready", flush=True)
+i = 0
+while True:
+    det.calibration.point_threshold = float(i % 2)  # two recognisable versions
+    det.save(target)
+    i += 1
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [0.05, 0.13, 0.31, 0.57])
+def test_sigkill_during_save_leaves_a_loadable_bundle(tiny_bundle, tmp_path, delay):
+    import signal
+    import time
+    import warnings
+
+    target = tmp_path / "bundle"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen([sys.executable, "-c", KILL_SAVE_CHILD, str(tiny_bundle),
+                              str(target)], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert child.stdout.readline().strip() == "ready"
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        det = Detector.load(target)  # the old bundle or the new one, never half of one
+    assert det.calibration.point_threshold in (0.0, 1.0, tiny_bundle_threshold(tiny_bundle))
+    assert det.score(synthetic_dataset(1, seed=5, **SYNTH)[0]).curves
+
+
+def tiny_bundle_threshold(path):
+    return json.loads((path / "calibration.json").read_text())["point_threshold"]
+
+
 def test_same_scores_under_the_jax_backend(tiny_bundle, tiny_detector, tmp_path):
     curves, _ = synthetic_dataset(2, seed=7, **SYNTH)
     expected = tiny_detector.score(curves)

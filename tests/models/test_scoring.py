@@ -8,6 +8,8 @@ from models.scoring import (
     cell_residuals,
     find_intervals,
     object_score,
+    robust_z,
+    scan_scores,
     window_errors,
 )
 
@@ -66,3 +68,57 @@ def test_intervals_merge_runs_and_report_peaks():
     ]
     assert iv[1].peak_score == 9.0 and iv[1].p_value == p[7]
     assert find_intervals(t, np.zeros(10), p, resid, 1.0) == []
+
+
+def _noise(n: int = 20_000, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, 1.0, (1, n))
+
+
+def test_scan_scale_one_is_the_two_sided_normal_p_value_of_each_point():
+    from scipy.stats import norm
+
+    r = _noise(5_000)
+    s = scan_scores(r, [1])
+    z = robust_z(r)[0]
+    assert_allclose(s, -np.log10(2 * norm.sf(np.abs(z))), rtol=1e-9)
+    # robust z: the scatter is the MAD-sigma, close to 1 for unit noise
+    assert abs(np.std(z) - 1.0) < 0.05
+
+
+def test_scan_finds_a_shallow_dip_that_no_single_point_reveals():
+    r = _noise()
+    r[0, 10_000:10_012] -= 1.5  # 1.5 sigma over 12 points
+    s = scan_scores(r, [1, 4, 16])
+    background = np.quantile(np.delete(s, np.arange(9_980, 10_032)), 0.999)
+    assert s[10_002:10_010].min() > background
+    assert scan_scores(r, [1])[10_000:10_012].max() < np.quantile(scan_scores(r, [1]), 0.9999)
+
+
+def test_scan_finds_an_oscillation_whose_mean_is_zero():
+    r = _noise()
+    r[0, 5_000:5_024] += 2.0 * np.sin(2 * np.pi * np.arange(24) / 4)
+    s = scan_scores(r, [1, 4, 16])
+    background = np.quantile(np.delete(s, np.arange(4_980, 5_044)), 0.999)
+    assert np.median(s[5_004:5_020]) > background
+
+
+def test_one_huge_outlier_does_not_light_up_its_neighbours():
+    r = _noise()
+    r[0, 7_000] = 60.0
+    s = scan_scores(r, [1, 4, 16])
+    assert s[7_000] > 100  # the point itself: about 60 sigma
+    neighbours = np.r_[6_990:7_000, 7_001:7_011]
+    assert s[neighbours].max() < np.quantile(np.delete(s, np.arange(6_980, 7_021)), 0.9999)
+
+
+def test_scan_skips_missing_cells_and_is_nan_where_there_is_no_data():
+    r = _noise(400)
+    r[0, 100:150] = np.nan
+    s = scan_scores(r, [1, 4, 16])
+    assert np.isnan(s[100:150]).all()
+    assert np.isfinite(np.delete(s, np.arange(100, 150))).all()
+    assert np.isnan(scan_scores(np.full((2, 10), np.nan), [1, 4])).all()
+    # two bands: both contribute; a constant residual gives finite scores, not a crash
+    two = np.vstack([_noise(300, 1)[0], _noise(300, 2)[0]])
+    assert np.isfinite(scan_scores(two, [1, 8])).all()
+    assert np.isfinite(scan_scores(np.zeros((1, 50)), [1, 8])).all()

@@ -12,7 +12,7 @@ import pytest
 
 from models.detector import Detector
 from models.lightcurve import curves_from_frame
-from tests.conftest import BIN, SMALL_TRAIN, free_port
+from tests.conftest import BIN, SMALL_TRAIN, free_port, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -126,3 +126,84 @@ def test_demo_runs_on_a_fresh_directory(tmp_path):
     assert "isolation_forest" in proc.stdout and "mlflow" in proc.stdout
     assert (tmp_path / "mlruns.db").exists()
     assert (tmp_path / "lcad-output" / "demo-model" / "config.json").exists()
+
+
+def _start_mlflow(root, port):
+    log = open(root / "server.log", "a")  # noqa: SIM115 - closed by the caller's kill
+    proc = subprocess.Popen(
+        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+    return proc
+
+
+def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
+        synth_csv, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path / "mlflow"
+    root.mkdir()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = _start_mlflow(root, port)
+    out = tmp_path / "bundle"
+    proc = subprocess.Popen(
+        [str(BIN / "lcad"), "train", "--data", str(synth_csv), "--output", str(out),
+         "--experiment", "dies", "--register-as", "lcad-dies",
+         "--set", "preprocess.window=32", "--set", "model.hidden=[256, 128]",
+         "--set", "train.epochs=25", "--set", "train.patience=50", "--set", "train.stride=1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": url})
+    client = MlflowClient(tracking_uri=url)
+    run_id, before = None, []
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and len(before) < 2:
+            assert proc.poll() is None, proc.communicate()[1][-3000:]
+            exp = client.get_experiment_by_name("dies")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+            if runs:
+                run_id = runs[0].info.run_id
+                before = client.get_metric_history(run_id, "loss")
+            time.sleep(0.2)
+        params_before = client.get_run(run_id).data.params
+    finally:
+        server.kill()
+        server.wait()
+    _stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "not logged to MLflow" in stderr and f"lcad log-run {out}" in stderr
+    det = Detector.load(out)  # the bundle is complete without the server
+    epochs = [h["epoch"] for h in det.info["history"]]
+    assert epochs == list(range(25)) and det.info["run_id"] == run_id
+
+    server = _start_mlflow(root, port)
+    try:
+        # what was logged before the crash is intact
+        kept = {m.step: m.value for m in client.get_metric_history(run_id, "loss")}
+        assert all(kept[m.step] == m.value for m in before)
+        done = lcad("log-run", str(out), "--register-as", "lcad-dies",
+                    env={"MLFLOW_TRACKING_URI": url})
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert f"mlflow run {run_id} (continued)" in done.stdout
+        run = client.get_run(run_id)
+        history = client.get_metric_history(run_id, "loss")
+        assert sorted(m.step for m in history) == epochs  # each epoch exactly once
+        by_step = {m.step: m.value for m in history}
+        assert all(by_step[m.step] == m.value for m in before)
+        assert by_step[24] == pytest.approx(det.info["history"][24]["loss"])
+        assert run.data.params == {**params_before, **run.data.params}
+        assert set(params_before) <= set(run.data.params)
+        assert run.data.metrics["threshold"] == pytest.approx(det.metrics["threshold"])
+        assert run.info.status == "FINISHED" and run.data.tags["lcad.model_logged"] == "true"
+        version = client.get_model_version_by_alias("lcad-dies", "candidate")
+        assert version.run_id == run_id
+        again = lcad("log-run", str(out), env={"MLFLOW_TRACKING_URI": url})
+        assert again.returncode == 0 and "0 epoch(s)" in again.stdout
+        assert "model already logged" in again.stdout
+        assert len(client.get_metric_history(run_id, "loss")) == 25
+    finally:
+        server.kill()
+        server.wait()

@@ -1,0 +1,408 @@
+"""Detection quality: lcad against classical baselines on the very same windows and splits.
+
+Suites (real data from ../shared/data):
+  kepler  injection-recovery: train on the first 40% of each star, inject seeded dips,
+          flares and short oscillations into the rest, score it.
+  nab     NAB artificialWithAnomaly + realKnownCause: one model per series, trained on the
+          probationary first 15%, scored on the rest against the labelled windows.
+
+Methods: lcad (the config given, default: the shipped defaults), Isolation Forest on the
+windows, PCA reconstruction, a keras.io-style dense autoencoder (z-score, MSE, no masking, no
+calibration) and the matrix profile (stumpy AB-join of each test series against its own
+training part). Metrics: point PR-AUC and ROC-AUC per series (mean over series, and pooled),
+event recall at a 1% point false-alarm rate (pooled threshold).
+
+    python -m bench.quality --suite all                 # defaults vs baselines
+    python -m bench.quality --suite kepler --set scoring.point=window --no-baselines
+    python -m bench.quality export --out quality-data   # files for `lcad sweep`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pandas as pd
+
+from bench.common import machine, table
+from models.config import DetectorConfig
+from models.detector import Detector, Prepared
+from models.lightcurve import LightCurve
+from models.windows import coverage_mean
+from training.evaluate import event_recall, ranking_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
+RESULTS = ROOT / "bench" / "results"
+FAR = 0.01
+KINDS = ("dip", "flare", "oscillation")
+
+
+@dataclass
+class Case:
+    """One series: what the model trains on, what is scored, and the truth of every point."""
+
+    object_id: str
+    train: LightCurve
+    test: LightCurve
+    truth: np.ndarray
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+# ---- the suites -----------------------------------------------------------------------------
+def _curve(oid: str, t: np.ndarray, f: np.ndarray) -> LightCurve:
+    return LightCurve.from_arrays(oid, t, f, emit_warnings=False)
+
+
+def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_kind: int,
+                  spacing: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Seeded dips (1.5-3 sigma, 6-24 points), flares (3-6 sigma peak, fast rise, exponential
+    decay) and oscillations (1.5-2.5 sigma) at random places without gaps, `spacing` points
+    apart. Sigma is the robust std (1.4826 MAD) of the series. Returns flux, truth, events.
+    """
+    f = f.copy()
+    n = t.size
+    dt = float(np.median(np.diff(t)))
+    sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
+    gap_after = np.diff(t) > 1.5 * dt  # True between i and i+1 when there is a gap
+    gap_cum = np.concatenate([[0], np.cumsum(gap_after)])
+    truth = np.zeros(n, bool)
+    taken = np.zeros(n, bool)
+    events: list[dict[str, Any]] = []
+    plan = [k for k in KINDS for _ in range(per_kind)]
+    rng.shuffle(plan)
+    for kind in plan:
+        for _attempt in range(200):
+            if kind == "dip":
+                length = int(rng.integers(6, 25))
+            elif kind == "flare":
+                tau = float(rng.uniform(2, 6))
+                length = 2 + int(np.ceil(tau * np.log(10)))  # until 10% of the peak
+            else:
+                length = int(rng.integers(12, 37))
+            i = int(rng.integers(spacing, n - spacing - length))
+            lo, hi = i - 2, i + length + 2
+            if taken[max(0, i - spacing): i + length + spacing].any():
+                continue
+            if gap_cum[hi] != gap_cum[lo]:
+                continue
+            x = np.arange(length, dtype=float)
+            if kind == "dip":
+                amp = -rng.uniform(1.5, 3.0)
+                shape = np.sin(np.pi * (x + 0.5) / length) ** 0.5
+            elif kind == "flare":
+                amp = rng.uniform(3.0, 6.0)
+                shape = np.concatenate([[0.5], np.exp(-x[:-1] / tau)])  # one-point rise, decay
+            else:
+                amp = rng.uniform(1.5, 2.5)
+                period = rng.uniform(4, 8)
+                shape = np.sin(2 * np.pi * x / period + rng.uniform(0, 2 * np.pi))
+            f[i: i + length] += amp * sigma * shape
+            truth[i: i + length] = True
+            taken[i: i + length] = True
+            events.append({"kind": kind, "start": float(t[i]), "end": float(t[i + length - 1]),
+                           "amplitude_sigma": float(amp), "points": length})
+            break
+    return f, truth, events
+
+
+def truth_from_spans(time: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
+    y = np.zeros(time.size, bool)
+    for a, b in spans:
+        y |= (time >= a) & (time <= b)
+    return y
+
+
+def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
+                 stars: Sequence[str] | None = None, max_points: int | None = None
+                 ) -> list[Case]:
+    files = sorted((SHARED / "kepler").glob("*.csv"))
+    if stars:
+        files = [p for p in files if p.stem in stars]
+    if not files:
+        raise SystemExit(f"no Kepler light curves under {SHARED / 'kepler'}")
+    rng = np.random.default_rng(seed)
+    cases = []
+    for path in files:
+        df = pd.read_csv(path).sort_values("time")
+        if max_points:
+            df = df.iloc[:max_points]
+        t, f = df["time"].to_numpy(float), df["flux"].to_numpy(float)
+        cut = int(train_fraction * t.size)
+        ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=96)
+        test = _curve(path.stem, t[cut:], ft)
+        truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])
+        cases.append(Case(path.stem, _curve(path.stem, t[:cut], f[:cut]), test, truth, events))
+    return cases
+
+
+def nab_cases(families: Sequence[str] = ("artificialWithAnomaly", "realKnownCause"),
+              probation: float = 0.15) -> list[Case]:
+    windows = json.loads((SHARED / "nab" / "combined_windows.json").read_text())
+    cases = []
+    for family in families:
+        for path in sorted((SHARED / "nab" / family).glob("*.csv")):
+            key = f"{family}/{path.name}"
+            df = pd.read_csv(path)
+            ts = pd.to_datetime(df["timestamp"])
+            t0 = ts.iloc[0]
+            t = ((ts - t0).dt.total_seconds() / 86400.0).to_numpy()
+            f = df["value"].to_numpy(float)
+            spans = [((pd.Timestamp(a) - t0).total_seconds() / 86400.0,
+                      (pd.Timestamp(b) - t0).total_seconds() / 86400.0)
+                     for a, b in windows.get(key, [])]
+            cut = int(probation * t.size)
+            oid = path.stem
+            test = _curve(oid, t[cut:], f[cut:])  # repairs (duplicate times) may drop points
+            cases.append(Case(oid, _curve(oid, t[:cut], f[:cut]), test,
+                              truth_from_spans(test.time, spans)))
+    return cases
+
+
+# ---- the methods ----------------------------------------------------------------------------
+def fit_lcad(train: Sequence[LightCurve], config: DetectorConfig) -> Detector:
+    from models.fit import fit_detector
+
+    det, _ = fit_detector(list(train), config)
+    return det
+
+
+def lcad_scores(det: Detector, cases: Sequence[Case]) -> list[np.ndarray]:
+    result = det.score([c.test for c in cases], on_error="skip")
+    by_id = {c.object_id: c.point_score for c in result}
+    return [by_id.get(c.object_id, np.full(c.test.time.size, np.nan)) for c in cases]
+
+
+def _to_points(p: Prepared, window_values: np.ndarray, window: int) -> np.ndarray:
+    grid = coverage_mean(window_values, p.win.starts, window, p.res.n_grid)
+    return np.where(p.curve.mask, grid[p.res.point_grid], np.nan)
+
+
+def baseline_scores(det: Detector, cases: Sequence[Case], seed: int = 0,
+                    only: Sequence[str] | None = None) -> dict[str, list[np.ndarray]]:
+    """Every baseline on the windows lcad's own preprocessing cuts (same grid, same splits)."""
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import IsolationForest
+
+    w = det.window
+    train = [det.prepare(c.train, stride=1) for c in cases]
+    test = [det.prepare(c.test, stride=1) for c in cases]
+    rng = np.random.default_rng(seed)
+    x_tr = np.concatenate([p.xn[p.valid] for p in train])
+    if x_tr.shape[0] > 50_000:
+        x_tr = x_tr[rng.choice(x_tr.shape[0], 50_000, replace=False)]
+    out: dict[str, list[np.ndarray]] = {}
+    want = set(only or ("isolation_forest", "pca", "dense_ae_keras_io", "matrix_profile"))
+
+    if "isolation_forest" in want:
+        iso = IsolationForest(n_estimators=200, random_state=seed).fit(x_tr)
+        out["isolation_forest"] = [
+            _to_points(p, np.where(p.valid, -iso.score_samples(p.xn), np.nan), w) for p in test]
+    if "pca" in want:
+        pca = PCA(n_components=min(det.latent_dim, *x_tr.shape), random_state=seed).fit(x_tr)
+        scores = []
+        for p in test:
+            rec = pca.inverse_transform(pca.transform(p.xn))
+            m = p.win.mask
+            err = ((p.xn - rec) ** 2 * m).sum(1) / np.maximum(m.sum(1), 1)
+            scores.append(_to_points(p, np.where(p.valid, err, np.nan), w))
+        out["pca"] = scores
+    if "dense_ae_keras_io" in want:
+        out["dense_ae_keras_io"] = _keras_io_ae(train, test, w, seed)
+    if "matrix_profile" in want:
+        out["matrix_profile"] = [_matrix_profile(a, b, w) for a, b in zip(train, test,
+                                                                           strict=True)]
+    return out
+
+
+def _keras_io_ae(train: Sequence[Prepared], test: Sequence[Prepared], w: int, seed: int
+                 ) -> list[np.ndarray]:
+    """What a user copies from keras.io: z-score with the training mean/std, a dense
+    autoencoder trained with MSE on every window (gaps filled with 0, no masks), window MAE."""
+    import keras
+
+    vals = np.concatenate([p.res.values[np.isfinite(p.res.values)] for p in train])
+    mu, sd = float(vals.mean()), float(vals.std()) or 1.0
+
+    def z(p: Prepared) -> np.ndarray:
+        return np.nan_to_num((p.win.x - mu) / sd).astype(np.float32)
+
+    x = np.concatenate([z(p) for p in train])
+    keras.utils.set_random_seed(seed)
+    d = x.shape[1]
+    net = keras.Sequential([keras.Input((d,)), keras.layers.Dense(32, activation="relu"),
+                            keras.layers.Dense(16, activation="relu"),
+                            keras.layers.Dense(32, activation="relu"), keras.layers.Dense(d)])
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    net.fit(x, x, epochs=50, batch_size=128, validation_split=0.1, verbose=0,
+            callbacks=[keras.callbacks.EarlyStopping(monitor="val_loss", patience=5,
+                                                     restore_best_weights=True)])
+    out = []
+    for p in test:
+        xt = z(p)
+        err = np.abs(net.predict(xt, batch_size=4096, verbose=0) - xt).mean(1)
+        out.append(_to_points(p, err, w))
+    return out
+
+
+def _matrix_profile(train: Prepared, test: Prepared, w: int) -> np.ndarray:
+    """Euclidean distance (non-normalised: stumpy.aamp) of every test subsequence to its
+    nearest neighbour in the training part of the same series."""
+    import stumpy
+
+    a = test.res.values[0].astype(np.float64)
+    b = train.res.values[0].astype(np.float64)
+    mp = stumpy.aamp(a, w, T_B=b, ignore_trivial=False)[:, 0].astype(np.float64)
+    mp[~np.isfinite(mp)] = np.nan
+    starts = np.arange(mp.size)
+    grid = coverage_mean(mp, starts, w, test.res.n_grid)
+    return np.where(test.curve.mask, grid[test.res.point_grid], np.nan)
+
+
+# ---- metrics --------------------------------------------------------------------------------
+def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FAR
+            ) -> dict[str, Any]:
+    per = []
+    for c, s in zip(cases, scores, strict=True):
+        m = ranking_metrics(c.truth, s)
+        if m:
+            per.append({"object": c.object_id, **m})
+    pooled = ranking_metrics(np.concatenate([c.truth for c in cases]), np.concatenate(scores))
+    out: dict[str, Any] = {
+        "mean_pr_auc": float(np.mean([m["pr_auc"] for m in per])) if per else float("nan"),
+        "mean_roc_auc": float(np.mean([m["roc_auc"] for m in per])) if per else float("nan"),
+        "pooled_pr_auc": pooled.get("pr_auc", float("nan")),
+        "pooled_roc_auc": pooled.get("roc_auc", float("nan")),
+        "event_recall": event_recall(list(scores), [c.truth for c in cases], far),
+        "per_series": per,
+    }
+    kinds = {e["kind"] for c in cases for e in c.events}
+    for kind in sorted(kinds):
+        truths = []
+        for c in cases:
+            y = np.zeros(c.truth.size, bool)
+            for e in c.events:
+                if e["kind"] == kind:
+                    y |= (c.test.time >= e["start"]) & (c.test.time <= e["end"])
+            truths.append(y)
+        normal = [~c.truth for c in cases]
+        out[f"recall_{kind}"] = _recall_of(scores, truths, normal, far)
+    return out
+
+
+def _recall_of(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray],
+               normal: Sequence[np.ndarray], far: float) -> float:
+    """Event recall of one kind, the threshold set on every unlabelled point."""
+    ref = np.concatenate([s[m] for s, m in zip(scores, normal, strict=True)])
+    ref = ref[np.isfinite(ref)]
+    thr = np.quantile(ref, 1 - far)
+    hit = total = 0
+    for s, y in zip(scores, truths, strict=True):
+        edges = np.diff(np.concatenate([[0], y.astype(int), [0]]))
+        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            total += 1
+            seg = s[a:b]
+            hit += bool(np.any(np.isfinite(seg) & (seg > thr)))
+    return hit / total if total else float("nan")
+
+
+# ---- running a suite ------------------------------------------------------------------------
+def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0,
+              quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """One suite: every method's metrics (Kepler: one model on all stars; NAB: per series)."""
+    t0 = time.perf_counter()
+    if suite == "kepler":
+        cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None)
+        groups = [cases]
+    elif suite == "nab":
+        cases = nab_cases()
+        groups = [[c] for c in cases]
+    else:
+        raise SystemExit(f"unknown suite {suite!r}")
+    scores: dict[str, list[np.ndarray]] = {}
+    for group in groups:
+        det = fit_lcad([c.train for c in group], config)
+        scores.setdefault("lcad", []).extend(lcad_scores(det, group))
+        if baselines:
+            for name, s in baseline_scores(det, group, seed).items():
+                scores.setdefault(name, []).extend(s)
+        log(f"  {suite}: {', '.join(c.object_id for c in group)} done "
+            f"({time.perf_counter() - t0:.0f} s)")
+    result = {name: metrics(cases, s) for name, s in scores.items()}
+    n_events = sum(len(c.events) for c in cases)
+    return {"suite": suite, "series": len(cases), "events": n_events,
+            "seconds": time.perf_counter() - t0, "methods": result}
+
+
+def summary_table(res: dict[str, Any]) -> str:
+    cols = ["mean_pr_auc", "mean_roc_auc", "pooled_pr_auc", "event_recall"]
+    extra = sorted(k for k in next(iter(res["methods"].values())) if k.startswith("recall_"))
+    rows = [[name] + [f"{m[c]:.3f}" if np.isfinite(m[c]) else "-" for c in cols + extra]
+            for name, m in sorted(res["methods"].items(), key=lambda kv: -kv[1]["mean_pr_auc"])]
+    return table(["method", *cols, *extra], rows)
+
+
+def export(out: Path, seed: int = 0) -> None:
+    """Kepler suite as files for `lcad sweep`: train.csv, test.csv and labels.csv (events)."""
+    out.mkdir(parents=True, exist_ok=True)
+    cases = kepler_cases(seed)
+
+    def frame(curves: Sequence[LightCurve]) -> pd.DataFrame:
+        return pd.concat([pd.DataFrame({"object_id": c.object_id, "time": c.time,
+                                        "flux": c.flux}) for c in curves])
+
+    frame([c.train for c in cases]).to_csv(out / "train.csv", index=False)
+    frame([c.test for c in cases]).to_csv(out / "test.csv", index=False)
+    pd.DataFrame([{"object_id": c.object_id, "start": e["start"], "end": e["end"],
+                   "kind": e["kind"]} for c in cases for e in c.events]
+                 ).to_csv(out / "labels.csv", index=False)
+    print(f"wrote {out}/train.csv, test.csv, labels.csv")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", nargs="?", default="run", choices=["run", "export"])
+    ap.add_argument("--suite", default="all", choices=["all", "kepler", "nab"])
+    ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="Kepler: first 20k points per star")
+    ap.add_argument("--out", type=Path, help="JSON results (default bench/results/...)")
+    args = ap.parse_args(argv)
+    if args.action == "export":
+        export(args.out or Path("quality-data"), args.seed)
+        return 0
+    cfg = (DetectorConfig.from_yaml(args.config.read_text()) if args.config
+           else DetectorConfig())
+    cfg = cfg.with_overrides(args.set)
+    suites = ["kepler", "nab"] if args.suite == "all" else [args.suite]
+    report: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+                              "command": "python -m bench.quality " + " ".join(
+                                  argv if argv is not None else sys.argv[1:]),
+                              "overrides": args.set, "suites": {}}
+    for suite in suites:
+        res = run_suite(suite, cfg, not args.no_baselines, args.seed, args.quick)
+        report["suites"][suite] = res
+        print(f"\n## {suite}: {res['series']} series, {res['events']} injected events, "
+              f"{res['seconds']:.0f} s\n")
+        print(summary_table(res))
+    out = args.out or RESULTS / f"quality-{args.suite}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=float))
+    print(f"\nresults: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

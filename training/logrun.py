@@ -1,0 +1,83 @@
+"""`lcad log-run`: log a trained bundle to MLflow after the fact.
+
+The bundle carries everything a run needs (config, per-epoch history, final metrics, the run
+id it was started under). When that run still exists, only what it lacks is added: missing
+params, epochs not logged, final metrics, the model. Nothing already logged is changed.
+When it does not exist (another server, a deleted run, training with --no-tracking), a new
+run is made and tagged with the original id.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from models.detector import Detector
+
+MODEL_TAG = "lcad.model_logged"
+
+
+def log_run(bundle: Path, experiment: str, register_as: str | None = None,
+            promote: bool = False) -> dict[str, Any]:
+    import mlflow
+    from mlflow.entities import Metric, Param
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    from training import tracking
+
+    det = Detector.load(bundle)
+    info = det.info
+    tracking.setup(experiment)
+    client = MlflowClient()
+    original = info.get("run_id")
+    existing = None
+    if original:
+        try:
+            existing = client.get_run(original)
+        except MlflowException:
+            existing = None
+    added: dict[str, Any] = {"params": 0, "epochs": 0, "metrics": 0, "model": False}
+    kwargs: dict[str, Any] = ({"run_id": original} if existing is not None
+                              else {"run_name": f"{Path(bundle).name} (logged later)"})
+    with mlflow.start_run(**kwargs) as run:
+        run_id = run.info.run_id
+        have_params = dict(existing.data.params) if existing else {}
+        have_metrics = dict(existing.data.metrics) if existing else {}
+        tags = dict(existing.data.tags) if existing else {}
+        if existing is None:
+            mlflow.set_tags({**tracking.run_tags(), "lcad.logged_from_bundle": "true",
+                             **({"lcad.original_run_id": original} if original else {})})
+            mlflow.log_text(det.config.to_yaml(), "config.yaml")
+        params = {k: json.dumps(v) if isinstance(v, list | dict) else str(v)
+                  for k, v in det.config.flat().items()}
+        if info.get("data_source"):
+            params["data.source"] = str(info["data_source"])
+        missing = [Param(k, v) for k, v in params.items() if k not in have_params]
+        for lo in range(0, len(missing), 100):
+            client.log_batch(run_id, params=missing[lo: lo + 100], synchronous=True)
+        added["params"] = len(missing)
+
+        logged_steps: set[int] = set()
+        if existing is not None and "loss" in have_metrics:
+            logged_steps = {m.step for m in client.get_metric_history(run_id, "loss")}
+        rows = [h for h in info.get("history", []) if int(h.get("epoch", -1)) not in logged_steps]
+        metrics = [Metric(k, float(v), 0, int(h["epoch"])) for h in rows
+                   for k, v in h.items() if k != "epoch"]
+        for lo in range(0, len(metrics), 500):
+            client.log_batch(run_id, metrics=metrics[lo: lo + 500], synchronous=True)
+        added["epochs"] = len(rows)
+
+        history_keys = {k for h in info.get("history", []) for k in h}
+        final = {k: float(v) for k, v in det.metrics.items()
+                 if k not in have_metrics and k not in history_keys}
+        if final:
+            mlflow.log_metrics(final)
+        added["metrics"] = len(final)
+
+        if tags.get(MODEL_TAG) != "true" or register_as:
+            out = tracking.log_pyfunc(Path(bundle), None, register_as, promote)
+            mlflow.set_tag(MODEL_TAG, "true")
+            added.update(out, model=True)
+    return {"run_id": run_id, "continued": existing is not None, **added}
