@@ -29,7 +29,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
 
     det = Detector.load(bundle)
     info = det.info
-    tracking.setup(experiment)
+    tracking.connect()
     client = MlflowClient()
     original = info.get("run_id")
     existing = None
@@ -38,6 +38,10 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
             existing = client.get_run(original)
         except MlflowException:
             existing = None
+    if existing is not None:
+        mlflow.set_experiment(experiment_id=existing.info.experiment_id)
+    else:
+        mlflow.set_experiment(experiment)
     added: dict[str, Any] = {"params": 0, "epochs": 0, "metrics": 0, "model": False}
     kwargs: dict[str, Any] = ({"run_id": original} if existing is not None
                               else {"run_name": f"{Path(bundle).name} (logged later)"})

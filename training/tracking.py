@@ -57,7 +57,8 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BA
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
-def setup(experiment: str) -> str:
+def connect() -> str:
+    """Point MLflow at the tracking URI (checked first) with short HTTP retries."""
     import mlflow
 
     for key, value in HTTP_DEFAULTS.items():
@@ -65,6 +66,13 @@ def setup(experiment: str) -> str:
     uri = tracking_uri()
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def setup(experiment: str) -> str:
+    import mlflow
+
+    uri = connect()
     mlflow.set_experiment(experiment)
     return uri
 

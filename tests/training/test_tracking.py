@@ -134,9 +134,15 @@ def _start_mlflow(root, port):
         [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
     return proc
+
+
+def _kill_mlflow(proc):
+    """SIGKILL the server and its uvicorn workers (its own process group)."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
@@ -170,8 +176,7 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
             time.sleep(0.2)
         params_before = client.get_run(run_id).data.params
     finally:
-        server.kill()
-        server.wait()
+        _kill_mlflow(server)
     _stdout, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr[-3000:]
     assert "not logged to MLflow" in stderr and f"lcad log-run {out}" in stderr
@@ -205,5 +210,4 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
         assert "model already logged" in again.stdout
         assert len(client.get_metric_history(run_id, "loss")) == 25
     finally:
-        server.kill()
-        server.wait()
+        _kill_mlflow(server)
