@@ -18,10 +18,25 @@ from models.detector import Detector
 MODEL_TAG = "lcad.model_logged"
 
 
+def log_missing_epochs(run_id: str, history: list[dict[str, float]]) -> int:
+    """Log the epochs of `history` the run does not have yet; returns how many."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    logged = {m.step for m in client.get_metric_history(run_id, "loss")}
+    rows = [h for h in history if int(h.get("epoch", -1)) not in logged]
+    metrics = [Metric(k, float(v), 0, int(h["epoch"])) for h in rows
+               for k, v in h.items() if k != "epoch"]
+    for lo in range(0, len(metrics), 500):
+        client.log_batch(run_id, metrics=metrics[lo: lo + 500], synchronous=True)
+    return len(rows)
+
+
 def log_run(bundle: Path, experiment: str, register_as: str | None = None,
             promote: bool = False) -> dict[str, Any]:
     import mlflow
-    from mlflow.entities import Metric, Param
+    from mlflow.entities import Param
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -63,15 +78,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
             client.log_batch(run_id, params=missing[lo: lo + 100], synchronous=True)
         added["params"] = len(missing)
 
-        logged_steps: set[int] = set()
-        if existing is not None and "loss" in have_metrics:
-            logged_steps = {m.step for m in client.get_metric_history(run_id, "loss")}
-        rows = [h for h in info.get("history", []) if int(h.get("epoch", -1)) not in logged_steps]
-        metrics = [Metric(k, float(v), 0, int(h["epoch"])) for h in rows
-                   for k, v in h.items() if k != "epoch"]
-        for lo in range(0, len(metrics), 500):
-            client.log_batch(run_id, metrics=metrics[lo: lo + 500], synchronous=True)
-        added["epochs"] = len(rows)
+        added["epochs"] = log_missing_epochs(run_id, info.get("history", []))
 
         history_keys = {k for h in info.get("history", []) for k in h}
         final = {k: float(v) for k, v in det.metrics.items()

@@ -116,6 +116,13 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                 except Exception as exc:
                     not_logged.append(f"params, config and dataset ({type(exc).__name__}: "
                                       f"{exc})")
+            elif history:  # epochs checkpointed but not logged before the interruption
+                from training.logrun import log_missing_epochs
+
+                try:
+                    log_missing_epochs(run_id, history)
+                except Exception as exc:
+                    not_logged.append(f"epochs before the resume ({type(exc).__name__}: {exc})")
             epoch_logger = tracking.EpochLogger(run_id, [])
             callbacks.append(epoch_logger)
         callbacks.insert(0, Checkpoint(ckpt, history,

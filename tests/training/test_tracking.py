@@ -92,13 +92,19 @@ def test_unreachable_server_is_reported_before_training(synth_csv, tmp_path):
     assert time.monotonic() - t0 < 60
 
 
-def test_killed_training_resumes_from_the_last_epoch(synth_csv, tmp_path):
+def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_one(
+        synth_csv, tmp_path):
+    from mlflow.tracking import MlflowClient
+
     out = tmp_path / "bundle"
-    args = ["train", "--data", str(synth_csv), "--output", str(out), "--no-tracking",
-            "--set", "preprocess.window=32", "--set", "model.hidden=[256, 128]",
-            "--set", "train.epochs=12", "--set", "train.patience=50", "--set", "train.stride=1"]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store}
+    common = ["--data", str(synth_csv), "--experiment", "resume",
+              "--set", "preprocess.window=32", "--set", "model.hidden=[256, 128]",
+              "--set", "train.epochs=12", "--set", "train.patience=50", "--set", "train.stride=1"]
+    args = ["train", "--output", str(out), *common]
     proc = subprocess.Popen([str(BIN / "lcad"), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=env)
     state = tmp_path / ".bundle.checkpoint" / "state.json"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
@@ -110,12 +116,27 @@ def test_killed_training_resumes_from_the_last_epoch(synth_csv, tmp_path):
     proc.wait()
     done = json.loads(state.read_text())["epoch"]
     assert done < 11 and not out.exists()
-    resumed = lcad(*args, "--resume")
+    resumed = lcad(*args, "--resume", env={"MLFLOW_TRACKING_URI": store})
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from epoch {done + 1}" in resumed.stdout
     det = Detector.load(out)
     assert [h["epoch"] for h in det.info["history"]] == list(range(12))
     assert not state.parent.exists()
+    # the run was continued, not duplicated; every epoch is in it exactly once
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
+    assert [r.info.run_id for r in runs] == [det.info["run_id"]]
+    assert runs[0].info.status == "FINISHED"
+    assert sorted(m.step for m in client.get_metric_history(det.info["run_id"], "loss")) == \
+        list(range(12))
+    # the same training without the interruption: same epochs seen, same quality
+    ref_out = tmp_path / "reference"
+    ref = lcad("train", "--output", str(ref_out), "--no-tracking", *common)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    reference = Detector.load(ref_out)
+    assert len(reference.info["history"]) == len(det.info["history"]) == 12
+    assert det.metrics["best_val_loss"] == pytest.approx(reference.metrics["best_val_loss"],
+                                                         rel=0.25)
 
 
 def test_demo_runs_on_a_fresh_directory(tmp_path):
