@@ -91,6 +91,10 @@ class ScoringConfig(_Section):
         description="run lengths (grid points) the scan tests for offsets and excess scatter",
     )
 
+    scan_clip: float = Field(
+        4.0, gt=0, description="|z| cap inside runs longer than one point, so that one outlier "
+        "does not light up its neighbours (scale 1 still scores it in full)")
+
     @model_validator(mode="after")
     def _scales(self) -> ScoringConfig:
         if not self.scales or min(self.scales) < 1:

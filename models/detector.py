@@ -219,7 +219,7 @@ class Detector:
             ok = p.win.mask & p.valid[:, None]
             mean_r = overlap_average(r, ok, p.win.starts, self.window, p.res.n_grid,
                                      len(self.bands))
-            s = scan_scores(mean_r, scfg.scales)
+            s = scan_scores(mean_r, scfg.scales, scfg.scan_clip)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:

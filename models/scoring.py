@@ -68,14 +68,15 @@ def robust_z(residual: np.ndarray) -> np.ndarray:
 SCAN_CLIP = 4.0
 
 
-def scan_scores(residual: np.ndarray, scales: Sequence[int]) -> np.ndarray:
+def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP
+                ) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (n_grid,) point scores in -log10 p.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
     over sqrt(N), two-sided normal: dips, flares, steps) and for excess scatter (sum of z^2,
     chi-square with N degrees of freedom by the Wilson-Hilferty approximation: oscillations,
-    bursts of noise). In runs longer than one point z is clipped to +-SCAN_CLIP, so that one
+    bursts of noise). In runs longer than one point z is clipped to +-clip, so that one
     outlier (which scale 1 scores on its own) does not light up its neighbours. The point's
     score is its most significant run. Under white noise the p-values are exact per run; the
     calibration turns the maximum into a false-alarm rate.
@@ -90,7 +91,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int]) -> np.ndarray:
     for k in sorted(set(int(k) for k in scales)):
         if k > n_grid:
             continue
-        zk = z if k == 1 else np.clip(z, -SCAN_CLIP, SCAN_CLIP)
+        zk = z if k == 1 else np.clip(z, -clip, clip)
         zs = np.where(ok, zk, 0.0).sum(axis=0)
         z2 = np.where(ok, zk * zk, 0.0).sum(axis=0)
         c_s, c_2, c_n = (np.concatenate([[0.0], np.cumsum(v)]) for v in (zs, z2, cnt))

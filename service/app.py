@@ -84,12 +84,35 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
             metrics.ready.set(1)
         elif settings.model_uri:
             loader = asyncio.create_task(_load(settings.model_uri))
+        watcher = (asyncio.create_task(_watch(settings.model_uri, settings.poll_seconds))
+                   if detector is None and settings.model_uri and settings.poll_seconds > 0
+                   else None)
         try:
             yield
         finally:
-            if loader is not None and not loader.done():
-                loader.cancel()
+            for task in (loader, watcher):
+                if task is not None and not task.done():
+                    task.cancel()
             await batcher.stop()
+
+    async def _watch(uri: str, every: float) -> None:
+        """Reload when the alias moves or the bundle changes, or retry a failed load."""
+        from service.model_state import fingerprint
+
+        while True:
+            await asyncio.sleep(every)
+            if state.status == "loading":
+                continue
+            try:
+                now = await asyncio.to_thread(fingerprint, uri)
+            except Exception as exc:  # the registry is down: keep serving, try again later
+                log.warning("model poll of %s failed: %s", uri, exc)
+                continue
+            if now is None:
+                continue
+            if now != state.loaded_fingerprint or state.status == "failed":
+                log.info("model at %s changed (%s); reloading", uri, now)
+                await _load(uri)
 
     async def _load(uri: str) -> None:
         try:

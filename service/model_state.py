@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ class ModelState:
     version: str | None = None
     run_id: str | None = None
     load_seconds: float | None = None
+    loaded_fingerprint: str | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def ref(self) -> dict[str, Any]:
@@ -46,6 +48,7 @@ class ModelState:
             self.status, self.reason = "loading", f"loading {uri}"
             t0 = time.perf_counter()
             try:
+                seen = await asyncio.to_thread(_fingerprint_or_none, uri)
                 detector, meta = await asyncio.to_thread(load_model, uri)
                 if warmup:
                     await asyncio.to_thread(warm_up, detector, max_rows)
@@ -58,6 +61,7 @@ class ModelState:
                 raise
             meta.setdefault("name", name)
             self.use(detector, uri, meta, time.perf_counter() - t0)
+            self.loaded_fingerprint = seen
 
 
 def load_model(uri: str) -> tuple[Detector, dict[str, Any]]:
@@ -88,6 +92,29 @@ def registry_meta(uri: str) -> dict[str, Any]:
     except Exception:
         return {}
     return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
+
+
+def fingerprint(uri: str) -> str | None:
+    """What identifies the model behind `uri` now: the registry version an alias points to,
+    or the bundle's config.json (size, mtime); None when there is nothing loadable there."""
+    if uri.startswith("models:/"):
+        meta = registry_meta(uri)
+        return f"version {meta['version']}" if meta else None
+    if "://" in uri or ":/" in uri:
+        return uri  # runs:/ and other fixed URIs do not change
+    config = Path(uri) / "config.json"
+    try:
+        st = config.stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _fingerprint_or_none(uri: str) -> str | None:
+    try:
+        return fingerprint(uri)
+    except Exception:
+        return None
 
 
 def warm_up(detector: Detector, max_rows: int) -> None:

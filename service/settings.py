@@ -23,6 +23,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
     max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
     warmup: bool = True
+    poll_seconds: float = Field(
+        0.0, ge=0, description="every N s, reload when the registry alias (or the local bundle) "
+        "points to a new model, or when the last load failed; 0 = off")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -221,6 +221,39 @@ def test_openapi_documents_routes_and_examples(client):
     assert resp.status_code == 200, resp.text
 
 
+def test_bad_bundle_at_start_then_polling_picks_up_a_good_one(tiny_bundle, tmp_path):
+    import shutil
+    import time
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "config.json").write_text("{broken")
+    with make_client(None, model_uri=str(target), poll_seconds=0.2) as c:
+        for _ in range(100):
+            if c.get("/health/ready").json()["error"]["details"]["status"] == "failed":
+                break
+            time.sleep(0.1)
+        shutil.rmtree(target)
+        shutil.copytree(tiny_bundle, target)  # a good model appears; nobody calls reload
+        for _ in range(150):
+            if c.get("/health/ready").status_code == 200:
+                break
+            time.sleep(0.1)
+        assert c.get("/health/ready").status_code == 200
+        first = c.get("/v1/model").json()
+        # a new bundle written over it is picked up too (save is atomic: old or new)
+        from models.detector import Detector
+
+        det = Detector.load(target)
+        det.info["version"] = "next"
+        det.save(target)
+        for _ in range(150):
+            if c.get("/v1/model").json().get("version") == "next":
+                break
+            time.sleep(0.1)
+        assert c.get("/v1/model").json()["version"] == "next" != first.get("version")
+
+
 def test_bad_bundle_at_start_then_reload_recovers(tiny_bundle, tmp_path):
     import shutil
     import time
