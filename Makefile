@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 COMPOSE_VENV = .venv-compose
 
-.PHONY: setup demo test lint clean compose-tool
+.PHONY: setup demo test lint clean compose-tool audit lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ test: setup compose-tool            ## the whole test suite (what CI runs)
 lint: setup                         ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+audit: setup                        ## bandit on the code, pip-audit on the locked image deps
+	BIN=$(BIN) bash .ci/audit
+
+lock: setup                         ## refresh deploy/requirements-cpu.lock
+	$(BIN)/python deploy/requirements.py cpu > .requirements-cpu.in
+	$(BIN)/uv pip compile --quiet --python-version 3.11 .requirements-cpu.in \
+	  -o deploy/requirements-cpu.lock
+	rm -f .requirements-cpu.in
 
 clean:
 	rm -rf $(VENV) $(COMPOSE_VENV) mlruns mlruns.db mlartifacts lcad-output .pytest_cache .mypy_cache

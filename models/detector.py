@@ -243,7 +243,8 @@ class Detector:
     def finish_score(self, p: Prepared, z: np.ndarray, recon: np.ndarray,
                      threshold: float | None = None) -> CurveScore:
         cal = self.calibration
-        assert cal is not None
+        if cal is None:
+            raise LcadError("detector is not calibrated: it cannot score")
         scfg = self.config.scoring
         werr, cells = self.window_errors_of(p, recon)
         grid_score = self.grid_scores(p, werr, recon)

@@ -137,7 +137,8 @@ def fit_detector(
 def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str, Any],
              seconds: float, windows_seen: int) -> dict[str, float]:
     cal = det.calibration
-    assert cal is not None
+    if cal is None:  # calibrate() always sets it; this keeps the types honest
+        raise RuntimeError("detector was not calibrated")
     out: dict[str, float] = {
         "threshold": cal.point_threshold,
         "window_threshold": cal.window_threshold,

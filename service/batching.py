@@ -81,7 +81,8 @@ class MicroBatcher:
         return await future
 
     async def _next(self, timeout: float | None) -> _Item | None:
-        assert self._queue is not None
+        if self._queue is None:
+            raise RuntimeError("batcher not started")
         if self._carry is not None:
             item, self._carry = self._carry, None
             return item
@@ -101,7 +102,8 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             first = await self._next(None)
-            assert first is not None
+            if first is None:
+                continue
             if first.future.cancelled():
                 continue
             batch = [first]

@@ -63,11 +63,12 @@ def resolve_columns(
             raise DataError(
                 f"{path}: no {role} column; columns are {columns}, expected one of "
                 f"{list(COLUMN_ALIASES[role])} (or set it with --{role.replace('_', '-')}-column)")
-    flux_col = found["flux"]
-    assert flux_col is not None and found["time"] is not None
+    flux_col, time_col = found["flux"], found["time"]
+    if flux_col is None or time_col is None:  # raised above; keeps the types narrow
+        raise DataError(f"{path}: no time or flux column")
     if unit == "auto":
         unit = "mag" if flux_col.lower() in MAG_NAMES else "flux"
-    return ColumnMap(found["object_id"], found["time"], flux_col, found["flux_err"],
+    return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
                      found["band"], unit)
 
 

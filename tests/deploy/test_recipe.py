@@ -226,3 +226,20 @@ def test_compose_topology_without_containers(tmp_path):
                 p.kill()
         pg.stop()
         shutil.rmtree(pg_root, ignore_errors=True)
+
+
+def test_the_lock_pins_every_runtime_requirement():
+    """deploy/requirements-cpu.lock (audited by pip-audit in CI) covers the image's needs."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    wanted = subprocess.run([sys.executable, str(ROOT / "deploy" / "requirements.py"), "cpu"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    lock = (ROOT / "deploy" / "requirements-cpu.lock").read_text().lower()
+    pinned = set(re.findall(r"^([a-z0-9_.-]+)==", lock, flags=re.M))
+    for req in wanted:
+        name = re.split(r"[\[<>=!~ ]", req, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in pinned, f"{name} is not pinned in deploy/requirements-cpu.lock (make lock)"
