@@ -51,10 +51,14 @@ class ModelConfig(_Section):
     l1: float = Field(0.0, ge=0)
     l2: float = Field(0.0, ge=0)
     initializer: Literal["glorot", "he"] = "glorot"
-    variant: Literal["plain", "variational", "denoising"] = "plain"
+    variant: Literal["plain", "variational", "denoising"] = Field(
+        "variational", description="variational by default: the KL term switches off latent "
+        "dimensions the data do not need, so noise is not reconstructed (see docs/quality.md)")
     noise_std: float = Field(0.1, ge=0, description="input noise of the denoising variant")
-    kl_weight: float = Field(1e-3, ge=0, description="KL term weight of the variational variant")
-    loss: Literal["mse", "mae", "huber", "bce", "chi2"] = "mse"
+    kl_weight: float = Field(0.1, ge=0, description="KL term weight of the variational variant")
+    loss: Literal["mse", "mae", "huber", "bce", "chi2"] = Field(
+        "chi2", description="chi2: squared residual over the flux error (or the estimated "
+        "point-to-point noise), so the KL term weighs the same against every star's noise")
 
 
 class TrainConfig(_Section):
@@ -79,7 +83,8 @@ class TrainConfig(_Section):
 class ScoringConfig(_Section):
     """How reconstruction errors become scores, thresholds and intervals."""
 
-    error: Literal["mse", "chi2"] = "mse"
+    error: Literal["mse", "chi2"] = Field(
+        "chi2", description="residuals over the flux errors (chi2) or in normalised flux (mse)")
     point: Literal["scan", "window"] = Field(
         "scan",
         description="point score: a multi-scale scan of the residuals (-log10 p of the most "
@@ -87,7 +92,7 @@ class ScoringConfig(_Section):
         "windows covering the point",
     )
     scales: list[int] = Field(
-        default_factory=lambda: [1, 2, 4, 8, 16, 32],
+        default_factory=lambda: [1, 4, 16],
         description="run lengths (grid points) the scan tests for offsets and excess scatter",
     )
 

@@ -26,11 +26,13 @@ from models.preprocess import Preprocessor, Resampled
 from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from models.scoring import (
     Calibration,
+    EmpiricalDistribution,
     band_errors,
     cell_residuals,
     find_intervals,
     object_score,
     scan_scores,
+    scan_statistics,
     window_errors,
 )
 from models.windows import (
@@ -205,22 +207,26 @@ class Detector:
     def grid_scores(self, p: Prepared, werr: np.ndarray, recon: np.ndarray) -> np.ndarray:
         """Point score on the grid; NaN where there is no data.
 
-        "scan": the residual of every cell (normalised units; over the error for chi2),
-        averaged over the windows covering it, then scanned for runs of unusual offset or
-        scatter (see `scan_scores`). "window": the mean error of the covering windows.
+        "scan": the residuals scanned at several run lengths (see `scan_statistics`), each
+        scale's surprise calibrated on held-out data, the most surprising scale kept.
+        "window": the mean error of the windows covering the point.
         """
         scfg = self.config.scoring
         if scfg.point == "window":
             s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
         else:
-            r = np.where(p.win.mask, p.xn.astype(np.float64) - recon, 0.0)
-            if scfg.error == "chi2":
-                r = r / p.en.astype(np.float64)
-            ok = p.win.mask & p.valid[:, None]
-            mean_r = overlap_average(r, ok, p.win.starts, self.window, p.res.n_grid,
-                                     len(self.bands))
-            s = scan_scores(mean_r, scfg.scales, scfg.scan_clip)
+            tables = self.calibration.scan if self.calibration is not None else None
+            s = scan_scores(self.point_residuals(p, recon), scfg.scales, scfg.scan_clip, tables)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    def point_residuals(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
+        """(n_bands, n_grid) residual of every grid point (normalised units; over the error for
+        chi2), averaged over the windows covering it."""
+        r = np.where(p.win.mask, p.xn.astype(np.float64) - recon, 0.0)
+        if self.config.scoring.error == "chi2":
+            r = r / p.en.astype(np.float64)
+        ok = p.win.mask & p.valid[:, None]
+        return overlap_average(r, ok, p.win.starts, self.window, p.res.n_grid, len(self.bands))
 
     def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
         raw = self.preprocessor.denormalize(recon, p.offset, p.scale)
@@ -290,14 +296,25 @@ class Detector:
             raise LightCurveError("no calibration curve is long enough for one window")
         wins, pts, objs = [], [], []
         scfg = self.config.scoring
-        for p, (_z, r) in zip(prepared, self._run(prepared), strict=True):
+        outputs = self._run(prepared)
+        tables = None
+        if scfg.point == "scan":  # one null distribution per scale, from held-out data
+            stats = [scan_statistics(self.point_residuals(p, r), scfg.scales, scfg.scan_clip)
+                     for p, (_z, r) in zip(prepared, outputs, strict=True)]
+            tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
+                      if any(np.isfinite(st[i]).any() for st in stats)
+                      else EmpiricalDistribution.fit(np.zeros(1))
+                      for i in range(len(scfg.scales))]
+        self.calibration = Calibration.fit(np.zeros(1), np.zeros(1), np.zeros(0), 0.5, 2,
+                                           tables)  # provisional: grid_scores reads the tables
+        for p, (_z, r) in zip(prepared, outputs, strict=True):
             werr, _ = self.window_errors_of(p, r)
             wins.append(werr)
             pts.append(self.grid_scores(p, werr, r))
             objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
-            scfg.min_calibration_objects)
+            scfg.min_calibration_objects, tables)
         return self.calibration
 
     # ---- the bundle ----------------------------------------------------------------------

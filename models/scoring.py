@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -68,18 +69,18 @@ def robust_z(residual: np.ndarray) -> np.ndarray:
 SCAN_CLIP = 4.0
 
 
-def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP
-                ) -> np.ndarray:
-    """(n_bands, n_grid) residuals (NaN: no data) -> (n_grid,) point scores in -log10 p.
+def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP
+                    ) -> np.ndarray:
+    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales), n_grid) -log10 p per scale.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
     over sqrt(N), two-sided normal: dips, flares, steps) and for excess scatter (sum of z^2,
     chi-square with N degrees of freedom by the Wilson-Hilferty approximation: oscillations,
-    bursts of noise). In runs longer than one point z is clipped to +-clip, so that one
-    outlier (which scale 1 scores on its own) does not light up its neighbours. The point's
-    score is its most significant run. Under white noise the p-values are exact per run; the
-    calibration turns the maximum into a false-alarm rate.
+    bursts of noise); the more significant of the two is kept. In runs longer than one point
+    z is clipped to +-clip, so that one outlier (which scale 1 scores on its own) does not
+    light up its neighbours. Under white noise these p-values are exact per run. A scale
+    longer than the series, or a point without data, gives NaN.
     """
     from scipy.special import log_ndtr
 
@@ -87,8 +88,8 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     ok = np.isfinite(z)
     cnt = ok.sum(axis=0).astype(np.float64)
     n_grid = cnt.size
-    best = np.full(n_grid, -np.inf)
-    for k in sorted(set(int(k) for k in scales)):
+    out = np.full((len(scales), n_grid), np.nan)
+    for i, k in enumerate(int(k) for k in scales):
         if k > n_grid:
             continue
         zk = z if k == 1 else np.clip(z, -clip, clip)
@@ -104,8 +105,25 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
             wh = (np.cbrt(np.maximum(e, 0.0) / nn) - (1.0 - v)) / np.sqrt(v)
             spread = np.where(n >= 2, log_ndtr(-wh), 0.0)  # one cell: the offset test says it
         run = -np.minimum(np.minimum(off, spread), 0.0) / np.log(10.0)
-        best = np.maximum(best, np.where(n > 0.5, run, -np.inf))
-    return np.where(np.isfinite(best) & (cnt > 0), best, np.nan)
+        out[i] = np.where((n > 0.5) & (cnt > 0), run, np.nan)
+    return out
+
+
+def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
+                tables: Sequence[EmpiricalDistribution] | None = None) -> np.ndarray:
+    """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
+
+    Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
+    With one table per scale (fitted on held-out calibration data) each scale's statistic is
+    first turned into its empirical p-value, so that a scale at which the data are naturally
+    rough (outliers, red noise) weighs no more than it should.
+    """
+    stats = scan_statistics(residual, scales, clip)
+    if tables is not None:
+        stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no data there
+        return np.nanmax(stats, axis=0) if stats.size else np.full(residual.shape[1], np.nan)
 
 
 TAIL_FRACTION = 0.05
@@ -146,6 +164,14 @@ class EmpiricalDistribution:
         q = np.asarray(self.quantiles)
         return float(np.interp(level, np.linspace(0.0, 1.0, q.size), q))
 
+    def surprise(self, scores: np.ndarray) -> np.ndarray:
+        """-log10 of p_values, computed in log space so that far tails stay finite."""
+        s = np.asarray(scores, dtype=np.float64)
+        body = -np.log10(np.maximum(self.p_values(s), 1e-300))
+        tail = -np.log10(TAIL_FRACTION) + (s - self.tail_start) / (self.tail_scale * np.log(10))
+        out = np.where(s > self.tail_start, np.maximum(body, tail), body)
+        return np.where(np.isfinite(s), out, np.nan)
+
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
         s = np.asarray(scores, dtype=np.float64)
@@ -170,6 +196,7 @@ class Calibration:
     window_threshold: float
     object_threshold: float | None
     n_objects: int
+    scan: list[EmpiricalDistribution] | None = None  # per scan scale; None: analytic p-values
 
     @classmethod
     def fit(
@@ -179,6 +206,7 @@ class Calibration:
         object_scores: np.ndarray,
         target_far: float,
         min_objects: int,
+        scan: list[EmpiricalDistribution] | None = None,
     ) -> Calibration:
         win = EmpiricalDistribution.fit(window_errs)
         pts = EmpiricalDistribution.fit(point_scores)
@@ -194,6 +222,7 @@ class Calibration:
             win.quantile(1.0 - target_far),
             None if obj is None else obj.quantile(1.0 - target_far),
             int(objs.size),
+            scan,
         )
 
     def object_p_value(self, score: float, window_p: np.ndarray, n_independent: float) -> float:
@@ -225,6 +254,7 @@ class Calibration:
             float(data["window_threshold"]),
             None if data.get("object_threshold") is None else float(data["object_threshold"]),
             int(data["n_objects"]),
+            [EmpiricalDistribution(**d) for d in data["scan"]] if data.get("scan") else None,
         )
 
 
