@@ -108,8 +108,10 @@ def run(url: str, minutes: float, concurrency: int, invalid_share: float, pid: i
         sel = (arr[:, 0] >= 60 * m) & (arr[:, 0] < 60 * (m + 1)) & (arr[:, 2] == 1)
         if sel.any():
             p50, p99 = np.percentile(arr[sel, 1], [50, 99])
+            in_minute = [r for t, r in rss_samples if 60 * m <= t < 60 * (m + 1)]
             per_minute.append({"minute": m + 1, "requests": int(sel.sum()),
-                               "p50_ms": 1000 * p50, "p99_ms": 1000 * p99})
+                               "p50_ms": 1000 * p50, "p99_ms": 1000 * p99,
+                               "rss_max_mb": max(in_minute, default=0) / 2**20})
     n_valid = int((arr[:, 2] == 1).sum())
     valid_errors = int(((arr[:, 2] == 1) & (arr[:, 3] != 200)).sum())
     invalid_ok = int(((arr[:, 2] == 0) & (arr[:, 3] >= 400) & (arr[:, 3] < 500)).sum())
@@ -161,9 +163,9 @@ def main() -> None:
           f"RSS MB: start {res['rss_start_mb']:.0f}, after warm-up "
           f"{res['rss_after_warmup_mb']:.0f}, end {res['rss_end_mb']:.0f}, max "
           f"{res['rss_max_mb']:.0f}\n")
-    print(table(["minute", "requests", "p50 ms", "p99 ms"],
-                [[m["minute"], m["requests"], f"{m['p50_ms']:.0f}", f"{m['p99_ms']:.0f}"]
-                 for m in res["per_minute"]]))
+    print(table(["minute", "requests", "p50 ms", "p99 ms", "server RSS max MB"],
+                [[m["minute"], m["requests"], f"{m['p50_ms']:.0f}", f"{m['p99_ms']:.0f}",
+                  f"{m['rss_max_mb']:.0f}"] for m in res["per_minute"]]))
     for f in res["failures"]:
         print("failure:", f)
 

@@ -169,20 +169,31 @@ def test_protocol_errors(client):
     _error(client.post("/v1/score", json={"series": []}), 422)
 
 
-def test_api_keys(tiny_detector, service_curves):
+def test_api_keys(tiny_detector, service_curves, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
     s = series_json(service_curves[0][1])
-    with make_client(tiny_detector, api_keys="k1,k2") as c:
+    k1, k2, wrong = "sekret-key-one", "sekret-key-two", "wrong-sekret-key"
+    with make_client(tiny_detector, api_keys=f"{k1},{k2}") as c:
         err = _error(c.post("/v1/score", json={"series": [s]}), 401, "unauthorized")
         assert "API key required" in err["message"]
-        _error(c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": "bad"}), 403)
+        err = _error(c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": wrong}),
+                     403)
+        assert wrong not in json.dumps(err)
         _error(c.get("/v1/model"), 401)
         _error(c.post("/invocations", json={}), 401)
         _error(c.get("/docs"), 401)
-        assert c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": "k2"}
+        assert c.post("/v1/score", json={"series": [s]}, headers={"X-API-Key": k2}
                       ).status_code == 200
-        assert c.get("/v1/model", headers={"Authorization": "Bearer k1"}).status_code == 200
+        model = c.get("/v1/model", headers={"Authorization": f"Bearer {k1}"})
+        assert model.status_code == 200 and k1 not in model.text
         for open_path in ("/health/live", "/health/ready", "/metrics", "/ping"):
-            assert c.get(open_path).status_code == 200
+            resp = c.get(open_path)
+            assert resp.status_code == 200
+            assert not any(k in resp.text for k in (k1, k2, wrong))
+    # keys are never logged, right or wrong
+    assert not any(k in caplog.text for k in (k1, k2, wrong))
 
 
 @pytest.mark.parametrize("shape", ["dataframe_split", "dataframe_records", "instances",
