@@ -98,18 +98,45 @@ def mlflow_server(tmp_path_factory):
         [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
          "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root)
+        stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/health", proc=proc)
         yield url
     finally:
+        stop_process_group(proc)
+        log.close()
+
+
+def stop_process_group(proc, timeout: float = 20) -> None:
+    """SIGTERM a process started with start_new_session=True and everything it spawned
+    (mlflow server runs uvicorn and job consumers as children); SIGKILL what is left."""
+    import contextlib
+    import signal
+    import subprocess
+
+    try:
+        own_group = os.getpgid(proc.pid) == proc.pid
+    except ProcessLookupError:
+        own_group = False
+    if not own_group:  # not a group leader: only the process itself
         proc.terminate()
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
+            proc.wait()
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # children that outlived the parent
+    proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BIN, ROOT, SMALL_TRAIN, free_port, wait_http
+from tests.conftest import BIN, ROOT, SMALL_TRAIN, free_port, stop_process_group, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -154,7 +154,8 @@ def start_mlflow(root: Path, backend: str, port: int):
                              str(port), "--backend-store-uri", backend,
                              "--artifacts-destination", str(root / "artifacts"),
                              "--serve-artifacts", "--workers", "1"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=root)
+                            stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                            start_new_session=True)
     wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
     return proc
 
@@ -202,8 +203,7 @@ def test_compose_topology_without_containers(tmp_path):
 
         # stop everything, start again on the same database: nothing is lost
         for p in procs:
-            p.terminate()
-            p.wait(60)
+            stop_process_group(p, 60)
         procs.clear()
         pg.stop()
         pg.start()
@@ -219,11 +219,7 @@ def test_compose_topology_without_containers(tmp_path):
         assert model.metadata.get_input_schema() is not None
     finally:
         for p in procs:
-            p.terminate()
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop_process_group(p, 60)
         pg.stop()
         shutil.rmtree(pg_root, ignore_errors=True)
 

@@ -161,7 +161,7 @@ def _start_mlflow(root, port):
 
 
 def _kill_mlflow(proc):
-    """SIGKILL the server and its uvicorn workers (its own process group)."""
+    """SIGKILL the server and its uvicorn workers and job consumers (its process group)."""
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
