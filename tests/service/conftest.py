@@ -8,8 +8,11 @@ from service.settings import Settings
 from tests.conftest import SYNTH
 
 
-def series_json(curve):
-    return {"id": curve.object_id, "time": curve.time.tolist(), "flux": curve.flux.tolist()}
+def series_json(curve, errors=True):
+    out = {"id": curve.object_id, "time": curve.time.tolist(), "flux": curve.flux.tolist()}
+    if errors and curve.flux_err is not None:  # the default scores are chi2: errors matter
+        out["flux_err"] = curve.flux_err.tolist()
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -132,7 +132,7 @@ def test_failed_load_reports_the_reason(tmp_path):
     ],
 )
 def test_bad_series_are_named(client, service_curves, mutate, field, problem):
-    s = series_json(service_curves[0][1])
+    s = series_json(service_curves[0][1], errors=False)
     mutate(s)
     err = _error(client.post("/v1/score", content=json.dumps({"series": [s]}),
                              headers={"content-type": "application/json"}), 422)
@@ -200,7 +200,7 @@ def test_api_keys(tiny_detector, service_curves, caplog):
                                    "inputs", "csv"])
 def test_invocations_accepts_mlflow_shapes(client, service_curves, tiny_detector, shape):
     curves, _ = service_curves
-    frame = to_frame(curves[:2]).drop(columns=["flux_err", "band"])
+    frame = to_frame(curves[:2]).drop(columns=["band"])  # errors matter: scores are chi2
     if shape == "csv":
         resp = client.post("/invocations", content=frame.to_csv(index=False),
                            headers={"content-type": "text/csv"})
