@@ -161,3 +161,25 @@ def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
     assert summary["n_objects"] == 1 and summary["n_points"] == 5000
     objs = pd.read_csv(tmp_path / "seg.objects.csv")
     assert bool(objs.loc[0, "is_anomalous"]) and c.object_id == objs.loc[0, "object_id"]
+
+
+def test_log_run_of_an_untracked_bundle_makes_a_new_run(tiny_bundle, tmp_path, monkeypatch,
+                                                        capsys):
+    from mlflow.tracking import MlflowClient
+
+    store = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    assert main(["log-run", str(tiny_bundle), "--experiment", "later",
+                 "--register-as", "tiny-later"]) == 0
+    out = capsys.readouterr().out
+    assert "(created)" in out and "model logged" in out
+    client = MlflowClient(tracking_uri=store)
+    (run,) = client.search_runs([client.get_experiment_by_name("later").experiment_id])
+    assert run.data.tags["lcad.logged_from_bundle"] == "true"
+    assert run.data.params["preprocess.window"] == "32"
+    assert run.data.metrics["threshold"] == pytest.approx(
+        Detector.load(tiny_bundle).metrics["threshold"])
+    assert client.get_model_version_by_alias("tiny-later", "candidate").run_id == \
+        run.info.run_id
+    assert main(["log-run", str(tmp_path / "nope")]) == 2
+    assert "bundle not found" in capsys.readouterr().err
