@@ -204,18 +204,20 @@ class Detector:
         cells = cell_residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
         return window_errors(cells, p.win.mask, p.valid), cells
 
-    def grid_scores(self, p: Prepared, werr: np.ndarray, recon: np.ndarray) -> np.ndarray:
+    def grid_scores(self, p: Prepared, werr: np.ndarray, recon: np.ndarray,
+                    tables: list[EmpiricalDistribution] | None = None) -> np.ndarray:
         """Point score on the grid; NaN where there is no data.
 
         "scan": the residuals scanned at several run lengths (see `scan_statistics`), each
-        scale's surprise calibrated on held-out data, the most surprising scale kept.
-        "window": the mean error of the windows covering the point.
+        scale's surprise calibrated on held-out data (`tables`, default: the calibration's),
+        the most surprising scale kept. "window": the mean error of the covering windows.
         """
         scfg = self.config.scoring
         if scfg.point == "window":
             s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
         else:
-            tables = self.calibration.scan if self.calibration is not None else None
+            if tables is None and self.calibration is not None:
+                tables = self.calibration.scan
             s = scan_scores(self.point_residuals(p, recon), scfg.scales, scfg.scan_clip, tables)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
@@ -305,12 +307,10 @@ class Detector:
                       if any(np.isfinite(st[i]).any() for st in stats)
                       else EmpiricalDistribution.fit(np.zeros(1))
                       for i in range(len(scfg.scales))]
-        self.calibration = Calibration.fit(np.zeros(1), np.zeros(1), np.zeros(0), 0.5, 2,
-                                           tables)  # provisional: grid_scores reads the tables
         for p, (_z, r) in zip(prepared, outputs, strict=True):
             werr, _ = self.window_errors_of(p, r)
             wins.append(werr)
-            pts.append(self.grid_scores(p, werr, r))
+            pts.append(self.grid_scores(p, werr, r, tables))
             objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
