@@ -167,6 +167,7 @@ def test_compose_topology_without_containers(tmp_path):
     import mlflow
     from mlflow.tracking import MlflowClient
 
+    saved_uri = os.environ.get("MLFLOW_TRACKING_URI")
     # postgres refuses to run as root: as root, its files live where user postgres can reach
     pg_root = Path(tempfile.mkdtemp(prefix="lcad-pg-")) if os.geteuid() == 0 else tmp_path / "pg"
     pg_root.chmod(0o755)
@@ -221,6 +222,7 @@ def test_compose_topology_without_containers(tmp_path):
         for p in procs:
             stop_process_group(p, 60)
         pg.stop()
+        mlflow.set_tracking_uri(saved_uri)  # it also sets MLFLOW_TRACKING_URI: restore it
         shutil.rmtree(pg_root, ignore_errors=True)
 
 

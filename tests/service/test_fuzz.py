@@ -22,10 +22,18 @@ EXAMPLES = 50
 
 
 @pytest.fixture(scope="module")
-def operations(tiny_detector):
-    app = create_app(Settings(warmup=False, model_name="tiny"), detector=tiny_detector)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    return [result.ok() for result in schema.get_all_operations()]
+def operations(tiny_detector, tmp_path_factory):
+    import mlflow
+
+    # a healthy (local) registry: generated model URIs must get 4xx, not "registry down"
+    store = f"sqlite:///{tmp_path_factory.mktemp('fuzz-registry') / 'mlruns.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", store)
+        mlflow.set_tracking_uri(store)
+        app = create_app(Settings(warmup=False, model_name="tiny"), detector=tiny_detector)
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        yield [result.ok() for result in schema.get_all_operations()]
+        mlflow.set_tracking_uri(None)  # the env var is restored by the context
 
 
 def check(response, label):
