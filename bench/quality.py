@@ -296,24 +296,8 @@ def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FA
                     y |= (c.test.time >= e["start"]) & (c.test.time <= e["end"])
             truths.append(y)
         normal = [~c.truth for c in cases]
-        out[f"recall_{kind}"] = _recall_of(scores, truths, normal, far)
+        out[f"recall_{kind}"] = event_recall(scores, truths, far, normal)
     return out
-
-
-def _recall_of(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray],
-               normal: Sequence[np.ndarray], far: float) -> float:
-    """Event recall of one kind, the threshold set on every unlabelled point."""
-    ref = np.concatenate([s[m] for s, m in zip(scores, normal, strict=True)])
-    ref = ref[np.isfinite(ref)]
-    thr = np.quantile(ref, 1 - far)
-    hit = total = 0
-    for s, y in zip(scores, truths, strict=True):
-        edges = np.diff(np.concatenate([[0], y.astype(int), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-            total += 1
-            seg = s[a:b]
-            hit += bool(np.any(np.isfinite(seg) & (seg > thr)))
-    return hit / total if total else float("nan")
 
 
 # ---- running a suite ------------------------------------------------------------------------

@@ -104,4 +104,3 @@ def overlap_average(
         k = np.bincount(idx[ok[:, b, :]], minlength=n_grid)
         out[b] = np.where(k > 0, s / np.maximum(k, 1), np.nan)
     return out
-

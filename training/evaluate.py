@@ -92,14 +92,19 @@ def ranking_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
             "best_f1": float(f1)}
 
 
-def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float
-                 ) -> float:
-    """Share of labelled events with a point above the threshold that flags `far` of normals."""
-    normal = np.concatenate([s[~y] for s, y in zip(scores, truths, strict=True)])
-    normal = normal[np.isfinite(normal)]
-    if normal.size == 0:
+def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float,
+                 normal: Sequence[np.ndarray] | None = None) -> float:
+    """Share of labelled events with a point above the threshold that flags `far` of normals.
+
+    `normal` masks the points the threshold is set on (default: every point outside `truths`;
+    pass the unlabelled points to count only some kinds of event while excluding the rest).
+    """
+    masks = normal if normal is not None else [~y for y in truths]
+    normal_scores = np.concatenate([s[m] for s, m in zip(scores, masks, strict=True)])
+    normal_scores = normal_scores[np.isfinite(normal_scores)]
+    if normal_scores.size == 0:
         return float("nan")
-    thr = np.quantile(normal, 1 - far)
+    thr = np.quantile(normal_scores, 1 - far)
     hit = total = 0
     for s, y in zip(scores, truths, strict=True):
         edges = np.diff(np.concatenate([[0], y.astype(int), [0]]))

@@ -9,7 +9,6 @@ run is made and tagged with the original id.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +68,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
             mlflow.set_tags({**tracking.run_tags(), "lcad.logged_from_bundle": "true",
                              **({"lcad.original_run_id": original} if original else {})})
             mlflow.log_text(det.config.to_yaml(), "config.yaml")
-        params = {k: json.dumps(v) if isinstance(v, list | dict) else str(v)
-                  for k, v in det.config.flat().items()}
+        params = tracking.config_params(det.config)
         if info.get("data_source"):
             params["data.source"] = str(info["data_source"])
         missing = [Param(k, v) for k, v in params.items() if k not in have_params]

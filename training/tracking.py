@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess  # git with fixed arguments, no shell  # nosec B404
 import tempfile
@@ -17,6 +18,7 @@ import keras
 import pandas as pd
 
 from models import __version__
+from models.config import DetectorConfig
 from models.detector import Detector
 from models.errors import LcadError
 from models.lightcurve import LightCurve
@@ -76,6 +78,12 @@ def setup(experiment: str) -> str:
     uri = connect()
     mlflow.set_experiment(experiment)
     return uri
+
+
+def config_params(cfg: DetectorConfig) -> dict[str, str]:
+    """The config as MLflow params: `section.key` -> value, lists and mappings as JSON."""
+    return {k: json.dumps(v) if isinstance(v, list | dict) else str(v)
+            for k, v in cfg.flat().items()}
 
 
 def git_commit() -> str:

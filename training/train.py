@@ -18,6 +18,7 @@ from models.config import DetectorConfig
 from models.detector import Detector
 from models.fit import Splits, fit_detector, split_curves
 from models.lightcurve import LightCurve
+from training.logrun import MODEL_TAG
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -180,8 +181,7 @@ def _log_start(req: TrainRequest, splits: Splits) -> None:
     from training import tracking
 
     mlflow.set_tags(tracking.run_tags())
-    mlflow.log_params({k: json.dumps(v) if isinstance(v, list | dict) else v
-                       for k, v in req.cfg.flat().items()})
+    mlflow.log_params(tracking.config_params(req.cfg))
     mlflow.log_params({"data.source": req.data_source, "data.n_objects": len(req.curves),
                        "data.split_by": splits.by})
     mlflow.log_text(req.cfg.to_yaml(), "config.yaml")
@@ -200,5 +200,5 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     example_curve = max(req.curves, key=len)
     example = tracking.example_frame(example_curve, detector.window)
     out = tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
-    mlflow.set_tag("lcad.model_logged", "true")
+    mlflow.set_tag(MODEL_TAG, "true")
     return out
