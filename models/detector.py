@@ -27,10 +27,9 @@ from models.results import CurveEncoding, CurveReconstruction, CurveScore, Score
 from models.scoring import (
     Calibration,
     EmpiricalDistribution,
-    band_errors,
-    cell_residuals,
     find_intervals,
     object_score,
+    residuals,
     scan_scores,
     scan_statistics,
     window_errors,
@@ -64,7 +63,7 @@ class Prepared:
     curve: LightCurve
     res: Resampled
     win: Windows
-    offset: np.ndarray  # (n_windows, n_bands)
+    offset: np.ndarray  # (n_windows, n_bands); a broadcast view unless per-window
     scale: np.ndarray
     xn: np.ndarray  # (n_windows, D) float32
     en: np.ndarray
@@ -118,10 +117,18 @@ class Detector:
     def prepare(self, curve: LightCurve, stride: int | None = None) -> Prepared:
         """Resample, window and normalise one curve (raises LightCurveError when unusable)."""
         cfg = self.config.preprocess
-        res = self.preprocessor.resample(curve)
+        pre = self.preprocessor
+        res = pre.resample(curve)
         win = make_windows(res, self.window, stride or cfg.stride)
-        off, sc = self.preprocessor.window_offsets(win.x, win.mask, res)
-        xn, en = self.preprocessor.normalize(win.x, win.err, win.mask, off, sc)
+        if pre.per_window:
+            off, sc = pre.window_offsets(win.x, win.mask, res)
+            xn, en = pre.normalize(win.x, win.err, win.mask, off, sc)
+        else:  # one offset per band: normalise the grid once, then cut the windows
+            band_off, band_sc = pre.band_offsets(res)
+            xg, eg = pre.normalize_grid(res, band_off, band_sc)
+            xn, en = win.cut(xg), win.cut(eg)
+            shape = (win.n_windows, len(self.bands))
+            off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
         valid = win.valid_fraction() >= cfg.min_valid_fraction
         return Prepared(curve, res, win, off, sc, xn, en, valid)
 
@@ -200,11 +207,18 @@ class Detector:
             self._at_points(p, recon_grid), list(p.curve.warnings))
 
     # ---- scoring internals ---------------------------------------------------------------
-    def window_errors_of(self, p: Prepared, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cells = cell_residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
-        return window_errors(cells, p.win.mask, p.valid), cells
+    def residuals_of(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
+        """(n_windows, D) float32 residuals in model units (over the error for chi2), 0 masked."""
+        return residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
 
-    def grid_scores(self, p: Prepared, werr: np.ndarray, recon: np.ndarray,
+    def window_errors_of(self, p: Prepared, recon: np.ndarray,
+                         resid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Window errors (NaN for unusable windows) and (n_windows, n_bands) band errors."""
+        if resid is None:
+            resid = self.residuals_of(p, recon)
+        return window_errors(resid, p.win.band_counts, p.valid)
+
+    def grid_scores(self, p: Prepared, werr: np.ndarray, resid: np.ndarray,
                     tables: list[EmpiricalDistribution] | None = None) -> np.ndarray:
         """Point score on the grid; NaN where there is no data.
 
@@ -218,22 +232,24 @@ class Detector:
         else:
             if tables is None and self.calibration is not None:
                 tables = self.calibration.scan
-            s = scan_scores(self.point_residuals(p, recon), scfg.scales, scfg.scan_clip, tables)
+            s = scan_scores(self.point_residuals(p, resid), scfg.scales, scfg.scan_clip, tables)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
-    def point_residuals(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
-        """(n_bands, n_grid) residual of every grid point (normalised units; over the error for
-        chi2), averaged over the windows covering it."""
-        r = np.where(p.win.mask, p.xn.astype(np.float64) - recon, 0.0)
-        if self.config.scoring.error == "chi2":
-            r = r / p.en.astype(np.float64)
-        ok = p.win.mask & p.valid[:, None]
-        return overlap_average(r, ok, p.win.starts, self.window, p.res.n_grid, len(self.bands))
+    def point_residuals(self, p: Prepared, resid: np.ndarray) -> np.ndarray:
+        """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the
+        usable windows covering it; NaN where there is no data."""
+        return overlap_average(resid, p.valid, p.win.starts, self.window, p.res.n_grid,
+                               len(self.bands), p.res.mask)
 
     def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
-        raw = self.preprocessor.denormalize(recon, p.offset, p.scale)
-        ok = np.repeat(p.valid[:, None], raw.shape[1], axis=1)
-        return overlap_average(raw, ok, p.win.starts, self.window, p.res.n_grid, len(self.bands))
+        """(n_bands, n_grid) reconstructed flux, averaged over the usable windows."""
+        args = (p.valid, p.win.starts, self.window, p.res.n_grid, len(self.bands))
+        if self.preprocessor.per_window:
+            return overlap_average(self.preprocessor.denormalize(recon, p.offset, p.scale),
+                                   *args)
+        # offsets shared by all windows: average in model units, then map back once
+        grid = overlap_average(recon, *args)
+        return grid * p.scale[0][:, None] + p.offset[0][:, None] if p.win.n_windows else grid
 
     def _at_points(self, p: Prepared, grid_values: np.ndarray) -> np.ndarray:
         """Per-band linear interpolation of a (n_bands, n_grid) array at the input times."""
@@ -254,8 +270,9 @@ class Detector:
         if cal is None:
             raise LcadError("detector is not calibrated: it cannot score")
         scfg = self.config.scoring
-        werr, cells = self.window_errors_of(p, recon)
-        grid_score = self.grid_scores(p, werr, recon)
+        resid = self.residuals_of(p, recon)
+        werr, band_err = self.window_errors_of(p, recon, resid)
+        grid_score = self.grid_scores(p, werr, resid)
         grid_p = cal.point.p_values(grid_score)
         recon_grid = self._reconstruction_grid(p, recon)
         thr = cal.point_threshold if threshold is None else float(threshold)
@@ -287,7 +304,7 @@ class Detector:
             band=p.curve.band_labels(), flux=p.curve.flux,
             reconstruction=self._at_points(p, recon_grid), point_score=pt_score,
             point_p_value=pt_p, is_anomaly=pt_flag, window_start=start, window_end=end,
-            window_error=werr, window_band_error=band_errors(cells, p.win.mask, len(self.bands)),
+            window_error=werr, window_band_error=band_err,
             latent=z, bands=list(self.bands), warnings=warn,
         )
 
@@ -299,18 +316,19 @@ class Detector:
         wins, pts, objs = [], [], []
         scfg = self.config.scoring
         outputs = self._run(prepared)
+        resids = [self.residuals_of(p, r) for p, (_z, r) in zip(prepared, outputs, strict=True)]
         tables = None
         if scfg.point == "scan":  # one null distribution per scale, from held-out data
-            stats = [scan_statistics(self.point_residuals(p, r), scfg.scales, scfg.scan_clip)
-                     for p, (_z, r) in zip(prepared, outputs, strict=True)]
+            stats = [scan_statistics(self.point_residuals(p, res), scfg.scales, scfg.scan_clip)
+                     for p, res in zip(prepared, resids, strict=True)]
             tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                       if any(np.isfinite(st[i]).any() for st in stats)
                       else EmpiricalDistribution.fit(np.zeros(1))
                       for i in range(len(scfg.scales))]
-        for p, (_z, r) in zip(prepared, outputs, strict=True):
-            werr, _ = self.window_errors_of(p, r)
+        for p, (_z, r), resid in zip(prepared, outputs, resids, strict=True):
+            werr, _ = self.window_errors_of(p, r, resid)
             wins.append(werr)
-            pts.append(self.grid_scores(p, werr, r, tables))
+            pts.append(self.grid_scores(p, werr, resid, tables))
             objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,

@@ -203,46 +203,52 @@ class Preprocessor:
                          offset, scale)
 
     # ---- normalisation -------------------------------------------------------------------
+    @property
+    def per_window(self) -> bool:
+        """True when every window has its own offset and scale ("window" normalisation)."""
+        return self.config.normalization == "window"
+
+    def band_offsets(self, res: Resampled) -> tuple[np.ndarray, np.ndarray]:
+        """(n_bands,) offset and scale shared by all windows of a curve (not "window" mode)."""
+        if self.config.normalization == "robust":
+            return res.object_offset.astype(np.float64), res.object_scale.astype(np.float64)
+        if self.config.normalization in ("global", "minmax"):
+            return np.asarray(self.band_offset, np.float64), np.asarray(self.band_scale,
+                                                                         np.float64)
+        raise ValueError("window normalisation has no per-band offsets")
+
+    def normalize_grid(self, res: Resampled, off: np.ndarray, sc: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """The whole grid in model units, once: windows cut from it equal `normalize` of the
+        raw windows when the offsets are per band."""
+        return _normalized(res.values, res.err, res.mask, off[:, None], sc[:, None])
+
     def window_offsets(
         self, windows_x: np.ndarray, windows_mask: np.ndarray, res: Resampled
     ) -> tuple[np.ndarray, np.ndarray]:
         """(n_windows, n_bands) offset and scale that map raw windows to model units."""
         n_w = windows_x.shape[0]
         nb = len(self.bands)
-        norm = self.config.normalization
-        if norm == "robust":
-            off = np.broadcast_to(res.object_offset, (n_w, nb)).copy()
-            sc = np.broadcast_to(res.object_scale, (n_w, nb)).copy()
-        elif norm in ("global", "minmax"):
-            off = np.broadcast_to(np.asarray(self.band_offset), (n_w, nb)).copy()
-            sc = np.broadcast_to(np.asarray(self.band_scale), (n_w, nb)).copy()
-        else:  # per-window z-score
-            x = windows_x.reshape(n_w, nb, -1)
-            m = windows_mask.reshape(n_w, nb, -1)
-            cnt = m.sum(axis=2)
-            safe = np.where(m, x, 0.0)
-            mean = safe.sum(axis=2) / np.maximum(cnt, 1)
-            var = (np.where(m, x - mean[..., None], 0.0) ** 2).sum(axis=2) / np.maximum(cnt, 1)
-            std = np.sqrt(var)
-            fallback = np.broadcast_to(res.object_scale, (n_w, nb))
-            off = mean
-            # a (numerically) flat window keeps the object's scale instead of dividing by ~0
-            sc = np.where(std > 1e-6 * fallback, std, fallback)
-        return off, sc
+        if not self.per_window:
+            off, sc = self.band_offsets(res)
+            return np.broadcast_to(off, (n_w, nb)).copy(), np.broadcast_to(sc, (n_w, nb)).copy()
+        x = windows_x.reshape(n_w, nb, -1)
+        m = windows_mask.reshape(n_w, nb, -1)
+        cnt = m.sum(axis=2)
+        safe = np.where(m, x, 0.0)
+        mean = safe.sum(axis=2) / np.maximum(cnt, 1)
+        var = (np.where(m, x - mean[..., None], 0.0) ** 2).sum(axis=2) / np.maximum(cnt, 1)
+        std = np.sqrt(var)
+        fallback = np.broadcast_to(res.object_scale, (n_w, nb))
+        # a (numerically) flat window keeps the object's scale instead of dividing by ~0
+        return mean, np.where(std > 1e-6 * fallback, std, fallback)
 
     def normalize(
         self, x: np.ndarray, err: np.ndarray, mask: np.ndarray, off: np.ndarray, sc: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Raw (n_windows, D) windows -> float32 model inputs and errors; masked cells 0 and 1."""
         w = x.shape[1] // len(self.bands)
-        off_full = np.repeat(off, w, axis=1)
-        sc_full = np.repeat(sc, w, axis=1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            xn = np.where(mask, (x - off_full) / sc_full, 0.0)
-            en = np.where(mask, err / sc_full, 1.0)
-        xn = np.clip(np.nan_to_num(xn, nan=0.0), -1e6, 1e6)  # finite in float32 too
-        en = np.where(np.isfinite(en) & (en > 0), en, 1.0)
-        return xn.astype(np.float32), np.maximum(en, 1e-6).astype(np.float32)
+        return _normalized(x, err, mask, np.repeat(off, w, axis=1), np.repeat(sc, w, axis=1))
 
     def denormalize(self, xn: np.ndarray, off: np.ndarray, sc: np.ndarray) -> np.ndarray:
         w = xn.shape[1] // len(self.bands)
@@ -267,3 +273,14 @@ class Preprocessor:
             [float(v) for v in data["band_offset"]],
             [float(v) for v in data["band_scale"]],
         )
+
+
+def _normalized(x: np.ndarray, err: np.ndarray, mask: np.ndarray, off: np.ndarray,
+                sc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x - off) / sc and err / sc as finite float32 (off and sc broadcast); masked: 0 and 1."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        xn = np.where(mask, (x - off) / sc, 0.0)
+        en = np.where(mask, err / sc, 1.0)
+    xn = np.clip(np.nan_to_num(xn, nan=0.0), -1e6, 1e6)  # finite in float32 too
+    en = np.where(np.isfinite(en) & (en > 0), en, 1.0)
+    return xn.astype(np.float32), np.maximum(en, 1e-6).astype(np.float32)

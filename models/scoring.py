@@ -12,32 +12,29 @@ import numpy as np
 N_QUANTILES = 2001
 
 
-def cell_residuals(
+def residuals(
     x: np.ndarray, recon: np.ndarray, mask: np.ndarray, err: np.ndarray, kind: str
 ) -> np.ndarray:
-    """Per-cell squared residual (mse) or squared residual over error (chi2); 0 where masked."""
-    r = np.where(mask, x.astype(np.float64) - recon.astype(np.float64), 0.0)
+    """Per-cell residual x - recon (mse), or over the error (chi2); 0 where masked. float32."""
+    r = np.subtract(x, recon, dtype=np.float32)
+    np.multiply(r, mask, out=r)
     if kind == "chi2":
-        r = r / err.astype(np.float64)
-    return r * r
+        np.divide(r, err, out=r)
+    return r
 
 
-def window_errors(cells: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Masked mean of the cell residuals of each window; NaN for windows not `valid`."""
-    count = mask.sum(axis=1)
+def window_errors(resid: np.ndarray, band_counts: np.ndarray, valid: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Masked mean squared residual of each window (NaN for windows not `valid`) and of each
+    band of each window (NaN where a band has no data): (n_windows,), (n_windows, n_bands)."""
+    n_w, n_bands = band_counts.shape
+    r = resid.reshape(n_w, n_bands, -1)
+    sq = np.einsum("ijk,ijk->ij", r, r).astype(np.float64)
+    count = band_counts.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        err = cells.sum(axis=1) / np.maximum(count, 1)
-    return np.where(valid & (count > 0), err, np.nan)
-
-
-def band_errors(cells: np.ndarray, mask: np.ndarray, n_bands: int) -> np.ndarray:
-    """(n_windows, n_bands) masked mean residual per band (NaN where a band has no data)."""
-    n_w = cells.shape[0]
-    c = cells.reshape(n_w, n_bands, -1)
-    m = mask.reshape(n_w, n_bands, -1)
-    cnt = m.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(cnt > 0, c.sum(axis=2) / np.maximum(cnt, 1), np.nan)
+        err = sq.sum(axis=1) / np.maximum(count, 1)
+        per_band = np.where(band_counts > 0, sq / np.maximum(band_counts, 1), np.nan)
+    return np.where(valid & (count > 0), err, np.nan), per_band
 
 
 def object_score(errors: np.ndarray, how: str = "max", top_k: int = 5) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -13,11 +14,11 @@ from models.preprocess import Resampled
 
 @dataclass
 class Windows:
-    """Band-major windows of one curve: row i holds band 0's `window` points, then band 1's..."""
+    """Band-major windows of one resampled curve: row i holds band 0's `window` points, then
+    band 1's... Windows are cut from the grid arrays on demand (`cut`), so that a caller pays
+    only for the arrays it uses."""
 
-    x: np.ndarray  # (n_windows, n_bands * window) raw values, NaN where masked
-    mask: np.ndarray  # (n_windows, n_bands * window) bool
-    err: np.ndarray  # (n_windows, n_bands * window)
+    res: Resampled
     starts: np.ndarray  # (n_windows,) first grid index of each window
     window: int
     n_bands: int
@@ -26,8 +27,34 @@ class Windows:
     def n_windows(self) -> int:
         return int(self.starts.size)
 
+    def cut(self, a: np.ndarray) -> np.ndarray:
+        """(n_bands, n_grid) grid array -> (n_windows, n_bands * window), same dtype."""
+        view = sliding_window_view(a, self.window, axis=1)[:, self.starts, :]  # (nb, n_w, w)
+        return np.ascontiguousarray(view.transpose(1, 0, 2)).reshape(
+            self.n_windows, self.n_bands * self.window)
+
+    @cached_property
+    def x(self) -> np.ndarray:
+        """Raw values, NaN where masked."""
+        return self.cut(self.res.values)
+
+    @cached_property
+    def mask(self) -> np.ndarray:
+        return self.cut(self.res.mask)
+
+    @cached_property
+    def err(self) -> np.ndarray:
+        return self.cut(self.res.err)
+
+    @cached_property
+    def band_counts(self) -> np.ndarray:
+        """(n_windows, n_bands) valid cells of each band in each window (from the grid)."""
+        c = np.concatenate([np.zeros((self.n_bands, 1), np.int64),
+                            np.cumsum(self.res.mask, axis=1)], axis=1)
+        return (c[:, self.starts + self.window] - c[:, self.starts]).T
+
     def valid_fraction(self) -> np.ndarray:
-        return self.mask.mean(axis=1)
+        return self.band_counts.sum(axis=1) / (self.n_bands * self.window)
 
 
 def window_starts(n_grid: int, window: int, stride: int) -> np.ndarray:
@@ -49,18 +76,20 @@ def make_windows(res: Resampled, window: int, stride: int) -> Windows:
             field="time",
         )
     starts = window_starts(res.n_grid, window, stride)
-    nb = res.values.shape[0]
-
-    def cut(a: np.ndarray) -> np.ndarray:
-        view = sliding_window_view(a, window, axis=1)[:, starts, :]  # (nb, n_w, window)
-        return np.ascontiguousarray(view.transpose(1, 0, 2)).reshape(starts.size, nb * window)
-
-    return Windows(cut(res.values), cut(res.mask), cut(res.err), starts, window, nb)
+    return Windows(res, starts, window, res.values.shape[0])
 
 
 def window_times(res: Resampled, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
     """Start and end time of every window."""
     return res.grid_time[windows.starts], res.grid_time[windows.starts + windows.window - 1]
+
+
+def coverage_count(starts: np.ndarray, window: int, n_grid: int,
+                   row_ok: np.ndarray | None = None) -> np.ndarray:
+    """(n_grid,) number of windows (those with `row_ok`, default all) covering each point."""
+    s = starts if row_ok is None else starts[row_ok]
+    diff = np.bincount(s, minlength=n_grid + 1) - np.bincount(s + window, minlength=n_grid + 1)
+    return np.cumsum(diff)[:n_grid]
 
 
 def coverage_mean(
@@ -71,16 +100,13 @@ def coverage_mean(
     Points that no usable window covers get NaN.
     """
     ok = np.isfinite(values)
-    diff_sum = np.zeros(n_grid + 1)
-    diff_cnt = np.zeros(n_grid + 1)
-    np.add.at(diff_sum, starts[ok], values[ok])
-    np.add.at(diff_sum, starts[ok] + window, -values[ok])
-    np.add.at(diff_cnt, starts[ok], 1.0)
-    np.add.at(diff_cnt, starts[ok] + window, -1.0)
-    total = np.cumsum(diff_sum)[:n_grid]
-    count = np.rint(np.cumsum(diff_cnt)[:n_grid])
+    v = values[ok].astype(np.float64)
+    diff = (np.bincount(starts[ok], weights=v, minlength=n_grid + 1)
+            - np.bincount(starts[ok] + window, weights=v, minlength=n_grid + 1))
+    total = np.cumsum(diff)[:n_grid]
+    count = coverage_count(starts, window, n_grid, ok)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.where(count > 0, count, 1.0), np.nan)
+        return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
 def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) -> np.ndarray:
@@ -89,18 +115,43 @@ def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) ->
     return coverage_mean(np.asarray(errors, dtype=np.float64), starts, window, n_points)
 
 
+def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int) -> np.ndarray:
+    """(n_grid,) sum over windows of (n_windows, window) cells placed at their grid points.
+
+    Regular starts (every `stride`, the usual case) are added one window column at a time as
+    strided slices: no index arrays, no copies of the cells.
+    """
+    out = np.zeros(n_grid)
+    n, window = cells.shape
+    if n == 0:
+        return out
+    step = int(starts[1] - starts[0]) if n > 1 else 1
+    regular = starts == starts[0] + step * np.arange(n)
+    m = n if regular.all() else int(np.argmin(regular))
+    if step <= 0:
+        m = 1
+    first = int(starts[0])
+    for j in range(window):
+        out[first + j: first + j + step * (m - 1) + 1: step] += cells[:m, j]
+    if m < n:  # irregular tail (e.g. the last window, flush with the end)
+        np.add.at(out, starts[m:, None] + np.arange(window)[None, :], cells[m:])
+    return out
+
+
 def overlap_average(
-    cells: np.ndarray, cell_ok: np.ndarray, starts: np.ndarray, window: int, n_grid: int,
-    n_bands: int,
+    cells: np.ndarray, row_ok: np.ndarray, starts: np.ndarray, window: int, n_grid: int,
+    n_bands: int, grid_mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Per-(band, grid point) mean of window cells (e.g. reconstructions) over covering windows."""
-    n_w = starts.size
-    c = cells.reshape(n_w, n_bands, window)
-    ok = cell_ok.reshape(n_w, n_bands, window)
-    idx = starts[:, None] + np.arange(window)[None, :]  # (n_w, window)
+    """(n_bands, n_grid) mean of window cells (e.g. reconstructions) over the windows with
+    `row_ok` covering each point; NaN where none does, or where `grid_mask` (n_bands, n_grid)
+    is False (cells there are ignored: the cells of a window at a grid point carry that
+    point's mask)."""
+    if not row_ok.all():
+        cells = np.where(row_ok[:, None], cells, 0)
+    count = coverage_count(starts, window, n_grid, row_ok)
     out = np.full((n_bands, n_grid), np.nan)
     for b in range(n_bands):
-        s = np.bincount(idx[ok[:, b, :]], weights=c[:, b, :][ok[:, b, :]], minlength=n_grid)
-        k = np.bincount(idx[ok[:, b, :]], minlength=n_grid)
+        k = count if grid_mask is None else np.where(grid_mask[b], count, 0)
+        s = diagonal_sums(cells[:, b * window:(b + 1) * window], starts, n_grid)
         out[b] = np.where(k > 0, s / np.maximum(k, 1), np.nan)
     return out

@@ -4,10 +4,9 @@ from numpy.testing import assert_allclose
 from models.scoring import (
     Calibration,
     EmpiricalDistribution,
-    band_errors,
-    cell_residuals,
     find_intervals,
     object_score,
+    residuals,
     robust_z,
     scan_scores,
     window_errors,
@@ -18,16 +17,20 @@ def test_window_errors_are_masked_means():
     x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     r = np.array([[0.0, 2.0, 1.0], [1.0, 1.0, 1.0]])
     m = np.array([[True, True, False], [True, True, True]])
-    cells = cell_residuals(x, r, m, np.ones_like(x), "mse")
-    assert_allclose(window_errors(cells, m, np.array([True, False])), [0.5, np.nan])
-    chi = cell_residuals(x, r, m, np.full_like(x, 0.5), "chi2")
-    assert_allclose(chi[0], [4.0, 0.0, 0.0])
+    res = residuals(x, r, m, np.ones_like(x), "mse")
+    assert res.dtype == np.float32
+    assert_allclose(res, [[1.0, 0.0, 0.0], [-1.0, -1.0, -1.0]])
+    werr, per_band = window_errors(res, m.sum(axis=1, keepdims=True), np.array([True, False]))
+    assert_allclose(werr, [0.5, np.nan])
+    assert_allclose(per_band, [[0.5], [1.0]])  # per band, validity aside
+    chi = residuals(x, r, m, np.full_like(x, 0.5), "chi2")
+    assert_allclose(chi[0], [2.0, 0.0, 0.0])
 
 
 def test_band_errors_and_object_score():
-    cells = np.array([[1.0, 3.0, 10.0, 10.0]])
-    m = np.array([[True, True, False, False]])
-    assert_allclose(band_errors(cells, m, 2), [[2.0, np.nan]])
+    res = np.array([[1.0, np.sqrt(3.0), 0.0, 0.0]], np.float32)  # band 1 has no data
+    _, per_band = window_errors(res, np.array([[2, 0]]), np.array([True]))
+    assert_allclose(per_band, [[2.0, np.nan]], rtol=1e-6)
     errs = np.array([1.0, 5.0, np.nan, 3.0])
     assert object_score(errs, "max") == 5.0
     assert object_score(errs, "topk", top_k=2) == 4.0

@@ -4,7 +4,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from models.errors import LightCurveError
 from models.preprocess import Resampled
-from models.windows import coverage_mean, make_windows, overlap_average, point_scores, window_starts
+from models.windows import (
+    coverage_mean,
+    diagonal_sums,
+    make_windows,
+    overlap_average,
+    point_scores,
+    window_starts,
+)
 
 
 def _res(values, mask=None):
@@ -48,5 +55,22 @@ def test_coverage_mean_and_overlap_average():
     assert_allclose(coverage_mean(np.array([2.0, 4.0]), np.array([0, 2]), 3, 6),
                     [2, 2, 3, 4, 4, np.nan])
     cells = np.array([[1.0, 2.0], [3.0, 5.0]])  # two windows of 2 points, one band
-    out = overlap_average(cells, np.ones_like(cells, bool), np.array([0, 1]), 2, 3, 1)
+    out = overlap_average(cells, np.ones(2, bool), np.array([0, 1]), 2, 3, 1)
     assert_allclose(out, [[1.0, 2.5, 5.0]])
+    # a row left out, a masked grid point
+    out = overlap_average(cells, np.array([True, False]), np.array([0, 1]), 2, 3, 1,
+                          np.array([[True, False, True]]))
+    assert_allclose(out, [[1.0, np.nan, np.nan]])
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 5])
+def test_diagonal_sums_match_index_arithmetic(stride):
+    rng = np.random.default_rng(stride)
+    n_grid, window = 50, 7
+    starts = window_starts(n_grid, window, stride)
+    cells = rng.normal(size=(starts.size, window))
+    expected = np.zeros(n_grid)
+    np.add.at(expected, starts[:, None] + np.arange(window), cells)
+    assert_allclose(diagonal_sums(cells, starts, n_grid), expected)
+    shuffled = rng.permutation(starts.size)  # irregular starts take the general path
+    assert_allclose(diagonal_sums(cells[shuffled], starts[shuffled], n_grid), expected)
