@@ -201,7 +201,9 @@ def iter_curves(
             continue
         frame = read_table(f)
         cmap = resolve_columns(f, [str(c) for c in frame.columns], columns, unit)
-        yield f, frame_to_curves(frame, f, cmap, f.stem)
+        curves = frame_to_curves(frame, f, cmap, f.stem)
+        del frame  # the curves hold copies: do not keep the table alive while they are used
+        yield f, curves
 
 
 def read_curves(
