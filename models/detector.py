@@ -65,15 +65,20 @@ class Prepared:
     win: Windows
     offset: np.ndarray  # (n_windows, n_bands); a broadcast view unless per-window
     scale: np.ndarray
-    xn: np.ndarray  # (n_windows, D) float32
-    en: np.ndarray
+    inputs: np.ndarray  # (n_windows, 2 D) float32: normalised values, then the mask
+    en: np.ndarray  # (n_windows, D) float32 normalised errors (1 where masked)
     valid: np.ndarray  # (n_windows,) enough valid points to use
 
+    @property
+    def xn(self) -> np.ndarray:
+        """(n_windows, D) normalised values (0 where masked): a view into `inputs`."""
+        return self.inputs[:, : self.en.shape[1]]
+
     def model_input(self) -> np.ndarray:
-        return np.concatenate([self.xn, self.win.mask.astype(np.float32)], axis=1)
+        return self.inputs
 
     def targets(self) -> np.ndarray:
-        return np.concatenate([self.xn, self.win.mask.astype(np.float32), self.en], axis=1)
+        return np.concatenate([self.inputs, self.en], axis=1)
 
 
 @dataclass
@@ -120,22 +125,27 @@ class Detector:
         pre = self.preprocessor
         res = pre.resample(curve)
         win = make_windows(res, self.window, stride or cfg.stride)
+        d = self.input_dim
+        inputs = np.empty((win.n_windows, 2 * d), np.float32)  # filled in place: no concat
         if pre.per_window:
             off, sc = pre.window_offsets(win.x, win.mask, res)
-            xn, en = pre.normalize(win.x, win.err, win.mask, off, sc)
+            inputs[:, :d], en = pre.normalize(win.x, win.err, win.mask, off, sc)
         else:  # one offset per band: normalise the grid once, then cut the windows
             band_off, band_sc = pre.band_offsets(res)
             xg, eg = pre.normalize_grid(res, band_off, band_sc)
-            xn, en = win.cut(xg), win.cut(eg)
+            win.cut(xg, out=inputs[:, :d])
+            en = win.cut(eg)
             shape = (win.n_windows, len(self.bands))
             off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
+        win.cut(res.mask, out=inputs[:, d:])
         valid = win.valid_fraction() >= cfg.min_valid_fraction
-        return Prepared(curve, res, win, off, sc, xn, en, valid)
+        return Prepared(curve, res, win, off, sc, inputs, en, valid)
 
     def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
         n = inputs.shape[0]
-        zs, rs = [], []
+        z_out = np.empty((n, self.latent_dim), np.float32)
+        r_out = np.empty((n, self.input_dim), np.float32)
         for lo in range(0, n, MAX_BATCH):
             chunk = inputs[lo: lo + MAX_BATCH]
             m = chunk.shape[0]
@@ -143,12 +153,9 @@ class Detector:
             if size > m:
                 chunk = np.concatenate([chunk, np.zeros((size - m, chunk.shape[1]), np.float32)])
             z, r = self._infer.predict_on_batch(chunk)
-            zs.append(np.asarray(z)[:m])
-            rs.append(np.asarray(r)[:m])
-        if not zs:
-            return np.zeros((0, self.latent_dim), np.float32), np.zeros((0, self.input_dim),
-                                                                        np.float32)
-        return np.concatenate(zs), np.concatenate(rs)
+            z_out[lo: lo + m] = np.asarray(z)[:m]
+            r_out[lo: lo + m] = np.asarray(r)[:m]
+        return z_out, r_out
 
     def _prepare_all(
         self, curves: Iterable[LightCurve], on_error: str
@@ -209,7 +216,8 @@ class Detector:
     # ---- scoring internals ---------------------------------------------------------------
     def residuals_of(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
         """(n_windows, D) float32 residuals in model units (over the error for chi2), 0 masked."""
-        return residuals(p.xn, recon, p.win.mask, p.en, self.config.scoring.error)
+        return residuals(p.xn, recon, p.inputs[:, self.input_dim:], p.en,
+                         self.config.scoring.error)
 
     def window_errors_of(self, p: Prepared, recon: np.ndarray,
                          resid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -421,6 +429,8 @@ class Detector:
 
 def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:
     """The network inputs of several prepared curves, one after the other."""
+    if len(prepared) == 1:
+        return prepared[0].model_input()
     return np.concatenate([p.model_input() for p in prepared])
 
 

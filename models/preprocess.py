@@ -152,7 +152,11 @@ class Preprocessor:
         """Put one curve on its uniform grid; each band interpolated on the shared grid."""
         cfg = self.config
         labels = curve.band_labels()
-        unknown = sorted({str(b) for b in labels} - set(self.bands))
+        if curve.band is None:  # one band: no per-point work
+            names, point_label = labels[:1], np.zeros(labels.size, np.int64)
+        else:
+            names, point_label = np.unique(labels, return_inverse=True)
+        unknown = sorted({str(b) for b in names} - set(self.bands))
         if unknown:
             raise LightCurveError(
                 f"unknown band(s) {unknown}; the model knows {self.bands}",
@@ -197,7 +201,7 @@ class Preprocessor:
             else:
                 err[i] = estimate_noise(f_b) if t_b.size else 1.0
         band_index = {b: i for i, b in enumerate(self.bands)}
-        point_band = np.array([band_index[str(b)] for b in labels], dtype=np.int64)
+        point_band = np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
         point_grid = np.clip(np.rint((curve.time - t0) / step), 0, n_grid - 1).astype(np.int64)
         return Resampled(curve.object_id, grid, values, mask, err, point_band, point_grid,
                          offset, scale)

@@ -27,11 +27,17 @@ class Windows:
     def n_windows(self) -> int:
         return int(self.starts.size)
 
-    def cut(self, a: np.ndarray) -> np.ndarray:
-        """(n_bands, n_grid) grid array -> (n_windows, n_bands * window), same dtype."""
+    def cut(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(n_bands, n_grid) grid array -> (n_windows, n_bands * window), same dtype (or
+        written into `out`, any (n_windows, n_bands * window) array, cast as needed)."""
         view = sliding_window_view(a, self.window, axis=1)[:, self.starts, :]  # (nb, n_w, w)
-        return np.ascontiguousarray(view.transpose(1, 0, 2)).reshape(
-            self.n_windows, self.n_bands * self.window)
+        rows = view.transpose(1, 0, 2)
+        if out is None:
+            return np.ascontiguousarray(rows).reshape(self.n_windows, self.n_bands * self.window)
+        target = out.view()
+        target.shape = (self.n_windows, self.n_bands, self.window)  # raises rather than copy
+        np.copyto(target, rows, casting="unsafe")
+        return out
 
     @cached_property
     def x(self) -> np.ndarray:
@@ -115,6 +121,9 @@ def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) ->
     return coverage_mean(np.asarray(errors, dtype=np.float64), starts, window, n_points)
 
 
+DIAGONAL_BLOCK = 4096
+
+
 def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int) -> np.ndarray:
     """(n_grid,) sum over windows of (n_windows, window) cells placed at their grid points.
 
@@ -131,8 +140,12 @@ def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int) -> np.ndar
     if step <= 0:
         m = 1
     first = int(starts[0])
-    for j in range(window):
-        out[first + j: first + j + step * (m - 1) + 1: step] += cells[:m, j]
+    for lo in range(0, m, DIAGONAL_BLOCK):  # row blocks that stay in cache
+        block = cells[lo: min(m, lo + DIAGONAL_BLOCK)]
+        k = block.shape[0]
+        base = first + step * lo
+        for j in range(window):
+            out[base + j: base + j + step * (k - 1) + 1: step] += block[:, j]
     if m < n:  # irregular tail (e.g. the last window, flush with the end)
         np.add.at(out, starts[m:, None] + np.arange(window)[None, :], cells[m:])
     return out

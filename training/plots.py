@@ -31,24 +31,31 @@ def loss_curves(history: Sequence[dict[str, float]]) -> Figure:
     return fig
 
 
-def window_diagnostics(det: Detector, curves: Sequence[LightCurve]) -> dict[str, Any]:
-    """Window errors, latent codes, inputs and reconstructions of held-out curves."""
-    xs, rs, zs, errs, masks = [], [], [], [], []
+def window_diagnostics(det: Detector, curves: Sequence[LightCurve],
+                       max_windows: int = 4096) -> dict[str, Any]:
+    """Window errors, latent codes, inputs and reconstructions of held-out curves: windows at
+    the training stride, at most `max_windows` of them evenly spread (figures need no more)."""
+    xs, masks, prepared = [], [], []
     for c in curves:
         try:
-            p = det.prepare(c)
+            p = det.prepare(c, stride=det.config.train.stride)
         except ValueError:
             continue
+        prepared.append(p)
+    total = sum(p.win.n_windows for p in prepared)
+    if total == 0:
+        return {}
+    every = max(1, int(np.ceil(total / max_windows)))
+    zs, rs, errs = [], [], []
+    for p in prepared:
         z, r = det.predict_arrays(p.model_input())
         werr, _ = det.window_errors_of(p, r)
-        keep = np.isfinite(werr)
+        keep = np.isfinite(werr) & (np.arange(werr.size) % every == 0)
         xs.append(p.xn[keep])
         rs.append(r[keep])
         zs.append(z[keep])
         errs.append(werr[keep])
         masks.append(p.win.mask[keep])
-    if not errs:
-        return {}
     return {"x": np.concatenate(xs), "recon": np.concatenate(rs), "latent": np.concatenate(zs),
             "error": np.concatenate(errs), "mask": np.concatenate(masks)}
 

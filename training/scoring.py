@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +59,19 @@ SEGMENT_POINTS = 200_000
 
 
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
-               segment_points: int = SEGMENT_POINTS) -> tuple[pd.DataFrame, dict[str, Any]]:
+               write: Callable[[pd.DataFrame], None],
+               segment_points: int = SEGMENT_POINTS) -> dict[str, Any]:
     """Score one long curve in overlapping time segments, so memory holds one segment.
 
     Each segment is padded by a window (plus two grid steps) on both sides and only its core
     points are kept, so every kept point is covered by the same windows as in one pass.
-    Robust normalisation statistics are those of the padded segment.
+    Robust normalisation statistics are those of the padded segment. Each segment's points
+    go to `write` as soon as they are scored; the object summary is returned.
     """
     n = len(curve)
     pad = (det.window + 2) * det.preprocessor.cadence
-    frames, parts = [], []
+    scores, pvals = [], []
+    anomalous, n_intervals, n_flagged = False, 0, 0
     for lo in range(0, n, segment_points):
         hi = min(lo + segment_points, n)
         a = float(curve.time[lo])
@@ -81,24 +84,26 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
             continue
         c = res.curves[0]
         f = c.points_frame()
-        frames.append(f[(f["time"] >= a) & (f["time"] < b)])
-        parts.append(c)
-    if not frames:
+        f = f[(f["time"] >= a) & (f["time"] < b)]
+        write(f)
+        n_flagged += int(f["is_anomaly"].sum())
+        scores.append(c.score)
+        pvals.append(c.p_value)
+        anomalous |= bool(c.is_anomalous)
+        n_intervals += len(c.intervals)
+    if not scores:
         raise LightCurveError("no segment could be scored", object_id=curve.object_id)
-    points = pd.concat(frames, ignore_index=True)
-    scores = np.array([c.score for c in parts])
-    pvals = np.array([c.p_value for c in parts])
-    summary = {
+    s, p = np.array(scores), np.array(pvals)
+    return {
         "object_id": curve.object_id,
-        "score": finite_or_none(np.nanmax(scores)) if np.isfinite(scores).any() else None,
-        "p_value": finite_or_none(min(1.0, np.nanmin(pvals) * len(parts)))
-        if np.isfinite(pvals).any() else None,
-        "is_anomalous": any(c.is_anomalous for c in parts),
+        "score": finite_or_none(np.nanmax(s)) if np.isfinite(s).any() else None,
+        "p_value": finite_or_none(min(1.0, np.nanmin(p) * len(scores)))
+        if np.isfinite(p).any() else None,
+        "is_anomalous": anomalous,
         "n_points": n,
-        "n_anomalous_points": int(points["is_anomaly"].sum()),
-        "n_intervals": sum(len(c.intervals) for c in parts),
+        "n_anomalous_points": n_flagged,
+        "n_intervals": n_intervals,
     }
-    return points, summary
 
 
 def objects_path(output: Path) -> Path:
@@ -131,12 +136,11 @@ def score_to_file(
             long = [c for c in curves if len(c) > segment_points]
             short = [c for c in curves if len(c) <= segment_points]
             for c in long:
-                try:
-                    frame, row = score_long(det, c, threshold, segment_points)
+                try:  # nothing is written for a curve none of whose segments scores
+                    row = score_long(det, c, threshold, points.write, segment_points)
                 except LightCurveError as exc:
                     summary["skipped"][c.object_id] = exc.message
                     continue
-                points.write(frame)
                 _count(summary, objects, pd.DataFrame([row]))
                 bar.update(1)
             for lo in range(0, len(short), batch_objects):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess  # git with fixed arguments, no shell  # nosec B404
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import pandas as pd
 
 from models import __version__
@@ -246,14 +248,31 @@ def log_figures(det: Detector, val_curves: Sequence[LightCurve],
         plt.close(fig)
 
 
+def dataset_digest(curves: Sequence[LightCurve]) -> str:
+    """A content hash of the curves (ids, times, fluxes, errors, bands): the same data gives
+    the same digest in every run, so the MLflow UI shows which runs share a training set."""
+    h = hashlib.sha256()
+    for c in curves:
+        h.update(c.object_id.encode())
+        for a in (c.time, c.flux, c.flux_err, c.band):
+            if a is not None:
+                h.update(a.astype(str).tobytes() if a.dtype == object else
+                         np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:8]
+
+
 def log_dataset(curves: Sequence[LightCurve], source: str, name: str, context: str) -> None:
+    """Record the training data as a run input: source, schema and a content digest.
+
+    Metadata only (counts are logged as params): building and profiling a DataFrame of every
+    point cost 1.5 s per run on 250,000 points, the largest fixed cost of tracking.
+    """
     import mlflow
-    import mlflow.data
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
 
-    from models.synthetic import to_frame
-
-    frame = to_frame(curves)
-    dataset = mlflow.data.from_pandas(frame, source=source, name=name)  # type: ignore[attr-defined]
+    dataset = MetaDataset(resolve_dataset_source(source), name=name,
+                          digest=dataset_digest(curves), schema=input_schema())
     mlflow.log_input(dataset, context=context)
 
 

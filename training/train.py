@@ -183,6 +183,8 @@ def _log_start(req: TrainRequest, splits: Splits) -> None:
     mlflow.set_tags(tracking.run_tags())
     mlflow.log_params(tracking.config_params(req.cfg))
     mlflow.log_params({"data.source": req.data_source, "data.n_objects": len(req.curves),
+                       "data.n_points": sum(len(c) for c in req.curves),
+                       "data.n_train_points": sum(len(c) for c in splits.train),
                        "data.split_by": splits.by})
     mlflow.log_text(req.cfg.to_yaml(), "config.yaml")
     tracking.log_dataset(splits.train, req.data_source, "train", "training")

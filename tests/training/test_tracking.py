@@ -50,7 +50,9 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     assert plots == {"plots/loss_curves.png", "plots/reconstructions.png",
                      "plots/score_histogram.png", "plots/latent_space.png"}
     assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert run.inputs.dataset_inputs[0].dataset.name == "train"
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.name == "train" and len(dataset.digest) == 8
+    assert int(run.data.params["data.n_train_points"]) > 0
     version = client.get_model_version_by_alias("lcad-it", "champion")
     assert version.version == "1"
     assert f"mlflow run: {run.info.run_id}" in registered[1]
