@@ -31,6 +31,7 @@ ENV PATH=/opt/lcad/bin:$PATH \
     TF_FORCE_GPU_ALLOW_GROWTH=true \
     LCAD_HOST=0.0.0.0 \
     LCAD_PORT=8000 \
+    LCAD_BACKEND=auto \
     LCAD_MODEL_URI=/models/bundle
 WORKDIR /home/lcad
 USER 10001:10001

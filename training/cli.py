@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=int, default=int(os.environ.get("LCAD_WORKERS", "1")),
                    help="processes, each loads the model (default: $LCAD_WORKERS or 1)")
     v.add_argument("--log-level", default="info")
+    v.add_argument("--backend", choices=["tensorflow", "jax", "auto"],
+                   default=os.environ.get("LCAD_BACKEND") or None,
+                   help="Keras backend of the server (default: $LCAD_BACKEND, else Keras' own "
+                   "default, TensorFlow). jax starts ~5 s faster on CPU; auto: jax when it is "
+                   "installed (the CPU image), else tensorflow (the GPU image)")
 
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
     d.add_argument("--output", type=Path, default=Path("lcad-output/demo-model"))
@@ -251,9 +256,28 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_backend(choice: str | None) -> str | None:
+    """The Keras backend `lcad serve` should run: None leaves Keras' own choice."""
+    import importlib.util
+
+    if choice is None:
+        return None
+    if choice == "auto":
+        return "jax" if importlib.util.find_spec("jax") else "tensorflow"
+    if importlib.util.find_spec(choice) is None:
+        raise CliError(f"backend {choice} is not installed "
+                       f"(pip install {'jax[cpu]' if choice == 'jax' else 'tensorflow'})")
+    return choice
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    backend = serve_backend(args.backend)
+    if backend:
+        if "keras" in sys.modules and sys.modules["keras"].backend.backend() != backend:
+            raise CliError(f"keras is already loaded with another backend than {backend}")
+        os.environ["KERAS_BACKEND"] = backend  # read by Keras at import, in every worker
     if args.model:
         os.environ["LCAD_MODEL_URI"] = args.model
     if not os.environ.get("LCAD_MODEL_URI"):

@@ -1,5 +1,6 @@
 """A real `lcad serve` process: readiness, real Kepler data, concurrency, clients, SIGTERM."""
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -163,3 +164,45 @@ def test_sigterm_answers_every_accepted_request(server):
     # uvicorn re-raises SIGTERM after a graceful shutdown: the conventional exit by that signal
     assert proc.wait(60) in (0, -signal.SIGTERM)
     assert "Application shutdown complete" in log.read_text()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+def test_serve_backend_jax_scores_like_tensorflow(kepler_bundle, tmp_path):
+    """`lcad serve --backend jax` (the CPU image's fast start): the same bundle, the same
+    answers as the TensorFlow detector that trained it, and /v1/model says which backend."""
+    det, bundle = kepler_bundle
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "LCAD_BACKEND")}
+    with open(tmp_path / "serve.log", "w") as out:
+        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(bundle), "--port",
+                                 str(port), "--backend", "jax"], stdout=out,
+                                stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/ready", timeout=120, proc=proc)
+        assert httpx.get(url + "/v1/model").json()["keras_backend"] == "jax"
+        series = kepler_slices(2)
+        got = httpx.post(url + "/v1/score", json={"series": series,
+                                                  "include": ["point_scores"]}, timeout=60)
+        assert got.status_code == 200, got.text
+        want = det.score([LightCurve.from_arrays(s["id"], s["time"], s["flux"],
+                                                 emit_warnings=False) for s in series])
+        for g, w in zip(got.json()["results"], want, strict=True):
+            np.testing.assert_allclose(g["score"], w.score, rtol=5e-3)
+            ps = np.array([np.nan if v is None else v for v in g["point_scores"]], float)
+            np.testing.assert_allclose(ps, w.point_score, rtol=5e-3, atol=1e-3)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_serve_backend_not_installed_is_a_cli_error(tmp_path):
+    from training.cli import CliError, serve_backend
+
+    assert serve_backend(None) is None
+    assert serve_backend("auto") in ("jax", "tensorflow")
+    if importlib.util.find_spec("jax") is None:
+        with pytest.raises(CliError, match="backend jax is not installed"):
+            serve_backend("jax")
+    else:
+        assert serve_backend("jax") == "jax"
