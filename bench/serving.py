@@ -50,9 +50,11 @@ def load(url: str, body: Path, ctype: str, conc: int, n: int) -> dict:
 
 
 def main() -> None:
+    import keras
     import mlflow
 
     from bench.common import machine, table
+    from models.autoencoder import inference_model
     from models.config import DetectorConfig
     from models.detector import Detector
     from models.fit import fit_detector
@@ -73,7 +75,12 @@ def main() -> None:
     bundle = det.save(tmp / "bundle")
     mlflow.set_tracking_uri(f"sqlite:///{tmp / 'mlruns.db'}")
     with mlflow.start_run():
-        info = mlflow.keras.log_model(Detector.load(bundle).model, name="keras-ae")
+        # the deterministic network lcad serves (encoder -> z_mean -> decoder), reconstruction
+        # output only: the variational training graph's Sampling layer is lcad's own class,
+        # which MLflow's Keras flavor cannot load without lcad installed
+        infer = inference_model(Detector.load(bundle).model)
+        net = keras.Model(infer.inputs, infer.outputs[1], name="reconstruction")
+        info = mlflow.keras.log_model(net, name="keras-ae")
 
     payloads = {}
     for label, n in (("1 curve", 1), ("100 curves", 100))[: 1 if args.skip_big else 2]:
@@ -113,18 +120,21 @@ def main() -> None:
                 for server, url, body in (
                         ("lcad", f"http://127.0.0.1:{lp}/v1/score", lc_body),
                         ("mlflow", f"http://127.0.0.1:{mp}/invocations", ml_body)):
-                    lat, errors, rates = [], 0, []
+                    lat, errors, rates, reasons = [], 0, [], set()
                     load(url, body, "application/json", conc, min(n_req, 4))  # warm
                     for _ in range(args.runs if points == 1000 else args.big_runs):
                         r = load(url, body, "application/json", conc, n_req)
                         lat += r["latencies"]
                         errors += len(r["errors"])
+                        reasons.update(str(e)[:200] for e in r["errors"])
                         rates.append(len(r["latencies"]) * points / r["wall"])
                     p50, p99 = (np.percentile(lat, [50, 99]) if lat else (np.nan, np.nan))
                     summary[(label, conc, server)] = (p50, statistics.median(rates))
                     rows.append([label, conc, server, f"{p50 * 1000:.1f}", f"{p99 * 1000:.1f}",
                                  f"{statistics.median(rates):,.0f} ({min(rates):,.0f}-"
                                  f"{max(rates):,.0f})", errors])
+                    if reasons:  # say why, not only how many
+                        print(f"{label} x {conc} {server} errors: {sorted(reasons)}", flush=True)
     finally:
         for p in procs:
             p.terminate()
