@@ -4,7 +4,7 @@ cpu: TensorFlow's CPU wheel (tensorflow-cpu) in place of tensorflow; gpu: tensor
 (pip's CUDA wheels: the host needs only the NVIDIA driver and container toolkit).
 Both add psycopg (v3) so the image can also run an MLflow server on PostgreSQL. cpu also adds
 jax[cpu]: the image serves with `LCAD_BACKEND=auto`, i.e. under JAX where it is installed
-(Keras 3 runs the same bundle; the server is ready ~5 s sooner than under TensorFlow).
+(Keras 3 runs the same bundle; the server is ready 2.5-5.5 s sooner than under TensorFlow).
 """
 
 import sys

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=["tensorflow", "jax", "auto"],
                    default=os.environ.get("LCAD_BACKEND") or None,
                    help="Keras backend of the server (default: $LCAD_BACKEND, else Keras' own "
-                   "default, TensorFlow). jax starts ~5 s faster on CPU; auto: jax when it is "
+                   "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax when it is "
                    "installed (the CPU image), else tensorflow (the GPU image)")
 
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")

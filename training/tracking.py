@@ -110,7 +110,8 @@ def devices() -> list[str]:
         if backend == "jax":
             import jax
 
-            return [str(d) for d in jax.devices()]
+            accel = [d for d in jax.devices() if d.platform != "cpu"]
+            return [f"gpu:{i}" for i in range(len(accel))] or ["cpu"]
         if backend == "torch":
             import torch
 
@@ -264,15 +265,27 @@ def dataset_digest(curves: Sequence[LightCurve]) -> str:
 def log_dataset(curves: Sequence[LightCurve], source: str, name: str, context: str) -> None:
     """Record the training data as a run input: source, schema and a content digest.
 
-    Metadata only (counts are logged as params): building and profiling a DataFrame of every
-    point cost 1.5 s per run on 250,000 points, the largest fixed cost of tracking.
+    No copy of the data: building and profiling a DataFrame of every point cost 1.5 s per run
+    on 250,000 points, the largest fixed cost of tracking.
     """
     import mlflow
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.meta_dataset import MetaDataset
 
-    dataset = MetaDataset(resolve_dataset_source(source), name=name,
-                          digest=dataset_digest(curves), schema=input_schema())
+    profile = {"num_rows": sum(len(c) for c in curves), "num_objects": len(curves)}
+
+    class CurvesDataset(MetaDataset):
+        """Metadata, content digest and a profile (points and objects) of the curves."""
+
+        @property
+        def profile(self) -> dict[str, int]:
+            return profile
+
+        def to_dict(self) -> dict[str, str]:
+            return {**super().to_dict(), "profile": json.dumps(profile)}
+
+    dataset = CurvesDataset(resolve_dataset_source(source), name=name,
+                            digest=dataset_digest(curves), schema=input_schema())
     mlflow.log_input(dataset, context=context)
 
 

@@ -42,7 +42,11 @@ def test_variants_install_the_right_tensorflow():
     assert cpu[0].startswith("tensorflow-cpu") and not any(r.startswith("tensorflow[")
                                                            for r in cpu)
     assert gpu[0].startswith("tensorflow[and-cuda]")
-    assert cpu[1:] == gpu[1:]
+    # the CPU image also serves under JAX (LCAD_BACKEND=auto); the GPU image stays on TF-GPU
+    assert [r for r in cpu[1:] if not r.startswith("jax")] == gpu[1:]
+    assert any(r.startswith("jax[cpu]") for r in cpu) and not any(r.startswith("jax")
+                                                                  for r in gpu)
+    assert "LCAD_BACKEND=auto" in (ROOT / "Dockerfile").read_text()
 
 
 @pytest.mark.skipif(not COMPOSE.exists(), reason="make compose-tool builds .venv-compose")

@@ -103,6 +103,7 @@ def test_container_recipe_serves_and_passes_its_healthcheck(recipe_venv, bundle,
         assert resp.json()["results"][0]["id"] == "s"
         info = httpx.get(f"http://127.0.0.1:{port}/v1/model").json()
         assert info["devices"] == ["cpu"]
+        assert info["keras_backend"] == "jax"  # LCAD_BACKEND=auto: the CPU image has jax
     finally:
         proc.terminate()
         proc.wait(30)

@@ -52,6 +52,7 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}
     dataset = run.inputs.dataset_inputs[0].dataset
     assert dataset.name == "train" and len(dataset.digest) == 8
+    assert json.loads(dataset.profile)["num_rows"] == int(run.data.params["data.n_train_points"])
     assert int(run.data.params["data.n_train_points"]) > 0
     version = client.get_model_version_by_alias("lcad-it", "champion")
     assert version.version == "1"
