@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--backend", choices=["tensorflow", "jax", "auto"],
                    default=os.environ.get("LCAD_BACKEND") or None,
                    help="Keras backend of the server (default: $LCAD_BACKEND, else Keras' own "
-                   "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax when it is "
-                   "installed (the CPU image), else tensorflow (the GPU image)")
+                   "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax "
+                   "when it is installed (the CPU image), else tensorflow (the GPU image)")
 
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
     d.add_argument("--output", type=Path, default=Path("lcad-output/demo-model"))
