@@ -91,12 +91,11 @@ def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
                 times[name] += time.perf_counter() - t0
         return wrapper
 
-    io.read_table = timed("read", io.read_table)
-    io.frame_to_curves = timed("read", io.frame_to_curves)
-    det.prepare = timed("preprocess", det.prepare)
-    det.predict_arrays = timed("model", det.predict_arrays)
-    det.finish_score = timed("scoring", det.finish_score)
-    scoring.TableWriter.write = timed("write", scoring.TableWriter.write)
+    for owner, name, stage in ((io, "read_table", "read"), (io, "frame_to_curves", "read"),
+                               (det, "prepare", "preprocess"), (det, "predict_arrays", "model"),
+                               (det, "finish_score", "scoring"),
+                               (scoring.TableWriter, "write", "write")):
+        setattr(owner, name, timed(stage, getattr(owner, name)))
     t0 = time.perf_counter()
     summary = scoring.score_to_file(det, data, out)
     total = time.perf_counter() - t0

@@ -120,7 +120,8 @@ def main() -> None:
                 for server, url, body in (
                         ("lcad", f"http://127.0.0.1:{lp}/v1/score", lc_body),
                         ("mlflow", f"http://127.0.0.1:{mp}/invocations", ml_body)):
-                    lat, errors, rates, reasons = [], 0, [], set()
+                    lat, errors, rates = [], 0, []
+                    reasons: set[str] = set()
                     load(url, body, "application/json", conc, min(n_req, 4))  # warm
                     for _ in range(args.runs if points == 1000 else args.big_runs):
                         r = load(url, body, "application/json", conc, n_req)
@@ -136,9 +137,9 @@ def main() -> None:
                     if reasons:  # say why, not only how many
                         print(f"{label} x {conc} {server} errors: {sorted(reasons)}", flush=True)
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(30)
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
     print(f"machine: {machine()}\nmodel: window {det.window}, hidden {det.config.model.hidden}, "
           f"latent {det.latent_dim}; {args.runs} runs per 1-curve cell, {args.big_runs} per "
           "100-curve cell\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
-SYNTH = dict(n_points=800, kinds=("sinusoid",), period_range=(0.5, 0.7))
+SYNTH: dict[str, Any] = dict(n_points=800, kinds=("sinusoid",), period_range=(0.5, 0.7))
 TINY_CONFIG = {
     "preprocess": {"window": 32},
     "model": {"hidden": [64], "latent": 8},
