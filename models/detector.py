@@ -257,7 +257,7 @@ class Detector:
                                    *args)
         # offsets shared by all windows: average in model units, then map back once
         grid = overlap_average(recon, *args)
-        return grid * p.scale[0][:, None] + p.offset[0][:, None] if p.win.n_windows else grid
+        return grid * p.scale[0][:, None] + p.offset[0][:, None]  # a curve has >= 1 window
 
     def _at_points(self, p: Prepared, grid_values: np.ndarray) -> np.ndarray:
         """Per-band linear interpolation of a (n_bands, n_grid) array at the input times."""

@@ -163,6 +163,8 @@ class Preprocessor:
                 object_id=curve.object_id,
                 field="band",
             )
+        band_index = {b: i for i, b in enumerate(self.bands)}
+        point_band = np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
         t_valid = curve.time[curve.mask]
         t0, t1 = float(t_valid.min()), float(t_valid.max())
         if cfg.mode == "whole":
@@ -190,8 +192,8 @@ class Preprocessor:
         err = np.ones((nb, n_grid))
         offset = np.zeros(nb)
         scale = np.ones(nb)
-        for i, b in enumerate(self.bands):
-            sel = (labels == b) & curve.mask
+        for i in range(nb):
+            sel = (point_band == i) & curve.mask
             t_b, f_b = curve.time[sel], curve.flux[sel]
             offset[i], scale[i] = robust_location_scale(f_b)
             values[i], mask[i] = resample_band(t_b, f_b, grid, step, cfg.max_gap)
@@ -200,8 +202,6 @@ class Preprocessor:
                 err[i] = np.where(mask[i], e_b, 1.0)
             else:
                 err[i] = estimate_noise(f_b) if t_b.size else 1.0
-        band_index = {b: i for i, b in enumerate(self.bands)}
-        point_band = np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
         point_grid = np.clip(np.rint((curve.time - t0) / step), 0, n_grid - 1).astype(np.int64)
         return Resampled(curve.object_id, grid, values, mask, err, point_band, point_grid,
                          offset, scale)
