@@ -77,6 +77,7 @@ def generate(path: Path, points: int, objects: int) -> None:
 def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
     """Score with the real path, timing each stage (runs in its own process)."""
     from models.detector import Detector
+    from models.results import CurveScore
     from training import io, scoring
 
     det = Detector.load(bundle)
@@ -92,8 +93,10 @@ def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
         return wrapper
 
     for owner, name, stage in ((io, "read_table", "read"), (io, "frame_to_curves", "read"),
-                               (det, "prepare", "preprocess"), (det, "predict_arrays", "model"),
-                               (det, "finish_score", "scoring"),
+                               (det, "prepare", "preprocess"), (det, "network", "model"),
+                               (det, "reduce_into", "scoring"),
+                               (det, "finish_score_reduced", "scoring"),
+                               (CurveScore, "points_frame", "write"),
                                (scoring.TableWriter, "write", "write")):
         setattr(owner, name, timed(stage, getattr(owner, name)))
     t0 = time.perf_counter()

@@ -36,9 +36,10 @@ from models.scoring import (
 )
 from models.windows import (
     Windows,
+    coverage_count,
     coverage_mean,
+    diagonal_sums,
     make_windows,
-    overlap_average,
     window_times,
 )
 
@@ -46,6 +47,8 @@ SCHEMA_VERSION = 1
 CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
 MAX_BATCH = 4096
 MIN_BUCKET = 16
+STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
+REDUCE_BLOCK = 2048  # windows reduced at a time: their residuals stay in cache
 
 
 def bucket_size(n: int) -> int:
@@ -66,19 +69,48 @@ class Prepared:
     offset: np.ndarray  # (n_windows, n_bands); a broadcast view unless per-window
     scale: np.ndarray
     inputs: np.ndarray  # (n_windows, 2 D) float32: normalised values, then the mask
-    en: np.ndarray  # (n_windows, D) float32 normalised errors (1 where masked)
+    errors: np.ndarray  # normalised errors (1 where masked): (n_bands, n_grid) on the grid,
+    # or (n_windows, D) per window when every window has its own scale
     valid: np.ndarray  # (n_windows,) enough valid points to use
+    errors_on_grid: bool = True
+    xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
+
+    @property
+    def dim(self) -> int:
+        return self.inputs.shape[1] // 2
 
     @property
     def xn(self) -> np.ndarray:
         """(n_windows, D) normalised values (0 where masked): a view into `inputs`."""
-        return self.inputs[:, : self.en.shape[1]]
+        return self.inputs[:, : self.dim]
+
+    def en_rows(self, rows: slice = slice(None)) -> np.ndarray:
+        """(n, D) normalised errors of the windows in `rows` (cut from the grid on demand; a
+        read-only view where it can be)."""
+        return self.win.rows(self.errors, rows) if self.errors_on_grid else self.errors[rows]
 
     def model_input(self) -> np.ndarray:
         return self.inputs
 
     def targets(self) -> np.ndarray:
-        return np.concatenate([self.inputs, self.en], axis=1)
+        return np.concatenate([self.inputs, self.win.cut(self.errors) if self.errors_on_grid
+                               else self.errors], axis=1)
+
+
+@dataclass
+class Reduced:
+    """What scoring keeps of the reconstructions of one curve: window errors and, per grid
+    point, the sums of residuals and reconstructions over the usable windows covering it.
+    Filled chunk by chunk (`Detector.reduce_into`), so that the (n_windows, D) residuals and
+    reconstructions never have to exist whole."""
+
+    werr: np.ndarray  # (n_windows,) NaN for unusable windows
+    band_err: np.ndarray  # (n_windows, n_bands) NaN where a band has no data
+    resid_sum: np.ndarray | None  # (n_bands, n_grid) float64, model units (over the error
+    # for chi2); None when the windows share the grid's values and errors: it follows from
+    # recon_sum then (`Detector.point_residuals`)
+    recon_sum: np.ndarray  # (n_bands, n_grid) float64; model units unless per-window
+    count: np.ndarray  # (n_grid,) usable windows covering each grid point
 
 
 @dataclass
@@ -134,12 +166,13 @@ class Detector:
             band_off, band_sc = pre.band_offsets(res)
             xg, eg = pre.normalize_grid(res, band_off, band_sc)
             win.cut(xg, out=inputs[:, :d])
-            en = win.cut(eg)
+            en = eg
             shape = (win.n_windows, len(self.bands))
             off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
         win.cut(res.mask, out=inputs[:, d:])
         valid = win.valid_fraction() >= cfg.min_valid_fraction
-        return Prepared(curve, res, win, off, sc, inputs, en, valid)
+        return Prepared(curve, res, win, off, sc, inputs, en, valid, not pre.per_window,
+                        None if pre.per_window else xg)
 
     def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
@@ -152,10 +185,15 @@ class Detector:
             size = bucket_size(m)
             if size > m:
                 chunk = np.concatenate([chunk, np.zeros((size - m, chunk.shape[1]), np.float32)])
-            z, r = self._infer.predict_on_batch(chunk)
-            z_out[lo: lo + m] = np.asarray(z)[:m]
-            r_out[lo: lo + m] = np.asarray(r)[:m]
+            z, r = self.network(chunk)
+            z_out[lo: lo + m] = z[:m]
+            r_out[lo: lo + m] = r[:m]
         return z_out, r_out
+
+    def network(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One call of the inference network: latent codes and reconstructions (numpy)."""
+        z, r = self._infer.predict_on_batch(batch)
+        return np.asarray(z), np.asarray(r)
 
     def _prepare_all(
         self, curves: Iterable[LightCurve], on_error: str
@@ -174,6 +212,40 @@ class Detector:
         if not prepared:
             return []
         return split_outputs(prepared, *self.predict_arrays(stack_inputs(prepared)))
+
+    def _run_reduced(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, Reduced]]:
+        """Latent codes and `Reduced` reconstructions of every curve. Curves with many windows
+        go through the network a batch at a time, each batch reduced as it comes out; short
+        curves are stacked so that they share network calls."""
+        out: list[tuple[np.ndarray, Reduced] | None] = [None] * len(prepared)
+        small = [i for i, p in enumerate(prepared) if p.win.n_windows < MAX_BATCH]
+        for i, p in enumerate(prepared):
+            if p.win.n_windows < MAX_BATCH:
+                continue
+            n_w = p.win.n_windows
+            z = np.empty((n_w, self.latent_dim), np.float32)
+            red = self.new_reduced(p)
+            full = n_w - n_w % STREAM_BATCH  # whole large batches, then padded buckets
+            for lo in range(0, n_w, STREAM_BATCH):
+                hi = min(lo + STREAM_BATCH, n_w)
+                if lo < full:
+                    zc, rc = self.network(p.inputs[lo:hi])
+                else:
+                    zc, rc = self.predict_arrays(p.inputs[lo:hi])
+                z[lo:hi] = zc
+                self.reduce_into(p, red, rc, lo)
+            out[i] = (z, red)
+        group: list[int] = []
+        n = 0
+        for k, i in enumerate(small):
+            group.append(i)
+            n += prepared[i].win.n_windows
+            if n >= MAX_BATCH or k == len(small) - 1:
+                sub = [prepared[j] for j in group]
+                for j, p, (z, r) in zip(group, sub, self._run(sub), strict=True):
+                    out[j] = (z, self.reduce(p, r))
+                group, n = [], 0
+        return [o for o in out if o is not None]
 
     # ---- public verbs --------------------------------------------------------------------
     def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
@@ -198,8 +270,8 @@ class Detector:
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
         prepared, skipped = self._prepare_all(curves, on_error)
-        out = [self.finish_score(p, z, r, threshold)
-               for p, (z, r) in zip(prepared, self._run(prepared), strict=True)]
+        out = [self.finish_score_reduced(p, z, red, threshold)
+               for p, (z, red) in zip(prepared, self._run_reduced(prepared), strict=True)]
         return ScoreResult(out, skipped)
 
     # ---- the steps after the network (the service batches the network call itself) -------
@@ -208,25 +280,62 @@ class Detector:
         return CurveEncoding(p.curve.object_id, start, end, z, list(p.curve.warnings))
 
     def finish_reconstruct(self, p: Prepared, r: np.ndarray) -> CurveReconstruction:
-        recon_grid = self._reconstruction_grid(p, r)
+        recon_grid = self._reconstruction_grid(p, self.reduce(p, r))
         return CurveReconstruction(
             p.curve.object_id, p.curve.time, p.curve.band_labels(), p.curve.flux,
             self._at_points(p, recon_grid), list(p.curve.warnings))
 
     # ---- scoring internals ---------------------------------------------------------------
-    def residuals_of(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
-        """(n_windows, D) float32 residuals in model units (over the error for chi2), 0 masked."""
-        return residuals(p.xn, recon, p.inputs[:, self.input_dim:], p.en,
+    def residuals_of(self, p: Prepared, recon: np.ndarray, rows: slice = slice(None)
+                     ) -> np.ndarray:
+        """(n, D) float32 residuals in model units (over the error for chi2), 0 masked, of the
+        windows in `rows` (`recon` holds just those windows)."""
+        d = self.input_dim
+        block = p.inputs[rows]
+        return residuals(block[:, :d], recon, block[:, d:], p.en_rows(rows),
                          self.config.scoring.error)
 
-    def window_errors_of(self, p: Prepared, recon: np.ndarray,
-                         resid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def window_errors_of(self, p: Prepared, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Window errors (NaN for unusable windows) and (n_windows, n_bands) band errors."""
-        if resid is None:
-            resid = self.residuals_of(p, recon)
-        return window_errors(resid, p.win.band_counts, p.valid)
+        red = self.reduce(p, recon)
+        return red.werr, red.band_err
 
-    def grid_scores(self, p: Prepared, werr: np.ndarray, resid: np.ndarray,
+    def new_reduced(self, p: Prepared) -> Reduced:
+        n_w, nb, n_grid = p.win.n_windows, len(self.bands), p.res.n_grid
+        return Reduced(np.full(n_w, np.nan), np.full((n_w, nb), np.nan),
+                       None if p.xgrid is not None else np.zeros((nb, n_grid)),
+                       np.zeros((nb, n_grid)),
+                       coverage_count(p.win.starts, self.window, n_grid, p.valid))
+
+    def reduce_into(self, p: Prepared, red: Reduced, recon: np.ndarray, lo: int = 0) -> None:
+        """Add the reconstructions of windows lo, lo+1... (`recon`, model units) to `red`."""
+        w, nb, n_grid = self.window, len(self.bands), p.res.n_grid
+        for a in range(0, recon.shape[0], REDUCE_BLOCK):
+            rc = recon[a: a + REDUCE_BLOCK]
+            rows = slice(lo + a, lo + a + rc.shape[0])
+            resid = self.residuals_of(p, rc, rows)
+            ok = p.valid[rows]
+            red.werr[rows], red.band_err[rows] = window_errors(resid, p.win.band_counts[rows],
+                                                               ok)
+            if self.preprocessor.per_window:  # each window maps back with its own scale
+                rc = self.preprocessor.denormalize(rc, p.offset[rows], p.scale[rows])
+            if not ok.all():  # unusable windows add nothing
+                resid[~ok] = 0.0
+                rc = np.where(ok[:, None], rc, 0.0)
+            starts = p.win.starts[rows]
+            for b in range(nb):
+                cols = slice(b * w, (b + 1) * w)
+                diagonal_sums(rc[:, cols], starts, n_grid, out=red.recon_sum[b])
+                if red.resid_sum is not None:
+                    diagonal_sums(resid[:, cols], starts, n_grid, out=red.resid_sum[b])
+
+    def reduce(self, p: Prepared, recon: np.ndarray) -> Reduced:
+        """`Reduced` of all the windows of a curve from their (n_windows, D) reconstructions."""
+        red = self.new_reduced(p)
+        self.reduce_into(p, red, recon)
+        return red
+
+    def grid_scores(self, p: Prepared, red: Reduced,
                     tables: list[EmpiricalDistribution] | None = None) -> np.ndarray:
         """Point score on the grid; NaN where there is no data.
 
@@ -236,27 +345,35 @@ class Detector:
         """
         scfg = self.config.scoring
         if scfg.point == "window":
-            s = coverage_mean(werr, p.win.starts, self.window, p.res.n_grid)
+            s = coverage_mean(red.werr, p.win.starts, self.window, p.res.n_grid)
         else:
             if tables is None and self.calibration is not None:
                 tables = self.calibration.scan
-            s = scan_scores(self.point_residuals(p, resid), scfg.scales, scfg.scan_clip, tables)
+            s = scan_scores(self.point_residuals(p, red), scfg.scales, scfg.scan_clip, tables)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
-    def point_residuals(self, p: Prepared, resid: np.ndarray) -> np.ndarray:
+    def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the
         usable windows covering it; NaN where there is no data."""
-        return overlap_average(resid, p.valid, p.win.starts, self.window, p.res.n_grid,
-                               len(self.bands), p.res.mask)
+        ok = p.res.mask & (red.count > 0)
+        count = np.maximum(red.count, 1)
+        if red.resid_sum is not None:
+            return np.where(ok, red.resid_sum / count, np.nan)
+        # every covering window sees the same value and error at a grid point: the mean of
+        # their residuals is the residual of their mean reconstruction
+        if p.xgrid is None:
+            raise LcadError("per-window normalisation keeps its residual sums")
+        r = p.xgrid - red.recon_sum / count
+        if self.config.scoring.error == "chi2":
+            r /= p.errors
+        return np.where(ok, r, np.nan)
 
-    def _reconstruction_grid(self, p: Prepared, recon: np.ndarray) -> np.ndarray:
+    def _reconstruction_grid(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) reconstructed flux, averaged over the usable windows."""
-        args = (p.valid, p.win.starts, self.window, p.res.n_grid, len(self.bands))
+        grid = np.where(red.count > 0, red.recon_sum / np.maximum(red.count, 1), np.nan)
         if self.preprocessor.per_window:
-            return overlap_average(self.preprocessor.denormalize(recon, p.offset, p.scale),
-                                   *args)
-        # offsets shared by all windows: average in model units, then map back once
-        grid = overlap_average(recon, *args)
+            return grid
+        # offsets shared by all windows: averaged in model units, mapped back once
         return grid * p.scale[0][:, None] + p.offset[0][:, None]  # a curve has >= 1 window
 
     def _at_points(self, p: Prepared, grid_values: np.ndarray) -> np.ndarray:
@@ -274,15 +391,19 @@ class Detector:
 
     def finish_score(self, p: Prepared, z: np.ndarray, recon: np.ndarray,
                      threshold: float | None = None) -> CurveScore:
+        """Score one curve from its network outputs (latent codes, reconstructions)."""
+        return self.finish_score_reduced(p, z, self.reduce(p, recon), threshold)
+
+    def finish_score_reduced(self, p: Prepared, z: np.ndarray, red: Reduced,
+                             threshold: float | None = None) -> CurveScore:
         cal = self.calibration
         if cal is None:
             raise LcadError("detector is not calibrated: it cannot score")
         scfg = self.config.scoring
-        resid = self.residuals_of(p, recon)
-        werr, band_err = self.window_errors_of(p, recon, resid)
-        grid_score = self.grid_scores(p, werr, resid)
+        werr = red.werr
+        grid_score = self.grid_scores(p, red)
         grid_p = cal.point.p_values(grid_score)
-        recon_grid = self._reconstruction_grid(p, recon)
+        recon_grid = self._reconstruction_grid(p, red)
         thr = cal.point_threshold if threshold is None else float(threshold)
 
         pt_score = np.where(p.curve.mask, grid_score[p.res.point_grid], np.nan)
@@ -295,9 +416,11 @@ class Detector:
                                    scfg.merge_gap)
 
         obj = object_score(werr, scfg.object_aggregation, scfg.top_k)
-        win_p = cal.window.p_values(werr)
+        # the smallest window p-value is that of the largest error (p falls with the error)
+        finite = werr[np.isfinite(werr)]
+        best_p = cal.window.p_values(np.array([finite.max() if finite.size else np.nan]))
         n_independent = p.valid.sum() * self.config.preprocess.stride / self.window
-        obj_p = cal.object_p_value(obj, win_p, n_independent)
+        obj_p = cal.object_p_value(obj, best_p, n_independent)
         if threshold is not None:
             anomalous = bool(intervals)
         else:
@@ -312,7 +435,7 @@ class Detector:
             band=p.curve.band_labels(), flux=p.curve.flux,
             reconstruction=self._at_points(p, recon_grid), point_score=pt_score,
             point_p_value=pt_p, is_anomaly=pt_flag, window_start=start, window_end=end,
-            window_error=werr, window_band_error=band_err,
+            window_error=werr, window_band_error=red.band_err,
             latent=z, bands=list(self.bands), warnings=warn,
         )
 
@@ -323,21 +446,19 @@ class Detector:
             raise LightCurveError("no calibration curve is long enough for one window")
         wins, pts, objs = [], [], []
         scfg = self.config.scoring
-        outputs = self._run(prepared)
-        resids = [self.residuals_of(p, r) for p, (_z, r) in zip(prepared, outputs, strict=True)]
+        reds = [red for _z, red in self._run_reduced(prepared)]
         tables = None
         if scfg.point == "scan":  # one null distribution per scale, from held-out data
-            stats = [scan_statistics(self.point_residuals(p, res), scfg.scales, scfg.scan_clip)
-                     for p, res in zip(prepared, resids, strict=True)]
+            stats = [scan_statistics(self.point_residuals(p, red), scfg.scales, scfg.scan_clip)
+                     for p, red in zip(prepared, reds, strict=True)]
             tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                       if any(np.isfinite(st[i]).any() for st in stats)
                       else EmpiricalDistribution.fit(np.zeros(1))
                       for i in range(len(scfg.scales))]
-        for p, (_z, r), resid in zip(prepared, outputs, resids, strict=True):
-            werr, _ = self.window_errors_of(p, r, resid)
-            wins.append(werr)
-            pts.append(self.grid_scores(p, werr, resid, tables))
-            objs.append(object_score(werr, scfg.object_aggregation, scfg.top_k))
+        for p, red in zip(prepared, reds, strict=True):
+            wins.append(red.werr)
+            pts.append(self.grid_scores(p, red, tables))
+            objs.append(object_score(red.werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
             scfg.min_calibration_objects, tables)

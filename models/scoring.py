@@ -285,24 +285,30 @@ def find_intervals(
     if flagged.size == 0:
         return []
     breaks = np.flatnonzero(np.diff(flagged) > merge_gap + 1)
-    groups = np.split(flagged, breaks + 1)
-    out = []
-    for g in groups:
-        lo, hi = int(g[0]), int(g[-1])
-        span = np.arange(lo, hi + 1)
-        seg = scores[span]
-        peak = span[int(np.nanargmax(seg))]
-        res = np.nan_to_num(residual[span])
-        extreme = float(res[int(np.argmax(np.abs(res)))])
-        out.append(
-            Interval(
-                start=float(time[lo]),
-                end=float(time[hi]),
-                peak_time=float(time[peak]),
-                peak_score=float(scores[peak]),
-                p_value=float(p_values[peak]),
-                sign="dimming" if extreme < 0 else "brightening",
-                n_points=int(g.size),
-            )
-        )
-    return out
+    lo = flagged[np.concatenate([[0], breaks + 1])]
+    hi = flagged[np.concatenate([breaks, [flagged.size - 1]])]
+    n_flagged = np.diff(np.concatenate([[0], breaks + 1, [flagged.size]]))
+    # every event's span lo..hi, laid end to end, with the event it belongs to
+    length = hi - lo + 1
+    first = np.cumsum(length) - length
+    event = np.repeat(np.arange(lo.size), length)
+    span = np.arange(int(length.sum())) - np.repeat(first, length) + np.repeat(lo, length)
+    peak = span[_first_max(np.where(np.isfinite(scores[span]), scores[span], -np.inf),
+                           event, first)]
+    extreme_at = span[_first_max(np.abs(np.nan_to_num(residual[span])), event, first)]
+    extreme = np.nan_to_num(residual[extreme_at])
+    return [
+        Interval(start=float(time[a]), end=float(time[b]), peak_time=float(time[k]),
+                 peak_score=float(scores[k]), p_value=float(p_values[k]),
+                 sign="dimming" if e < 0 else "brightening", n_points=int(n))
+        for a, b, k, e, n in zip(lo, hi, peak, extreme, n_flagged, strict=True)
+    ]
+
+
+def _first_max(values: np.ndarray, group: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Index (into `values`) of the first largest value of each group; groups are the
+    consecutive runs starting at `first` (`group` names each element's run)."""
+    top = np.maximum.reduceat(values, first)
+    at = np.flatnonzero(values == top[group])
+    _, pos = np.unique(group[at], return_index=True)
+    return at[pos]

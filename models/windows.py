@@ -27,17 +27,33 @@ class Windows:
     def n_windows(self) -> int:
         return int(self.starts.size)
 
-    def cut(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def cut(self, a: np.ndarray, out: np.ndarray | None = None,
+            rows: slice = slice(None)) -> np.ndarray:
         """(n_bands, n_grid) grid array -> (n_windows, n_bands * window), same dtype (or
-        written into `out`, any (n_windows, n_bands * window) array, cast as needed)."""
-        view = sliding_window_view(a, self.window, axis=1)[:, self.starts, :]  # (nb, n_w, w)
-        rows = view.transpose(1, 0, 2)
+        written into `out`, any (n, n_bands * window) array, cast as needed); `rows` cuts only
+        those windows."""
+        starts = self.starts[rows]
+        view = sliding_window_view(a, self.window, axis=1)[:, starts, :]  # (nb, n_w, w)
+        cells = view.transpose(1, 0, 2)
         if out is None:
-            return np.ascontiguousarray(rows).reshape(self.n_windows, self.n_bands * self.window)
+            return np.ascontiguousarray(cells).reshape(starts.size, self.n_bands * self.window)
         target = out.view()
-        target.shape = (self.n_windows, self.n_bands, self.window)  # raises rather than copy
-        np.copyto(target, rows, casting="unsafe")
+        target.shape = (starts.size, self.n_bands, self.window)  # raises rather than copy
+        np.copyto(target, cells, casting="unsafe")
         return out
+
+    def rows(self, a: np.ndarray, rows: slice) -> np.ndarray:
+        """Read-only `cut(a, rows=rows)`: a strided view of the grid, without a copy, when
+        the curve has one band and those windows start at regular steps (the usual case)."""
+        starts = self.starts[rows]
+        if self.n_bands == 1 and starts.size > 1:
+            step = int(starts[1] - starts[0])
+            if step > 0 and int(starts[-1] - starts[0]) == step * (starts.size - 1) and \
+                    bool(np.all(np.diff(starts) == step)):
+                first = int(starts[0])
+                view = sliding_window_view(a[0], self.window)
+                return view[first: first + step * (starts.size - 1) + 1: step]
+        return self.cut(a, rows=rows)
 
     @cached_property
     def x(self) -> np.ndarray:
@@ -124,13 +140,16 @@ def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) ->
 DIAGONAL_BLOCK = 4096
 
 
-def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int) -> np.ndarray:
-    """(n_grid,) sum over windows of (n_windows, window) cells placed at their grid points.
+def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """(n_grid,) sum over windows of (n_windows, window) cells placed at their grid points
+    (added to `out` when given: windows can come in chunks).
 
     Regular starts (every `stride`, the usual case) are added one window column at a time as
     strided slices: no index arrays, no copies of the cells.
     """
-    out = np.zeros(n_grid)
+    if out is None:
+        out = np.zeros(n_grid)
     n, window = cells.shape
     if n == 0:
         return out
