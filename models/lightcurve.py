@@ -137,12 +137,12 @@ class LightCurve:
         if not mask.any():
             raise LightCurveError("every flux value is NaN or masked", object_id=oid, field="flux")
 
-        order = np.argsort(t, kind="stable")
         if np.any(np.diff(t) < 0):
             repairs.append("times were not sorted; sorted them")
-        t, f, mask = t[order], f[order], mask[order]
-        e = None if e is None else e[order]
-        b = None if b is None else b[order]
+            order = np.argsort(t, kind="stable")
+            t, f, mask = t[order], f[order], mask[order]
+            e = None if e is None else e[order]
+            b = None if b is None else b[order]
 
         t, f, e, b, mask, n_merged = _merge_duplicates(t, f, e, b, mask)
         if n_merged:
@@ -164,7 +164,7 @@ def _as_float_array(values: Any, name: str, oid: str) -> np.ndarray:
         raise LightCurveError(f"{name} must be a list of numbers, not a string", object_id=oid,
                               field=name)
     try:
-        arr = np.asarray(values, dtype=np.float64)
+        arr = np.array(values, dtype=np.float64)  # a copy: the curve owns its arrays
     except (TypeError, ValueError):
         raise LightCurveError(f"{name} must contain only numbers", object_id=oid,
                               field=name) from None

@@ -10,7 +10,7 @@ import numpy as np
 
 from models.config import PreprocessConfig
 from models.errors import LightCurveError
-from models.lightcurve import LightCurve
+from models.lightcurve import DEFAULT_BAND, LightCurve
 
 MAX_GRID_POINTS = 20_000_000
 MAD_TO_SIGMA = 1.4826
@@ -151,11 +151,10 @@ class Preprocessor:
     def resample(self, curve: LightCurve) -> Resampled:
         """Put one curve on its uniform grid; each band interpolated on the shared grid."""
         cfg = self.config
-        labels = curve.band_labels()
         if curve.band is None:  # one band: no per-point work
-            names, point_label = labels[:1], np.zeros(labels.size, np.int64)
+            names, point_label = np.array([DEFAULT_BAND]), np.zeros(curve.time.size, np.int64)
         else:
-            names, point_label = np.unique(labels, return_inverse=True)
+            names, point_label = np.unique(curve.band, return_inverse=True)
         unknown = sorted({str(b) for b in names} - set(self.bands))
         if unknown:
             raise LightCurveError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -124,6 +125,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
 
 
 TAIL_FRACTION = 0.05
+LOOKUP_BINS_PER_QUANTILE = 16
 
 
 @dataclass
@@ -169,16 +171,53 @@ class EmpiricalDistribution:
         out = np.where(s > self.tail_start, np.maximum(body, tail), body)
         return np.where(np.isfinite(s), out, np.nan)
 
+    @cached_property
+    def _bins(self) -> tuple[np.ndarray, float, float, np.ndarray, np.ndarray]:
+        """A uniform-bin index over the quantiles: bin k = floor((s - q[0]) * scale) + 1,
+        clipped to [0, n_bins + 1] (monotone in s); how many quantiles lie in lower bins, and
+        which bins hold a quantile (only there must a score be searched for)."""
+        q = np.asarray(self.quantiles, dtype=np.float64)
+        lo, hi = float(q[0]), float(q[-1])
+        n_bins = LOOKUP_BINS_PER_QUANTILE * q.size
+        scale = n_bins / (hi - lo) * (1.0 - 1e-9) if hi > lo else 0.0
+        fq = self._bin_of(q, lo, scale, n_bins)
+        below = np.searchsorted(fq, np.arange(n_bins + 2), side="left")
+        held = np.zeros(n_bins + 2, bool)
+        held[fq] = True
+        return q, lo, scale, below, held
+
+    @staticmethod
+    def _bin_of(s: np.ndarray, lo: float, scale: float, n_bins: int) -> np.ndarray:
+        x = np.subtract(s, lo)
+        x *= scale
+        np.floor(x, out=x)
+        x += 1.0
+        np.clip(x, 0.0, n_bins + 1.0, out=x)
+        return x.astype(np.intp)
+
+    def count_below(self, s: np.ndarray) -> np.ndarray:
+        """Number of quantiles strictly below each finite score: `searchsorted(q, s)`, by
+        bin where a bin holds no quantile (most scores), by search only where one does."""
+        q, lo, scale, below, held = self._bins
+        if scale == 0.0:
+            return np.searchsorted(q, s, side="left")
+        k = self._bin_of(s, lo, scale, below.size - 2)
+        out = below[k]
+        search = np.flatnonzero(held[k])
+        out[search] = np.searchsorted(q, s[search], side="left")
+        return out
+
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
         s = np.asarray(scores, dtype=np.float64)
         q = np.asarray(self.quantiles)
-        frac_below = np.searchsorted(q, s, side="left") / q.size  # fraction strictly below
+        finite = np.isfinite(s)
+        frac_below = self.count_below(np.where(finite, s, q[0])) / q.size  # strictly below
         p = (1.0 + (1.0 - frac_below) * self.n) / (self.n + 1.0)
         with np.errstate(over="ignore", invalid="ignore"):
             tail = TAIL_FRACTION * np.exp(-(s - self.tail_start) / self.tail_scale)
         p = np.where(s > self.tail_start, np.minimum(p, tail), p)
-        return np.where(np.isfinite(s), np.clip(p, 0.0, 1.0), np.nan)
+        return np.where(finite, np.clip(p, 0.0, 1.0), np.nan)
 
 
 @dataclass
@@ -310,5 +349,5 @@ def _first_max(values: np.ndarray, group: np.ndarray, first: np.ndarray) -> np.n
     consecutive runs starting at `first` (`group` names each element's run)."""
     top = np.maximum.reduceat(values, first)
     at = np.flatnonzero(values == top[group])
-    _, pos = np.unique(group[at], return_index=True)
-    return at[pos]
+    g = group[at]  # non-decreasing: keep the first hit of each group
+    return at[np.concatenate([[True], g[1:] != g[:-1]])]

@@ -131,10 +131,13 @@ def frame_to_curves(
             uniques = [str(u) for u in uniques_arr]
     else:
         codes, uniques = np.zeros(len(frame), np.int64), [default_id]
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    grouped = bool(np.all(codes[1:] >= codes[:-1]))  # rows already grouped by object
+    order = None if grouped else np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes if order is None else codes[order],
+                             np.arange(len(uniques) + 1))
     for k, name in enumerate(uniques):
-        idx = order[bounds[k]: bounds[k + 1]]
+        idx: slice | np.ndarray = slice(bounds[k], bounds[k + 1]) if order is None \
+            else order[bounds[k]: bounds[k + 1]]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LightCurveWarning)
             try:

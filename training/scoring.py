@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -14,7 +17,7 @@ from tqdm import tqdm
 from models.detector import Detector
 from models.errors import LightCurveError
 from models.lightcurve import LightCurve
-from models.results import finite_or_none
+from models.results import CurveScore, ScoreResult, finite_or_none
 from training.io import iter_curves
 
 
@@ -56,35 +59,67 @@ OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
 
 
 SEGMENT_POINTS = 200_000
+WORKERS = 2  # chunks scored at once: the network uses little of a second core, numpy the rest
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
+                ) -> Iterator[R]:
+    """`map(fn, items)` with up to `workers` calls running at once in threads, results in
+    order; at most `workers` + 1 results exist at a time (memory stays bounded)."""
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="lcad-score") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
                write: Callable[[pd.DataFrame], None],
-               segment_points: int = SEGMENT_POINTS) -> dict[str, Any]:
-    """Score one long curve in overlapping time segments, so memory holds one segment.
+               segment_points: int = SEGMENT_POINTS, workers: int = WORKERS) -> dict[str, Any]:
+    """Score one long curve in overlapping time segments, so memory holds a few segments.
 
     Each segment is padded by a window (plus two grid steps) on both sides and only its core
     points are kept, so every kept point is covered by the same windows as in one pass.
-    Robust normalisation statistics are those of the padded segment. Each segment's points
-    go to `write` as soon as they are scored; the object summary is returned.
+    Robust normalisation statistics are those of the padded segment. Up to `workers`
+    segments are scored at once; each one's points go to `write`, in order, as soon as it is
+    scored; the object summary is returned.
     """
     n = len(curve)
     pad = (det.window + 2) * det.preprocessor.cadence
-    scores, pvals = [], []
-    anomalous, n_intervals, n_flagged = False, 0, 0
-    for lo in range(0, n, segment_points):
+
+    def one(lo: int) -> tuple[pd.DataFrame, CurveScore] | None:
         hi = min(lo + segment_points, n)
         a = float(curve.time[lo])
         b = float(curve.time[hi]) if hi < n else np.inf
         seg = curve.slice_time(a - pad, b + pad)
         if not seg.mask.any():
-            continue
+            return None
         res = det.score([seg], threshold=threshold, on_error="skip")
         if not len(res):
-            continue
+            return None
         c = res.curves[0]
         f = c.points_frame()
-        f = f[(f["time"] >= a) & (f["time"] < b)]
+        return f[(f["time"] >= a) & (f["time"] < b)], c
+
+    scores, pvals = [], []
+    anomalous, n_intervals, n_flagged = False, 0, 0
+    for done in ordered_map(one, range(0, n, segment_points), workers):
+        if done is None:
+            continue
+        f, c = done
         write(f)
         n_flagged += int(f["is_anomaly"].sum())
         scores.append(c.score)
@@ -119,11 +154,13 @@ def score_to_file(
     threshold: float | None = None,
     batch_objects: int = 256,
     segment_points: int = SEGMENT_POINTS,
+    workers: int = WORKERS,
 ) -> dict[str, Any]:
     """Score every curve under `data`; write points to `output`, objects beside it.
 
     Files are read one at a time, objects scored `batch_objects` at a time, and curves longer
-    than `segment_points` in overlapping segments (`score_long`).
+    than `segment_points` in overlapping segments (`score_long`); up to `workers` chunks are
+    scored at once, and written in order.
     """
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
@@ -137,25 +174,30 @@ def score_to_file(
             short = [c for c in curves if len(c) <= segment_points]
             for c in long:
                 try:  # nothing is written for a curve none of whose segments scores
-                    row = score_long(det, c, threshold, points.write, segment_points)
+                    row = score_long(det, c, threshold, points.write, segment_points, workers)
                 except LightCurveError as exc:
                     summary["skipped"][c.object_id] = exc.message
                     continue
                 _count(summary, objects, pd.DataFrame([row]))
                 bar.update(1)
-            for lo in range(0, len(short), batch_objects):
-                chunk = short[lo: lo + batch_objects]
-                result = det.score(chunk, threshold=threshold, on_error="skip")
+            chunks = (short[lo: lo + batch_objects] for lo in range(0, len(short), batch_objects))
+            for n_chunk, result in ordered_map(partial(_score_chunk, det, threshold), chunks,
+                                               workers):
                 summary["skipped"].update(result.skipped)
                 if len(result):
                     points.write(result.points_frame())
                     _count(summary, objects, result.to_frame())
-                bar.update(len(chunk))
+                bar.update(n_chunk)
     finally:
         bar.close()
         points.close(POINT_COLUMNS)
         objects.close(OBJECT_COLUMNS)
     return summary
+
+
+def _score_chunk(det: Detector, threshold: float | None, chunk: list[LightCurve]
+                 ) -> tuple[int, ScoreResult]:
+    return len(chunk), det.score(chunk, threshold=threshold, on_error="skip")
 
 
 def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame) -> None:
