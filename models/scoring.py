@@ -84,27 +84,48 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
 
     z = robust_z(residual)
     ok = np.isfinite(z)
-    cnt = ok.sum(axis=0).astype(np.float64)
-    n_grid = cnt.size
+    n_grid = z.shape[1]
+    one_band = z.shape[0] == 1
+    cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
+    has_data = cnt > 0
+    zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
     out = np.full((len(scales), n_grid), np.nan)
     for i, k in enumerate(int(k) for k in scales):
         if k > n_grid:
             continue
-        zk = z if k == 1 else np.clip(z, -clip, clip)
-        zs = np.where(ok, zk, 0.0).sum(axis=0)
-        z2 = np.where(ok, zk * zk, 0.0).sum(axis=0)
-        c_s, c_2, c_n = (np.concatenate([[0.0], np.cumsum(v)]) for v in (zs, z2, cnt))
-        a = np.clip(np.arange(n_grid) - (k - 1) // 2, 0, n_grid - k)  # run start per point
-        s, e, n = c_s[a + k] - c_s[a], c_2[a + k] - c_2[a], c_n[a + k] - c_n[a]
+        zk = zero if k == 1 else np.clip(zero, -clip, clip)
+        zs = zk[0] if one_band else zk.sum(axis=0)
+        z2 = np.square(zk[0]) if one_band else np.square(zk).sum(axis=0)
+        s, e, n = (_run_sums(v, k) for v in (zs, z2, cnt))
         nn = np.maximum(n, 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            off = np.log(2.0) + log_ndtr(-np.abs(s) / np.sqrt(nn))
-            v = 2.0 / (9.0 * nn)
-            wh = (np.cbrt(np.maximum(e, 0.0) / nn) - (1.0 - v)) / np.sqrt(v)
-            spread = np.where(n >= 2, log_ndtr(-wh), 0.0)  # one cell: the offset test says it
-        run = -np.minimum(np.minimum(off, spread), 0.0) / np.log(10.0)
-        out[i] = np.where((n > 0.5) & (cnt > 0), run, np.nan)
+            np.abs(s, out=s)
+            s /= -np.sqrt(nn)
+            run = log_ndtr(s)
+            run += np.log(2.0)
+            several = np.flatnonzero(n >= 2)  # one cell: the offset test says it all
+            if several.size:
+                m, v = nn[several], 2.0 / (9.0 * nn[several])
+                wh = (np.cbrt(np.maximum(e[several], 0.0) / m) - (1.0 - v)) / np.sqrt(v)
+                run[several] = np.minimum(run[several], log_ndtr(-wh))
+        np.minimum(run, 0.0, out=run)
+        run *= -1.0 / np.log(10.0)
+        out[i] = np.where((n > 0.5) & has_data, run, np.nan)
     return out
+
+
+def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
+    """Sum of the k values of the run centred on each point (runs at the ends are shifted
+    inside): cumulative sums differenced, edges repeated."""
+    c = np.empty(values.size + 1)
+    c[0] = 0.0
+    np.cumsum(values, out=c[1:])
+    by_start = c[k:] - c[:-k]
+    h = (k - 1) // 2
+    if k == 1:
+        return by_start
+    return np.concatenate([np.full(h, by_start[0]), by_start,
+                           np.full(k - 1 - h, by_start[-1])])
 
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,

@@ -33,8 +33,7 @@ class Windows:
         written into `out`, any (n, n_bands * window) array, cast as needed); `rows` cuts only
         those windows."""
         starts = self.starts[rows]
-        view = sliding_window_view(a, self.window, axis=1)[:, starts, :]  # (nb, n_w, w)
-        cells = view.transpose(1, 0, 2)
+        cells = self._view(a, starts).transpose(1, 0, 2)  # (n_w, nb, w)
         if out is None:
             return np.ascontiguousarray(cells).reshape(starts.size, self.n_bands * self.window)
         target = out.view()
@@ -42,17 +41,22 @@ class Windows:
         np.copyto(target, cells, casting="unsafe")
         return out
 
+    def _view(self, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """(n_bands, len(starts), window) windows of a grid array: a strided view (no copy)
+        when the starts are regular (the usual case), else gathered."""
+        view = sliding_window_view(a, self.window, axis=1)
+        if starts.size > 1:
+            first, step = int(starts[0]), int(starts[1] - starts[0])
+            if step > 0 and int(starts[-1]) - first == step * (starts.size - 1) and \
+                    bool(np.all(np.diff(starts) == step)):
+                return view[:, first: first + step * (starts.size - 1) + 1: step, :]
+        return view[:, starts, :]
+
     def rows(self, a: np.ndarray, rows: slice) -> np.ndarray:
         """Read-only `cut(a, rows=rows)`: a strided view of the grid, without a copy, when
         the curve has one band and those windows start at regular steps (the usual case)."""
-        starts = self.starts[rows]
-        if self.n_bands == 1 and starts.size > 1:
-            step = int(starts[1] - starts[0])
-            if step > 0 and int(starts[-1] - starts[0]) == step * (starts.size - 1) and \
-                    bool(np.all(np.diff(starts) == step)):
-                first = int(starts[0])
-                view = sliding_window_view(a[0], self.window)
-                return view[first: first + step * (starts.size - 1) + 1: step]
+        if self.n_bands == 1:
+            return self._view(a, self.starts[rows])[0]
         return self.cut(a, rows=rows)
 
     @cached_property
