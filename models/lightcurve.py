@@ -181,7 +181,10 @@ def _merge_duplicates(
     b: np.ndarray | None,
     mask: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray, int]:
-    """Merge rows with equal (band, time): inverse-variance (or plain) mean of valid fluxes."""
+    """Merge rows with equal (band, time): inverse-variance (or plain) mean of valid fluxes.
+    `t` is sorted."""
+    if not np.any(t[1:] == t[:-1]):  # distinct times: nothing to merge (the usual case)
+        return t, f, e, b, mask, 0
     labels = np.zeros(t.size, dtype=np.int64) if b is None else np.unique(b, return_inverse=True)[1]
     keys = np.stack([labels.astype(np.float64), t])
     _, first, inverse = np.unique(keys, axis=1, return_index=True, return_inverse=True)

@@ -72,12 +72,26 @@ class CurveScore:
     bands: list[str]
     warnings: list[str] = field(default_factory=list)
 
-    def points_frame(self) -> pd.DataFrame:
+    def points_frame(self, rows: slice = slice(None), categorical: bool = False
+                     ) -> pd.DataFrame:
+        """One row per input point (those in `rows`); `categorical`: object_id and band as
+        pandas categoricals (cheap to build and to write: dictionary-encoded in Parquet)."""
+        n = self.time[rows].size
+        oid: Any = self.object_id
+        band: Any = self.band[rows]
+        if categorical:
+            oid = pd.Categorical.from_codes(np.zeros(n, np.int8), [self.object_id])
+            names = self.bands if len(self.bands) == 1 else None
+            if names is not None and (band.size == 0 or band[0] == names[0]) and \
+                    bool(np.all(band == names[0])):
+                band = pd.Categorical.from_codes(np.zeros(n, np.int8), names)
+            else:
+                band = pd.Categorical(band)
         return pd.DataFrame({
-            "object_id": self.object_id, "time": self.time, "band": self.band,
-            "flux": self.flux, "reconstruction": self.reconstruction,
-            "score": self.point_score, "p_value": self.point_p_value,
-            "is_anomaly": self.is_anomaly,
+            "object_id": oid, "time": self.time[rows], "band": band,
+            "flux": self.flux[rows], "reconstruction": self.reconstruction[rows],
+            "score": self.point_score[rows], "p_value": self.point_p_value[rows],
+            "is_anomaly": self.is_anomaly[rows],
         })
 
     def windows_frame(self) -> pd.DataFrame:
@@ -125,9 +139,21 @@ class ScoreResult:
         """One row per object: score, p-value, verdict."""
         return pd.DataFrame([c.summary() for c in self.curves])
 
-    def points_frame(self) -> pd.DataFrame:
-        frames = [c.points_frame() for c in self.curves]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    def points_frame(self, categorical: bool = False) -> pd.DataFrame:
+        frames = [c.points_frame(categorical=categorical) for c in self.curves]
+        if not frames:
+            return pd.DataFrame()
+        if categorical and len(frames) > 1:  # one set of categories for all the curves
+            from pandas.api.types import union_categoricals
+
+            text = {col: union_categoricals([f[col] for f in frames])
+                    for col in ("object_id", "band")}
+            frames = [f.drop(columns=list(text)) for f in frames]
+            out = pd.concat(frames, ignore_index=True)
+            for i, col in ((0, "object_id"), (2, "band")):
+                out.insert(i, col, text[col])
+            return out
+        return pd.concat(frames, ignore_index=True)
 
     def intervals_frame(self) -> pd.DataFrame:
         frames = [c.intervals_frame() for c in self.curves]

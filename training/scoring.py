@@ -37,8 +37,12 @@ class TableWriter:
             import pyarrow.parquet as pq
 
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._writer is None:
-                self._writer = pq.ParquetWriter(self.path, table.schema)
+            if self._writer is None:  # categoricals: dictionaries, whatever their size
+                schema = pa.schema([
+                    pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type))
+                    if pa.types.is_dictionary(f.type) else f for f in table.schema],
+                    metadata=table.schema.metadata)
+                self._writer = pq.ParquetWriter(self.path, schema)
             self._writer.write_table(table.cast(self._writer.schema))
         else:
             frame.to_csv(self.path, mode="a" if self._started else "w",
@@ -111,8 +115,8 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
         if not len(res):
             return None
         c = res.curves[0]
-        f = c.points_frame()
-        return f[(f["time"] >= a) & (f["time"] < b)], c
+        core = slice(*np.searchsorted(c.time, [a, b], side="left"))  # times are sorted
+        return c.points_frame(core, categorical=True), c
 
     scores, pvals = [], []
     anomalous, n_intervals, n_flagged = False, 0, 0
@@ -185,7 +189,7 @@ def score_to_file(
                                                workers):
                 summary["skipped"].update(result.skipped)
                 if len(result):
-                    points.write(result.points_frame())
+                    points.write(result.points_frame(categorical=True))
                     _count(summary, objects, result.to_frame())
                 bar.update(n_chunk)
     finally:
