@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from models.errors import LightCurveError
 from models.preprocess import Resampled
@@ -167,11 +167,26 @@ def diagonal_sums(cells: np.ndarray, starts: np.ndarray, n_grid: int,
         block = cells[lo: min(m, lo + DIAGONAL_BLOCK)]
         k = block.shape[0]
         base = first + step * lo
+        if step == 1:  # stride 1: grid point n sums the block's anti-diagonal i + j = n
+            out[base: base + k + window - 1] += _anti_diagonal_sums(block)
+            continue
         for j in range(window):
             out[base + j: base + j + step * (k - 1) + 1: step] += block[:, j]
     if m < n:  # irregular tail (e.g. the last window, flush with the end)
         np.add.at(out, starts[m:, None] + np.arange(window)[None, :], cells[m:])
     return out
+
+
+def _anti_diagonal_sums(block: np.ndarray) -> np.ndarray:
+    """(k + w - 1,) sums of the anti-diagonals of a (k, w) block, in float64: one strided
+    view over a zero-padded copy (row n of the view holds the cells with i + j = n)."""
+    k, w = block.shape
+    pad = np.zeros((k + 2 * (w - 1), w), block.dtype)
+    pad[w - 1: w - 1 + k] = block
+    size = pad.itemsize
+    view = as_strided(pad.ravel()[w - 1:], shape=(k + w - 1, w),
+                      strides=(w * size, (w - 1) * size), writeable=False)
+    return view.sum(axis=1, dtype=np.float64)
 
 
 def overlap_average(
