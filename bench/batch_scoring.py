@@ -99,10 +99,15 @@ def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
                                (CurveScore, "points_frame", "write"),
                                (scoring.TableWriter, "write", "write")):
         setattr(owner, name, timed(stage, getattr(owner, name)))
-    t0 = time.perf_counter()
+    def cpu() -> float:
+        use = resource.getrusage(resource.RUSAGE_SELF)
+        return use.ru_utime + use.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
     summary = scoring.score_to_file(det, data, out)
     total = time.perf_counter() - t0
     return {"total": total, "stages": dict(times), "points": summary["n_points"],
+            "cpu": cpu() - c0,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -131,16 +136,16 @@ def main() -> None:
     data = tmp / "points.parquet"
     generate(data, args.points, args.objects)
     det = Detector.load(bundle)
-    results = []
-    for i in range(args.runs):
+    shapes = layer_shapes(det)
+    n_windows = args.points  # stride 1: one window per grid point, give or take the edges
+    results, roof = [], []
+    for i in range(args.runs):  # alternate: each scoring run next to its own roofline run
         proc = subprocess.run([sys.executable, __file__, "--child", str(bundle), str(data),
                                str(tmp / f"out{i}.parquet")], capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(proc.stderr[-3000:])
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    shapes = layer_shapes(det)
-    n_windows = args.points  # stride 1: one window per grid point, give or take the edges
-    roof = [roofline(shapes, n_windows) for _ in range(args.runs)]
+        roof.append(roofline(shapes, n_windows))
     flops = 2.0 * n_windows * sum(a * b for a, b in shapes)
 
     def med(xs: list[float]) -> str:
@@ -153,13 +158,24 @@ def main() -> None:
         rows.append([f"  {stage}", med([r["stages"].get(stage, 0.0) for r in results]), "", ""])
     rows.append(["numpy matmul chain (roofline)", med([r[0] for r in roof]), "",
                  med([r[1] for r in roof])])
-    share = statistics.median(flops / r["total"] / 1e9 for r in results) / \
-        statistics.median(r[1] for r in roof)
+    shares = [roof_s / r["total"] for r, (roof_s, _g) in zip(results, roof, strict=True)]
+    share = statistics.median(shares)
     print(f"machine: {machine()}\n{args.points:,} points in {args.objects} objects "
           f"(Parquet), window {det.window}, stride 1; layers {shapes}; {args.runs} runs\n")
     print(table(["stage", "seconds median (min-max)", "points/s", "GFLOP/s"], rows))
-    print(f"\nend to end = {share:.1%} of the roofline (target >= 50%); peak RSS "
+    print(f"\nstage seconds are summed over the scoring threads ({scoring_workers()} chunks at "
+          f"once), so they add up to more than the end-to-end time; CPU used while scoring: "
+          f"{med([r['cpu'] for r in results])} s ({med([r['cpu'] / r['total'] for r in results])}"
+          f" cores)")
+    print(f"end to end = {share:.1%} of the roofline, median of the {args.runs} side-by-side "
+          f"pairs ({min(shares):.1%}-{max(shares):.1%}; target >= 50%); peak RSS "
           f"{med([r['rss_mb'] for r in results])} MB (target < 2,000 MB)")
+
+
+def scoring_workers() -> int:
+    from training.scoring import WORKERS
+
+    return WORKERS
 
 
 if __name__ == "__main__":
