@@ -74,6 +74,7 @@ class Prepared:
     valid: np.ndarray  # (n_windows,) enough valid points to use
     errors_on_grid: bool = True
     xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
+    _weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def dim(self) -> int:
@@ -88,6 +89,16 @@ class Prepared:
         """(n, D) normalised errors of the windows in `rows` (cut from the grid on demand; a
         read-only view where it can be)."""
         return self.win.rows(self.errors, rows) if self.errors_on_grid else self.errors[rows]
+
+    def weights(self, kind: str) -> np.ndarray:
+        """(n_bands, n_grid) float32 residual weights of the grid (errors on the grid only):
+        the mask, over the normalised error for chi2. Computed once per kind."""
+        cached = self._weights.get(kind)
+        if cached is None:
+            mask = self.res.mask.astype(np.float32)
+            cached = mask / self.errors if kind == "chi2" else mask
+            self._weights[kind] = cached
+        return cached
 
     def model_input(self) -> np.ndarray:
         return self.inputs
@@ -292,6 +303,10 @@ class Detector:
         windows in `rows` (`recon` holds just those windows)."""
         d = self.input_dim
         block = p.inputs[rows]
+        if p.errors_on_grid:  # (x - recon) times the grid's weights: mask (over the error)
+            r = np.subtract(block[:, :d], recon, dtype=np.float32)
+            r *= p.win.rows(p.weights(self.config.scoring.error), rows)
+            return r
         return residuals(block[:, :d], recon, block[:, d:], p.en_rows(rows),
                          self.config.scoring.error)
 

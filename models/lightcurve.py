@@ -45,8 +45,8 @@ class LightCurve:
         return sorted({str(b) for b in self.band})
 
     def band_labels(self) -> np.ndarray:
-        if self.band is None:
-            return np.full(self.time.size, DEFAULT_BAND, dtype=object)
+        if self.band is None:  # one label for every point: a read-only view, no copies
+            return np.broadcast_to(np.array([DEFAULT_BAND], dtype=object), self.time.shape)
         return self.band
 
     def slice_time(self, start: float, stop: float, suffix: str = "") -> LightCurve:

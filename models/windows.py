@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided, sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 from models.errors import LightCurveError
 from models.preprocess import Resampled
@@ -44,7 +44,10 @@ class Windows:
     def _view(self, a: np.ndarray, starts: np.ndarray) -> np.ndarray:
         """(n_bands, len(starts), window) windows of a grid array: a strided view (no copy)
         when the starts are regular (the usual case), else gathered."""
-        view = sliding_window_view(a, self.window, axis=1)
+        n_bands, n_grid = a.shape
+        step_b, step_t = a.strides
+        view = as_strided(a, shape=(n_bands, n_grid - self.window + 1, self.window),
+                          strides=(step_b, step_t, step_t), writeable=False)
         if starts.size > 1:
             first, step = int(starts[0]), int(starts[1] - starts[0])
             if step > 0 and int(starts[-1]) - first == step * (starts.size - 1) and \
