@@ -11,6 +11,7 @@ import time as _time
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -61,24 +62,50 @@ def bucket_size(n: int) -> int:
 
 @dataclass
 class Prepared:
-    """A curve made ready for the network."""
+    """A curve made ready for the network. Its network inputs (normalised values, then the
+    mask, float32) are cut from the grid on demand: whole (`inputs`), or a batch at a time
+    (`input_rows`), so that a long curve never needs all of them at once."""
 
     curve: LightCurve
     res: Resampled
     win: Windows
     offset: np.ndarray  # (n_windows, n_bands); a broadcast view unless per-window
     scale: np.ndarray
-    inputs: np.ndarray  # (n_windows, 2 D) float32: normalised values, then the mask
     errors: np.ndarray  # normalised errors (1 where masked): (n_bands, n_grid) on the grid,
     # or (n_windows, D) per window when every window has its own scale
     valid: np.ndarray  # (n_windows,) enough valid points to use
-    errors_on_grid: bool = True
     xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
+    window_inputs: np.ndarray | None = None  # (n_windows, 2 D), per-window normalisation
     _weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
+    def errors_on_grid(self) -> bool:
+        return self.xgrid is not None
+
+    @property
     def dim(self) -> int:
-        return self.inputs.shape[1] // 2
+        return self.win.window * self.win.n_bands
+
+    @cached_property
+    def inputs(self) -> np.ndarray:
+        """(n_windows, 2 D) float32 network inputs of every window."""
+        return self.input_rows(slice(None))
+
+    def input_rows(self, rows: slice, out: np.ndarray | None = None) -> np.ndarray:
+        """Network inputs of the windows in `rows`, written into `out` (rows from 0) if given."""
+        if self.xgrid is None:
+            if self.window_inputs is None:
+                raise LcadError("a prepared curve needs grid values or window inputs")
+            src = self.window_inputs[rows]
+            if out is None:
+                return src
+            np.copyto(out[: src.shape[0]], src)
+            return out[: src.shape[0]]
+        n, d = self.win.starts[rows].size, self.dim
+        block = np.empty((n, 2 * d), np.float32) if out is None else out[:n]
+        self.win.cut(self.xgrid, out=block[:, :d], rows=rows)
+        self.win.cut(self.res.mask, out=block[:, d:], rows=rows)
+        return block
 
     @property
     def xn(self) -> np.ndarray:
@@ -168,22 +195,20 @@ class Detector:
         pre = self.preprocessor
         res = pre.resample(curve)
         win = make_windows(res, self.window, stride or cfg.stride)
-        d = self.input_dim
-        inputs = np.empty((win.n_windows, 2 * d), np.float32)  # filled in place: no concat
+        valid = win.valid_fraction() >= cfg.min_valid_fraction
         if pre.per_window:
+            d = self.input_dim
+            inputs = np.empty((win.n_windows, 2 * d), np.float32)  # filled in place
             off, sc = pre.window_offsets(win.x, win.mask, res)
             inputs[:, :d], en = pre.normalize(win.x, win.err, win.mask, off, sc)
-        else:  # one offset per band: normalise the grid once, then cut the windows
-            band_off, band_sc = pre.band_offsets(res)
-            xg, eg = pre.normalize_grid(res, band_off, band_sc)
-            win.cut(xg, out=inputs[:, :d])
-            en = eg
-            shape = (win.n_windows, len(self.bands))
-            off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
-        win.cut(res.mask, out=inputs[:, d:])
-        valid = win.valid_fraction() >= cfg.min_valid_fraction
-        return Prepared(curve, res, win, off, sc, inputs, en, valid, not pre.per_window,
-                        None if pre.per_window else xg)
+            win.cut(res.mask, out=inputs[:, d:])
+            return Prepared(curve, res, win, off, sc, en, valid, window_inputs=inputs)
+        # one offset per band: normalise the grid once; windows are cut from it on demand
+        band_off, band_sc = pre.band_offsets(res)
+        xg, eg = pre.normalize_grid(res, band_off, band_sc)
+        shape = (win.n_windows, len(self.bands))
+        off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
+        return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg)
 
     def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
@@ -237,12 +262,13 @@ class Detector:
             z = np.empty((n_w, self.latent_dim), np.float32)
             red = self.new_reduced(p)
             full = n_w - n_w % STREAM_BATCH  # whole large batches, then padded buckets
+            buf = np.empty((STREAM_BATCH, 2 * self.input_dim), np.float32)  # reused
             for lo in range(0, n_w, STREAM_BATCH):
                 hi = min(lo + STREAM_BATCH, n_w)
                 if lo < full:
-                    zc, rc = self.network(p.inputs[lo:hi])
+                    zc, rc = self.network(p.input_rows(slice(lo, hi), out=buf))
                 else:
-                    zc, rc = self.predict_arrays(p.inputs[lo:hi])
+                    zc, rc = self.predict_arrays(p.input_rows(slice(lo, hi)))
                 z[lo:hi] = zc
                 self.reduce_into(p, red, rc, lo)
             out[i] = (z, red)
@@ -301,12 +327,12 @@ class Detector:
                      ) -> np.ndarray:
         """(n, D) float32 residuals in model units (over the error for chi2), 0 masked, of the
         windows in `rows` (`recon` holds just those windows)."""
-        d = self.input_dim
-        block = p.inputs[rows]
-        if p.errors_on_grid:  # (x - recon) times the grid's weights: mask (over the error)
-            r = np.subtract(block[:, :d], recon, dtype=np.float32)
+        if p.xgrid is not None:  # (x - recon) times the grid's weights: mask (over the error)
+            r = np.subtract(p.win.rows(p.xgrid, rows), recon, dtype=np.float32)
             r *= p.win.rows(p.weights(self.config.scoring.error), rows)
             return r
+        d = self.input_dim
+        block = p.inputs[rows]
         return residuals(block[:, :d], recon, block[:, d:], p.en_rows(rows),
                          self.config.scoring.error)
 
