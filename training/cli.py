@@ -64,9 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
     s.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
-    s.add_argument("--batch-objects", type=int, default=256, help="objects scored per chunk")
-    s.add_argument("--segment-points", type=int, default=200_000,
+    s.add_argument("--batch-objects", type=_at_least(1), default=256,
+                   help="objects scored per chunk")
+    s.add_argument("--segment-points", type=_at_least(1000), default=200_000,
                    help="longer series are scored in overlapping segments of this many points")
+    s.add_argument("--workers", type=_at_least(1), default=None,
+                   help="chunks (object groups, segments) scored at once (default: the cores "
+                        "plus one, at most 4)")
     _column_flags(s)
 
     e = sub.add_parser("evaluate", help="metrics against labels, optionally beside baselines")
@@ -214,15 +218,29 @@ def load_detector(uri: str) -> Any:
     return load(uri)
 
 
+def _at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum, {low}")
+        return value
+
+    return parse
+
+
 def cmd_score(args: argparse.Namespace) -> int:
-    from training.scoring import score_to_file
+    from training.scoring import WORKERS, score_to_file
 
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
     det = load_detector(args.model)
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
-                            args.threshold, args.batch_objects, args.segment_points)
+                            args.threshold, args.batch_objects, args.segment_points,
+                            args.workers or WORKERS)
     print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
           f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
           f"interval(s)")

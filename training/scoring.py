@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -67,7 +68,9 @@ OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
 
 
 SEGMENT_POINTS = 200_000
-WORKERS = 2  # chunks scored at once: the network uses little of a second core, numpy the rest
+# chunks scored at once: the network uses a second core poorly, so numpy work on other chunks
+# fills it; one more than the cores keeps them busy while a chunk waits for its turn
+WORKERS = min(4, (os.cpu_count() or 1) + 1)
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -163,6 +163,40 @@ def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
     assert bool(objs.loc[0, "is_anomalous"]) and c.object_id == objs.loc[0, "object_id"]
 
 
+def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv, tmp_path,
+                                                               capsys):
+    """Segments of a long curve and groups of short ones, several at once: same rows, same
+    order, same values as one at a time (CLI, Parquet)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(6000) * 0.02
+    long = pd.DataFrame({"object_id": "long", "time": t,
+                         "flux": 10 + np.sin(2 * np.pi * t / 0.6) + rng.normal(0, 0.05, t.size),
+                         "flux_err": 0.05})
+    short = pd.read_csv(synth_csv)
+    short["flux_err"] = 0.05
+    data = tmp_path / "mixed.csv"
+    pd.concat([short, long], ignore_index=True).to_csv(data, index=False)
+    outs = []
+    for workers in ("1", "3"):
+        out = tmp_path / f"w{workers}.parquet"
+        assert main(["score", "--model", str(trained), "--data", str(data), "--output",
+                     str(out), "--batch-objects", "3", "--segment-points", "1000",
+                     "--workers", workers]) == 0
+        outs.append((pd.read_parquet(out), pd.read_parquet(tmp_path / f"w{workers}.objects"
+                                                            ".parquet")))
+    (p1, o1), (p3, o3) = outs
+    assert len(p1) == len(short) + len(long) and len(o1) == 13
+    pd.testing.assert_frame_equal(p1, p3)
+    pd.testing.assert_frame_equal(o1, o3)
+    assert p1["object_id"].astype(str).tolist() == \
+        ["long"] * len(long) + short["object_id"].tolist()  # long curves go first
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--model", str(trained), "--data", str(data), "--output",
+              str(tmp_path / "x.csv"), "--workers", "0"])
+    assert exc.value.code == 2
+    assert "--workers: 0 is below the minimum, 1" in capsys.readouterr().err
+
+
 def test_log_run_of_an_untracked_bundle_makes_a_new_run(tiny_bundle, tmp_path, monkeypatch,
                                                         capsys):
     from mlflow.tracking import MlflowClient
