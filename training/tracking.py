@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,10 @@ def run_tags() -> dict[str, str]:
 
 
 class EpochLogger(keras.callbacks.Callback):
-    """Logs each epoch's metrics to the run; keeps training if the server goes away."""
+    """Logs each epoch's metrics to the run from a background thread (training does not wait
+    on the tracking server); keeps training if the server goes away: after the first failure
+    the remaining epochs are only listed in `unlogged`. Training's end waits for what is
+    queued (`flush`)."""
 
     def __init__(self, run_id: str, history: list[dict[str, float]]):
         super().__init__()
@@ -135,11 +139,10 @@ class EpochLogger(keras.callbacks.Callback):
         self.history = history
         self.failed: str | None = None
         self.unlogged: list[int] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        from mlflow.entities import Metric
-        from mlflow.tracking import MlflowClient
-
         row = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
         with contextlib.suppress(Exception):
             row["learning_rate"] = float(keras.ops.convert_to_numpy(
@@ -147,7 +150,17 @@ class EpochLogger(keras.callbacks.Callback):
         if self.failed:
             self.unlogged.append(epoch)
             return
-        ts = int(time.time() * 1000)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lcad-epoch-log")
+        self._pending.append(self._pool.submit(self._log, epoch, row, int(time.time() * 1000)))
+
+    def _log(self, epoch: int, row: dict[str, float], ts: int) -> None:
+        from mlflow.entities import Metric
+        from mlflow.tracking import MlflowClient
+
+        if self.failed:  # an earlier epoch failed: do not wait on the server again
+            self.unlogged.append(epoch)
+            return
         try:
             MlflowClient().log_batch(
                 self.run_id, metrics=[Metric(k, v, ts, epoch) for k, v in row.items()],
@@ -155,6 +168,19 @@ class EpochLogger(keras.callbacks.Callback):
         except Exception as exc:
             self.failed = f"{type(exc).__name__}: {exc}"
             self.unlogged.append(epoch)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Wait until every queued epoch is logged (or known not to be)."""
+        for fut in self._pending:
+            fut.result()
+        self._pending.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        self.unlogged.sort()
 
 
 def input_schema() -> Any:

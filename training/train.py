@@ -140,6 +140,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
         bundle = detector.save(req.output)
         shutil.rmtree(ckpt, ignore_errors=True)
         outcome = TrainOutcome(detector, metrics, bundle, run_id, not_logged=not_logged)
+        if epoch_logger is not None:
+            epoch_logger.flush()  # fit's end flushes it too; idempotent
         if run is not None:
             if epoch_logger is not None and epoch_logger.failed:
                 # the server went away mid-training: do not wait on it again for the rest
