@@ -38,9 +38,13 @@ def machine() -> str:
 
 def repeat(fn: Callable[[], float], n: int = 3) -> dict[str, float]:
     """Median and spread (min, max) of `n` measurements."""
-    values = [fn() for _ in range(n)]
+    return summarize([fn() for _ in range(n)])
+
+
+def summarize(values: Sequence[float]) -> dict[str, float]:
+    """Median and spread (min, max) of measurements."""
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "n": n}
+            "n": len(values)}
 
 
 def timed(fn: Callable[[], Any]) -> float:

@@ -253,9 +253,10 @@ def _requirements() -> list[str]:
 
 
 def log_figures(det: Detector, val_curves: Sequence[LightCurve],
-                history: Sequence[dict[str, float]]) -> None:
+                history: Sequence[dict[str, float]], run_id: str) -> None:
+    """Diagnostic figures of the run (any thread: the run is named, not the active one)."""
     import matplotlib.pyplot as plt
-    import mlflow
+    from mlflow.tracking import MlflowClient
 
     from training import plots
 
@@ -270,8 +271,9 @@ def log_figures(det: Detector, val_curves: Sequence[LightCurve],
         figs["plots/score_histogram.png"] = plots.score_histogram(
             diag["error"], det.calibration.window_threshold)
         figs["plots/latent_space.png"] = plots.latent_space(diag["latent"], diag["error"])
+    client = MlflowClient()
     for name, fig in figs.items():
-        mlflow.log_figure(fig, name)
+        client.log_figure(run_id, fig, name)
         plt.close(fig)
 
 

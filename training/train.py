@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -200,9 +201,14 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     from training import tracking
 
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
-    tracking.log_figures(detector, [c for c in splits.validation if c.mask.any()], history)
-    example_curve = max(req.curves, key=len)
-    example = tracking.example_frame(example_curve, detector.window)
-    out = tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
+    run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
+    # the figures render and upload on a second thread while the model is logged
+    with ThreadPoolExecutor(1, thread_name_prefix="lcad-figures") as pool:
+        figures = pool.submit(tracking.log_figures, detector,
+                              [c for c in splits.validation if c.mask.any()], history, run_id)
+        example_curve = max(req.curves, key=len)
+        example = tracking.example_frame(example_curve, detector.window)
+        out = tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
+        figures.result()
     mlflow.set_tag(MODEL_TAG, "true")
     return out
