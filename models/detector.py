@@ -131,8 +131,7 @@ class Prepared:
         return self.inputs
 
     def targets(self) -> np.ndarray:
-        return np.concatenate([self.inputs, self.win.cut(self.errors) if self.errors_on_grid
-                               else self.errors], axis=1)
+        return np.concatenate([self.inputs, self.en_rows()], axis=1)
 
 
 @dataclass
@@ -338,8 +337,7 @@ class Detector:
 
     def window_errors_of(self, p: Prepared, recon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Window errors (NaN for unusable windows) and (n_windows, n_bands) band errors."""
-        red = self.reduce(p, recon)
-        return red.werr, red.band_err
+        return window_errors(self.residuals_of(p, recon), p.win.band_counts, p.valid)
 
     def new_reduced(self, p: Prepared) -> Reduced:
         n_w, nb, n_grid = p.win.n_windows, len(self.bands), p.res.n_grid

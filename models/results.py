@@ -81,10 +81,8 @@ class CurveScore:
         band: Any = self.band[rows]
         if categorical:
             oid = pd.Categorical.from_codes(np.zeros(n, np.int8), [self.object_id])
-            names = self.bands if len(self.bands) == 1 else None
-            if names is not None and (band.size == 0 or band[0] == names[0]) and \
-                    bool(np.all(band == names[0])):
-                band = pd.Categorical.from_codes(np.zeros(n, np.int8), names)
+            if len(self.bands) == 1 and bool(np.all(band == self.bands[0])):
+                band = pd.Categorical.from_codes(np.zeros(n, np.int8), self.bands)
             else:
                 band = pd.Categorical(band)
         return pd.DataFrame({

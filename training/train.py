@@ -152,7 +152,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                 not_logged.append("final metrics, plots and model (the server failed earlier)")
             else:
                 try:
-                    outcome.logged = log_results(detector, bundle, splits, history, req)
+                    outcome.logged = log_results(detector, bundle, splits, history, req,
+                                                 run.info.run_id)
                     detector.info.update(outcome.logged)
                 except Exception as exc:
                     not_logged.append(f"final metrics, plots and model ({type(exc).__name__}:"
@@ -194,14 +195,14 @@ def _log_start(req: TrainRequest, splits: Splits) -> None:
 
 
 def log_results(detector: Detector, bundle: Path, splits: Splits,
-                history: list[dict[str, float]], req: TrainRequest) -> dict[str, Any]:
+                history: list[dict[str, float]], req: TrainRequest, run_id: str
+                ) -> dict[str, Any]:
     """Final metrics, figures and the pyfunc model (registered when asked)."""
     import mlflow
 
     from training import tracking
 
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
-    run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
     # the figures render and upload on a second thread while the model is logged
     with ThreadPoolExecutor(1, thread_name_prefix="lcad-figures") as pool:
         figures = pool.submit(tracking.log_figures, detector,
