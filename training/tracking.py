@@ -12,7 +12,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +131,17 @@ class EpochLogger(keras.callbacks.Callback):
     """Logs each epoch's metrics to the run from a background thread (training does not wait
     on the tracking server); keeps training if the server goes away: after the first failure
     the remaining epochs are only listed in `unlogged`. Training's end waits for what is
-    queued (`flush`)."""
+    queued (`flush`). `writer` (a one-thread executor) may be shared with the checkpoints,
+    so that an epoch is logged only after it is saved."""
 
-    def __init__(self, run_id: str, history: list[dict[str, float]]):
+    def __init__(self, run_id: str, history: list[dict[str, float]],
+                 writer: Executor | None = None):
         super().__init__()
         self.run_id = run_id
         self.history = history
         self.failed: str | None = None
         self.unlogged: list[int] = []
+        self._writer = writer
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
 
@@ -150,9 +153,12 @@ class EpochLogger(keras.callbacks.Callback):
         if self.failed:
             self.unlogged.append(epoch)
             return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="lcad-epoch-log")
-        self._pending.append(self._pool.submit(self._log, epoch, row, int(time.time() * 1000)))
+        pool = self._writer
+        if pool is None:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="lcad-epoch-log")
+            pool = self._pool
+        self._pending.append(pool.submit(self._log, epoch, row, int(time.time() * 1000)))
 
     def _log(self, epoch: int, row: dict[str, float], ts: int) -> None:
         from mlflow.entities import Metric

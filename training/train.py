@@ -7,13 +7,15 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from models.config import DetectorConfig
 from models.detector import Detector
@@ -31,24 +33,62 @@ def train(cfg: DetectorConfig, curves: Sequence[LightCurve], **kw: Any
 
 
 class Checkpoint(keras.callbacks.Callback):
-    """Saves the full model (optimizer included) and the history after every epoch."""
+    """Saves the model (optimizer included) and the history after every epoch.
 
-    def __init__(self, directory: Path, history: list[dict[str, float]], state: dict[str, Any]):
+    The architecture and compile state are saved once, when training starts; every epoch
+    then copies the weights and optimizer variables (a few ms) and writes them, with the
+    history, on `writer`, a one-thread executor shared with the epoch logger: an epoch is
+    on disk before it is logged, so a resumed run never logs an epoch twice. A failed write
+    stops training at the next epoch, as a failed synchronous save would.
+    """
+
+    def __init__(self, directory: Path, history: list[dict[str, float]], state: dict[str, Any],
+                 writer: Executor):
         super().__init__()
         self.directory = directory
         self.history = history
         self.state = state
+        self.writer = writer
+        self._pending: list[Future[None]] = []
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _atomic(self.directory / "model.keras", self.model.save)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._raise_failed()
         self.history.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / "model.keras.tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, self.directory / "model.keras")
-        state = {**self.state, "epoch": epoch, "history": self.history}
-        tmp_json = self.directory / "state.json.tmp"
-        tmp_json.write_text(json.dumps(state))
-        os.replace(tmp_json, self.directory / "state.json")
+        arrays = [keras.ops.convert_to_numpy(v)
+                  for v in [*self.model.variables, *self.model.optimizer.variables]]
+        state = {**self.state, "epoch": epoch, "history": list(self.history),
+                 "n_model_variables": len(self.model.variables)}
+        self._pending.append(self.writer.submit(self._write, arrays, state))
+
+    def _write(self, arrays: list[np.ndarray], state: dict[str, Any]) -> None:
+        _atomic(self.directory / WEIGHTS_FILE,
+                lambda tmp: np.savez(tmp, *arrays))
+        _atomic(self.directory / "state.json", lambda tmp: tmp.write_text(json.dumps(state)))
+
+    def _raise_failed(self) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for fut in done:
+            fut.result()  # re-raises a failed write
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        for fut in self._pending:
+            fut.result()
+        self._pending.clear()
+
+
+WEIGHTS_FILE = "weights.npz"
+
+
+def _atomic(path: Path, write: Any) -> None:
+    """`write(tmp)` then rename over `path`: a reader sees the old file or the new one."""
+    tmp = path.with_name(f"{path.stem}.tmp{path.suffix}")
+    write(tmp)
+    os.replace(tmp, path)
 
 
 def load_checkpoint(directory: Path, cfg: DetectorConfig) -> tuple[keras.Model, dict[str, Any]]:
@@ -56,7 +96,23 @@ def load_checkpoint(directory: Path, cfg: DetectorConfig) -> tuple[keras.Model, 
     if state.get("config") != cfg.model_dump(mode="json"):
         raise ValueError(f"{directory}: the checkpoint was made with another config; "
                          "rerun without --resume or with the same config")
-    model = keras.saving.load_model(directory / "model.keras", compile=True, safe_mode=True)
+    with warnings.catch_warnings():
+        # model.keras was saved before the optimizer was built: its variables come from
+        # the weights file below
+        warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+        model = keras.saving.load_model(directory / "model.keras", compile=True,
+                                        safe_mode=True)
+    with np.load(directory / WEIGHTS_FILE) as npz:
+        arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    n_model = int(state["n_model_variables"])
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    variables = [*model.variables, *model.optimizer.variables]
+    if n_model != len(model.variables) or len(arrays) != len(variables):
+        raise ValueError(f"{directory}: the checkpoint's weights do not fit its model; "
+                         "rerun without --resume")
+    for var, value in zip(variables, arrays, strict=True):
+        var.assign(value)
     return model, state
 
 
@@ -104,12 +160,16 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     epoch_logger = None
     not_logged: list[str] = []
     run_ctx: Any = contextlib.nullcontext()
+    # checkpoints and epoch metrics are written on one background thread, in epoch order
+    writer = ThreadPoolExecutor(1, thread_name_prefix="lcad-train-io")
     if req.tracking:
         from training import tracking
 
         tracking.setup(req.experiment)
         run_ctx = _tracked_run(run_id, req.run_name, not_logged)
-    with run_ctx as run:
+    with contextlib.ExitStack() as stack:
+        run = stack.enter_context(run_ctx)
+        stack.callback(writer.shutdown, wait=True)  # before the run ends, even on errors
         if run is not None:
             run_id = run.info.run_id
             if initial_epoch == 0:
@@ -125,10 +185,11 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                     log_missing_epochs(run_id, history)
                 except Exception as exc:
                     not_logged.append(f"epochs before the resume ({type(exc).__name__}: {exc})")
-            epoch_logger = tracking.EpochLogger(run_id, [])
+            epoch_logger = tracking.EpochLogger(run_id, [], writer)
             callbacks.append(epoch_logger)
         callbacks.insert(0, Checkpoint(ckpt, history,
-                                       {"config": cfg.model_dump(mode="json"), "run_id": run_id}))
+                                       {"config": cfg.model_dump(mode="json"), "run_id": run_id},
+                                       writer))
         if initial_epoch >= cfg.train.epochs:
             raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
         detector, metrics = fit_detector(
