@@ -53,7 +53,7 @@ def main() -> None:
     curves = read_curves(data if data.exists() else DEMO_DATA)
     cfg = DetectorConfig.from_dict({"train": {"epochs": args.epochs, "patience": 1000}})
     splits = split_curves(curves, cfg)
-    pre = Preprocessor.fit(splits.train, cfg.preprocess)
+    pre = Preprocessor.fit(splits.train, cfg.resolved(splits.by).preprocess)
     dim = cfg.preprocess.window * len(pre.bands)
     probe = Detector(cfg, pre, build_autoencoder(dim, cfg.model))
     x_tr, y_tr, _ = window_arrays(probe, splits.train, cfg.train.stride)

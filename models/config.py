@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from models.errors import ConfigError
 
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
-Normalization = Literal["robust", "global", "window", "minmax"]
+Normalization = Literal["auto", "robust", "global", "window", "minmax"]
 
 
 class _Section(BaseModel):
@@ -32,7 +32,12 @@ class PreprocessConfig(_Section):
     max_gap: float = Field(
         3.0, gt=0, description="gaps longer than this many grid steps are masked, not interpolated"
     )
-    normalization: Normalization = "robust"
+    normalization: Normalization = Field(
+        "auto", description="robust: each curve by its own median and MAD; global: every "
+        "curve by the training data's mean and std; window: each window by its own; minmax; "
+        "auto (default): global when training splits each curve by time (a few series, whose "
+        "future is scored: a level the training never had is news), robust when it splits "
+        "by object (many objects, each new one on its own scale)")
     bands: list[str] | None = Field(None, description="bands in order; None = those in training")
     min_valid_fraction: float = Field(
         0.5, gt=0, le=1, description="windows with fewer valid points are not scored or trained on"
@@ -85,11 +90,14 @@ class ScoringConfig(_Section):
 
     error: Literal["mse", "chi2"] = Field(
         "chi2", description="residuals over the flux errors (chi2) or in normalised flux (mse)")
-    point: Literal["scan", "window"] = Field(
-        "scan",
-        description="point score: a multi-scale scan of the residuals (-log10 p of the most "
-        "surprising run of `scales` points covering the point), or the mean error of the "
-        "windows covering the point",
+    point: Literal["auto", "scan", "novelty", "window"] = Field(
+        "auto",
+        description="point score: 'scan', a multi-scale scan of the residuals (-log10 p of "
+        "the most surprising run of `scales` points covering the point); 'novelty', the "
+        "largest distance to the training windows (input and latent space) of the windows "
+        "covering the point; 'window', the mean error of the covering windows; 'auto' "
+        "(default): scan when the held-out residuals are white (|lag-1 autocorrelation| <= "
+        "0.1), novelty when they are not",
     )
     scales: list[int] = Field(
         default_factory=lambda: [1, 4, 16],
@@ -150,6 +158,14 @@ class DetectorConfig(_Section):
         if not isinstance(data, dict):
             raise ConfigError("config must be a YAML mapping of sections")
         return cls.from_dict(data)
+
+    def resolved(self, split_by: str) -> DetectorConfig:
+        """The config with "auto" normalisation made concrete for a training split."""
+        if self.preprocess.normalization != "auto":
+            return self
+        norm = "global" if split_by == "time" else "robust"
+        return self.model_copy(update={
+            "preprocess": self.preprocess.model_copy(update={"normalization": norm})})
 
     def with_overrides(self, overrides: Iterable[str]) -> DetectorConfig:
         """Apply `section.key=value` strings (values parsed as YAML)."""

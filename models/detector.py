@@ -23,6 +23,7 @@ from models.autoencoder import inference_model
 from models.config import DetectorConfig
 from models.errors import BundleError, LcadError, LightCurveError
 from models.lightcurve import LightCurve
+from models.novelty import LAG1_LIMIT, QUERY_BLOCK, Novelty, lag1_autocorrelation
 from models.preprocess import Preprocessor, Resampled
 from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from models.scoring import (
@@ -38,6 +39,7 @@ from models.scoring import (
 from models.windows import (
     Windows,
     coverage_count,
+    coverage_max,
     coverage_mean,
     diagonal_sums,
     make_windows,
@@ -46,6 +48,7 @@ from models.windows import (
 
 SCHEMA_VERSION = 1
 CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
+NOVELTY_FILE = "novelty.npz"  # training windows and codes, when the point score is novelty
 MAX_BATCH = 4096
 MIN_BUCKET = 16
 STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
@@ -160,9 +163,18 @@ class Detector:
     calibration: Calibration | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    novelty: Novelty | None = None
 
     def __post_init__(self) -> None:
         self._infer = inference_model(self.model)
+
+    @property
+    def point_method(self) -> str:
+        """What the point score is: chosen at calibration for "auto"."""
+        if self.calibration is not None:
+            return self.calibration.point_method
+        point = self.config.scoring.point
+        return "scan" if point == "auto" else point
 
     # ---- shapes --------------------------------------------------------------------------
     @property
@@ -375,21 +387,50 @@ class Detector:
         return red
 
     def grid_scores(self, p: Prepared, red: Reduced,
-                    tables: list[EmpiricalDistribution] | None = None) -> np.ndarray:
+                    tables: list[EmpiricalDistribution] | None = None,
+                    z: np.ndarray | None = None, method: str | None = None,
+                    ref_curve: int | None = None) -> np.ndarray:
         """Point score on the grid; NaN where there is no data.
 
         "scan": the residuals scanned at several run lengths (see `scan_statistics`), each
         scale's surprise calibrated on held-out data (`tables`, default: the calibration's),
-        the most surprising scale kept. "window": the mean error of the covering windows.
+        the most surprising scale kept. "novelty": the largest novelty (models/novelty.py)
+        of the windows covering the point (`z`: their latent codes). "window": the mean error
+        of the covering windows.
         """
         scfg = self.config.scoring
-        if scfg.point == "window":
+        method = method or self.point_method
+        if method == "window":
             s = coverage_mean(red.werr, p.win.starts, self.window, p.res.n_grid)
+        elif method == "novelty":
+            s = coverage_max(self.window_novelty(p, z, ref_curve), p.win.starts, self.window,
+                             p.res.n_grid)
         else:
             if tables is None and self.calibration is not None:
                 tables = self.calibration.scan
             s = scan_scores(self.point_residuals(p, red), scfg.scales, scfg.scan_clip, tables)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    def window_novelty(self, p: Prepared, z: np.ndarray | None,
+                       ref_curve: int | None = None) -> np.ndarray:
+        """(n_windows,) novelty of every window (NaN for unusable ones). `ref_curve`: the
+        curve is that one of the novelty reference (calibration): its own windows and those
+        overlapping them are not its neighbours."""
+        if self.novelty is None:
+            raise LcadError("this detector has no novelty reference (point score "
+                            f"{self.point_method!r}): it was calibrated without training windows")
+        if z is None:
+            raise LcadError("novelty scores need the windows' latent codes")
+        out = np.full(p.win.n_windows, np.nan)
+        buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * self.input_dim), np.float32)
+        for lo in range(0, p.win.n_windows, QUERY_BLOCK):
+            rows = slice(lo, lo + QUERY_BLOCK)
+            x = p.input_rows(rows, out=buf)[:, : self.input_dim]
+            exclude = None if ref_curve is None else (
+                ref_curve, p.res.grid_time[p.win.starts[rows]],
+                self.window * self.preprocessor.cadence)
+            out[rows] = self.novelty.window_scores(x, z[rows], exclude)
+        return np.where(p.valid, out, np.nan)
 
     def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the
@@ -440,7 +481,7 @@ class Detector:
             raise LcadError("detector is not calibrated: it cannot score")
         scfg = self.config.scoring
         werr = red.werr
-        grid_score = self.grid_scores(p, red)
+        grid_score = self.grid_scores(p, red, z=z)
         grid_p = cal.point.p_values(grid_score)
         recon_grid = self._reconstruction_grid(p, red)
         thr = cal.point_threshold if threshold is None else float(threshold)
@@ -478,30 +519,72 @@ class Detector:
             latent=z, bands=list(self.bands), warnings=warn,
         )
 
-    def calibrate(self, curves: Sequence[LightCurve]) -> Calibration:
-        """Fit thresholds and p-value tables on held-out curves (never the training windows)."""
+    def calibrate(self, curves: Sequence[LightCurve],
+                  reference: Sequence[LightCurve] = ()) -> Calibration:
+        """Fit thresholds and p-value tables on held-out curves (never the training windows).
+
+        With `scoring.point` "auto" the point score is chosen here: the residual scan when the
+        held-out residuals are white, novelty against the windows of `reference` (the
+        training curves) when they are not. "novelty" needs `reference`; its point scores are
+        calibrated on the reference curves, each window without its own neighbourhood.
+        """
         prepared, _ = self._prepare_all(curves, "skip")
         if not prepared:
             raise LightCurveError("no calibration curve is long enough for one window")
         wins, pts, objs = [], [], []
         scfg = self.config.scoring
-        reds = [red for _z, red in self._run_reduced(prepared)]
+        outputs = self._run_reduced(prepared)
+        reds = [red for _z, red in outputs]
+        method, lag1 = scfg.point, None
+        if method in ("auto", "scan"):
+            lag1 = lag1_autocorrelation([r for p, red in zip(prepared, reds, strict=True)
+                                         for r in self.point_residuals(p, red)])
+            if method == "auto":
+                method = "novelty" if abs(lag1) > LAG1_LIMIT and reference else "scan"
+        self.novelty = None
+        if method == "novelty":
+            # the null of a novelty point score: the training curves themselves, each window
+            # without its own neighbourhood in time (the matrix profile's self-join); long
+            # curves like the ones scored, where the short calibration split is not
+            pts = self._fit_novelty(reference)
         tables = None
-        if scfg.point == "scan":  # one null distribution per scale, from held-out data
+        if method == "scan":  # one null distribution per scale, from held-out data
             stats = [scan_statistics(self.point_residuals(p, red), scfg.scales, scfg.scan_clip)
                      for p, red in zip(prepared, reds, strict=True)]
             tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                       if any(np.isfinite(st[i]).any() for st in stats)
                       else EmpiricalDistribution.fit(np.zeros(1))
                       for i in range(len(scfg.scales))]
-        for p, red in zip(prepared, reds, strict=True):
+        for p, (z, red) in zip(prepared, outputs, strict=True):
             wins.append(red.werr)
-            pts.append(self.grid_scores(p, red, tables))
+            if method != "novelty":
+                pts.append(self.grid_scores(p, red, tables, z, method))
             objs.append(object_score(red.werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
-            scfg.min_calibration_objects, tables)
+            scfg.min_calibration_objects, tables, method, lag1)
         return self.calibration
+
+    def _fit_novelty(self, reference: Sequence[LightCurve]) -> list[np.ndarray]:
+        """Set the novelty reference: every usable window (stride 1) of the reference curves,
+        with its latent code (a random subsample beyond `MAX_REFERENCE`). Returns the novelty
+        point scores of the reference curves, each window scored without the reference
+        windows overlapping it in time."""
+        prepared, _ = self._prepare_all(reference, "skip")
+        outputs = self._run_reduced(prepared)
+        xs, zs, origin = [], [], []
+        for i, (p, (z, _red)) in enumerate(zip(prepared, outputs, strict=True)):
+            xs.append(p.xn[p.valid])
+            zs.append(z[p.valid])
+            starts = p.res.grid_time[p.win.starts[p.valid]]
+            origin.append(np.stack([np.full(starts.size, i), starts], axis=1))
+        if not xs or sum(x.shape[0] for x in xs) < 2:
+            raise LightCurveError("novelty needs training curves with at least two usable "
+                                  "windows")
+        self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
+                                   np.concatenate(origin), self.config.train.seed)
+        return [self.grid_scores(p, red, z=z, method="novelty", ref_curve=i)
+                for i, (p, (z, red)) in enumerate(zip(prepared, outputs, strict=True))]
 
     # ---- the bundle ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -529,11 +612,12 @@ class Detector:
         try:
             self.model.save(tmp / MODEL_FILE)
             _write_json(tmp / CALIBRATION_FILE, self.calibration.to_dict())
+            if self.novelty is not None:
+                self.novelty.save(tmp / NOVELTY_FILE)
             meta = self.describe()
-            meta["files"] = {
-                MODEL_FILE: _sha256(tmp / MODEL_FILE),
-                CALIBRATION_FILE: _sha256(tmp / CALIBRATION_FILE),
-            }
+            meta["files"] = {name: _sha256(tmp / name)
+                             for name in (MODEL_FILE, CALIBRATION_FILE, NOVELTY_FILE)
+                             if (tmp / name).is_file()}
             _write_json(tmp / CONFIG_FILE, meta)
             if target.exists():
                 old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -559,7 +643,10 @@ class Detector:
             raise BundleError(root / CONFIG_FILE,
                               f"schema_version {version!r} is not supported "
                               f"(this lcad {__version__} reads {SCHEMA_VERSION})")
-        for name in (MODEL_FILE, CALIBRATION_FILE):
+        needed = [MODEL_FILE, CALIBRATION_FILE]
+        if NOVELTY_FILE in meta.get("files", {}):
+            needed.append(NOVELTY_FILE)
+        for name in needed:
             f = root / name
             if not f.is_file():
                 raise BundleError(f, "file is missing")
@@ -582,9 +669,19 @@ class Detector:
             raise BundleError(root / MODEL_FILE,
                               f"model takes {model.input_shape[-1]} inputs, config implies "
                               f"{expected_dim}")
+        novelty = None
+        if calibration.point_method == "novelty":
+            if NOVELTY_FILE not in needed:
+                raise BundleError(root / NOVELTY_FILE, "file is missing (the point score is "
+                                  "novelty)")
+            try:
+                novelty = Novelty.load(root / NOVELTY_FILE)
+            except (KeyError, OSError, ValueError) as exc:
+                raise BundleError(root / NOVELTY_FILE, f"cannot be read: {exc}") from None
         info = dict(meta.get("info", {}))
         info.setdefault("source", str(root))
-        return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info)
+        return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
+                   novelty)
 
 
 def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:

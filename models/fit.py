@@ -88,6 +88,7 @@ def fit_detector(
     `model` and `initial_epoch` continue an interrupted run from a checkpoint.
     """
     splits = splits or split_curves(curves, config)
+    config = config.resolved(splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
@@ -124,13 +125,16 @@ def fit_detector(
     epochs_run = max(1, len(history.history.get("loss", [])))
 
     cal_curves = [c for c in splits.calibration if c.mask.any()]
-    det.calibrate(cal_curves)
+    # novelty compares with every window of the whole training curves (windows across the
+    # split boundaries included); a calibration window skips its own neighbourhood in time
+    reference = [c for c in curves if c.mask.any()]
+    det.calibrate(cal_curves, reference)
     metrics = _metrics(det, splits.validation, history.history, seconds,
                        epochs_run * x_tr.shape[0])
     metrics.update(n_train_windows=float(x_tr.shape[0]), n_val_windows=float(x_va.shape[0]),
                    n_skipped_train_curves=float(len(skipped)))
     det.metrics = metrics
-    det.info.update(split_by=splits.by)
+    det.info.update(split_by=splits.by, point_score=det.point_method)
     return det, metrics
 
 
@@ -146,6 +150,8 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
         "windows_per_second": windows_seen / max(seconds, 1e-9),
         "epochs_run": float(len(history.get("loss", []))),
     }
+    if cal.residual_lag1 is not None:
+        out["residual_lag1"] = cal.residual_lag1
     if history.get("val_loss"):
         out["best_val_loss"] = float(np.nanmin(history["val_loss"]))
     usable = [c for c in val_curves if c.mask.any()]

@@ -213,7 +213,7 @@ class Preprocessor:
 
     def band_offsets(self, res: Resampled) -> tuple[np.ndarray, np.ndarray]:
         """(n_bands,) offset and scale shared by all windows of a curve (not "window" mode)."""
-        if self.config.normalization == "robust":
+        if self.config.normalization in ("robust", "auto"):  # "auto" unresolved: per object
             return res.object_offset.astype(np.float64), res.object_scale.astype(np.float64)
         if self.config.normalization in ("global", "minmax"):
             return np.asarray(self.band_offset, np.float64), np.asarray(self.band_scale,

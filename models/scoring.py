@@ -254,6 +254,8 @@ class Calibration:
     object_threshold: float | None
     n_objects: int
     scan: list[EmpiricalDistribution] | None = None  # per scan scale; None: analytic p-values
+    point_method: str = "scan"  # what the point score is: "scan", "novelty" or "window"
+    residual_lag1: float | None = None  # lag-1 autocorrelation of held-out residuals
 
     @classmethod
     def fit(
@@ -264,6 +266,8 @@ class Calibration:
         target_far: float,
         min_objects: int,
         scan: list[EmpiricalDistribution] | None = None,
+        point_method: str = "scan",
+        residual_lag1: float | None = None,
     ) -> Calibration:
         win = EmpiricalDistribution.fit(window_errs)
         pts = EmpiricalDistribution.fit(point_scores)
@@ -280,6 +284,8 @@ class Calibration:
             None if obj is None else obj.quantile(1.0 - target_far),
             int(objs.size),
             scan,
+            point_method,
+            residual_lag1,
         )
 
     def object_p_value(self, score: float, window_p: np.ndarray, n_independent: float) -> float:
@@ -312,6 +318,8 @@ class Calibration:
             None if data.get("object_threshold") is None else float(data["object_threshold"]),
             int(data["n_objects"]),
             [EmpiricalDistribution(**d) for d in data["scan"]] if data.get("scan") else None,
+            str(data.get("point_method", "scan")),
+            None if data.get("residual_lag1") is None else float(data["residual_lag1"]),
         )
 
 

@@ -138,6 +138,21 @@ def coverage_mean(
         return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
+def coverage_max(
+    values: np.ndarray, starts: np.ndarray, window: int, n_grid: int
+) -> np.ndarray:
+    """Largest per-window value over the windows covering each grid point (NaN = skip);
+    points that no usable window covers get NaN. `starts` are distinct."""
+    ok = np.isfinite(values)
+    v, st = values[ok].astype(np.float64), starts[ok]
+    out = np.full(n_grid, -np.inf)
+    for k in range(window):  # distinct starts: no index repeats within one offset
+        idx = st + k
+        inside = idx < n_grid
+        out[idx[inside]] = np.maximum(out[idx[inside]], v[inside])
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) -> np.ndarray:
     """Point score = mean error of the windows covering the point (windows every `stride`)."""
     starts = window_starts(n_points, window, stride)
