@@ -38,7 +38,7 @@ from bench.common import machine, table
 from models.config import DetectorConfig
 from models.detector import Detector, Prepared
 from models.lightcurve import LightCurve
-from models.windows import coverage_mean
+from models.windows import coverage_max, coverage_mean
 from training.evaluate import event_recall, ranking_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,8 +183,12 @@ def lcad_scores(det: Detector, cases: Sequence[Case]) -> list[np.ndarray]:
     return [by_id.get(c.object_id, np.full(c.test.time.size, np.nan)) for c in cases]
 
 
-def _to_points(p: Prepared, window_values: np.ndarray, window: int) -> np.ndarray:
-    grid = coverage_mean(window_values, p.win.starts, window, p.res.n_grid)
+def _to_points(p: Prepared, window_values: np.ndarray, window: int,
+               starts: np.ndarray | None = None, how: str = "mean") -> np.ndarray:
+    """Window scores -> point scores: the mean (or max) over the windows covering a point."""
+    starts = p.win.starts if starts is None else starts
+    spread = coverage_max if how == "max" else coverage_mean
+    grid = spread(window_values, starts, window, p.res.n_grid)
     return np.where(p.curve.mask, grid[p.res.point_grid], np.nan)
 
 
@@ -220,8 +224,12 @@ def baseline_scores(det: Detector, cases: Sequence[Case], seed: int = 0,
     if "dense_ae_keras_io" in want:
         out["dense_ae_keras_io"] = _keras_io_ae(train, test, w, seed)
     if "matrix_profile" in want:
-        out["matrix_profile"] = [_matrix_profile(a, b, w) for a, b in zip(train, test,
-                                                                           strict=True)]
+        mps = [_matrix_profile(a, b, w) for a, b in zip(train, test, strict=True)]
+        out["matrix_profile"] = [_to_points(p, mp, w, np.arange(mp.size))
+                                 for p, mp in zip(test, mps, strict=True)]
+        # the same profile spread as lcad spreads its novelty: the max over covering windows
+        out["matrix_profile_max"] = [_to_points(p, mp, w, np.arange(mp.size), "max")
+                                     for p, mp in zip(test, mps, strict=True)]
     return out
 
 
@@ -257,16 +265,14 @@ def _keras_io_ae(train: Sequence[Prepared], test: Sequence[Prepared], w: int, se
 
 def _matrix_profile(train: Prepared, test: Prepared, w: int) -> np.ndarray:
     """Euclidean distance (non-normalised: stumpy.aamp) of every test subsequence to its
-    nearest neighbour in the training part of the same series."""
+    nearest neighbour in the training part of the same series (per subsequence start)."""
     import stumpy
 
     a = test.res.values[0].astype(np.float64)
     b = train.res.values[0].astype(np.float64)
     mp = stumpy.aamp(a, w, T_B=b, ignore_trivial=False)[:, 0].astype(np.float64)
     mp[~np.isfinite(mp)] = np.nan
-    starts = np.arange(mp.size)
-    grid = coverage_mean(mp, starts, w, test.res.n_grid)
-    return np.where(test.curve.mask, grid[test.res.point_grid], np.nan)
+    return mp  # one value per subsequence start (grid points 0, 1, ...)
 
 
 # ---- metrics --------------------------------------------------------------------------------
