@@ -1,0 +1,69 @@
+"""A novelty detector (structured series) through `lcad serve` and `lcad score`: the same
+point scores as in-process scoring, the anomaly found."""
+
+import os
+import subprocess
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.config import DetectorConfig
+from models.fit import fit_detector
+from models.lightcurve import LightCurve
+from tests.conftest import BIN, free_port, wait_http
+from tests.models.test_novelty import CFG, _nab
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def novelty_bundle(tmp_path_factory):
+    t, f, truth = _nab("art_daily_jumpsup")
+    cut = int(0.15 * t.size)
+    train = LightCurve.from_arrays("jumps", t[:cut], f[:cut], emit_warnings=False)
+    det, _ = fit_detector([train], DetectorConfig.from_dict(CFG))
+    assert det.point_method == "novelty"
+    path = det.save(tmp_path_factory.mktemp("novelty") / "bundle")
+    return det, path, t[cut:], f[cut:], truth[cut:]
+
+
+def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
+    det, path, t, f, truth = novelty_bundle
+    port = free_port()
+    with open(tmp_path / "serve.log", "w") as out:
+        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(path), "--port",
+                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "LCAD_MAX_WAIT_MS": "5"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/ready", timeout=120, proc=proc)
+        body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()}],
+                "include": ["point_scores"]}
+        resp = httpx.post(url + "/v1/score", json=body, timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert resp.status_code == 200, resp.text
+    got = resp.json()["results"][0]
+    want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
+    scores = np.array([np.nan if v is None else v for v in got["point_scores"]])
+    np.testing.assert_allclose(scores, want.point_score, rtol=1e-5)
+    # the jump is inside a reported interval
+    onset = t[truth][len(t[truth]) // 2]
+    assert any(iv["start"] <= onset <= iv["end"] for iv in got["intervals"]), got["intervals"]
+
+
+def test_batch_scoring_a_novelty_bundle_matches_in_process(novelty_bundle, tmp_path):
+    det, path, t, f, _ = novelty_bundle
+    data = tmp_path / "jumps.csv"
+    pd.DataFrame({"object_id": "jumps", "time": t, "flux": f}).to_csv(data, index=False)
+    out = tmp_path / "points.csv"
+    proc = subprocess.run([str(BIN / "lcad"), "score", "--model", str(path), "--data",
+                           str(data), "--output", str(out)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    points = pd.read_csv(out)
+    want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
+    np.testing.assert_allclose(points["score"].to_numpy(), want.point_score, rtol=1e-5)
