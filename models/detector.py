@@ -526,7 +526,8 @@ class Detector:
         With `scoring.point` "auto" the point score is chosen here: the residual scan when the
         held-out residuals are white, novelty against the windows of `reference` (the
         training curves) when they are not. "novelty" needs `reference`; its point scores are
-        calibrated on the reference curves, each window without its own neighbourhood.
+        calibrated on `curves` when these are other objects than the reference's, else on
+        the reference curves, each window without its own neighbourhood in time.
         """
         prepared, _ = self._prepare_all(curves, "skip")
         if not prepared:
@@ -542,11 +543,15 @@ class Detector:
             if method == "auto":
                 method = "novelty" if abs(lag1) > LAG1_LIMIT and reference else "scan"
         self.novelty = None
+        held_out = not {c.object_id for c in curves} & {c.object_id for c in reference}
         if method == "novelty":
-            # the null of a novelty point score: the training curves themselves, each window
-            # without its own neighbourhood in time (the matrix profile's self-join); long
-            # curves like the ones scored, where the short calibration split is not
-            pts = self._fit_novelty(reference)
+            self_join = self._fit_novelty(reference, self_join=not held_out)
+            if not held_out:
+                # calibration curves are parts of the reference curves (a split by time): the
+                # null is the reference curves themselves, each window without its own
+                # neighbourhood in time (the matrix profile's self-join): long curves like
+                # the ones scored, where the short calibration pieces are not
+                pts = self_join
         tables = None
         if method == "scan":  # one null distribution per scale, from held-out data
             stats = [scan_statistics(self.point_residuals(p, red), scfg.scales, scfg.scan_clip)
@@ -557,7 +562,7 @@ class Detector:
                       for i in range(len(scfg.scales))]
         for p, (z, red) in zip(prepared, outputs, strict=True):
             wins.append(red.werr)
-            if method != "novelty":
+            if method != "novelty" or held_out:  # held-out objects: their own novelty
                 pts.append(self.grid_scores(p, red, tables, z, method))
             objs.append(object_score(red.werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
@@ -565,11 +570,12 @@ class Detector:
             scfg.min_calibration_objects, tables, method, lag1)
         return self.calibration
 
-    def _fit_novelty(self, reference: Sequence[LightCurve]) -> list[np.ndarray]:
+    def _fit_novelty(self, reference: Sequence[LightCurve], self_join: bool = True
+                     ) -> list[np.ndarray]:
         """Set the novelty reference: every usable window (stride 1) of the reference curves,
-        with its latent code (a random subsample beyond `MAX_REFERENCE`). Returns the novelty
-        point scores of the reference curves, each window scored without the reference
-        windows overlapping it in time."""
+        with its latent code (a random subsample beyond `MAX_REFERENCE`). With `self_join`,
+        returns the novelty point scores of the reference curves, each window scored without
+        the reference windows overlapping it in time."""
         prepared, _ = self._prepare_all(reference, "skip")
         outputs = self._run_reduced(prepared)
         xs, zs, origin = [], [], []
@@ -583,6 +589,8 @@ class Detector:
                                   "windows")
         self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
                                    np.concatenate(origin), self.config.train.seed)
+        if not self_join:
+            return []
         return [self.grid_scores(p, red, z=z, method="novelty", ref_curve=i)
                 for i, (p, (z, red)) in enumerate(zip(prepared, outputs, strict=True))]
 

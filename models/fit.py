@@ -125,9 +125,11 @@ def fit_detector(
     epochs_run = max(1, len(history.history.get("loss", [])))
 
     cal_curves = [c for c in splits.calibration if c.mask.any()]
-    # novelty compares with every window of the whole training curves (windows across the
-    # split boundaries included); a calibration window skips its own neighbourhood in time
-    reference = [c for c in curves if c.mask.any()]
+    # novelty compares with the training windows: split by object, those of the training
+    # and validation objects (calibration objects stay held out); split by time, every
+    # window of the whole curves (across the split boundaries too), calibrated by self-join
+    reference = [c for c in ([*splits.train, *splits.validation] if splits.by == "object"
+                             else curves) if c.mask.any()]
     det.calibrate(cal_curves, reference)
     metrics = _metrics(det, splits.validation, history.history, seconds,
                        epochs_run * x_tr.shape[0])
