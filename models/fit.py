@@ -98,9 +98,16 @@ def fit_detector(
 
     x_tr, y_tr, skipped = window_arrays(det, splits.train, tcfg.stride)
     if x_tr.shape[0] == 0:
+        pcfg = config.preprocess
+        if pcfg.mode == "whole":
+            raise LightCurveError(
+                f"every training series is too sparse for whole-curve mode with window "
+                f"{pcfg.window}: fewer than {pcfg.min_valid_fraction:.0%} of the "
+                f"{pcfg.window} grid points of each band have an observation near them; try a "
+                f"smaller --window or a lower preprocess.min_valid_fraction")
         raise LightCurveError(
             f"every training series is too short or too sparse for window "
-            f"{config.preprocess.window} at cadence {pre.cadence:g}")
+            f"{pcfg.window} at cadence {pre.cadence:g}")
     x_va, y_va, _ = window_arrays(det, splits.validation, tcfg.stride)
     rng = np.random.default_rng(tcfg.seed)
     if tcfg.max_windows and x_tr.shape[0] > tcfg.max_windows:

@@ -97,6 +97,10 @@ def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
         ("object_id,time,flux\n" + "".join(f"{o},{t},{t % 3}\n" for o in "ab"
                                             for t in range(20)), [],
          "every training series is too short or too sparse for window 64"),
+        ("object_id,time,flux\n" + "".join(f"{o},{t ** 3},{t % 3}\n" for o in "ab"
+                                            for t in range(20)),
+         ["--set", "preprocess.mode=whole"],
+         "too sparse for whole-curve mode with window 64: fewer than 50% of the 64 grid"),
     ],
 )
 def test_train_bad_input_exits_2(synth_csv, tmp_path, capsys, content, extra, message):
