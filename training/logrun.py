@@ -83,6 +83,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
                  if k not in have_metrics and k not in history_keys}
         if final:
             mlflow.log_metrics(final)
+        mlflow.set_tags(tracking.chosen_tags(det))
         added["metrics"] = len(final)
 
         if tags.get(MODEL_TAG) != "true" or register_as:

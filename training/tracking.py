@@ -83,6 +83,12 @@ def setup(experiment: str) -> str:
     return uri
 
 
+def chosen_tags(det: Detector) -> dict[str, str]:
+    """What training decided from the data ("auto" settings), as run tags."""
+    return {"lcad.point_score": det.point_method,
+            "lcad.normalization": det.config.preprocess.normalization}
+
+
 def config_params(cfg: DetectorConfig) -> dict[str, str]:
     """The config as MLflow params: `section.key` -> value, lists and mappings as JSON."""
     return {k: json.dumps(v) if isinstance(v, list | dict) else str(v)

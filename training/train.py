@@ -264,6 +264,7 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     from training import tracking
 
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
+    mlflow.set_tags(tracking.chosen_tags(detector))
     # the figures render and upload on a second thread while the model is logged
     with ThreadPoolExecutor(1, thread_name_prefix="lcad-figures") as pool:
         figures = pool.submit(tracking.log_figures, detector,

@@ -42,6 +42,9 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     assert run.data.params["model.latent"] == "4"
     assert run.data.params["preprocess.window"] == "32"
     assert run.data.tags["keras.backend"] == "tensorflow" and "git.commit" in run.data.tags
+    # what the "auto" defaults became for this data
+    assert run.data.tags["lcad.point_score"] in ("scan", "novelty")
+    assert run.data.tags["lcad.normalization"] in ("global", "robust")
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
     for key in ("threshold", "val_error_p99", "train_seconds", "windows_per_second",
                 "val_false_alarm_rate"):
