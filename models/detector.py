@@ -427,10 +427,16 @@ class Detector:
             rows = slice(lo, lo + QUERY_BLOCK)
             x = p.input_rows(rows, out=buf)[:, : self.input_dim]
             exclude = None if ref_curve is None else (
-                ref_curve, p.res.grid_time[p.win.starts[rows]],
-                self.window * self.preprocessor.cadence)
+                ref_curve, p.res.grid_time[p.win.starts[rows]], self._window_duration)
             out[rows] = self.novelty.window_scores(x, z[rows], exclude)
         return np.where(p.valid, out, np.nan)
+
+    @property
+    def _window_duration(self) -> float:
+        """Time one window spans (whole-curve mode: a whole curve, however long)."""
+        if self.config.preprocess.mode == "whole":
+            return float("inf")
+        return self.window * self.preprocessor.cadence
 
     def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the

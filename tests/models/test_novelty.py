@@ -128,3 +128,18 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     assert det.info["split_by"] == "object" and det.point_method == "novelty"
     assert det.config.preprocess.normalization == "robust"
     assert metrics["val_false_alarm_rate"] <= 0.03  # target 0.01; measured 0.0
+
+
+def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
+    """A few stars (split by time), one window per curve: a curve must not be its own
+    neighbour in the self-join, or the threshold is 0 and every point is flagged."""
+    from training.io import read_curves
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:6]
+    cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 16},
+                                    "scoring": {"point": "novelty"},
+                                    "train": {"epochs": 2}})
+    det, metrics = fit_detector(curves, cfg)
+    assert det.info["split_by"] == "time" and det.point_method == "novelty"
+    assert det.calibration.point_threshold > 0
+    assert metrics["val_false_alarm_rate"] < 0.5
