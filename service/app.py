@@ -262,7 +262,8 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
 
     @app.get("/v1/model", tags=["model"], responses=ERROR_RESPONSES)
     async def model_info(det: ReadyDetector, _key: ApiKey) -> dict[str, Any]:
-        """What is being served: name, version, source, config, window, bands, threshold."""
+        """What is being served: name, version, source, config, window, bands, threshold, and
+        what the point score is ("scan" or "novelty", chosen in training)."""
         import keras
 
         from training.tracking import devices
@@ -274,6 +275,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
             "window": det.window, "bands": det.bands, "latent_dim": det.latent_dim,
             "cadence": det.preprocessor.cadence,
             "threshold": None if cal is None else cal.point_threshold,
+            "point_score": det.point_method,
             "target_false_alarm_rate": None if cal is None else cal.target_far,
             "config": det.config.model_dump(mode="json"), "training_metrics": det.metrics,
             "load_seconds": state.load_seconds,

@@ -42,6 +42,7 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()}],
                 "include": ["point_scores"]}
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
+        assert httpx.get(url + "/v1/model").json()["point_score"] == "novelty"
     finally:
         proc.kill()
         proc.wait()
