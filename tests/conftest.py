@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,28 @@ def wait_http(url: str, timeout: float = 90.0, proc=None) -> None:
 
 
 BIN = Path(__import__("sys").executable).parent
+
+
+@contextlib.contextmanager
+def lcad_serve(bundle: Path, log: Path, *args: str, env: dict[str, str] | None = None
+               ) -> Iterator[tuple[str, Any]]:
+    """A real `lcad serve --model BUNDLE` process on a free port, output in `log`; yields
+    (url, process) once /health/ready answers, and kills it on the way out if still running."""
+    import subprocess
+
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(bundle), "--port",
+                                 str(port), *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=os.environ if env is None else env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/ready", timeout=120, proc=proc)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture(scope="session")

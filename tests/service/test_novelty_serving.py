@@ -12,7 +12,7 @@ import pytest
 from models.config import DetectorConfig
 from models.fit import fit_detector
 from models.lightcurve import LightCurve
-from tests.conftest import BIN, free_port, wait_http
+from tests.conftest import BIN, lcad_serve
 from tests.models.test_novelty import CFG, _nab
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -31,21 +31,12 @@ def novelty_bundle(tmp_path_factory):
 
 def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
     det, path, t, f, truth = novelty_bundle
-    port = free_port()
-    with open(tmp_path / "serve.log", "w") as out:
-        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(path), "--port",
-                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "LCAD_MAX_WAIT_MS": "5"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health/ready", timeout=120, proc=proc)
+    env = {**os.environ, "LCAD_MAX_WAIT_MS": "5"}
+    with lcad_serve(path, tmp_path / "serve.log", env=env) as (url, _):
         body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()}],
                 "include": ["point_scores"]}
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
         assert httpx.get(url + "/v1/model").json()["point_score"] == "novelty"
-    finally:
-        proc.kill()
-        proc.wait()
     assert resp.status_code == 200, resp.text
     got = resp.json()["results"][0]
     want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]

@@ -3,7 +3,6 @@
 import importlib.util
 import os
 import signal
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ from numpy.testing import assert_array_equal
 
 from models.lightcurve import LightCurve
 from service.client import LcadClient
-from tests.conftest import BIN, free_port, shared_data, wait_http
+from tests.conftest import lcad_serve, shared_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -42,20 +41,9 @@ def kepler_bundle(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(kepler_bundle, tmp_path_factory):
     _, bundle = kepler_bundle
-    port = free_port()
     log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(bundle), "--port",
-                                 str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "LCAD_MAX_WAIT_MS": "5"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health/ready", timeout=120, proc=proc)
+    with lcad_serve(bundle, log, env={**os.environ, "LCAD_MAX_WAIT_MS": "5"}) as (url, proc):
         yield url, proc, log
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def kepler_slices(n, start=3000, length=600):
@@ -171,15 +159,8 @@ def test_serve_backend_jax_scores_like_tensorflow(kepler_bundle, tmp_path):
     """`lcad serve --backend jax` (the CPU image's fast start): the same bundle, the same
     answers as the TensorFlow detector that trained it, and /v1/model says which backend."""
     det, bundle = kepler_bundle
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "LCAD_BACKEND")}
-    with open(tmp_path / "serve.log", "w") as out:
-        proc = subprocess.Popen([str(BIN / "lcad"), "serve", "--model", str(bundle), "--port",
-                                 str(port), "--backend", "jax"], stdout=out,
-                                stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/health/ready", timeout=120, proc=proc)
+    with lcad_serve(bundle, tmp_path / "serve.log", "--backend", "jax", env=env) as (url, _):
         assert httpx.get(url + "/v1/model").json()["keras_backend"] == "jax"
         series = kepler_slices(2)
         got = httpx.post(url + "/v1/score", json={"series": series,
@@ -191,9 +172,6 @@ def test_serve_backend_jax_scores_like_tensorflow(kepler_bundle, tmp_path):
             np.testing.assert_allclose(g["score"], w.score, rtol=5e-3)
             ps = np.array([np.nan if v is None else v for v in g["point_scores"]], float)
             np.testing.assert_allclose(ps, w.point_score, rtol=5e-3, atol=1e-3)
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_serve_backend_not_installed_is_a_cli_error(tmp_path):
