@@ -104,6 +104,13 @@ class ScoringConfig(_Section):
         description="run lengths (grid points) the scan tests for offsets and excess scatter",
     )
 
+    novelty_scales: list[int] = Field(
+        default_factory=lambda: [4],
+        description="coarser views novelty also compares: the grid averaged over this many "
+        "points, cut into windows of the same length (at 4, a 64-point window spans 256 grid "
+        "points: a day of 5-minute data); a point gets its largest novelty over the views. "
+        "[] = the windows themselves only. Views too long for the training curves are skipped",
+    )
     scan_clip: float = Field(
         4.0, gt=0, description="|z| cap inside runs longer than one point, so that one outlier "
         "does not light up its neighbours (scale 1 still scores it in full)")
@@ -112,6 +119,10 @@ class ScoringConfig(_Section):
     def _scales(self) -> ScoringConfig:
         if not self.scales or min(self.scales) < 1:
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
+        if any(k < 2 for k in self.novelty_scales) or len(set(self.novelty_scales)) < len(
+                self.novelty_scales):
+            raise ValueError("scoring.novelty_scales must be distinct integers >= 2 (1, the "
+                             "windows themselves, is always compared)")
         return self
     object_aggregation: Literal["max", "topk"] = "max"
     top_k: int = Field(5, ge=1)

@@ -23,7 +23,14 @@ from models.autoencoder import inference_model
 from models.config import DetectorConfig
 from models.errors import BundleError, LcadError, LightCurveError
 from models.lightcurve import LightCurve
-from models.novelty import LAG1_LIMIT, QUERY_BLOCK, Novelty, lag1_autocorrelation
+from models.novelty import (
+    LAG1_LIMIT,
+    QUERY_BLOCK,
+    Novelty,
+    Scale,
+    coarse_windows,
+    lag1_autocorrelation,
+)
 from models.preprocess import Preprocessor, Resampled
 from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from models.scoring import (
@@ -175,6 +182,14 @@ class Detector:
             return self.calibration.point_method
         point = self.config.scoring.point
         return "scan" if point == "auto" else point
+
+    @property
+    def novelty_views(self) -> list[int]:
+        """Grid points averaged in each view novelty compares (1: the windows themselves);
+        [] when the point score is not novelty."""
+        if self.novelty is None:
+            return []
+        return [1] + [s.factor for s in self.novelty.scales]
 
     # ---- shapes --------------------------------------------------------------------------
     @property
@@ -405,6 +420,8 @@ class Detector:
         elif method == "novelty":
             s = coverage_max(self.window_novelty(p, z, ref_curve), p.win.starts, self.window,
                              p.res.n_grid)
+            for scale in self.novelty.scales if self.novelty is not None else []:
+                s = np.fmax(s, self._coarse_novelty(p, scale, ref_curve))
         else:
             if tables is None and self.calibration is not None:
                 tables = self.calibration.scan
@@ -430,6 +447,24 @@ class Detector:
                 ref_curve, p.res.grid_time[p.win.starts[rows]], self._window_duration)
             out[rows] = self.novelty.window_scores(x, z[rows], exclude)
         return np.where(p.valid, out, np.nan)
+
+    def _coarse_windows(self, p: Prepared, factor: int) -> tuple[np.ndarray, np.ndarray]:
+        """The curve's windows in the view averaged over `factor` grid points (none without
+        grid values: per-window normalisation)."""
+        if p.xgrid is None:
+            return np.zeros((0, self.input_dim), np.float32), np.zeros(0, np.int64)
+        return coarse_windows(p.xgrid, p.res.mask, factor, self.window,
+                              self.config.preprocess.min_valid_fraction)
+
+    def _coarse_novelty(self, p: Prepared, scale: Scale, ref_curve: int | None) -> np.ndarray:
+        """(n_grid,) largest novelty at one coarser view of the windows covering each point."""
+        x, starts = self._coarse_windows(p, scale.factor)
+        if not starts.size:
+            return np.full(p.res.n_grid, np.nan)
+        exclude = None if ref_curve is None else (
+            ref_curve, p.res.grid_time[starts], self._window_duration * scale.factor)
+        return coverage_max(scale.window_scores(x, exclude), starts,
+                            self.window * scale.factor, p.res.n_grid)
 
     @property
     def _window_duration(self) -> float:
@@ -593,8 +628,21 @@ class Detector:
         if not xs or sum(x.shape[0] for x in xs) < 2:
             raise LightCurveError("novelty needs training curves with at least two usable "
                                   "windows")
+        scales = []
+        for factor in self.config.scoring.novelty_scales:
+            cx, corigin = [], []
+            for i, p in enumerate(prepared):
+                x, starts = self._coarse_windows(p, factor)
+                cx.append(x)
+                corigin.append(np.stack([np.full(starts.size, i),
+                                         p.res.grid_time[starts]], axis=1))
+            scale = Scale.fit(factor, np.concatenate(cx), np.concatenate(corigin),
+                              self._window_duration * factor, self.config.train.seed)
+            if scale is not None:  # too short a reference for this view: skipped
+                scales.append(scale)
         self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
-                                   np.concatenate(origin), self.config.train.seed)
+                                   np.concatenate(origin), self.config.train.seed, scales)
+
         if not self_join:
             return []
         return [self.grid_scores(p, red, z=z, method="novelty", ref_curve=i)

@@ -143,7 +143,8 @@ def fit_detector(
     metrics.update(n_train_windows=float(x_tr.shape[0]), n_val_windows=float(x_va.shape[0]),
                    n_skipped_train_curves=float(len(skipped)))
     det.metrics = metrics
-    det.info.update(split_by=splits.by, point_score=det.point_method)
+    det.info.update(split_by=splits.by, point_score=det.point_method,
+                    novelty_views=det.novelty_views)
     return det, metrics
 
 

@@ -10,19 +10,83 @@ in input space (the matrix profile's idea) plus the distance of its latent code 
 training code (what the autoencoder learnt the windows to be), each in units of the typical
 nearest-neighbour distance among the training windows themselves (the PyOD kNN detector's
 score, in two spaces).
+
+One window sees `window` grid points; a daily cycle of 5-minute data is 288. So novelty also
+looks at coarser views (`Scale`): the grid averaged over `factor` points and cut into windows
+of the same length, each spanning `factor` times as long (input space only: the network knows
+the fine windows). A point gets the largest novelty, over the views, of the windows covering
+it (the residual scan keeps its most surprising scale the same way).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 MAX_REFERENCE = 8192  # training windows kept (a random subsample beyond)
 QUERY_BLOCK = 1024  # windows compared at a time: (QUERY_BLOCK x MAX_REFERENCE) distances
 LAG1_LIMIT = 0.1  # |lag-1 autocorrelation| of held-out residuals above which "auto" = novelty
+
+
+@dataclass
+class Scale:
+    """A coarser view: the training windows of the grid averaged over `factor` points."""
+
+    factor: int
+    x_ref: np.ndarray  # (n, D) float32
+    unit: float  # median distance to the nearest training window not overlapping in time
+    origin: np.ndarray | None = None  # as Novelty.origin
+
+    @classmethod
+    def fit(cls, factor: int, x: np.ndarray, origin: np.ndarray, duration: float,
+            seed: int = 0) -> Scale | None:
+        """None when fewer than two windows have a neighbour outside their own time span."""
+        x, origin = _subsample(np.ascontiguousarray(x, np.float32), origin, seed)
+        if x.shape[0] < 2:
+            return None
+        d = nearest_distance(x, x, _overlap_skip(origin, origin[:, 0], origin[:, 1],
+                                                 duration))
+        d = d[np.isfinite(d) & (d > 0)]
+        if d.size < 2:
+            return None
+        return cls(factor, x, float(np.median(d)), origin)
+
+    def window_scores(self, x: np.ndarray,
+                      exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
+        """(n,) novelty of coarse windows `x`; NaN where `exclude` leaves no neighbour."""
+        skip = None
+        if exclude is not None and self.origin is not None:
+            curve, starts, duration = exclude
+            skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, duration)
+        d = nearest_distance(x, self.x_ref, skip) / self.unit
+        return np.where(np.isfinite(d), d, np.nan)
+
+
+def coarse_windows(values: np.ndarray, mask: np.ndarray, factor: int, window: int,
+                   min_valid: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (n_bands, n_grid) model-unit grid averaged over `factor` points (masked points
+    left out) and cut into windows of `window` coarse points (stride 1, bands side by side,
+    empty coarse points 0). Returns (x (n, n_bands * window) float32, the fine grid index
+    where each window starts); windows with fewer than `min_valid` filled points are left out.
+    """
+    nb, n = values.shape
+    nc = n // factor
+    if nc < window:
+        return np.zeros((0, nb * window), np.float32), np.zeros(0, np.int64)
+    m = mask[:, : nc * factor].reshape(nb, nc, factor)
+    v = np.where(m, values[:, : nc * factor].reshape(nb, nc, factor), 0.0)
+    count = m.sum(axis=2)
+    mean = np.where(count > 0, v.sum(axis=2) / np.maximum(count, 1), 0.0)
+    starts = np.arange(nc - window + 1)
+    x = np.concatenate([np.lib.stride_tricks.sliding_window_view(mean[b], window)
+                        for b in range(nb)], axis=1).astype(np.float32)
+    filled = np.lib.stride_tricks.sliding_window_view((count > 0).sum(axis=0) > 0, window)
+    keep = filled.mean(axis=1) >= min_valid
+    return np.ascontiguousarray(x[keep]), starts[keep] * factor
 
 
 @dataclass
@@ -34,18 +98,17 @@ class Novelty:
     # where each reference window comes from: (curve number in the reference, start time);
     # used only while calibrating, to keep a held-out window from matching itself
     origin: np.ndarray | None = None
+    scales: list[Scale] = field(default_factory=list)  # coarser views, input space only
 
     @classmethod
-    def fit(cls, x: np.ndarray, z: np.ndarray, origin: np.ndarray, seed: int = 0) -> Novelty:
+    def fit(cls, x: np.ndarray, z: np.ndarray, origin: np.ndarray, seed: int = 0,
+            scales: Sequence[Scale] = ()) -> Novelty:
         if x.shape[0] < 2:
             raise ValueError("novelty needs at least two training windows")
-        if x.shape[0] > MAX_REFERENCE:
-            keep = np.sort(np.random.default_rng(seed).choice(x.shape[0], MAX_REFERENCE,
-                                                              replace=False))
-            x, z, origin = x[keep], z[keep], origin[keep]
-        x = np.ascontiguousarray(x, np.float32)
-        z = np.ascontiguousarray(z, np.float32)
-        return cls(x, z, _unit(x), _unit(z), origin)
+        xz, origin = _subsample(np.concatenate([x, z], axis=1), origin, seed)
+        x = np.ascontiguousarray(xz[:, : x.shape[1]], np.float32)
+        z = np.ascontiguousarray(xz[:, x.shape[1]:], np.float32)
+        return cls(x, z, _unit(x), _unit(z), origin, list(scales))
 
     def window_scores(self, x: np.ndarray, z: np.ndarray,
                       exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
@@ -57,31 +120,54 @@ class Novelty:
         skip = None
         if exclude is not None and self.origin is not None:
             curve, starts, window = exclude
-            same = self.origin[:, 0] == curve
-            ref_starts = self.origin[same, 1]
-            cols = np.flatnonzero(same)
-
-            def skip(rows: slice) -> tuple[np.ndarray, np.ndarray]:
-                near = np.abs(starts[rows][:, None] - ref_starts[None, :]) < window
-                r, c = np.nonzero(near)
-                return r, cols[c]
-
+            skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, window)
         dx = nearest_distance(x, self.x_ref, skip)
         dz = nearest_distance(z, self.z_ref, skip)
         return dx / self.x_unit + dz / self.z_unit
 
     def save(self, path: Path) -> None:
-        np.savez(path, x_ref=self.x_ref, z_ref=self.z_ref,
-                 units=np.array([self.x_unit, self.z_unit]))
+        arrays: dict[str, Any] = {
+            "x_ref": self.x_ref, "z_ref": self.z_ref,
+            "units": np.array([self.x_unit, self.z_unit]),
+            "scales": np.array([[s.factor, s.unit] for s in self.scales]).reshape(-1, 2)}
+        arrays.update({f"x_ref_{s.factor}": s.x_ref for s in self.scales})
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: Path) -> Novelty:
         with np.load(path, allow_pickle=False) as f:
             units = f["units"]
-            return cls(f["x_ref"], f["z_ref"], float(units[0]), float(units[1]))
+            table = f["scales"] if "scales" in f.files else np.zeros((0, 2))
+            scales = [Scale(int(k), f[f"x_ref_{int(k)}"], float(u)) for k, u in table]
+            return cls(f["x_ref"], f["z_ref"], float(units[0]), float(units[1]),
+                       scales=scales)
 
 
 Skip = Callable[[slice], tuple[np.ndarray, np.ndarray]]
+
+
+def _subsample(rows: np.ndarray, origin: np.ndarray, seed: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """At most MAX_REFERENCE rows (a seeded random subsample, in order)."""
+    if rows.shape[0] <= MAX_REFERENCE:
+        return rows, origin
+    keep = np.sort(np.random.default_rng(seed).choice(rows.shape[0], MAX_REFERENCE,
+                                                      replace=False))
+    return rows[keep], origin[keep]
+
+
+def _overlap_skip(origin: np.ndarray, curves: np.ndarray, starts: np.ndarray,
+                  duration: float) -> Skip:
+    """Skip the reference windows (`origin`: curve, start time) of the query's own curve
+    that start less than `duration` from the query's start (they overlap it in time)."""
+
+    def skip(rows: slice) -> tuple[np.ndarray, np.ndarray]:
+        same = origin[:, 0][None, :] == curves[rows][:, None]
+        near = same & (np.abs(starts[rows][:, None] - origin[:, 1][None, :]) < duration)
+        r, c = np.nonzero(near)
+        return r, c
+
+    return skip
 
 
 def nearest_distance(q: np.ndarray, ref: np.ndarray, skip: Skip | None = None) -> np.ndarray:

@@ -275,7 +275,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
             "window": det.window, "bands": det.bands, "latent_dim": det.latent_dim,
             "cadence": det.preprocessor.cadence,
             "threshold": None if cal is None else cal.point_threshold,
-            "point_score": det.point_method,
+            "point_score": det.point_method, "novelty_views": det.novelty_views,
             "target_false_alarm_rate": None if cal is None else cal.target_far,
             "config": det.config.model_dump(mode="json"), "training_metrics": det.metrics,
             "load_seconds": state.load_seconds,
