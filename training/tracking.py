@@ -85,8 +85,11 @@ def setup(experiment: str) -> str:
 
 def chosen_tags(det: Detector) -> dict[str, str]:
     """What training decided from the data ("auto" settings), as run tags."""
-    return {"lcad.point_score": det.point_method,
+    tags = {"lcad.point_score": det.point_method,
             "lcad.normalization": det.config.preprocess.normalization}
+    if det.novelty_views:  # the views the training curves were long enough for
+        tags["lcad.novelty_views"] = ",".join(map(str, det.novelty_views))
+    return tags
 
 
 def config_params(cfg: DetectorConfig) -> dict[str, str]:

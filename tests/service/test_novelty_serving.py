@@ -24,7 +24,7 @@ def novelty_bundle(tmp_path_factory):
     cut = int(0.15 * t.size)
     train = LightCurve.from_arrays("jumps", t[:cut], f[:cut], emit_warnings=False)
     det, _ = fit_detector([train], DetectorConfig.from_dict(CFG))
-    assert det.point_method == "novelty"
+    assert det.point_method == "novelty" and det.novelty_views == [1, 4]
     path = det.save(tmp_path_factory.mktemp("novelty") / "bundle")
     return det, path, t[cut:], f[cut:], truth[cut:]
 
@@ -36,7 +36,8 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()}],
                 "include": ["point_scores"]}
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
-        assert httpx.get(url + "/v1/model").json()["point_score"] == "novelty"
+        model = httpx.get(url + "/v1/model").json()
+        assert model["point_score"] == "novelty" and model["novelty_views"] == det.novelty_views
     assert resp.status_code == 200, resp.text
     got = resp.json()["results"][0]
     want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
