@@ -230,6 +230,17 @@ def baseline_scores(det: Detector, cases: Sequence[Case], seed: int = 0,
         # the same profile spread as lcad spreads its novelty: the max over covering windows
         out["matrix_profile_max"] = [_to_points(p, mp, w, np.arange(mp.size), "max")
                                      for p, mp in zip(test, mps, strict=True)]
+        # windows as long as lcad's coarser novelty view (4 x w grid points) at full
+        # resolution; a series whose training part is too short keeps the w-point profile
+        long_w = 4 * w
+        long_scores = []
+        for a, b, mp in zip(train, test, mps, strict=True):
+            if min(a.res.n_grid, b.res.n_grid) > long_w:
+                mp4 = _matrix_profile(a, b, long_w)
+                long_scores.append(_to_points(b, mp4, long_w, np.arange(mp4.size)))
+            else:
+                long_scores.append(_to_points(b, mp, w, np.arange(mp.size)))
+        out["matrix_profile_4w"] = long_scores
     return out
 
 
@@ -276,14 +287,22 @@ def _matrix_profile(train: Prepared, test: Prepared, w: int) -> np.ndarray:
 
 
 # ---- metrics --------------------------------------------------------------------------------
+def unscored_lowest(s: np.ndarray) -> np.ndarray:
+    """Points a method leaves unscored (NaN: gaps, a series too short for its window) rank
+    below every scored point, so that every method is ranked on every point."""
+    ok = np.isfinite(s)
+    return np.where(ok, s, (s[ok].min() - 1.0) if ok.any() else 0.0)
+
+
 def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FAR
             ) -> dict[str, Any]:
     per = []
-    for c, s in zip(cases, scores, strict=True):
+    ranked = [unscored_lowest(s) for s in scores]
+    for c, s in zip(cases, ranked, strict=True):
         m = ranking_metrics(c.truth, s)
         if m:
             per.append({"object": c.object_id, **m})
-    pooled = ranking_metrics(np.concatenate([c.truth for c in cases]), np.concatenate(scores))
+    pooled = ranking_metrics(np.concatenate([c.truth for c in cases]), np.concatenate(ranked))
     out: dict[str, Any] = {
         "mean_pr_auc": float(np.mean([m["pr_auc"] for m in per])) if per else float("nan"),
         "mean_roc_auc": float(np.mean([m["roc_auc"] for m in per])) if per else float("nan"),
