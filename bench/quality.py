@@ -14,7 +14,8 @@ event recall at a 1% point false-alarm rate (pooled threshold).
 
     python -m bench.quality --suite all                 # defaults vs baselines
     python -m bench.quality --suite kepler --set scoring.point=window --no-baselines
-    python -m bench.quality export --out quality-data   # files for `lcad sweep`
+    python -m bench.quality export --out quality-data   # Kepler files for `lcad sweep`
+    python -m bench.quality export --suite nab --out nab-data
 """
 
 from __future__ import annotations
@@ -361,10 +362,16 @@ def summary_table(res: dict[str, Any]) -> str:
     return table(["method", *cols, *extra], rows)
 
 
-def export(out: Path, seed: int = 0) -> None:
-    """Kepler suite as files for `lcad sweep`: train.csv, test.csv and labels.csv (events)."""
+def export(out: Path, seed: int = 0, suite: str = "kepler") -> None:
+    """A suite as files for `lcad sweep` (and `lcad evaluate`): train.csv, test.csv and
+    labels.csv (object_id, start, end: injected events or NAB's label windows)."""
     out.mkdir(parents=True, exist_ok=True)
-    cases = kepler_cases(seed)
+    if suite == "nab":
+        cases = nab_cases()
+        spans = [(c.object_id, a, b) for c in cases for a, b in _spans(c)]
+    else:
+        cases = kepler_cases(seed)
+        spans = [(c.object_id, e["start"], e["end"]) for c in cases for e in c.events]
 
     def frame(curves: Sequence[LightCurve]) -> pd.DataFrame:
         return pd.concat([pd.DataFrame({"object_id": c.object_id, "time": c.time,
@@ -372,10 +379,16 @@ def export(out: Path, seed: int = 0) -> None:
 
     frame([c.train for c in cases]).to_csv(out / "train.csv", index=False)
     frame([c.test for c in cases]).to_csv(out / "test.csv", index=False)
-    pd.DataFrame([{"object_id": c.object_id, "start": e["start"], "end": e["end"],
-                   "kind": e["kind"]} for c in cases for e in c.events]
-                 ).to_csv(out / "labels.csv", index=False)
-    print(f"wrote {out}/train.csv, test.csv, labels.csv")
+    pd.DataFrame(spans, columns=["object_id", "start", "end"]).to_csv(out / "labels.csv",
+                                                                      index=False)
+    print(f"wrote {out}/train.csv, test.csv, labels.csv ({suite}: {len(cases)} series)")
+
+
+def _spans(case: Case) -> list[tuple[float, float]]:
+    """The labelled stretches of a case's test part, as (first, last) times."""
+    y, t = case.truth, case.test.time
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], y.astype(np.int8), [0]])))
+    return [(float(t[a]), float(t[b - 1])) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="JSON results (default bench/results/...)")
     args = ap.parse_args(argv)
     if args.action == "export":
-        export(args.out or Path("quality-data"), args.seed)
+        export(args.out or Path("quality-data"), args.seed,
+               "nab" if args.suite == "nab" else "kepler")
         return 0
     cfg = (DetectorConfig.from_yaml(args.config.read_text()) if args.config
            else DetectorConfig())

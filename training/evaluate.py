@@ -173,6 +173,10 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
     y_all = np.concatenate(truths)
     for name, scores in methods.items():
         m = ranking_metrics(y_all, np.concatenate(scores))
+        # per object too (scores of different objects need not share a scale): the mean
+        per = [r["pr_auc"] for y, s in zip(truths, scores, strict=True)
+               if (r := ranking_metrics(y, s))]
+        m["mean_pr_auc"] = float(np.mean(per)) if per else float("nan")
         m["event_recall"] = event_recall(scores, truths, far)
         out["methods"][name] = m
     return out

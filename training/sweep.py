@@ -103,6 +103,7 @@ def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
                     metrics.update({f"eval.{k}": v for k, v in res["methods"]["lcad"].items()
                                     if np.isfinite(v)})
                 mlflow.log_metrics(metrics)
+                mlflow.set_tags(tracking.chosen_tags(det))
                 value = metrics.get(spec.metric)
                 if value is None:
                     raise ConfigError(f"metric {spec.metric!r} not produced; available: "

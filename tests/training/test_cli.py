@@ -60,6 +60,7 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert set(metrics) == {"lcad", "isolation_forest", "pca"}
     assert metrics["lcad"]["roc_auc"] > 0.7
     assert 0 <= metrics["lcad"]["event_recall"] <= 1
+    assert 0 < metrics["lcad"]["mean_pr_auc"] <= 1  # the mean over the four labelled curves
     assert "isolation_forest" in capsys.readouterr().out
 
 
@@ -81,6 +82,8 @@ def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
     parent = next(r for r in runs if "best_run_id" in r.data.tags)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == 3
+    # each trial says what its "auto" settings became, as a plain `lcad train` run does
+    assert all(r.data.tags["lcad.point_score"] in ("scan", "novelty") for r in children)
     best = min(children, key=lambda r: r.data.metrics["best_val_loss"])
     assert parent.data.tags["best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_best_val_loss"] == pytest.approx(
