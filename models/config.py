@@ -97,7 +97,8 @@ class ScoringConfig(_Section):
         "largest distance to the training windows (input and latent space) of the windows "
         "covering the point; 'window', the mean error of the covering windows; 'auto' "
         "(default): scan when the held-out residuals are white (|lag-1 autocorrelation| <= "
-        "0.1), novelty when they are not",
+        "0.1) and the training fluxes are noisy; novelty when the residuals are not white or "
+        "half the consecutive training fluxes repeat exactly (no noise to scan against)",
     )
     scales: list[int] = Field(
         default_factory=lambda: [1, 4, 16],

@@ -26,10 +26,12 @@ from models.lightcurve import LightCurve
 from models.novelty import (
     LAG1_LIMIT,
     QUERY_BLOCK,
+    REPEAT_LIMIT,
     Novelty,
     Scale,
     coarse_windows,
     lag1_autocorrelation,
+    repeat_fraction,
 )
 from models.preprocess import Preprocessor, Resampled
 from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
@@ -578,11 +580,13 @@ class Detector:
         outputs = self._run_reduced(prepared)
         reds = [red for _z, red in outputs]
         method, lag1 = scfg.point, None
+        repeats = repeat_fraction(reference or curves)
         if method in ("auto", "scan"):
             lag1 = lag1_autocorrelation([r for p, red in zip(prepared, reds, strict=True)
                                          for r in self.point_residuals(p, red)])
             if method == "auto":
-                method = "novelty" if abs(lag1) > LAG1_LIMIT and reference else "scan"
+                not_noise = abs(lag1) > LAG1_LIMIT or (repeats or 0.0) >= REPEAT_LIMIT
+                method = "novelty" if not_noise and reference else "scan"
         self.novelty = None
         held_out = not {c.object_id for c in curves} & {c.object_id for c in reference}
         if method == "novelty":
@@ -608,7 +612,7 @@ class Detector:
             objs.append(object_score(red.werr, scfg.object_aggregation, scfg.top_k))
         self.calibration = Calibration.fit(
             np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
-            scfg.min_calibration_objects, tables, method, lag1)
+            scfg.min_calibration_objects, tables, method, lag1, repeats)
         return self.calibration
 
     def _fit_novelty(self, reference: Sequence[LightCurve], self_join: bool = True

@@ -162,6 +162,8 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
     }
     if cal.residual_lag1 is not None:
         out["residual_lag1"] = cal.residual_lag1
+    if cal.repeat_fraction is not None:
+        out["repeat_fraction"] = cal.repeat_fraction
     if history.get("val_loss"):
         out["best_val_loss"] = float(np.nanmin(history["val_loss"]))
     usable = [c for c in val_curves if c.mask.any()]

@@ -30,6 +30,10 @@ import numpy as np
 MAX_REFERENCE = 8192  # training windows kept (a random subsample beyond)
 QUERY_BLOCK = 1024  # windows compared at a time: (QUERY_BLOCK x MAX_REFERENCE) distances
 LAG1_LIMIT = 0.1  # |lag-1 autocorrelation| of held-out residuals above which "auto" = novelty
+# share of consecutive fluxes that repeat exactly, from which "auto" = novelty: at half, the
+# point-to-point noise estimate (the median |difference|) is 0, so there is no noise for the
+# scan to test against (a synthetic or quantised series, mostly constant)
+REPEAT_LIMIT = 0.5
 
 
 @dataclass
@@ -210,3 +214,19 @@ def lag1_autocorrelation(series: list[np.ndarray]) -> float:
         num += float(np.sum(c[1:][pair] * c[:-1][pair]))
         den += float(np.sum(c[ok] ** 2))
     return num / den if den > 0 else 0.0
+
+
+def repeat_fraction(curves: Sequence[Any]) -> float | None:
+    """Share of consecutive observed fluxes (same band) that are exactly equal, pooled over
+    the curves without flux errors; None when every curve has its own errors (the noise is
+    then given, not estimated)."""
+    same = pairs = 0
+    for c in curves:
+        if c.flux_err is not None:
+            continue
+        labels = c.band_labels()
+        for b in c.bands:
+            f = c.flux[c.mask & (labels == b)]
+            same += int(np.count_nonzero(f[1:] == f[:-1]))
+            pairs += max(f.size - 1, 0)
+    return same / pairs if pairs else None

@@ -256,6 +256,7 @@ class Calibration:
     scan: list[EmpiricalDistribution] | None = None  # per scan scale; None: analytic p-values
     point_method: str = "scan"  # what the point score is: "scan", "novelty" or "window"
     residual_lag1: float | None = None  # lag-1 autocorrelation of held-out residuals
+    repeat_fraction: float | None = None  # consecutive training fluxes exactly repeated
 
     @classmethod
     def fit(
@@ -268,6 +269,7 @@ class Calibration:
         scan: list[EmpiricalDistribution] | None = None,
         point_method: str = "scan",
         residual_lag1: float | None = None,
+        repeat_fraction: float | None = None,
     ) -> Calibration:
         win = EmpiricalDistribution.fit(window_errs)
         pts = EmpiricalDistribution.fit(point_scores)
@@ -286,6 +288,7 @@ class Calibration:
             scan,
             point_method,
             residual_lag1,
+            repeat_fraction,
         )
 
     def object_p_value(self, score: float, window_p: np.ndarray, n_independent: float) -> float:
@@ -320,6 +323,7 @@ class Calibration:
             [EmpiricalDistribution(**d) for d in data["scan"]] if data.get("scan") else None,
             str(data.get("point_method", "scan")),
             None if data.get("residual_lag1") is None else float(data["residual_lag1"]),
+            None if data.get("repeat_fraction") is None else float(data["repeat_fraction"]),
         )
 
 
