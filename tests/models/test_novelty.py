@@ -124,6 +124,21 @@ def test_series_without_noise_gets_novelty_though_its_residuals_are_white():
     assert m["pr_auc"] > 0.6  # measured 0.90; the scan scored 0.12 (docs/quality.md)
 
 
+def test_coarse_view_is_skipped_when_the_training_curves_are_too_short_for_it(rng):
+    """Stars of 200 grid points: averaged by 4 they are 50, not one 64-point window of the
+    coarse view. The detector trains and calibrates on the windows alone and says so."""
+    t = np.arange(200) / 48.0
+    curves = [LightCurve.from_arrays(f"s{i}", t, np.sin(2 * np.pi * (t + i / 7))
+                                     + 0.05 * rng.normal(size=t.size), emit_warnings=False)
+              for i in range(12)]
+    cfg = {**CFG, "scoring": {"point": "novelty"}, "train": {"epochs": 2, "stride": 2}}
+    det, _ = fit_detector(curves, DetectorConfig.from_dict(cfg))
+    assert det.info["split_by"] == "object"
+    assert det.novelty_views == [1] and det.info["novelty_views"] == [1]
+    assert np.isfinite(det.threshold)
+    assert np.isfinite(det.score(curves[:1])[0].point_score).mean() > 0.9
+
+
 def test_novelty_bundle_round_trip_scores_the_same(jumps):
     det, _, test, _, path = jumps
     assert (path / NOVELTY_FILE).is_file()
