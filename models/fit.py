@@ -73,6 +73,28 @@ def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
     return np.concatenate(xs), np.concatenate(ys), skipped
 
 
+def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: str) -> None:
+    """At least one calibration curve must give a usable window, else say what to change."""
+    spans = []
+    for c in curves:
+        try:
+            if det.prepare(c).valid.any():
+                return
+        except LightCurveError:
+            pass
+        t = c.time[c.mask]
+        spans.append(int((t.max() - t.min()) / det.preprocessor.cadence) + 1 if t.size else 0)
+    pcfg, tcfg = det.config.preprocess, det.config.train
+    longest = max(spans, default=0)
+    what = (f"the last {tcfg.calibration_fraction:.0%} of each series (split by time)"
+            if split_by == "time" else f"the {len(curves)} held-out calibration object(s)")
+    raise LightCurveError(
+        f"the calibration part, {what}, has no usable window of {pcfg.window} grid points "
+        f"(the longest spans {longest} at cadence {det.preprocessor.cadence:g}): use a "
+        f"--window of at most {max(longest, 1)}, a larger train.calibration_fraction, or "
+        f"longer series")
+
+
 def fit_detector(
     curves: Sequence[LightCurve],
     config: DetectorConfig,
@@ -108,6 +130,8 @@ def fit_detector(
         raise LightCurveError(
             f"every training series is too short or too sparse for window "
             f"{pcfg.window} at cadence {pre.cadence:g}")
+    cal_curves = [c for c in splits.calibration if c.mask.any()]
+    _check_calibration(det, cal_curves, splits.by)  # before training, not after it
     x_va, y_va, _ = window_arrays(det, splits.validation, tcfg.stride)
     rng = np.random.default_rng(tcfg.seed)
     if tcfg.max_windows and x_tr.shape[0] > tcfg.max_windows:
@@ -131,7 +155,6 @@ def fit_detector(
     seconds = time.perf_counter() - t0
     epochs_run = max(1, len(history.history.get("loss", [])))
 
-    cal_curves = [c for c in splits.calibration if c.mask.any()]
     # novelty compares with the training windows: split by object, those of the training
     # and validation objects (calibration objects stay held out); split by time, every
     # window of the whole curves (across the split boundaries too), calibrated by self-join

@@ -104,6 +104,12 @@ def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
                                             for t in range(20)),
          ["--set", "preprocess.mode=whole"],
          "too sparse for whole-curve mode with window 64: fewer than 50% of the 64 grid"),
+        # long enough to train on, but its last 15% (60 points) is shorter than one window:
+        # said before training, with what to change
+        ("time,flux\n" + "".join(f"{t},{np.sin(t / 7)}\n" for t in range(400)), [],
+         "the calibration part, the last 15% of each series (split by time), has no usable "
+         "window of 64 grid points (the longest spans 60 at cadence 1): use a --window of at "
+         "most 60"),
     ],
 )
 def test_train_bad_input_exits_2(synth_csv, tmp_path, capsys, content, extra, message):
