@@ -25,3 +25,6 @@ def test_bad_values_are_named():
         DetectorConfig.from_dict({"model": {"loss": "bce"}})
     with pytest.raises(ConfigError, match="YAML mapping"):
         DetectorConfig.from_yaml("- a\n- b\n")
+    for bad in ("[1]", "[4, 4]", "[0]"):
+        with pytest.raises(ConfigError, match=r"scoring\.novelty_scales must be distinct"):
+            DetectorConfig().with_overrides([f"scoring.novelty_scales={bad}"])
