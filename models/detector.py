@@ -590,13 +590,20 @@ class Detector:
         self.novelty = None
         held_out = not {c.object_id for c in curves} & {c.object_id for c in reference}
         if method == "novelty":
-            self_join = self._fit_novelty(reference, self_join=not held_out)
-            if not held_out:
-                # calibration curves are parts of the reference curves (a split by time): the
-                # null is the reference curves themselves, each window without its own
-                # neighbourhood in time (the matrix profile's self-join): long curves like
-                # the ones scored, where the short calibration pieces are not
-                pts = self_join
+            try:
+                self_join = self._fit_novelty(reference, self_join=not held_out)
+            except LightCurveError:
+                if scfg.point != "auto":
+                    raise
+                # chosen, not asked for: too few training windows to compare with (one
+                # curve in whole-curve mode), so the scan it is
+                method, self_join = "scan", []
+        if method == "novelty" and not held_out:
+            # calibration curves are parts of the reference curves (a split by time): the
+            # null is the reference curves themselves, each window without its own
+            # neighbourhood in time (the matrix profile's self-join): long curves like
+            # the ones scored, where the short calibration pieces are not
+            pts = self_join
         tables = None
         if method == "scan":  # one null distribution per scale, from held-out data
             stats = [scan_statistics(self.point_residuals(p, red), scfg.scales, scfg.scan_clip)

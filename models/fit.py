@@ -75,24 +75,28 @@ def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
 
 def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: str) -> None:
     """At least one calibration curve must give a usable window, else say what to change."""
-    spans = []
     for c in curves:
         try:
             if det.prepare(c).valid.any():
                 return
         except LightCurveError:
             pass
-        t = c.time[c.mask]
-        spans.append(int((t.max() - t.min()) / det.preprocessor.cadence) + 1 if t.size else 0)
     pcfg, tcfg = det.config.preprocess, det.config.train
-    longest = max(spans, default=0)
     what = (f"the last {tcfg.calibration_fraction:.0%} of each series (split by time)"
             if split_by == "time" else f"the {len(curves)} held-out calibration object(s)")
+    cadence = det.preprocessor.cadence
+    if pcfg.mode == "whole" or not cadence > 0:
+        raise LightCurveError(
+            f"the calibration part, {what}, has no curve with enough observations for "
+            f"whole-curve mode with window {pcfg.window}: use a smaller --window, a lower "
+            f"preprocess.min_valid_fraction, or a larger train.calibration_fraction")
+    spans = [int((t.max() - t.min()) / cadence) + 1 for c in curves
+             if (t := c.time[c.mask]).size]
+    longest = max(spans, default=0)
     raise LightCurveError(
         f"the calibration part, {what}, has no usable window of {pcfg.window} grid points "
-        f"(the longest spans {longest} at cadence {det.preprocessor.cadence:g}): use a "
-        f"--window of at most {max(longest, 1)}, a larger train.calibration_fraction, or "
-        f"longer series")
+        f"(the longest spans {longest} at cadence {cadence:g}): use a --window of at most "
+        f"{max(longest, 1)}, a larger train.calibration_fraction, or longer series")
 
 
 def fit_detector(

@@ -8,7 +8,7 @@ import pytest
 
 from models.config import DetectorConfig
 from models.detector import NOVELTY_FILE, Detector
-from models.errors import BundleError
+from models.errors import BundleError, LightCurveError
 from models.fit import fit_detector
 from models.lightcurve import LightCurve
 from models.novelty import lag1_autocorrelation, nearest_distance
@@ -198,3 +198,17 @@ def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
     assert det.info["split_by"] == "time" and det.point_method == "novelty"
     assert det.calibration.point_threshold > 0
     assert metrics["val_false_alarm_rate"] < 0.5
+
+
+def test_auto_falls_back_to_the_scan_when_there_is_nothing_to_compare_with():
+    """One smooth series in whole-curve mode: its residuals are red (novelty would be chosen)
+    but the whole series is one window, no neighbour for it: auto keeps the scan instead of
+    failing after training; novelty asked for by name still fails, naming the reason."""
+    t = np.arange(150.0)
+    curve = LightCurve.from_arrays("one", t, np.sin(t / 7), emit_warnings=False)
+    cfg = {**CFG, "preprocess": {"mode": "whole"}, "train": {"epochs": 3}}
+    det, metrics = fit_detector([curve], DetectorConfig.from_dict(cfg))
+    assert metrics["residual_lag1"] > 0.1 and det.point_method == "scan"
+    forced = {**cfg, "scoring": {"point": "novelty"}}
+    with pytest.raises(LightCurveError, match="at least two usable windows"):
+        fit_detector([curve], DetectorConfig.from_dict(forced))

@@ -110,6 +110,10 @@ def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
          "the calibration part, the last 15% of each series (split by time), has no usable "
          "window of 64 grid points (the longest spans 60 at cadence 1): use a --window of at "
          "most 60"),
+        # whole-curve mode: 6 calibration points cannot fill half of 64 grid points
+        ("time,flux\n" + "".join(f"{t},{np.sin(t / 7)}\n" for t in range(40)),
+         ["--set", "preprocess.mode=whole"],
+         "has no curve with enough observations for whole-curve mode with window 64"),
     ],
 )
 def test_train_bad_input_exits_2(synth_csv, tmp_path, capsys, content, extra, message):
