@@ -49,7 +49,8 @@ class Scale:
     def fit(cls, factor: int, x: np.ndarray, origin: np.ndarray, duration: float,
             seed: int = 0) -> Scale | None:
         """None when fewer than two windows have a neighbour outside their own time span."""
-        x, origin = _subsample(np.ascontiguousarray(x, np.float32), origin, seed)
+        keep = _subsample(x.shape[0], seed)
+        x, origin = np.ascontiguousarray(x[keep], np.float32), origin[keep]
         if x.shape[0] < 2:
             return None
         d = nearest_distance(x, x, _overlap_skip(origin, origin[:, 0], origin[:, 1],
@@ -109,10 +110,10 @@ class Novelty:
             scales: Sequence[Scale] = ()) -> Novelty:
         if x.shape[0] < 2:
             raise ValueError("novelty needs at least two training windows")
-        xz, origin = _subsample(np.concatenate([x, z], axis=1), origin, seed)
-        x = np.ascontiguousarray(xz[:, : x.shape[1]], np.float32)
-        z = np.ascontiguousarray(xz[:, x.shape[1]:], np.float32)
-        return cls(x, z, _unit(x), _unit(z), origin, list(scales))
+        keep = _subsample(x.shape[0], seed)
+        x = np.ascontiguousarray(x[keep], np.float32)
+        z = np.ascontiguousarray(z[keep], np.float32)
+        return cls(x, z, _unit(x), _unit(z), origin[keep], list(scales))
 
     def window_scores(self, x: np.ndarray, z: np.ndarray,
                       exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
@@ -150,14 +151,12 @@ class Novelty:
 Skip = Callable[[slice], tuple[np.ndarray, np.ndarray]]
 
 
-def _subsample(rows: np.ndarray, origin: np.ndarray, seed: int
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """At most MAX_REFERENCE rows (a seeded random subsample, in order)."""
-    if rows.shape[0] <= MAX_REFERENCE:
-        return rows, origin
-    keep = np.sort(np.random.default_rng(seed).choice(rows.shape[0], MAX_REFERENCE,
-                                                      replace=False))
-    return rows[keep], origin[keep]
+def _subsample(n: int, seed: int) -> slice | np.ndarray:
+    """The rows kept of `n`: all, or MAX_REFERENCE of them (a seeded random subsample, in
+    order)."""
+    if n <= MAX_REFERENCE:
+        return slice(None)
+    return np.sort(np.random.default_rng(seed).choice(n, MAX_REFERENCE, replace=False))
 
 
 def _overlap_skip(origin: np.ndarray, curves: np.ndarray, starts: np.ndarray,
@@ -166,10 +165,14 @@ def _overlap_skip(origin: np.ndarray, curves: np.ndarray, starts: np.ndarray,
     that start less than `duration` from the query's start (they overlap it in time)."""
 
     def skip(rows: slice) -> tuple[np.ndarray, np.ndarray]:
-        same = origin[:, 0][None, :] == curves[rows][:, None]
-        near = same & (np.abs(starts[rows][:, None] - origin[:, 1][None, :]) < duration)
+        q_curve, q_start = curves[rows], starts[rows]
+        # only the reference windows of the curves in this block (usually one curve of many)
+        cols = np.flatnonzero(np.isin(origin[:, 0], np.unique(q_curve)))
+        ref = origin[cols]
+        near = (ref[:, 0][None, :] == q_curve[:, None]) & (
+            np.abs(q_start[:, None] - ref[:, 1][None, :]) < duration)
         r, c = np.nonzero(near)
-        return r, c
+        return r, cols[c]
 
     return skip
 
