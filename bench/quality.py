@@ -40,7 +40,7 @@ from models.config import DetectorConfig
 from models.detector import Detector, Prepared
 from models.lightcurve import LightCurve
 from models.windows import coverage_max, coverage_mean
-from training.evaluate import event_recall, ranking_metrics
+from training.evaluate import event_recall, ranking_metrics, true_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -386,9 +386,8 @@ def export(out: Path, seed: int = 0, suite: str = "kepler") -> None:
 
 def _spans(case: Case) -> list[tuple[float, float]]:
     """The labelled stretches of a case's test part, as (first, last) times."""
-    y, t = case.truth, case.test.time
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], y.astype(np.int8), [0]])))
-    return [(float(t[a]), float(t[b - 1])) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    t = case.test.time
+    return [(float(t[a]), float(t[b - 1])) for a, b in true_runs(case.truth)]
 
 
 def main(argv: list[str] | None = None) -> int:

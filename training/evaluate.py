@@ -92,6 +92,13 @@ def ranking_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
             "best_f1": float(f1)}
 
 
+def true_runs(y: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) index pairs of the runs of True in a boolean array (stop exclusive)."""
+    edges = np.diff(np.concatenate([[0], np.asarray(y).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
+                    strict=True))
+
+
 def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float,
                  normal: Sequence[np.ndarray] | None = None) -> float:
     """Share of labelled events with a point above the threshold that flags `far` of normals.
@@ -107,8 +114,7 @@ def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far
     thr = np.quantile(normal_scores, 1 - far)
     hit = total = 0
     for s, y in zip(scores, truths, strict=True):
-        edges = np.diff(np.concatenate([[0], y.astype(int), [0]]))
-        for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        for a, b in true_runs(y):
             total += 1
             hit += bool(np.nanmax(np.where(np.isfinite(s[a:b]), s[a:b], -np.inf)) > thr)
     return hit / total if total else float("nan")
