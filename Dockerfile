@@ -13,6 +13,7 @@ ENV PATH=/opt/lcad/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY deploy/requirements.py deploy/install.sh ./deploy/
+COPY lcad ./lcad
 COPY models ./models
 COPY training ./training
 COPY service ./service
@@ -20,6 +21,8 @@ RUN sh deploy/install.sh "$VARIANT"
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VARIANT=cpu
+# the source commit, for run tags and /v1/model (git does not run in the image)
+ARG LCAD_GIT_COMMIT=unknown
 LABEL org.opencontainers.image.title="lcad" \
       org.opencontainers.image.description="light-curve anomaly detection service (${VARIANT})"
 RUN groupadd --gid 10001 lcad \
@@ -32,10 +35,11 @@ ENV PATH=/opt/lcad/bin:$PATH \
     LCAD_HOST=0.0.0.0 \
     LCAD_PORT=8000 \
     LCAD_BACKEND=auto \
+    LCAD_GIT_COMMIT=${LCAD_GIT_COMMIT} \
     LCAD_MODEL_URI=/models/bundle
 WORKDIR /home/lcad
 USER 10001:10001
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
-    CMD ["python", "-m", "service.healthcheck"]
+    CMD ["python", "-m", "lcad.service.healthcheck"]
 CMD ["lcad", "serve"]

@@ -34,6 +34,9 @@ test: setup compose-tool            ## the whole test suite (what CI runs)
 
 lint: setup                         ## ruff and mypy
 	$(BIN)/ruff check .
+	rm -rf .mypy-tree && mkdir -p .mypy-tree/lcad
+	ln -s $(CURDIR)/lcad/*.py .mypy-tree/lcad/
+	for p in models training service; do ln -s $(CURDIR)/$$p .mypy-tree/lcad/$$p; done
 	$(BIN)/mypy
 
 audit: setup                        ## bandit on the code, pip-audit on the locked image deps
@@ -46,4 +49,4 @@ lock: setup                         ## refresh deploy/requirements-cpu.lock
 	rm -f .requirements-cpu.in
 
 clean:
-	rm -rf $(VENV) $(COMPOSE_VENV) mlruns mlruns.db mlartifacts lcad-output .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(COMPOSE_VENV) .mypy-tree mlruns mlruns.db mlartifacts lcad-output .pytest_cache .mypy_cache

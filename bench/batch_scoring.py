@@ -76,9 +76,9 @@ def generate(path: Path, points: int, objects: int) -> None:
 
 def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
     """Score with the real path, timing each stage (runs in its own process)."""
-    from models.detector import Detector
-    from models.results import CurveScore
-    from training import io, scoring
+    from lcad.models.detector import Detector
+    from lcad.models.results import CurveScore
+    from lcad.training import io, scoring
 
     det = Detector.load(bundle)
     times: dict[str, float] = defaultdict(float)
@@ -123,11 +123,11 @@ def main() -> None:
         return
 
     from bench.common import machine, table
-    from models.config import DetectorConfig
-    from models.detector import Detector
-    from models.fit import fit_detector
-    from training.demo import DEMO_DATA
-    from training.io import read_curves
+    from lcad.models.config import DetectorConfig
+    from lcad.models.detector import Detector
+    from lcad.models.fit import fit_detector
+    from lcad.training.demo import DEMO_DATA
+    from lcad.training.io import read_curves
 
     tmp = Path(tempfile.mkdtemp(prefix="lcad-batch-"))
     det, _ = fit_detector(read_curves(DEMO_DATA), DetectorConfig.from_dict(
@@ -173,7 +173,7 @@ def main() -> None:
 
 
 def scoring_workers() -> int:
-    from training.scoring import WORKERS
+    from lcad.training.scoring import WORKERS
 
     return WORKERS
 

@@ -21,10 +21,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def small_bundle(where: Path) -> Path:
-    from models.config import DetectorConfig
-    from models.fit import fit_detector
-    from training.demo import DEMO_DATA
-    from training.io import read_curves
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.training.demo import DEMO_DATA
+    from lcad.training.io import read_curves
 
     det, _ = fit_detector(read_curves(DEMO_DATA), DetectorConfig.from_dict(
         {"train": {"epochs": 2}}))

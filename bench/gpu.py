@@ -31,8 +31,13 @@ def main() -> None:
     import keras
 
     from bench.common import fmt, machine, repeat, table
-    from models.autoencoder import build_autoencoder, inference_model, make_loss, make_optimizer
-    from models.config import DetectorConfig
+    from lcad.models.autoencoder import (
+        build_autoencoder,
+        inference_model,
+        make_loss,
+        make_optimizer,
+    )
+    from lcad.models.config import DetectorConfig
 
     cfg = DetectorConfig()
     dim = cfg.preprocess.window

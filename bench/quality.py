@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 
 from bench.common import machine, table
-from models.config import DetectorConfig
-from models.detector import Detector, Prepared
-from models.lightcurve import LightCurve
-from models.windows import coverage_max, coverage_mean
-from training.evaluate import event_recall, ranking_metrics, true_runs
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector, Prepared
+from lcad.models.lightcurve import LightCurve
+from lcad.models.windows import coverage_max, coverage_mean
+from lcad.training.evaluate import event_recall, ranking_metrics, true_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -172,7 +172,7 @@ def nab_cases(families: Sequence[str] = ("artificialWithAnomaly", "realKnownCaus
 
 # ---- the methods ----------------------------------------------------------------------------
 def fit_lcad(train: Sequence[LightCurve], config: DetectorConfig) -> Detector:
-    from models.fit import fit_detector
+    from lcad.models.fit import fit_detector
 
     det, _ = fit_detector(list(train), config)
     return det

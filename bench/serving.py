@@ -54,14 +54,14 @@ def main() -> None:
     import mlflow
 
     from bench.common import machine, table
-    from models.autoencoder import inference_model
-    from models.config import DetectorConfig
-    from models.detector import Detector
-    from models.fit import fit_detector
-    from models.lightcurve import LightCurve
+    from lcad.models.autoencoder import inference_model
+    from lcad.models.config import DetectorConfig
+    from lcad.models.detector import Detector
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+    from lcad.training.demo import DEMO_DATA
+    from lcad.training.io import read_curves
     from tests.conftest import free_port, wait_http
-    from training.demo import DEMO_DATA
-    from training.io import read_curves
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)

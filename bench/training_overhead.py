@@ -35,15 +35,15 @@ def main() -> None:
     import keras
 
     from bench.common import fmt, machine, summarize, table
-    from models.autoencoder import build_autoencoder, make_loss, make_optimizer
-    from models.config import DetectorConfig
-    from models.detector import Detector
-    from models.fit import split_curves, window_arrays
-    from models.preprocess import Preprocessor
-    from training.demo import DEMO_DATA
-    from training.io import read_curves
-    from training.tracking import setup as tracking_setup
-    from training.train import TrainRequest, run_training
+    from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
+    from lcad.models.config import DetectorConfig
+    from lcad.models.detector import Detector
+    from lcad.models.fit import split_curves, window_arrays
+    from lcad.models.preprocess import Preprocessor
+    from lcad.training.demo import DEMO_DATA
+    from lcad.training.io import read_curves
+    from lcad.training.tracking import setup as tracking_setup
+    from lcad.training.train import TrainRequest, run_training
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=30)

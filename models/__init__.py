@@ -1,7 +1,6 @@
-"""lcad core: light curves -> windows -> dense autoencoder -> scores -> bundle.
+"""lcad core (`lcad.models`): light curves -> windows -> dense autoencoder -> scores -> bundle.
 
 Importing this package is cheap: Keras is imported only by the modules that build or run
-a network (`models.autoencoder`, `models.detector`, `models.fit`).
+a network (`autoencoder`, `detector`, `fit`). It knows nothing of MLflow, HTTP or files
+other than its own bundle.
 """
-
-__version__ = "0.1.0"

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import layers, ops
 
-from models.config import ModelConfig, TrainConfig
+from lcad.models.config import ModelConfig, TrainConfig
 
 INITIALIZERS = {"glorot": "glorot_uniform", "he": "he_normal"}
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from models.errors import ConfigError
+from lcad.models.errors import ConfigError
 
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
 Normalization = Literal["auto", "robust", "global", "window", "minmax"]
@@ -198,6 +198,19 @@ class DetectorConfig(_Section):
                 node[parts[-1]] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:
                 raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from None
+        return DetectorConfig.from_dict(data)
+
+    def with_sections(self, sections: Mapping[str, Mapping[str, Any]]) -> DetectorConfig:
+        """Update keys section by section: `{"train": {"epochs": 5}}`; unknown names raise."""
+        data = self.model_dump()
+        for name, values in sections.items():
+            if name not in data:
+                raise ConfigError(f"unknown config section {name!r}; sections are "
+                                  f"{sorted(data)}")
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"config section {name!r} must be a mapping of keys, not "
+                                  f"{type(values).__name__}")
+            data[name].update(values)
         return DetectorConfig.from_dict(data)
 
     def to_yaml(self) -> str:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import time as _time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -18,12 +18,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from models import __version__
-from models.autoencoder import inference_model
-from models.config import DetectorConfig
-from models.errors import BundleError, LcadError, LightCurveError
-from models.lightcurve import LightCurve
-from models.novelty import (
+from lcad._meta import __version__
+from lcad.models.autoencoder import inference_model
+from lcad.models.config import DetectorConfig
+from lcad.models.errors import BundleError, LcadError, LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.novelty import (
     LAG1_LIMIT,
     QUERY_BLOCK,
     REPEAT_LIMIT,
@@ -33,9 +33,9 @@ from models.novelty import (
     lag1_autocorrelation,
     repeat_fraction,
 )
-from models.preprocess import Preprocessor, Resampled
-from models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
-from models.scoring import (
+from lcad.models.preprocess import Preprocessor, Resampled
+from lcad.models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
+from lcad.models.scoring import (
     Calibration,
     EmpiricalDistribution,
     find_intervals,
@@ -45,7 +45,7 @@ from models.scoring import (
     scan_statistics,
     window_errors,
 )
-from models.windows import (
+from lcad.models.windows import (
     Windows,
     coverage_count,
     coverage_max,
@@ -313,6 +313,23 @@ class Detector:
         return [o for o in out if o is not None]
 
     # ---- public verbs --------------------------------------------------------------------
+    @classmethod
+    def fit(cls, curves: Sequence[LightCurve],
+            config: DetectorConfig | Mapping[str, Any] | None = None,
+            **sections: Mapping[str, Any]) -> Detector:
+        """Train and calibrate a detector on `curves` (the training metrics are in `.metrics`).
+
+        `config`: a DetectorConfig or a mapping of sections; `sections` update it, e.g.
+        `Detector.fit(curves, train={"epochs": 10}, preprocess={"window": 32})`.
+        """
+        from lcad.models.fit import fit_detector
+
+        cfg = config if isinstance(config, DetectorConfig) else DetectorConfig.from_dict(config)
+        if sections:
+            cfg = cfg.with_sections(sections)
+        detector, _metrics = fit_detector(curves, cfg)
+        return detector
+
     def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
         """Latent code of every window (z_mean for the variational model)."""
         prepared, _ = self._prepare_all(curves, "raise")

@@ -31,3 +31,7 @@ class BundleError(LcadError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class DataError(LcadError, ValueError):
+    """A table or file that cannot be read as light curves; the message names its source."""

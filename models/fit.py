@@ -10,12 +10,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.autoencoder import build_autoencoder, make_loss, make_optimizer
-from models.config import DetectorConfig
-from models.detector import Detector
-from models.errors import LightCurveError
-from models.lightcurve import LightCurve
-from models.preprocess import Preprocessor
+from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector
+from lcad.models.errors import LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.preprocess import Preprocessor
 
 MIN_OBJECTS_FOR_OBJECT_SPLIT = 10
 

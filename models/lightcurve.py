@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from models.errors import LightCurveError
+from lcad.models.errors import LightCurveError
 
 MAG_ZERO_POINT = 22.5  # nanomaggies for SDSS-like magnitudes; any constant works after scaling
 DEFAULT_BAND = "default"
@@ -208,30 +207,3 @@ def _merge_duplicates(
     new_e = None if new_e is None else new_e[order]
     new_b = None if new_b is None else new_b[order]
     return new_t[order], new_f[order], new_e, new_b, valid[order], merged
-
-
-def curves_from_frame(
-    frame: Any,
-    *,
-    unit: str = "flux",
-    emit_warnings: bool = True,
-) -> list[LightCurve]:
-    """Long-format frame (object_id, time, flux[, flux_err][, band]) -> one curve per object."""
-    cols: Sequence[str] = list(frame.columns)
-    for needed in ("object_id", "time", "flux"):
-        if needed not in cols:
-            raise LightCurveError(f"column {needed!r} is missing; columns are {list(cols)}")
-    curves = []
-    for oid, group in frame.groupby("object_id", sort=False):
-        curves.append(
-            LightCurve.from_arrays(
-                oid,
-                group["time"].to_numpy(),
-                group["flux"].to_numpy(),
-                group["flux_err"].to_numpy() if "flux_err" in cols else None,
-                group["band"].to_numpy() if "band" in cols else None,
-                unit=unit,
-                emit_warnings=emit_warnings,
-            )
-        )
-    return curves

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from models.config import PreprocessConfig
-from models.errors import LightCurveError
-from models.lightcurve import DEFAULT_BAND, LightCurve
+from lcad.models.config import PreprocessConfig
+from lcad.models.errors import LightCurveError
+from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
 
 MAX_GRID_POINTS = 20_000_000
 MAD_TO_SIGMA = 1.4826

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.scoring import Interval
+from lcad.models.scoring import Interval
 
 
 def finite_or_none(value: float) -> float | None:

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from models.lightcurve import LightCurve
+from lcad.models.lightcurve import LightCurve
 
 VARIABLE_KINDS = ("sinusoid", "eclipsing", "rrlyrae", "red_noise")
 ANOMALY_KINDS = ("flare", "dip", "step", "oscillation", "glitch")

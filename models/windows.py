@@ -8,8 +8,8 @@ from functools import cached_property
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from models.errors import LightCurveError
-from models.preprocess import Resampled
+from lcad.models.errors import LightCurveError
+from lcad.models.preprocess import Resampled
 
 
 @dataclass

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -25,17 +24,18 @@ from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from models import __version__
-from models.detector import Detector, Prepared, split_outputs, stack_inputs
-from models.errors import LcadError, LightCurveError
-from models.lightcurve import LightCurve
-from models.results import finite_or_none
-from service import errors
-from service.batching import MicroBatcher, OverloadedError
-from service.errors import ApiError
-from service.metrics import ServiceMetrics
-from service.model_state import ModelState
-from service.schemas import (
+from lcad._meta import __version__
+from lcad.models.detector import Detector, Prepared, split_outputs, stack_inputs
+from lcad.models.errors import LcadError, LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.results import finite_or_none
+from lcad.registry import TrackingError
+from lcad.service import errors
+from lcad.service.batching import MicroBatcher, OverloadedError
+from lcad.service.errors import ApiError
+from lcad.service.metrics import ServiceMetrics
+from lcad.service.model_state import ModelState
+from lcad.service.schemas import (
     EncodeResponse,
     ErrorEnvelope,
     ReconstructResponse,
@@ -44,8 +44,7 @@ from service.schemas import (
     Series,
     SeriesRequest,
 )
-from service.settings import Settings
-from training.tracking import TrackingError
+from lcad.service.settings import Settings
 
 log = logging.getLogger("lcad.service")
 OPEN_PATHS = ("/health/live", "/health/ready", "/metrics", "/ping", "/version")
@@ -77,7 +76,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         loader: asyncio.Task[None] | None = None
         if detector is not None:
             if settings.warmup:
-                from service.model_state import warm_up
+                from lcad.service.model_state import warm_up
 
                 await asyncio.to_thread(warm_up, detector, settings.max_batch_rows)
             state.use(detector, "in-process", {"name": settings.model_name})
@@ -97,7 +96,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
 
     async def _watch(uri: str, every: float) -> None:
         """Reload when the alias moves or the bundle changes, or retry a failed load."""
-        from service.model_state import fingerprint
+        from lcad.service.model_state import fingerprint
 
         while True:
             await asyncio.sleep(every)
@@ -266,7 +265,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         what the point score is ("scan" or "novelty", chosen in training)."""
         import keras
 
-        from training.tracking import devices
+        from lcad.models.devices import devices
 
         cal = det.calibration
         return {
@@ -463,10 +462,11 @@ def validate_series(i: int, s: Series, det: Detector, max_points: int) -> LightC
 
 
 def series_from_frame(frame: pd.DataFrame) -> list[Series]:
-    from training.io import DataError, resolve_columns, time_in_days
+    from lcad.models.errors import DataError
+    from lcad.models.frames import resolve_columns, time_in_days
 
     try:
-        cmap = resolve_columns(Path("body"), [str(c) for c in frame.columns])
+        cmap = resolve_columns("body", [str(c) for c in frame.columns])
     except DataError as exc:
         raise ApiError(422, str(exc)) from None
     if cmap.unit == "mag":
@@ -477,7 +477,7 @@ def series_from_frame(frame: pd.DataFrame) -> list[Series]:
     for oid in pd.unique(ids):
         g = frame[ids.to_numpy() == oid]
         try:
-            t = time_in_days(g[cmap.time], Path("body"))
+            t = time_in_days(g[cmap.time], "body")
             f = pd.to_numeric(g[cmap.flux], errors="raise").to_numpy(float)
             e = None if cmap.flux_err is None else pd.to_numeric(
                 g[cmap.flux_err], errors="raise").to_numpy(float)

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from models.detector import MAX_BATCH, MIN_BUCKET, Detector
+from lcad.models.detector import MAX_BATCH, MIN_BUCKET, Detector
+from lcad.registry import load_detector, registry_meta
 
 
 @dataclass
@@ -66,8 +67,6 @@ class ModelState:
 
 def load_model(uri: str) -> tuple[Detector, dict[str, Any]]:
     """A Detector from a bundle path or an MLflow URI, with registry metadata when known."""
-    from training.tracking import load_detector
-
     meta: dict[str, Any] = {}
     if uri.startswith("models:/"):
         meta = registry_meta(uri)
@@ -75,23 +74,6 @@ def load_model(uri: str) -> tuple[Detector, dict[str, Any]]:
         meta["run_id"] = uri.split("/")[1]
     detector = load_detector(uri)
     return detector, meta
-
-
-def registry_meta(uri: str) -> dict[str, Any]:
-    from mlflow.tracking import MlflowClient
-
-    ref = uri[len("models:/"):]
-    client = MlflowClient()
-    try:
-        if "@" in ref:
-            name, alias = ref.split("@", 1)
-            mv = client.get_model_version_by_alias(name, alias)
-        else:
-            name, version = ref.rsplit("/", 1)
-            mv = client.get_model_version(name, version)
-    except Exception:
-        return {}
-    return {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id}
 
 
 def fingerprint(uri: str) -> str | None:

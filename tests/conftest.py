@@ -26,15 +26,15 @@ TINY_CONFIG = {
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    from models.config import DetectorConfig
+    from lcad.models.config import DetectorConfig
 
     return DetectorConfig.from_dict(TINY_CONFIG)
 
 
 @pytest.fixture(scope="session")
 def tiny_detector(tiny_config):
-    from models.fit import fit_detector
-    from models.synthetic import synthetic_dataset
+    from lcad.models.fit import fit_detector
+    from lcad.models.synthetic import synthetic_dataset
 
     curves, _ = synthetic_dataset(30, seed=1, **SYNTH)
     detector, _ = fit_detector(curves, tiny_config)
@@ -167,7 +167,7 @@ def stop_process_group(proc, timeout: float = 20) -> None:
 @pytest.fixture(scope="session")
 def synth_csv(tmp_path_factory):
     """Twelve synthetic curves in long-format CSV, and the curves themselves."""
-    from models.synthetic import synthetic_dataset, to_frame
+    from lcad.models.synthetic import synthetic_dataset, to_frame
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     path = tmp_path_factory.mktemp("data") / "synth.csv"

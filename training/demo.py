@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.config import DetectorConfig
-from models.lightcurve import LightCurve
-from models.synthetic import Injection, inject
-from training.io import read_curves
+from lcad.models.config import DetectorConfig
+from lcad.models.lightcurve import LightCurve
+from lcad.models.synthetic import Injection, inject
+from lcad.training.io import read_curves
 
 DEMO_DATA = Path(__file__).with_name("data") / "kepler_demo.csv"
 DEMO_CONFIG: dict[str, Any] = {
@@ -49,9 +49,9 @@ def inject_labelled(curves: list[LightCurve], seed: int = 7
 
 
 def run_demo(output: Path, register_as: str = "lcad", epochs: int | None = None) -> None:
-    from training.evaluate import Labels, evaluate, format_table
-    from training.tracking import tracking_uri
-    from training.train import TrainRequest, run_training
+    from lcad.training.evaluate import Labels, evaluate, format_table
+    from lcad.training.tracking import tracking_uri
+    from lcad.training.train import TrainRequest, run_training
 
     cfg = DetectorConfig.from_dict(DEMO_CONFIG)
     if epochs is not None:
@@ -70,7 +70,7 @@ def run_demo(output: Path, register_as: str = "lcad", epochs: int | None = None)
     result = evaluate(outcome.detector, injected, labels, far=0.01, baselines=True)
     _log_evaluation(outcome.run_id, result)
     eval_file = output.parent / "demo-evaluation.csv"
-    from models.synthetic import to_frame
+    from lcad.models.synthetic import to_frame
 
     to_frame(injected).to_csv(eval_file, index=False)
     labels_file = output.parent / "demo-labels.csv"

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.detector import Detector
-from models.errors import LcadError
-from models.lightcurve import LightCurve
-from models.windows import coverage_mean
+from lcad.models.detector import Detector
+from lcad.models.errors import LcadError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.windows import coverage_mean
 
 
 class LabelError(LcadError, ValueError):

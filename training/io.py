@@ -4,94 +4,19 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.errors import LcadError, LightCurveError
-from models.lightcurve import LightCurve, LightCurveWarning
+from lcad.models.errors import DataError, LightCurveError
+from lcad.models.frames import ColumnMap, frame_to_curves, resolve_columns, time_in_days
+from lcad.models.lightcurve import LightCurve, LightCurveWarning
 
-COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "object_id": ("object_id", "id", "name", "objectid", "object", "source_id", "star"),
-    "time": ("time", "mjd", "t", "timestamp", "bjd", "jd", "date", "datetime"),
-    "flux": ("flux", "mag", "value", "magnitude", "y"),
-    "flux_err": ("flux_err", "magerr", "err", "error", "mag_err", "flux_error", "sigma", "e_mag"),
-    "band": ("band", "filter", "passband", "bandpass"),
-}
-MAG_NAMES = {"mag", "magnitude"}
+__all__ = ["ColumnMap", "DataError", "data_files", "iter_curves", "read_curves", "read_fits",
+           "read_table", "resolve_columns", "summarize_repairs", "time_in_days"]
+
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq", ".fits", ".fit", ".fits.gz"}
-
-
-class DataError(LcadError, ValueError):
-    """A data file that cannot be read as light curves; the message names the file."""
-
-
-@dataclass
-class ColumnMap:
-    """Which source column plays each role (None: absent)."""
-
-    object_id: str | None
-    time: str
-    flux: str
-    flux_err: str | None
-    band: str | None
-    unit: str  # "flux" or "mag"
-
-
-def resolve_columns(
-    path: Path, columns: list[str], overrides: Mapping[str, str | None] | None = None,
-    unit: str = "auto",
-) -> ColumnMap:
-    """Match columns by flag or alias (case-insensitive); errors list found and expected."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v}
-    lower = {c.lower().strip(): c for c in columns}
-    found: dict[str, str | None] = {}
-    for role, aliases in COLUMN_ALIASES.items():
-        if role in overrides:
-            name = overrides[role]
-            if name not in columns:
-                raise DataError(f"{path}: column {name!r} (given for {role}) not found; "
-                                f"columns are {columns}")
-            found[role] = name
-            continue
-        found[role] = next((lower[a] for a in aliases if a in lower), None)
-    for role in ("time", "flux"):
-        if found[role] is None:
-            raise DataError(
-                f"{path}: no {role} column; columns are {columns}, expected one of "
-                f"{list(COLUMN_ALIASES[role])} (or set it with --{role.replace('_', '-')}-column)")
-    flux_col, time_col = found["flux"], found["time"]
-    if flux_col is None or time_col is None:  # raised above; keeps the types narrow
-        raise DataError(f"{path}: no time or flux column")
-    if unit == "auto":
-        unit = "mag" if flux_col.lower() in MAG_NAMES else "flux"
-    return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
-                     found["band"], unit)
-
-
-def time_in_days(values: pd.Series, path: Path) -> np.ndarray:
-    """Numeric times as they are; datetime strings or datetimes become days since 1970."""
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        return values.to_numpy(dtype=np.float64)
-    try:
-        stamps = pd.to_datetime(values, utc=True, format="mixed")
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{path}: time column {values.name!r} is neither numeric nor "
-                        f"datetimes ({exc})") from None
-    days = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(days=1)
-    return np.asarray(days, dtype=np.float64)
-
-
-def _numeric(values: pd.Series, path: Path, role: str) -> np.ndarray:
-    out = pd.to_numeric(values, errors="coerce")
-    bad = out.isna() & values.notna()
-    if bad.all() and len(values):
-        raise DataError(f"{path}: column {values.name!r} ({role}) holds no numbers "
-                        f"(first value {values.iloc[0]!r})")
-    return out.to_numpy(dtype=np.float64)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -110,43 +35,6 @@ def read_table(path: Path) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: the file has no rows")
     return frame
-
-
-def frame_to_curves(
-    frame: pd.DataFrame, path: Path, cmap: ColumnMap, default_id: str
-) -> list[LightCurve]:
-    t = time_in_days(frame[cmap.time], path)
-    f = _numeric(frame[cmap.flux], path, "flux")
-    e = None if cmap.flux_err is None else _numeric(frame[cmap.flux_err], path, "flux_err")
-    band = None if cmap.band is None else frame[cmap.band].astype(str).to_numpy()
-    curves = []
-    # group without sorting the whole frame twice: stable order of first appearance; ids are
-    # factorised as stored and only the distinct ones become str (a str per row cost 1 GB
-    # and 3 s on 10 million rows)
-    if cmap.object_id:
-        codes, raw = pd.factorize(frame[cmap.object_id], use_na_sentinel=False)
-        uniques = [str(u) for u in raw]
-        if len(set(uniques)) < len(uniques):  # e.g. 1 and "1": merge them as text
-            codes, uniques_arr = pd.factorize(frame[cmap.object_id].astype(str).to_numpy())
-            uniques = [str(u) for u in uniques_arr]
-    else:
-        codes, uniques = np.zeros(len(frame), np.int64), [default_id]
-    grouped = bool(np.all(codes[1:] >= codes[:-1]))  # rows already grouped by object
-    order = None if grouped else np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes if order is None else codes[order],
-                             np.arange(len(uniques) + 1))
-    for k, name in enumerate(uniques):
-        idx: slice | np.ndarray = slice(bounds[k], bounds[k + 1]) if order is None \
-            else order[bounds[k]: bounds[k + 1]]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LightCurveWarning)
-            try:
-                curves.append(LightCurve.from_arrays(
-                    name, t[idx], f[idx], None if e is None else e[idx],
-                    None if band is None else band[idx], unit=cmap.unit))
-            except LightCurveError as exc:
-                raise DataError(f"{path}: {exc}") from None
-    return curves
 
 
 def read_fits(path: Path) -> list[LightCurve]:
@@ -211,7 +99,7 @@ def iter_curves(
             continue
         frame = read_table(f)
         cmap = resolve_columns(f, [str(c) for c in frame.columns], columns, unit)
-        curves = frame_to_curves(frame, f, cmap, f.stem)
+        curves = frame_to_curves(frame, cmap, f, f.stem)
         del frame  # the curves hold copies: do not keep the table alive while they are used
         yield f, curves
 
@@ -235,8 +123,3 @@ def summarize_repairs(curves: list[LightCurve]) -> list[str]:
     """One line per curve that needed repairs."""
     return [f"{c.object_id}: {'; '.join(c.warnings)}" for c in curves if c.warnings]
 
-
-def describe(curves: list[LightCurve]) -> dict[str, Any]:
-    n_points = sum(len(c) for c in curves)
-    bands = sorted({b for c in curves for b in c.bands})
-    return {"n_objects": len(curves), "n_points": n_points, "bands": bands}

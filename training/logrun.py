@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from models.detector import Detector
+from lcad.models.detector import Detector
 
 MODEL_TAG = "lcad.model_logged"
 
@@ -39,7 +39,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    from training import tracking
+    from lcad.training import tracking
 
     det = Detector.load(bundle)
     info = det.info

@@ -12,8 +12,8 @@ import mlflow
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from models.detector import Detector
-from models.lightcurve import curves_from_frame
+from lcad.models.detector import Detector
+from lcad.models.frames import curves_from_frame
 
 
 class LcadPyfuncModel(PythonModel):

@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from models.detector import Detector
-from models.lightcurve import LightCurve
+from lcad.models.detector import Detector
+from lcad.models.lightcurve import LightCurve
 
 
 def loss_curves(history: Sequence[dict[str, float]]) -> Figure:

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from models.detector import Detector
-from models.errors import LightCurveError
-from models.lightcurve import LightCurve
-from models.results import CurveScore, ScoreResult, finite_or_none
-from training.io import iter_curves
+from lcad.models.detector import Detector
+from lcad.models.errors import LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.results import CurveScore, ScoreResult, finite_or_none
+from lcad.training.io import iter_curves
 
 
 class TableWriter:

@@ -10,9 +10,9 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from models.config import DetectorConfig
-from models.errors import ConfigError
-from models.fit import fit_detector
+from lcad.models.config import DetectorConfig
+from lcad.models.errors import ConfigError
+from lcad.models.fit import fit_detector
 
 
 class SweepSpec(BaseModel):
@@ -66,8 +66,8 @@ def trial_overrides(spec: SweepSpec, trials: int | None) -> list[dict[str, Any]]
 def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
     import mlflow
 
-    from training import tracking
-    from training.io import read_curves
+    from lcad.training import tracking
+    from lcad.training.io import read_curves
 
     spec = load_spec(path)
     base = DetectorConfig.from_dict(spec.base)
@@ -77,7 +77,7 @@ def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
     curves = read_curves(spec.data)
     evaluation = None
     if spec.evaluation:
-        from training.evaluate import read_labels
+        from lcad.training.evaluate import read_labels
 
         evaluation = (read_curves(spec.evaluation["data"]),
                       read_labels(Path(spec.evaluation["labels"])))
@@ -97,7 +97,7 @@ def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
                 det, metrics = fit_detector(curves, cfg, callbacks=[
                     tracking.EpochLogger(child.info.run_id, [])])
                 if evaluation is not None:
-                    from training.evaluate import evaluate
+                    from lcad.training.evaluate import evaluate
 
                     res = evaluate(det, evaluation[0], evaluation[1])
                     metrics.update({f"eval.{k}": v for k, v in res["methods"]["lcad"].items()

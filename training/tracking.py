@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import os
-import subprocess  # git with fixed arguments, no shell  # nosec B404
+import shutil
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
@@ -20,41 +19,15 @@ import keras
 import numpy as np
 import pandas as pd
 
-from models import __version__
-from models.config import DetectorConfig
-from models.detector import Detector
-from models.errors import LcadError
-from models.lightcurve import LightCurve
+from lcad._meta import __version__, git_commit
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector
+from lcad.models.devices import devices
+from lcad.models.errors import LcadError
+from lcad.models.lightcurve import LightCurve
+from lcad.registry import TrackingError, check_reachable, load_detector, tracking_uri
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DB = "mlruns.db"
-
-
-class TrackingError(LcadError):
-    """The tracking server cannot be used; the message names the URI."""
-
-
-def tracking_uri() -> str:
-    """MLFLOW_TRACKING_URI, or an embedded SQLite store in the working directory."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
-
-
-def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before training, when an HTTP tracking server does not answer."""
-    if not uri.startswith(("http://", "https://")):
-        return
-    try:
-        # only http(s) URIs get here (checked above)
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:  # nosec B310
-            if resp.status >= 500:
-                raise TrackingError(f"MLflow tracking server {uri} answered {resp.status}")
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({reason}); "
-                            "start it, fix MLFLOW_TRACKING_URI, or pass --no-tracking") from None
+__all__ = ["TrackingError", "check_reachable", "load_detector", "tracking_uri"]
 
 
 # a dead server must cost seconds, not MLflow's default minutes of retries per call; the
@@ -96,39 +69,6 @@ def config_params(cfg: DetectorConfig) -> dict[str, str]:
     """The config as MLflow params: `section.key` -> value, lists and mappings as JSON."""
     return {k: json.dumps(v) if isinstance(v, list | dict) else str(v)
             for k, v in cfg.flat().items()}
-
-
-def git_commit() -> str:
-    try:
-        # fixed arguments, no shell
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT,  # nosec B603 B607
-                             capture_output=True, text=True, timeout=5, check=False)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
-def devices() -> list[str]:
-    """Accelerators the Keras backend sees, or ["cpu"]."""
-    backend = keras.backend.backend()
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            gpus = tf.config.list_physical_devices("GPU")
-            return [f"gpu:{i}" for i in range(len(gpus))] or ["cpu"]
-        if backend == "jax":
-            import jax
-
-            accel = [d for d in jax.devices() if d.platform != "cpu"]
-            return [f"gpu:{i}" for i in range(len(accel))] or ["cpu"]
-        if backend == "torch":
-            import torch
-
-            return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu"]
-    except Exception:  # a broken driver must not stop training
-        return ["cpu"]
-    return ["cpu"]
 
 
 def run_tags() -> dict[str, str]:
@@ -234,16 +174,20 @@ def log_pyfunc(bundle: Path, example: pd.DataFrame | None, register_as: str | No
                      ColSpec("string", "band"), ColSpec("double", "flux"),
                      ColSpec("double", "reconstruction"), ColSpec("double", "score"),
                      ColSpec("double", "p_value"), ColSpec("boolean", "is_anomaly")])
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=str(Path(__file__).with_name("mlflow_model.py")),
-        artifacts={"bundle": str(bundle)},
-        code_paths=[str(ROOT / "models")],
-        signature=ModelSignature(inputs=input_schema(), outputs=output),
-        input_example=example,
-        registered_model_name=register_as,
-        pip_requirements=_requirements(),
-    )
+    code = Path(tempfile.mkdtemp(prefix="lcad-code-"))
+    try:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("mlflow_model.py")),
+            artifacts={"bundle": str(bundle)},
+            code_paths=[str(package_copy(code))],  # the pyfunc carries the lcad it needs
+            signature=ModelSignature(inputs=input_schema(), outputs=output),
+            input_example=example,
+            registered_model_name=register_as,
+            pip_requirements=_requirements(),
+        )
+    finally:
+        shutil.rmtree(code, ignore_errors=True)
     out: dict[str, Any] = {"model_uri": info.model_uri}
     if register_as:
         version = str(info.registered_model_version)
@@ -253,6 +197,22 @@ def log_pyfunc(bundle: Path, example: pd.DataFrame | None, register_as: str | No
             client.set_registered_model_alias(register_as, "champion", version)
         out.update(registered_model=register_as, version=version)
     return out
+
+
+def package_copy(dest: Path) -> Path:
+    """A copy of the `lcad` package as imported (subpackages from wherever they are mapped:
+    an editable install keeps them in the repository's top-level folders) at `dest/lcad`,
+    for the pyfunc's `code_paths`; bundled data and caches stay out."""
+    import lcad
+
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "data")
+    root = dest / "lcad"
+    shutil.copytree(Path(lcad.__file__).parent, root, ignore=skip)
+    for sub in ("models", "training", "service"):
+        path = Path(importlib.import_module(f"lcad.{sub}").__file__ or "").parent
+        if not (root / sub).exists():
+            shutil.copytree(path, root / sub, ignore=skip)
+    return root
 
 
 def _requirements() -> list[str]:
@@ -273,7 +233,7 @@ def log_figures(det: Detector, val_curves: Sequence[LightCurve],
     import matplotlib.pyplot as plt
     from mlflow.tracking import MlflowClient
 
-    from training import plots
+    from lcad.training import plots
 
     figs = {}
     if history:
@@ -330,36 +290,3 @@ def log_dataset(curves: Sequence[LightCurve], source: str, name: str, context: s
     dataset = CurvesDataset(resolve_dataset_source(source), name=name,
                             digest=dataset_digest(curves), schema=input_schema())
     mlflow.log_input(dataset, context=context)
-
-
-def resolve_model(uri: str) -> Path:
-    """A bundle directory for a local path, `models:/name@alias`, `models:/name/1` or `runs:/`."""
-    if "://" not in uri and ":/" not in uri:
-        return Path(uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(tracking_uri())
-    check_reachable(tracking_uri())
-    dest = Path(tempfile.mkdtemp(prefix="lcad-model-"))
-    try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(dest)))
-    except Exception as exc:
-        raise LcadError(f"cannot fetch model {uri!r} from {tracking_uri()}: {exc}") from None
-    found = sorted((c.parent for c in local.rglob("config.json")
-                    if (c.parent / "model.keras").is_file()), key=lambda p: len(p.parts))
-    if found:
-        return found[0]
-    raise LcadError(f"model {uri!r} holds no lcad bundle (looked under {local})")
-
-
-def load_detector(uri: str) -> Detector:
-    """A Detector from a bundle path or an MLflow URI; downloaded copies are removed after."""
-    path = resolve_model(uri)
-    try:
-        return Detector.load(path)
-    finally:
-        import shutil
-
-        root = next((p for p in path.parents if p.name.startswith("lcad-model-")), None)
-        if root is not None:
-            shutil.rmtree(root, ignore_errors=True)

@@ -17,11 +17,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from models.config import DetectorConfig
-from models.detector import Detector
-from models.fit import Splits, fit_detector, split_curves
-from models.lightcurve import LightCurve
-from training.logrun import MODEL_TAG
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector
+from lcad.models.fit import Splits, fit_detector, split_curves
+from lcad.models.lightcurve import LightCurve
+from lcad.training.logrun import MODEL_TAG
 
 CHECKPOINT_DIR = ".checkpoint"
 
@@ -163,7 +163,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     # checkpoints and epoch metrics are written on one background thread, in epoch order
     writer = ThreadPoolExecutor(1, thread_name_prefix="lcad-train-io")
     if req.tracking:
-        from training import tracking
+        from lcad.training import tracking
 
         tracking.setup(req.experiment)
         run_ctx = _tracked_run(run_id, req.run_name, not_logged)
@@ -179,7 +179,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                     not_logged.append(f"params, config and dataset ({type(exc).__name__}: "
                                       f"{exc})")
             elif history:  # epochs checkpointed but not logged before the interruption
-                from training.logrun import log_missing_epochs
+                from lcad.training.logrun import log_missing_epochs
 
                 try:
                     log_missing_epochs(run_id, history)
@@ -243,7 +243,7 @@ def _tracked_run(run_id: str | None, run_name: str | None, not_logged: list[str]
 def _log_start(req: TrainRequest, splits: Splits) -> None:
     import mlflow
 
-    from training import tracking
+    from lcad.training import tracking
 
     mlflow.set_tags(tracking.run_tags())
     mlflow.log_params(tracking.config_params(req.cfg))
@@ -261,7 +261,7 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
     """Final metrics, figures and the pyfunc model (registered when asked)."""
     import mlflow
 
-    from training import tracking
+    from lcad.training import tracking
 
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
     mlflow.set_tags(tracking.chosen_tags(detector))

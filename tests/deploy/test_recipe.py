@@ -44,18 +44,95 @@ def parse_env(rest):
     return out
 
 
+def dockerignored(rel: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves `rel` (a path in the context) out: the last matching pattern of
+    .dockerignore wins, `!` re-includes, a match on a folder covers what is inside it."""
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    out = False
+    for pat in patterns:
+        keep = pat.startswith("!")
+        pat = pat.lstrip("!").strip("/")
+        regex = re.escape(pat).replace(r"\*\*/", "(?:.*/)?").replace(r"\*", "[^/]*") \
+            .replace(r"\?", "[^/]")
+        if any(re.fullmatch(regex, p) for p in prefixes):
+            out = not keep
+    return out
+
+
+def build_context_tree(dest: Path) -> Path:
+    """The build stage's /src as `docker build` makes it: the context without what
+    .dockerignore excludes, then the Dockerfile's COPY lines into WORKDIR."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    src = dest / "src"
+    src.mkdir(parents=True)
+    workdir = None
+    for op, rest in dockerfile_stages()["build"]:
+        if op == "WORKDIR":
+            workdir = rest.strip()
+        if op != "COPY" or rest.startswith("--from"):
+            continue
+        *sources, target = shlex.split(rest)
+        assert workdir == "/src" and not target.startswith("/"), (workdir, target)
+        for source in sources:
+            origin = ROOT / source
+            assert origin.exists(), f"COPY {source}: not in the repository"
+            into = src / target / origin.name if target.endswith("/") else src / target
+            files = [origin] if origin.is_file() else sorted(origin.rglob("*"))
+            for f in files:
+                rel = f.relative_to(ROOT).as_posix()
+                if f.is_dir() or dockerignored(rel, patterns):
+                    continue
+                out = into if origin.is_file() else into / f.relative_to(origin)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, out)
+    return src
+
+
+def test_dockerignore_matching_follows_docker():
+    pats = ["tests", "**/__pycache__", "*.egg-info", ".venv*", "data/*.csv", "!data/keep.csv"]
+    assert dockerignored("tests/x.py", pats)
+    assert dockerignored("models/__pycache__/a.pyc", pats)
+    assert dockerignored("lcad.egg-info/PKG-INFO", pats)
+    assert dockerignored(".venv-compose/bin/python", pats)
+    assert dockerignored("data/a.csv", pats) and not dockerignored("data/keep.csv", pats)
+    assert not dockerignored("models/tests.py", pats)
+    assert not dockerignored("training/data/a.csv", pats)
+
+
+def test_build_context_holds_what_the_package_needs(tmp_path):
+    """What `pip install .` sees inside `docker build`: every module of the package."""
+    src = build_context_tree(tmp_path)
+    wheel_dir = tmp_path / "wheel"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                           "--no-build-isolation", "-q", "-w", str(wheel_dir), str(src)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    import zipfile
+
+    (wheel,) = wheel_dir.glob("lcad-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for pkg, folder in (("lcad", "lcad"), ("lcad/models", "models"),
+                        ("lcad/training", "training"), ("lcad/service", "service")):
+        for module in (ROOT / folder).glob("*.py"):
+            assert f"{pkg}/{module.name}" in names, f"{pkg}/{module.name} not in the image"
+
+
 @pytest.fixture(scope="module")
 def recipe_venv(tmp_path_factory):
-    """A fresh virtualenv built with exactly the Dockerfile's install command."""
+    """A fresh virtualenv built with exactly the Dockerfile's install command, run in
+    exactly what the build context holds."""
     stages = dockerfile_stages()
     runs = [rest for op, rest in stages["build"] if op == "RUN" and "install.sh" in rest]
     assert runs == ['sh deploy/install.sh "$VARIANT"']
+    context = build_context_tree(tmp_path_factory.mktemp("context"))
     venv = tmp_path_factory.mktemp("recipe") / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     env = {**os.environ, "VARIANT": "cpu", "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
            "PIP_NO_CACHE_DIR": "1"}
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run(["sh", "-c", runs[0]], cwd=ROOT, env=env, capture_output=True,
+    proc = subprocess.run(["sh", "-c", runs[0]], cwd=context, env=env, capture_output=True,
                           text=True, timeout=1500)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return venv

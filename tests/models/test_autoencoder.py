@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from models.autoencoder import build_autoencoder, inference_model, make_loss, make_optimizer
-from models.config import ModelConfig, TrainConfig
+from lcad.models.autoencoder import build_autoencoder, inference_model, make_loss, make_optimizer
+from lcad.models.config import ModelConfig, TrainConfig
 
 D = 12
 

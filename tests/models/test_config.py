@@ -1,7 +1,7 @@
 import pytest
 
-from models.config import DetectorConfig
-from models.errors import ConfigError
+from lcad.models.config import DetectorConfig
+from lcad.models.errors import ConfigError
 
 
 def test_unknown_key_is_named():

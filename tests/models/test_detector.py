@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from models.detector import Detector
-from models.errors import BundleError, LightCurveError
-from models.lightcurve import LightCurve
-from models.synthetic import inject, synthetic_dataset
+from lcad.models.detector import Detector
+from lcad.models.errors import BundleError, LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.synthetic import inject, synthetic_dataset
 from tests.conftest import ROOT, SYNTH
 
 
@@ -171,7 +171,7 @@ def test_gappy_curve_has_no_score_in_gaps(tiny_detector):
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_crash_between_the_renames_of_save_loads_the_previous_bundle(tiny_detector, tmp_path,
                                                                      monkeypatch):
-    import models.detector as mod
+    import lcad.models.detector as mod
 
     target = tmp_path / "bundle"
     tiny_detector.save(target)
@@ -196,7 +196,7 @@ def test_crash_between_the_renames_of_save_loads_the_previous_bundle(tiny_detect
 
 KILL_SAVE_CHILD = """
 import sys
-from models.detector import Detector
+from lcad.models.detector import Detector
 det = Detector.load(sys.argv[1])
 target = sys.argv[2]
 det.save(target)
@@ -257,10 +257,10 @@ def test_same_scores_under_the_jax_backend(tiny_bundle, tiny_detector, tmp_path)
 
 def test_whole_curve_mode_on_real_multiband_rr_lyrae():
     """Sparse, irregular, five-band survey curves: one resampled window per object."""
-    from models.config import DetectorConfig
-    from models.fit import fit_detector
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.training.io import read_curves
     from tests.conftest import shared_data
-    from training.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:60]
     cfg = DetectorConfig.from_dict({

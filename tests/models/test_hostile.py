@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.errors import LcadError
-from models.lightcurve import LightCurve
-from training.io import read_curves
+from lcad.models.errors import LcadError
+from lcad.models.lightcurve import LightCurve
+from lcad.training.io import read_curves
 
 HOSTILE_FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
@@ -96,9 +96,9 @@ def test_a_million_points_score_or_are_refused_by_name(tiny_detector):
 
 
 def test_one_band_missing_entirely_is_named(tiny_detector):
-    from models.config import DetectorConfig
-    from models.fit import fit_detector
-    from models.synthetic import synthetic_dataset
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.synthetic import synthetic_dataset
 
     curves, _ = synthetic_dataset(3, seed=2, n_points=400, kinds=("sinusoid",))
     two_band = [LightCurve.from_arrays(c.object_id, np.repeat(c.time, 2),

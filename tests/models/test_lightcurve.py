@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from models.errors import LightCurveError
-from models.lightcurve import MAG_ZERO_POINT, LightCurve, LightCurveWarning
+from lcad.models.errors import LightCurveError
+from lcad.models.lightcurve import MAG_ZERO_POINT, LightCurve, LightCurveWarning
 
 
 def test_repairs_are_made_and_reported():

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.config import DetectorConfig
-from models.detector import NOVELTY_FILE, Detector
-from models.errors import BundleError, LightCurveError
-from models.fit import fit_detector
-from models.lightcurve import LightCurve
-from models.novelty import lag1_autocorrelation, nearest_distance
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import NOVELTY_FILE, Detector
+from lcad.models.errors import BundleError, LightCurveError
+from lcad.models.fit import fit_detector
+from lcad.models.lightcurve import LightCurve
+from lcad.models.novelty import lag1_autocorrelation, nearest_distance
+from lcad.training.evaluate import ranking_metrics
 from tests.conftest import shared_data
-from training.evaluate import ranking_metrics
 
 CFG = {"model": {"hidden": [64], "latent": 8}, "train": {"epochs": 15, "stride": 2}}
 
@@ -173,7 +173,7 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     the held-out calibration stars keeps the false alarms of unseen stars near the target
     (a self-join of the training stars, whose codes the encoder was fitted on, let 6.7 % of
     validation points through)."""
-    from training.io import read_curves
+    from lcad.training.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
     cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 32},
@@ -188,7 +188,7 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
 def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
     """A few stars (split by time), one window per curve: a curve must not be its own
     neighbour in the self-join, or the threshold is 0 and every point is flagged."""
-    from training.io import read_curves
+    from lcad.training.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:6]
     cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 16},

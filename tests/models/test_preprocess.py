@@ -3,10 +3,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
-from models.config import PreprocessConfig
-from models.lightcurve import LightCurve
-from models.preprocess import Preprocessor, resample_band, robust_location_scale
-from models.windows import make_windows
+from lcad.models.config import PreprocessConfig
+from lcad.models.lightcurve import LightCurve
+from lcad.models.preprocess import Preprocessor, resample_band, robust_location_scale
+from lcad.models.windows import make_windows
 
 
 def test_resample_interpolates_short_gaps_and_masks_long_ones():

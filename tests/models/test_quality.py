@@ -19,7 +19,7 @@ RECALL_FLOOR = 0.70
 def test_default_config_keeps_its_measured_quality_on_a_kepler_slice():
     shared_data("kepler")
     from bench import quality as q
-    from models.config import DetectorConfig
+    from lcad.models.config import DetectorConfig
 
     cases = q.kepler_cases(0, per_kind=8, stars=["Kepler1871056", "Kepler3231341"],
                            max_points=16_000)

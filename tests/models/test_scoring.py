@@ -1,7 +1,7 @@
 import numpy as np
 from numpy.testing import assert_allclose
 
-from models.scoring import (
+from lcad.models.scoring import (
     Calibration,
     EmpiricalDistribution,
     find_intervals,

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from models.errors import LightCurveError
-from models.preprocess import Resampled
-from models.windows import (
+from lcad.models.errors import LightCurveError
+from lcad.models.preprocess import Resampled
+from lcad.models.windows import (
     coverage_mean,
     diagonal_sums,
     make_windows,

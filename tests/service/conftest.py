@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from models.synthetic import inject, synthetic_dataset
-from service.app import create_app
-from service.settings import Settings
+from lcad.models.synthetic import inject, synthetic_dataset
+from lcad.service.app import create_app
+from lcad.service.settings import Settings
 from tests.conftest import SYNTH
 
 

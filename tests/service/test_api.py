@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from models.synthetic import to_frame
+from lcad.models.synthetic import to_frame
 from tests.service.conftest import make_client, series_json
 
 
@@ -253,7 +253,7 @@ def test_bad_bundle_at_start_then_polling_picks_up_a_good_one(tiny_bundle, tmp_p
         assert c.get("/health/ready").status_code == 200
         first = c.get("/v1/model").json()
         # a new bundle written over it is picked up too (save is atomic: old or new)
-        from models.detector import Detector
+        from lcad.models.detector import Detector
 
         det = Detector.load(target)
         det.info["version"] = "next"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from service.batching import MicroBatcher, OverloadedError
+from lcad.service.batching import MicroBatcher, OverloadedError
 from tests.service.conftest import make_client, series_json
 
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from service.app import create_app
-from service.settings import Settings
+from lcad.service.app import create_app
+from lcad.service.settings import Settings
 
 pytestmark = pytest.mark.slow
 

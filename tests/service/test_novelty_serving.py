@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.config import DetectorConfig
-from models.fit import fit_detector
-from models.lightcurve import LightCurve
+from lcad.models.config import DetectorConfig
+from lcad.models.fit import fit_detector
+from lcad.models.lightcurve import LightCurve
 from tests.conftest import BIN, lcad_serve
 from tests.models.test_novelty import CFG, _nab
 

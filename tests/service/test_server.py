@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
-from models.lightcurve import LightCurve
-from service.client import LcadClient
+from lcad.models.lightcurve import LightCurve
+from lcad.service.client import LcadClient
 from tests.conftest import lcad_serve, shared_data
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def kepler_bundle(tmp_path_factory):
     """A small detector trained on real Kepler data (first 3,000 points of two stars)."""
-    from models.config import DetectorConfig
-    from models.fit import fit_detector
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
 
     curves = []
     for star in ("Kepler1871056", "Kepler2307415"):
@@ -175,7 +175,7 @@ def test_serve_backend_jax_scores_like_tensorflow(kepler_bundle, tmp_path):
 
 
 def test_serve_backend_not_installed_is_a_cli_error(tmp_path):
-    from training.cli import CliError, serve_backend
+    from lcad.cli import CliError, serve_backend
 
     assert serve_backend(None) is None
     assert serve_backend("auto") in ("jax", "tensorflow")

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from models.autoencoder import build_autoencoder, make_loss, make_optimizer
-from models.config import DetectorConfig
-from training.train import Checkpoint, load_checkpoint
+from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
+from lcad.models.config import DetectorConfig
+from lcad.training.train import Checkpoint, load_checkpoint
 
 CFG = DetectorConfig.from_dict({"preprocess": {"window": 8}, "model": {"hidden": [16],
                                                                         "latent": 2}})

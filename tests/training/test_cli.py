@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.detector import Detector
+from lcad.cli import main
+from lcad.models.detector import Detector
 from tests.conftest import SMALL_TRAIN, SYNTH
-from training.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_score_writes_points_and_objects(trained, synth_csv, tmp_path, suffix, c
 
 
 def test_evaluate_with_baselines(trained, tmp_path, capsys):
-    from models.synthetic import inject, synthetic_dataset, to_frame
+    from lcad.models.synthetic import inject, synthetic_dataset, to_frame
 
     rng = np.random.default_rng(0)
     curves, _ = synthetic_dataset(4, seed=11, **SYNTH)
@@ -154,8 +154,8 @@ def test_help_on_every_command(capsys):
 
 
 def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
-    from models.lightcurve import LightCurve
-    from training.scoring import score_to_file
+    from lcad.models.lightcurve import LightCurve
+    from lcad.training.scoring import score_to_file
 
     det = Detector.load(trained)
     rng = np.random.default_rng(4)

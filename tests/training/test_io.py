@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from lcad.training.io import DataError, read_curves
 from tests.conftest import shared_data
-from training.io import DataError, read_curves
 
 
 def test_aliases_datetimes_and_default_object_id(tmp_path):

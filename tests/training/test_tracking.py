@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.detector import Detector
-from models.lightcurve import curves_from_frame
+from lcad.models.detector import Detector
+from lcad.models.frames import curves_from_frame
 from tests.conftest import BIN, SMALL_TRAIN, free_port, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from models.errors import LcadError
+    from lcad.models.errors import LcadError
 
     try:
         handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # ---- commands ------------------------------------------------------------------------------
 def load_config(path: Path | None, overrides: list[str], window: int | None) -> Any:
-    from models.config import DetectorConfig
+    from lcad.models.config import DetectorConfig
 
     if path is not None:
         if not path.is_file():
@@ -143,7 +143,7 @@ def load_config(path: Path | None, overrides: list[str], window: int | None) -> 
 
 
 def _read(args: argparse.Namespace) -> list[Any]:
-    from training.io import read_curves, summarize_repairs
+    from lcad.training.io import read_curves, summarize_repairs
 
     curves = read_curves(args.data, _columns(args), args.unit)
     if not curves:
@@ -162,11 +162,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.register_as and args.no_tracking:
         raise CliError("--register-as needs tracking (drop --no-tracking)")
     if not args.no_tracking:
-        from training.tracking import check_reachable, tracking_uri
+        from lcad.registry import check_reachable, tracking_uri
 
         check_reachable(tracking_uri())
     curves = _read(args)
-    from training.train import TrainRequest, run_training
+    from lcad.training.train import TrainRequest, run_training
 
     outcome = run_training(TrainRequest(
         cfg=cfg, curves=curves, output=args.output, data_source=str(args.data),
@@ -177,7 +177,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_log_run(args: argparse.Namespace) -> int:
-    from training.logrun import log_run
+    from lcad.training.logrun import log_run
 
     if args.promote and not args.register_as:
         raise CliError("--promote needs --register-as NAME")
@@ -213,7 +213,7 @@ def _report_training(outcome: Any) -> None:
 
 
 def load_detector(uri: str) -> Any:
-    from training.tracking import load_detector as load
+    from lcad.registry import load_detector as load
 
     return load(uri)
 
@@ -232,7 +232,7 @@ def _at_least(low: int) -> Any:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from training.scoring import WORKERS, score_to_file
+    from lcad.training.scoring import WORKERS, score_to_file
 
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
@@ -253,7 +253,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from training.evaluate import evaluate, format_table, read_labels
+    from lcad.training.evaluate import evaluate, format_table, read_labels
 
     det = load_detector(args.model)
     curves = _read(args)
@@ -266,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from training.sweep import run_sweep
+    from lcad.training.sweep import run_sweep
 
     best = run_sweep(args.config, args.trials)
     print(f"best trial: run {best['run_id']} {best['metric']}={best['value']:.5g}")
@@ -300,13 +300,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["LCAD_MODEL_URI"] = args.model
     if not os.environ.get("LCAD_MODEL_URI"):
         raise CliError("no model: pass --model or set LCAD_MODEL_URI")
-    uvicorn.run("service.app:app_from_env", factory=True, host=args.host, port=args.port,
+    uvicorn.run("lcad.service.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from training.demo import run_demo
+    from lcad.training.demo import run_demo
 
     warnings.filterwarnings("ignore", category=UserWarning, module="mlflow")
     run_demo(args.output, args.register_as, args.epochs)
