@@ -233,7 +233,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
         """Scores, p-values, verdicts and intervals per series; more on request."""
         series, opts = await read_series(request)
         wanted = set(opts.get("include") or include or [])
-        thr = opts.get("threshold", threshold) if opts else threshold
+        thr = one_threshold(opts.get("threshold"), threshold)
         curves = to_curves(series, det)
         results = await run(det, curves,
                             lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
@@ -459,6 +459,14 @@ def validate_series(i: int, s: Series, det: Detector, max_points: int) -> LightC
         return LightCurve.from_arrays(s.id, t, s.flux, s.flux_err, band, emit_warnings=False)
     except LightCurveError as exc:
         raise bad(exc.field or "time", exc.message) from None
+
+
+def one_threshold(body: float | None, query: float | None) -> float | None:
+    """The threshold asked for, in the body or as `?threshold=`; two different ones: 422."""
+    if body is not None and query is not None and body != query:
+        raise ApiError(422, f"threshold: the body says {body:g} and ?threshold= says "
+                       f"{query:g}; give one")
+    return body if body is not None else query
 
 
 def series_from_frame(frame: pd.DataFrame) -> list[Series]:

@@ -287,3 +287,21 @@ def test_bad_bundle_at_start_then_reload_recovers(tiny_bundle, tmp_path):
         assert resp.json()["status"] == "ready"
         assert c.get("/health/ready").status_code == 200
         assert c.get("/v1/model").json()["source"] == str(target)
+
+
+def test_query_threshold_is_honoured_for_json_bodies(client, service_curves, tiny_detector):
+    curves, _ = service_curves
+    body = {"series": [series_json(curves[1])], "include": ["point_scores"]}
+    high = 1e9
+    r = client.post(f"/v1/score?threshold={high}", json=body)
+    assert r.status_code == 200, r.text
+    res = r.json()["results"][0]
+    assert res["threshold"] == high and not res["is_anomalous"] and not res["intervals"]
+    low = 1e-9
+    res = client.post(f"/v1/score?threshold={low}", json=body).json()["results"][0]
+    assert res["threshold"] == low and res["is_anomalous"]
+    # the same in the body gives the same answer; two different ones are refused
+    same = client.post(f"/v1/score?threshold={low}", json={**body, "threshold": low})
+    assert same.json()["results"][0] == res
+    err = _error(client.post("/v1/score?threshold=2", json={**body, "threshold": 3}), 422)
+    assert "body says 3" in err["message"] and "?threshold= says 2" in err["message"]
