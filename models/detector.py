@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -33,7 +34,7 @@ from lcad.models.novelty import (
     lag1_autocorrelation,
     repeat_fraction,
 )
-from lcad.models.preprocess import Preprocessor, Resampled
+from lcad.models.preprocess import CurveAnchor, Preprocessor, Resampled
 from lcad.models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from lcad.models.scoring import (
     Calibration,
@@ -217,11 +218,13 @@ class Detector:
         return self.calibration.point_threshold
 
     # ---- the shared path -----------------------------------------------------------------
-    def prepare(self, curve: LightCurve, stride: int | None = None) -> Prepared:
-        """Resample, window and normalise one curve (raises LightCurveError when unusable)."""
+    def prepare(self, curve: LightCurve, stride: int | None = None,
+                anchor: CurveAnchor | None = None) -> Prepared:
+        """Resample, window and normalise one curve (raises LightCurveError when unusable).
+        `anchor`: the curve is a piece of a longer one (`score_piece`)."""
         cfg = self.config.preprocess
         pre = self.preprocessor
-        res = pre.resample(curve)
+        res = pre.resample(curve, anchor, self.piece_alignment)
         win = make_windows(res, self.window, stride or cfg.stride)
         valid = win.valid_fraction() >= cfg.min_valid_fraction
         if pre.per_window:
@@ -355,6 +358,57 @@ class Detector:
         out = [self.finish_score_reduced(p, z, red, threshold)
                for p, (z, red) in zip(prepared, self._run_reduced(prepared), strict=True)]
         return ScoreResult(out, skipped)
+
+    # ---- long curves in pieces (lcad score --segment-points) ------------------------------
+    @property
+    def piece_alignment(self) -> int:
+        """Grid steps a piece's grid start is a multiple of, so that its windows (every
+        `stride`) and coarse views (every `factor`) are those of the whole curve."""
+        return math.lcm(self.config.preprocess.stride, *self.config.scoring.novelty_scales)
+
+    @property
+    def piece_margin(self) -> float:
+        """Time a piece needs on each side of its core so that every point of the core sees
+        what it sees in the whole curve: the longest view, the longest scan run, the longest
+        interpolated gap, the alignment, and two steps."""
+        if self.config.preprocess.mode == "whole":
+            raise LcadError("whole-curve mode scores every curve at once")
+        views = max([1, *self.novelty_views])
+        steps = (self.window * views + max(self.config.scoring.scales)
+                 + math.ceil(self.config.preprocess.max_gap) + self.piece_alignment + 2)
+        return steps * self.preprocessor.cadence
+
+    def score_piece(self, piece: LightCurve, anchor: CurveAnchor, core: tuple[float, float],
+                    threshold: float | None = None) -> tuple[CurveScore, np.ndarray]:
+        """Score a piece of the curve `anchor` was taken from, on that curve's grid and
+        statistics; returns its score and the errors of the windows starting in the
+        `core` time range [a, b). The errors of every core put together are those of the
+        whole curve's windows, so `object_verdict` on them gives the whole curve's verdict."""
+        if self.calibration is None:
+            raise LcadError("detector is not calibrated: it cannot score")
+        p = self.prepare(piece, anchor=anchor)
+        ((z, red),) = self._run_reduced([p])
+        start = p.res.grid_time[p.win.starts]
+        in_core = (start >= core[0]) & (start < core[1])
+        return self.finish_score_reduced(p, z, red, threshold), red.werr[in_core]
+
+    def object_verdict(self, window_errors: np.ndarray, any_interval: bool,
+                       threshold: float | None = None) -> tuple[float, float, bool]:
+        """Object score, p-value and verdict from the errors of all of a curve's windows
+        (NaN: unusable). With a `threshold`, the verdict is whether any interval passed it."""
+        cal = self.calibration
+        if cal is None:
+            raise LcadError("detector is not calibrated: it cannot score")
+        scfg = self.config.scoring
+        obj = object_score(window_errors, scfg.object_aggregation, scfg.top_k)
+        # the smallest window p-value is that of the largest error (p falls with the error)
+        finite = window_errors[np.isfinite(window_errors)]
+        best_p = cal.window.p_values(np.array([finite.max() if finite.size else np.nan]))
+        n_independent = finite.size * self.config.preprocess.stride / self.window
+        obj_p = cal.object_p_value(obj, best_p, n_independent)
+        if threshold is not None:
+            return obj, obj_p, any_interval
+        return obj, obj_p, bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
 
     # ---- the steps after the network (the service batches the network call itself) -------
     def finish_encode(self, p: Prepared, z: np.ndarray) -> CurveEncoding:
@@ -555,16 +609,7 @@ class Detector:
         intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
                                    scfg.merge_gap)
 
-        obj = object_score(werr, scfg.object_aggregation, scfg.top_k)
-        # the smallest window p-value is that of the largest error (p falls with the error)
-        finite = werr[np.isfinite(werr)]
-        best_p = cal.window.p_values(np.array([finite.max() if finite.size else np.nan]))
-        n_independent = p.valid.sum() * self.config.preprocess.stride / self.window
-        obj_p = cal.object_p_value(obj, best_p, n_independent)
-        if threshold is not None:
-            anomalous = bool(intervals)
-        else:
-            anomalous = bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
+        obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
         warn = list(p.curve.warnings)
         if not p.valid.any():
             warn.append("no window has enough valid points: the curve has no score")

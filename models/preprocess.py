@@ -35,6 +35,18 @@ class Resampled:
         return int(self.grid_time.size)
 
 
+@dataclass(frozen=True)
+class CurveAnchor:
+    """What a whole curve fixes for the pieces of it scored apart (`Preprocessor.anchor`):
+    where its grid starts, and each band's level, scatter and noise. Pieces resampled with
+    it share the curve's grid points and normalisation, so their windows are the curve's."""
+
+    t0: float
+    offset: np.ndarray  # (n_bands,)
+    scale: np.ndarray  # (n_bands,)
+    noise: np.ndarray  # (n_bands,) point-to-point scatter (the errors when there are none)
+
+
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
     """Median and MAD-sigma of the finite values; std when the MAD degenerates (a flat
     majority), then a small fraction of the level for a constant series."""
@@ -148,9 +160,8 @@ class Preprocessor:
         return cls(config, float(cadence or 0.0), bands, offsets, scales)
 
     # ---- resampling ----------------------------------------------------------------------
-    def resample(self, curve: LightCurve) -> Resampled:
-        """Put one curve on its uniform grid; each band interpolated on the shared grid."""
-        cfg = self.config
+    def _point_bands(self, curve: LightCurve) -> np.ndarray:
+        """(n_points,) band index of every point; unknown bands raise."""
         if curve.band is None:  # one band: no per-point work
             names, point_label = np.array([DEFAULT_BAND]), np.zeros(curve.time.size, np.int64)
         else:
@@ -163,9 +174,35 @@ class Preprocessor:
                 field="band",
             )
         band_index = {b: i for i, b in enumerate(self.bands)}
-        point_band = np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
+        return np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
+
+    def anchor(self, curve: LightCurve) -> CurveAnchor:
+        """The grid origin and band statistics of a whole curve (see `CurveAnchor`)."""
+        point_band = self._point_bands(curve)
+        nb = len(self.bands)
+        offset, scale, noise = np.zeros(nb), np.ones(nb), np.ones(nb)
+        for i in range(nb):
+            f_b = curve.flux[(point_band == i) & curve.mask]
+            offset[i], scale[i] = robust_location_scale(f_b)
+            noise[i] = estimate_noise(f_b) if f_b.size else 1.0
+        return CurveAnchor(float(curve.time[curve.mask].min()), offset, scale, noise)
+
+    def resample(self, curve: LightCurve, anchor: CurveAnchor | None = None,
+                  align: int = 1) -> Resampled:
+        """Put one curve on its uniform grid; each band interpolated on the shared grid.
+
+        With `anchor` (sliding mode), the curve is a piece of the anchored one: its grid is
+        the anchored grid from the last index at or before its first time that is a multiple
+        of `align`, and the band statistics are the anchor's.
+        """
+        cfg = self.config
+        point_band = self._point_bands(curve)
         t_valid = curve.time[curve.mask]
         t0, t1 = float(t_valid.min()), float(t_valid.max())
+        if anchor is not None and cfg.mode != "whole":
+            k0 = int(np.floor((t0 - anchor.t0) / self.cadence + 1e-9))
+            k0 -= k0 % align
+            t0 = anchor.t0 + self.cadence * k0
         if cfg.mode == "whole":
             if t1 <= t0:
                 raise LightCurveError(
@@ -184,7 +221,8 @@ class Preprocessor:
                     field="time",
                 )
             n_grid = int(np.ceil(span_steps - 1e-9)) + 1
-        grid = t0 + step * np.arange(n_grid)
+        grid = t0 + step * np.arange(n_grid) if anchor is None or cfg.mode == "whole" \
+            else anchor.t0 + step * (k0 + np.arange(n_grid))
         nb = len(self.bands)
         values = np.full((nb, n_grid), np.nan)
         mask = np.zeros((nb, n_grid), dtype=bool)
@@ -194,14 +232,20 @@ class Preprocessor:
         for i in range(nb):
             sel = (point_band == i) & curve.mask
             t_b, f_b = curve.time[sel], curve.flux[sel]
-            offset[i], scale[i] = robust_location_scale(f_b)
+            if anchor is None:
+                offset[i], scale[i] = robust_location_scale(f_b)
             values[i], mask[i] = resample_band(t_b, f_b, grid, step, cfg.max_gap)
             if curve.flux_err is not None:
                 e_b, _ = resample_band(t_b, curve.flux_err[sel], grid, step, cfg.max_gap)
                 err[i] = np.where(mask[i], e_b, 1.0)
-            else:
+            elif anchor is None:
                 err[i] = estimate_noise(f_b) if t_b.size else 1.0
-        point_grid = np.clip(np.rint((curve.time - t0) / step), 0, n_grid - 1).astype(np.int64)
+            else:
+                err[i] = anchor.noise[i]
+        if anchor is not None:
+            offset, scale = anchor.offset.copy(), anchor.scale.copy()
+        point_grid = np.clip(np.rint((curve.time - grid[0]) / step), 0, n_grid - 1
+                             ).astype(np.int64)
         return Resampled(curve.object_id, grid, values, mask, err, point_band, point_grid,
                          offset, scale)
 

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.lightcurve import LightCurve
-from lcad.models.results import CurveScore, ScoreResult, finite_or_none
+from lcad.models.results import ScoreResult, finite_or_none
 from lcad.training.io import iter_curves
 
 
@@ -102,54 +102,63 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
                segment_points: int = SEGMENT_POINTS, workers: int = WORKERS) -> dict[str, Any]:
     """Score one long curve in overlapping time segments, so memory holds a few segments.
 
-    Each segment is padded by a window (plus two grid steps) on both sides and only its core
-    points are kept, so every kept point is covered by the same windows as in one pass.
-    Robust normalisation statistics are those of the padded segment. Up to `workers`
-    segments are scored at once; each one's points go to `write`, in order, as soon as it is
-    scored; the object summary is returned.
+    Every segment is resampled on the whole curve's grid with its statistics
+    (`Detector.score_piece`) and padded by `Detector.piece_margin` on both sides; only its
+    core points are kept, and only the errors of the windows starting in its core. Put
+    together, these are the whole curve's windows, so the object score, p-value and verdict
+    are those of one pass whatever `segment_points` (tested). Point scores near a core's
+    edge see the same windows; the scan scales residuals by the segment's own scatter.
+    Up to `workers` segments are scored at once; each one's points go to `write`, in
+    order, as soon as it is scored; the object summary is returned.
     """
     n = len(curve)
-    pad = (det.window + 2) * det.preprocessor.cadence
+    if det.config.preprocess.mode == "whole":  # one grid of `window` points per curve
+        res = det.score([curve], threshold=threshold)
+        c = res.curves[0]
+        write(c.points_frame(categorical=True))
+        return _object_row(c.object_id, n, c.score, c.p_value, c.is_anomalous,
+                           int(np.sum(c.is_anomaly)), len(c.intervals))
+    anchor = det.preprocessor.anchor(curve)
+    pad = det.piece_margin
 
-    def one(lo: int) -> tuple[pd.DataFrame, CurveScore] | None:
+    def one(lo: int) -> tuple[pd.DataFrame, int, np.ndarray] | None:
         hi = min(lo + segment_points, n)
-        a = float(curve.time[lo])
+        a = float(curve.time[lo]) if lo else -np.inf
         b = float(curve.time[hi]) if hi < n else np.inf
         seg = curve.slice_time(a - pad, b + pad)
         if not seg.mask.any():
             return None
-        res = det.score([seg], threshold=threshold, on_error="skip")
-        if not len(res):
+        try:
+            c, werr = det.score_piece(seg, anchor, (a, b), threshold)
+        except LightCurveError:
             return None
-        c = res.curves[0]
         core = slice(*np.searchsorted(c.time, [a, b], side="left"))  # times are sorted
-        return c.points_frame(core, categorical=True), c
+        n_core_intervals = sum(1 for iv in c.intervals if a <= iv.peak_time < b)
+        return c.points_frame(core, categorical=True), n_core_intervals, werr
 
-    scores, pvals = [], []
-    anomalous, n_intervals, n_flagged = False, 0, 0
+    errors: list[np.ndarray] = []
+    n_intervals, n_flagged, scored = 0, 0, False
     for done in ordered_map(one, range(0, n, segment_points), workers):
         if done is None:
             continue
-        f, c = done
+        f, n_core_intervals, werr = done
         write(f)
+        scored = True
         n_flagged += int(f["is_anomaly"].sum())
-        scores.append(c.score)
-        pvals.append(c.p_value)
-        anomalous |= bool(c.is_anomalous)
-        n_intervals += len(c.intervals)
-    if not scores:
+        errors.append(werr)
+        n_intervals += n_core_intervals
+    if not scored:
         raise LightCurveError("no segment could be scored", object_id=curve.object_id)
-    s, p = np.array(scores), np.array(pvals)
-    return {
-        "object_id": curve.object_id,
-        "score": finite_or_none(np.nanmax(s)) if np.isfinite(s).any() else None,
-        "p_value": finite_or_none(min(1.0, np.nanmin(p) * len(scores)))
-        if np.isfinite(p).any() else None,
-        "is_anomalous": anomalous,
-        "n_points": n,
-        "n_anomalous_points": n_flagged,
-        "n_intervals": n_intervals,
-    }
+    score, p_value, anomalous = det.object_verdict(np.concatenate(errors), n_intervals > 0,
+                                                   threshold)
+    return _object_row(curve.object_id, n, score, p_value, anomalous, n_flagged, n_intervals)
+
+
+def _object_row(object_id: str, n_points: int, score: float, p_value: float,
+                anomalous: bool, n_flagged: int, n_intervals: int) -> dict[str, Any]:
+    return {"object_id": object_id, "score": finite_or_none(score),
+            "p_value": finite_or_none(p_value), "is_anomalous": bool(anomalous),
+            "n_points": n_points, "n_anomalous_points": n_flagged, "n_intervals": n_intervals}
 
 
 def objects_path(output: Path) -> Path:

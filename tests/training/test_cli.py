@@ -180,6 +180,37 @@ def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
     assert bool(objs.loc[0, "is_anomalous"]) and c.object_id == objs.loc[0, "object_id"]
 
 
+@pytest.mark.parametrize("dip", [False, True])
+def test_object_verdict_does_not_depend_on_segment_points(trained, tmp_path, dip):
+    """One pass and several segment sizes: the same object score, p-value and verdict."""
+    from lcad.training.scoring import score_to_file
+
+    det = Detector.load(trained)
+    rng = np.random.default_rng(6)
+    t = np.arange(4000) * 0.02
+    t = np.delete(t, np.arange(1500, 1560))  # a gap, so segments do not start on the grid
+    flux = 10 + np.sin(2 * np.pi * t / 0.6) + rng.normal(0, 0.05, t.size)
+    if dip:
+        flux[2200:2230] -= 5.0
+    data = tmp_path / "long.csv"
+    pd.DataFrame({"object_id": "long", "time": t, "flux": flux}).to_csv(data, index=False)
+    rows, points = [], []
+    for size in (10**6, 2333, 1000, 700):
+        out = tmp_path / f"s{size}.csv"
+        score_to_file(det, data, out, segment_points=size, workers=2)
+        rows.append(pd.read_csv(tmp_path / f"s{size}.objects.csv").iloc[0])
+        points.append(pd.read_csv(out))
+    one = rows[0]
+    assert bool(one["is_anomalous"]) is dip
+    for row, pts in zip(rows[1:], points[1:], strict=True):
+        assert row["score"] == pytest.approx(one["score"], rel=1e-5)
+        assert row["p_value"] == pytest.approx(one["p_value"], rel=1e-4, abs=1e-9)
+        assert bool(row["is_anomalous"]) == bool(one["is_anomalous"])
+        assert row["n_points"] == one["n_points"]
+        assert (pts["time"] == points[0]["time"]).all()
+        assert np.corrcoef(pts["score"], points[0]["score"])[0, 1] > 0.99
+
+
 def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv, tmp_path,
                                                                capsys):
     """Segments of a long curve and groups of short ones, several at once: same rows, same
