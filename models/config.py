@@ -90,9 +90,10 @@ class ScoringConfig(_Section):
 
     error: Literal["mse", "chi2"] = Field(
         "chi2", description="residuals over the flux errors (chi2) or in normalised flux (mse)")
-    point: Literal["auto", "scan", "novelty", "window"] = Field(
+    point: str = Field(
         "auto",
-        description="point score: 'scan', a multi-scale scan of the residuals (-log10 p of "
+        description="point score (models/point_scores.py; a registered scorer's name): "
+        "'scan', a multi-scale scan of the residuals (-log10 p of "
         "the most surprising run of `scales` points covering the point); 'novelty', the "
         "largest distance to the training windows (input and latent space) of the windows "
         "covering the point; 'window', the mean error of the covering windows; 'auto' "
@@ -118,6 +119,11 @@ class ScoringConfig(_Section):
 
     @model_validator(mode="after")
     def _scales(self) -> ScoringConfig:
+        from lcad.models.point_scores import POINT_SCORERS  # the registry, not at import
+
+        if self.point != "auto" and self.point not in POINT_SCORERS:
+            raise ValueError(f"scoring.point {self.point!r} is not a point score; choose "
+                             f"'auto' or one of {sorted(POINT_SCORERS)}")
         if not self.scales or min(self.scales) < 1:
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
         if any(k < 2 for k in self.novelty_scales) or len(set(self.novelty_scales)) < len(

@@ -24,33 +24,26 @@ from lcad.models.autoencoder import inference_model
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import BundleError, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
-from lcad.models.novelty import (
-    LAG1_LIMIT,
-    QUERY_BLOCK,
-    REPEAT_LIMIT,
-    Novelty,
-    Scale,
-    coarse_windows,
-    lag1_autocorrelation,
-    repeat_fraction,
+from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
+from lcad.models.point_scores import (
+    POINT_SCORERS,
+    HeldOut,
+    PointScorer,
+    choose_point_method,
+    point_scorer,
 )
 from lcad.models.preprocess import CurveAnchor, Preprocessor, Resampled
 from lcad.models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from lcad.models.scoring import (
     Calibration,
-    EmpiricalDistribution,
     find_intervals,
     object_score,
     residuals,
-    scan_scores,
-    scan_statistics,
     window_errors,
 )
 from lcad.models.windows import (
     Windows,
     coverage_count,
-    coverage_max,
-    coverage_mean,
     diagonal_sums,
     make_windows,
     window_times,
@@ -58,7 +51,6 @@ from lcad.models.windows import (
 
 SCHEMA_VERSION = 1
 CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
-NOVELTY_FILE = "novelty.npz"  # training windows and codes, when the point score is novelty
 MAX_BATCH = 4096
 MIN_BUCKET = 16
 STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
@@ -173,7 +165,7 @@ class Detector:
     calibration: Calibration | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
-    novelty: Novelty | None = None
+    point_scorer: PointScorer | None = None  # set by calibration
 
     def __post_init__(self) -> None:
         self._infer = inference_model(self.model)
@@ -190,9 +182,7 @@ class Detector:
     def novelty_views(self) -> list[int]:
         """Grid points averaged in each view novelty compares (1: the windows themselves);
         [] when the point score is not novelty."""
-        if self.novelty is None:
-            return []
-        return [1] + [s.factor for s in self.novelty.scales]
+        return [] if self.point_scorer is None else self.point_scorer.views
 
     # ---- shapes --------------------------------------------------------------------------
     @property
@@ -474,77 +464,13 @@ class Detector:
         self.reduce_into(p, red, recon)
         return red
 
-    def grid_scores(self, p: Prepared, red: Reduced,
-                    tables: list[EmpiricalDistribution] | None = None,
-                    z: np.ndarray | None = None, method: str | None = None,
-                    ref_curve: int | None = None) -> np.ndarray:
-        """Point score on the grid; NaN where there is no data.
-
-        "scan": the residuals scanned at several run lengths (see `scan_statistics`), each
-        scale's surprise calibrated on held-out data (`tables`, default: the calibration's),
-        the most surprising scale kept. "novelty": the largest novelty (models/novelty.py)
-        of the windows covering the point (`z`: their latent codes). "window": the mean error
-        of the covering windows.
-        """
-        scfg = self.config.scoring
-        method = method or self.point_method
-        if method == "window":
-            s = coverage_mean(red.werr, p.win.starts, self.window, p.res.n_grid)
-        elif method == "novelty":
-            s = coverage_max(self.window_novelty(p, z, ref_curve), p.win.starts, self.window,
-                             p.res.n_grid)
-            for scale in self.novelty.scales if self.novelty is not None else []:
-                s = np.fmax(s, self._coarse_novelty(p, scale, ref_curve))
-        else:
-            if tables is None and self.calibration is not None:
-                tables = self.calibration.scan
-            s = scan_scores(self.point_residuals(p, red), scfg.scales, scfg.scan_clip, tables)
-        return np.where(p.res.mask.any(axis=0), s, np.nan)
-
-    def window_novelty(self, p: Prepared, z: np.ndarray | None,
-                       ref_curve: int | None = None) -> np.ndarray:
-        """(n_windows,) novelty of every window (NaN for unusable ones). `ref_curve`: the
-        curve is that one of the novelty reference (calibration): its own windows and those
-        overlapping them are not its neighbours."""
-        if self.novelty is None:
-            raise LcadError("this detector has no novelty reference (point score "
-                            f"{self.point_method!r}): it was calibrated without training windows")
-        if z is None:
-            raise LcadError("novelty scores need the windows' latent codes")
-        out = np.full(p.win.n_windows, np.nan)
-        buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * self.input_dim), np.float32)
-        for lo in range(0, p.win.n_windows, QUERY_BLOCK):
-            rows = slice(lo, lo + QUERY_BLOCK)
-            x = p.input_rows(rows, out=buf)[:, : self.input_dim]
-            exclude = None if ref_curve is None else (
-                ref_curve, p.res.grid_time[p.win.starts[rows]], self._window_duration)
-            out[rows] = self.novelty.window_scores(x, z[rows], exclude)
-        return np.where(p.valid, out, np.nan)
-
-    def _coarse_windows(self, p: Prepared, factor: int) -> tuple[np.ndarray, np.ndarray]:
-        """The curve's windows in the view averaged over `factor` grid points (none without
-        grid values: per-window normalisation)."""
-        if p.xgrid is None:
-            return np.zeros((0, self.input_dim), np.float32), np.zeros(0, np.int64)
-        return coarse_windows(p.xgrid, p.res.mask, factor, self.window,
-                              self.config.preprocess.min_valid_fraction)
-
-    def _coarse_novelty(self, p: Prepared, scale: Scale, ref_curve: int | None) -> np.ndarray:
-        """(n_grid,) largest novelty at one coarser view of the windows covering each point."""
-        x, starts = self._coarse_windows(p, scale.factor)
-        if not starts.size:
-            return np.full(p.res.n_grid, np.nan)
-        exclude = None if ref_curve is None else (
-            ref_curve, p.res.grid_time[starts], self._window_duration * scale.factor)
-        return coverage_max(scale.window_scores(x, exclude), starts,
-                            self.window * scale.factor, p.res.n_grid)
-
-    @property
-    def _window_duration(self) -> float:
-        """Time one window spans (whole-curve mode: a whole curve, however long)."""
-        if self.config.preprocess.mode == "whole":
-            return float("inf")
-        return self.window * self.preprocessor.cadence
+    def grid_scores(self, p: Prepared, red: Reduced, z: np.ndarray | None = None
+                    ) -> np.ndarray:
+        """Point score on the grid (the calibrated point scorer's); NaN where there is no
+        data. `z`: the latent codes of the curve's windows."""
+        if self.point_scorer is None:
+            raise LcadError("detector is not calibrated: it has no point scorer")
+        return self.point_scorer.grid_scores(self, p, red, z)
 
     def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the
@@ -626,100 +552,45 @@ class Detector:
 
     def calibrate(self, curves: Sequence[LightCurve],
                   reference: Sequence[LightCurve] = ()) -> Calibration:
-        """Fit thresholds and p-value tables on held-out curves (never the training windows).
+        """Fit the point scorer, thresholds and p-value tables on held-out curves (never the
+        training windows).
 
-        With `scoring.point` "auto" the point score is chosen here: the residual scan when the
-        held-out residuals are white, novelty against the windows of `reference` (the
-        training curves) when they are not. "novelty" needs `reference`; its point scores are
-        calibrated on `curves` when these are other objects than the reference's, else on
-        the reference curves, each window without its own neighbourhood in time.
+        With `scoring.point` "auto" the point score is chosen here (`choose_point_method`):
+        the residual scan when the held-out residuals are white, novelty against the windows
+        of `reference` (the training curves) when they are not. Held-out curves that are
+        parts of the reference curves (a split by time) calibrate novelty by self-join.
         """
         prepared, _ = self._prepare_all(curves, "skip")
         if not prepared:
             raise LightCurveError("no calibration curve is long enough for one window")
-        wins, pts, objs = [], [], []
         scfg = self.config.scoring
         outputs = self._run_reduced(prepared)
-        reds = [red for _z, red in outputs]
-        method, lag1 = scfg.point, None
+        held = HeldOut(prepared, [z for z, _red in outputs], [red for _z, red in outputs],
+                       not {c.object_id for c in curves} & {c.object_id for c in reference})
+        lag1 = None
         repeats = repeat_fraction(reference or curves)
-        if method in ("auto", "scan"):
-            lag1 = lag1_autocorrelation([r for p, red in zip(prepared, reds, strict=True)
+        if scfg.point in ("auto", "scan"):
+            lag1 = lag1_autocorrelation([r for p, _z, red in held
                                          for r in self.point_residuals(p, red)])
-            if method == "auto":
-                not_noise = abs(lag1) > LAG1_LIMIT or (repeats or 0.0) >= REPEAT_LIMIT
-                method = "novelty" if not_noise and reference else "scan"
-        self.novelty = None
-        held_out = not {c.object_id for c in curves} & {c.object_id for c in reference}
-        if method == "novelty":
-            try:
-                self_join = self._fit_novelty(reference, self_join=not held_out)
-            except LightCurveError:
-                if scfg.point != "auto":
-                    raise
-                # chosen, not asked for: too few training windows to compare with (one
-                # curve in whole-curve mode), so the scan it is
-                method, self_join = "scan", []
-        if method == "novelty" and not held_out:
-            # calibration curves are parts of the reference curves (a split by time): the
-            # null is the reference curves themselves, each window without its own
-            # neighbourhood in time (the matrix profile's self-join): long curves like
-            # the ones scored, where the short calibration pieces are not
-            pts = self_join
-        tables = None
-        if method == "scan":  # one null distribution per scale, from held-out data
-            stats = [scan_statistics(self.point_residuals(p, red), scfg.scales, scfg.scan_clip)
-                     for p, red in zip(prepared, reds, strict=True)]
-            tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
-                      if any(np.isfinite(st[i]).any() for st in stats)
-                      else EmpiricalDistribution.fit(np.zeros(1))
-                      for i in range(len(scfg.scales))]
-        for p, (z, red) in zip(prepared, outputs, strict=True):
-            wins.append(red.werr)
-            if method != "novelty" or held_out:  # held-out objects: their own novelty
-                pts.append(self.grid_scores(p, red, tables, z, method))
-            objs.append(object_score(red.werr, scfg.object_aggregation, scfg.top_k))
+        method = choose_point_method(scfg.point, lag1, repeats, bool(reference))
+        scorer = point_scorer(method)
+        try:
+            nulls = scorer.fit(self, held, reference)
+        except LightCurveError:
+            if scfg.point != "auto" or method == "scan":
+                raise
+            # chosen, not asked for: too few training windows to compare with (one curve
+            # in whole-curve mode), so the scan it is
+            scorer = point_scorer("scan")
+            nulls = scorer.fit(self, held, reference)
+        self.point_scorer = scorer
+        objs = [object_score(red.werr, scfg.object_aggregation, scfg.top_k)
+                for red in held.reduced]
         self.calibration = Calibration.fit(
-            np.concatenate(wins), np.concatenate(pts), np.array(objs), scfg.target_far,
-            scfg.min_calibration_objects, tables, method, lag1, repeats)
+            np.concatenate([red.werr for red in held.reduced]), nulls,
+            np.array(objs), scfg.target_far, scfg.min_calibration_objects, scorer.name, lag1,
+            repeats)
         return self.calibration
-
-    def _fit_novelty(self, reference: Sequence[LightCurve], self_join: bool = True
-                     ) -> list[np.ndarray]:
-        """Set the novelty reference: every usable window (stride 1) of the reference curves,
-        with its latent code (a random subsample beyond `MAX_REFERENCE`). With `self_join`,
-        returns the novelty point scores of the reference curves, each window scored without
-        the reference windows overlapping it in time."""
-        prepared, _ = self._prepare_all(reference, "skip")
-        outputs = self._run_reduced(prepared)
-        xs, zs, origin = [], [], []
-        for i, (p, (z, _red)) in enumerate(zip(prepared, outputs, strict=True)):
-            xs.append(p.xn[p.valid])
-            zs.append(z[p.valid])
-            starts = p.res.grid_time[p.win.starts[p.valid]]
-            origin.append(np.stack([np.full(starts.size, i), starts], axis=1))
-        if not xs or sum(x.shape[0] for x in xs) < 2:
-            raise LightCurveError("novelty needs training curves with at least two usable "
-                                  "windows")
-        scales = []
-        for factor in self.config.scoring.novelty_scales:
-            cx, corigin = [], []
-            for i, p in enumerate(prepared):
-                x, starts = self._coarse_windows(p, factor)
-                cx.append(x)
-                corigin.append(np.stack([np.full(starts.size, i),
-                                         p.res.grid_time[starts]], axis=1))
-            scale = Scale.fit(factor, np.concatenate(cx), np.concatenate(corigin),
-                              self._window_duration * factor, self.config.train.seed)
-            if scale is not None:  # too short a reference for this view: skipped
-                scales.append(scale)
-        self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
-                                   np.concatenate(origin), self.config.train.seed, scales)
-
-        if not self_join:
-            return []
-        return [self.grid_scores(p, red, z=z, method="novelty", ref_curve=i)
-                for i, (p, (z, red)) in enumerate(zip(prepared, outputs, strict=True))]
 
     # ---- the bundle ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -746,13 +617,12 @@ class Detector:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
         try:
             self.model.save(tmp / MODEL_FILE)
-            _write_json(tmp / CALIBRATION_FILE, self.calibration.to_dict())
-            if self.novelty is not None:
-                self.novelty.save(tmp / NOVELTY_FILE)
+            scorer = self.point_scorer
+            extra = scorer.calibration_state() if scorer is not None else {}
+            _write_json(tmp / CALIBRATION_FILE, {**self.calibration.to_dict(), **extra})
+            files = [MODEL_FILE, CALIBRATION_FILE, *(scorer.save(tmp) if scorer else [])]
             meta = self.describe()
-            meta["files"] = {name: _sha256(tmp / name)
-                             for name in (MODEL_FILE, CALIBRATION_FILE, NOVELTY_FILE)
-                             if (tmp / name).is_file()}
+            meta["files"] = {name: _sha256(tmp / name) for name in files}
             _write_json(tmp / CONFIG_FILE, meta)
             if target.exists():
                 old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -778,9 +648,7 @@ class Detector:
             raise BundleError(root / CONFIG_FILE,
                               f"schema_version {version!r} is not supported "
                               f"(this lcad {__version__} reads {SCHEMA_VERSION})")
-        needed = [MODEL_FILE, CALIBRATION_FILE]
-        if NOVELTY_FILE in meta.get("files", {}):
-            needed.append(NOVELTY_FILE)
+        needed = list(dict.fromkeys([MODEL_FILE, CALIBRATION_FILE, *meta.get("files", {})]))
         for name in needed:
             f = root / name
             if not f.is_file():
@@ -788,10 +656,18 @@ class Detector:
             expected = meta.get("files", {}).get(name)
             if expected and _sha256(f) != expected:
                 raise BundleError(f, "checksum mismatch: the file is truncated or was modified")
+        cal_data = _read_json(root / CALIBRATION_FILE)
+        method = cal_data.get("point_method", "scan")
+        scorer_class = POINT_SCORERS.get(method)
+        if scorer_class is None:
+            raise BundleError(root / CALIBRATION_FILE,
+                              f"point score {method!r} is not known here (known: "
+                              f"{sorted(POINT_SCORERS)}); register its scorer "
+                              "(lcad.models.point_scores.register_point_scorer) before loading")
         try:
             config = DetectorConfig.model_validate(meta["config"])
             pre = Preprocessor.from_dict(meta["preprocess"])
-            calibration = Calibration.from_dict(_read_json(root / CALIBRATION_FILE))
+            calibration = Calibration.from_dict(cal_data)
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(root / CONFIG_FILE, f"invalid or incompatible content: {exc}") \
                 from None
@@ -804,19 +680,11 @@ class Detector:
             raise BundleError(root / MODEL_FILE,
                               f"model takes {model.input_shape[-1]} inputs, config implies "
                               f"{expected_dim}")
-        novelty = None
-        if calibration.point_method == "novelty":
-            if NOVELTY_FILE not in needed:
-                raise BundleError(root / NOVELTY_FILE, "file is missing (the point score is "
-                                  "novelty)")
-            try:
-                novelty = Novelty.load(root / NOVELTY_FILE)
-            except (KeyError, OSError, ValueError) as exc:
-                raise BundleError(root / NOVELTY_FILE, f"cannot be read: {exc}") from None
+        scorer = scorer_class.load(root, cal_data)
         info = dict(meta.get("info", {}))
         info.setdefault("source", str(root))
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
-                   novelty)
+                   scorer)
 
 
 def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:

@@ -253,8 +253,7 @@ class Calibration:
     window_threshold: float
     object_threshold: float | None
     n_objects: int
-    scan: list[EmpiricalDistribution] | None = None  # per scan scale; None: analytic p-values
-    point_method: str = "scan"  # what the point score is: "scan", "novelty" or "window"
+    point_method: str = "scan"  # what the point score is (models/point_scores.py)
     residual_lag1: float | None = None  # lag-1 autocorrelation of held-out residuals
     repeat_fraction: float | None = None  # consecutive training fluxes exactly repeated
 
@@ -266,7 +265,6 @@ class Calibration:
         object_scores: np.ndarray,
         target_far: float,
         min_objects: int,
-        scan: list[EmpiricalDistribution] | None = None,
         point_method: str = "scan",
         residual_lag1: float | None = None,
         repeat_fraction: float | None = None,
@@ -285,7 +283,6 @@ class Calibration:
             win.quantile(1.0 - target_far),
             None if obj is None else obj.quantile(1.0 - target_far),
             int(objs.size),
-            scan,
             point_method,
             residual_lag1,
             repeat_fraction,
@@ -320,7 +317,6 @@ class Calibration:
             float(data["window_threshold"]),
             None if data.get("object_threshold") is None else float(data["object_threshold"]),
             int(data["n_objects"]),
-            [EmpiricalDistribution(**d) for d in data["scan"]] if data.get("scan") else None,
             str(data.get("point_method", "scan")),
             None if data.get("residual_lag1") is None else float(data["residual_lag1"]),
             None if data.get("repeat_fraction") is None else float(data["repeat_fraction"]),

@@ -7,11 +7,12 @@ import pandas as pd
 import pytest
 
 from lcad.models.config import DetectorConfig
-from lcad.models.detector import NOVELTY_FILE, Detector
+from lcad.models.detector import Detector
 from lcad.models.errors import BundleError, LightCurveError
 from lcad.models.fit import fit_detector
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, nearest_distance
+from lcad.models.point_scores import NOVELTY_FILE
 from lcad.training.evaluate import ranking_metrics
 from tests.conftest import shared_data
 

@@ -1,0 +1,303 @@
+"""Point scores: how surprising each grid point of a curve is, one class per method.
+
+A `PointScorer` fits its own state on held-out curves (after the network has run on them),
+scores a prepared curve on its grid, and saves and loads its own part of the bundle. The
+Detector dispatches once, through `POINT_SCORERS`; adding a method is one class decorated
+with `register_point_scorer` and its name as `scoring.point`. `choose_point_method` is the
+"auto" rule, a pure function of what calibration measured.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from lcad.models.errors import BundleError, ConfigError, LcadError, LightCurveError
+from lcad.models.lightcurve import LightCurve
+from lcad.models.novelty import (
+    LAG1_LIMIT,
+    QUERY_BLOCK,
+    REPEAT_LIMIT,
+    Novelty,
+    Scale,
+    coarse_windows,
+)
+from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
+from lcad.models.windows import coverage_max, coverage_mean
+
+if TYPE_CHECKING:
+    from lcad.models.detector import Detector, Prepared, Reduced
+
+NOVELTY_FILE = "novelty.npz"  # training windows and codes, when the point score is novelty
+
+
+@dataclass
+class HeldOut:
+    """The held-out curves calibration runs on, each with its network outputs."""
+
+    prepared: list[Prepared]
+    codes: list[np.ndarray]  # latent codes of each curve's windows
+    reduced: list[Reduced]
+    independent: bool  # other objects than the reference's (a split by object)
+
+    def __iter__(self) -> Any:
+        return iter(zip(self.prepared, self.codes, self.reduced, strict=True))
+
+
+class PointScorer(ABC):
+    """One way to score points. Subclasses set `name` and implement the three verbs."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
+            ) -> np.ndarray:
+        """Fit this scorer's state; return the null point scores that set the threshold
+        (raises LightCurveError when the data cannot support the method)."""
+
+    @abstractmethod
+    def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                    ref_curve: int | None = None) -> np.ndarray:
+        """(n_grid,) point score of a prepared curve; NaN where there is none. `ref_curve`:
+        the curve is that one of the reference (calibration by self-join)."""
+
+    def calibration_state(self) -> dict[str, Any]:
+        """What this scorer keeps in calibration.json (JSON types)."""
+        return {}
+
+    def save(self, bundle_dir: Path) -> list[str]:
+        """Write this scorer's own files into the bundle; returns their names."""
+        return []
+
+    @classmethod
+    def load(cls, bundle_dir: Path, calibration: dict[str, Any]) -> PointScorer:
+        """The scorer as saved (its files and its calibration.json entries)."""
+        return cls()
+
+    @property
+    def views(self) -> list[int]:
+        """Grid points averaged in each view the scorer compares ([]: not a view method)."""
+        return []
+
+
+POINT_SCORERS: dict[str, type[PointScorer]] = {}
+
+
+def register_point_scorer(cls: type[PointScorer]) -> type[PointScorer]:
+    """Make `cls` available as `scoring.point: <cls.name>`."""
+    if not getattr(cls, "name", "") or cls.name == "auto":
+        raise ValueError(f"{cls.__name__}: a point scorer needs a name other than 'auto'")
+    POINT_SCORERS[cls.name] = cls
+    return cls
+
+
+def point_scorer(name: str) -> PointScorer:
+    """A new, unfitted scorer of the method `name`."""
+    try:
+        return POINT_SCORERS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown point score {name!r}; known: "
+                              f"{sorted(POINT_SCORERS)}") from None
+
+
+def choose_point_method(requested: str, lag1: float | None, repeats: float | None,
+                        has_reference: bool) -> str:
+    """The "auto" rule: the residual scan when the held-out residuals look like white noise
+    (|lag-1 autocorrelation| <= LAG1_LIMIT) and the training fluxes have noise (less than
+    REPEAT_LIMIT of consecutive values repeat exactly); otherwise novelty, when there are
+    training curves to compare with. Any other request stands."""
+    if requested != "auto":
+        return requested
+    structured = lag1 is not None and abs(lag1) > LAG1_LIMIT
+    noiseless = (repeats or 0.0) >= REPEAT_LIMIT
+    return "novelty" if (structured or noiseless) and has_reference else "scan"
+
+
+@register_point_scorer
+class WindowErrorScorer(PointScorer):
+    """The mean error of the windows covering each point."""
+
+    name = "window"
+
+    def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
+            ) -> np.ndarray:
+        return np.concatenate([self.grid_scores(det, p, red, z) for p, z, red in held_out])
+
+    def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                    ref_curve: int | None = None) -> np.ndarray:
+        s = coverage_mean(red.werr, p.win.starts, det.window, p.res.n_grid)
+        return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+
+@register_point_scorer
+class ScanScorer(PointScorer):
+    """The residuals scanned at several run lengths (`scan_statistics`), each scale's
+    surprise calibrated on held-out data, the most surprising scale kept."""
+
+    name = "scan"
+
+    def __init__(self, tables: list[EmpiricalDistribution] | None = None):
+        self.tables = tables
+
+    def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
+            ) -> np.ndarray:
+        scfg = det.config.scoring
+        stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip)
+                 for p, _z, red in held_out]
+        self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
+                       if any(np.isfinite(st[i]).any() for st in stats)
+                       else EmpiricalDistribution.fit(np.zeros(1))
+                       for i in range(len(scfg.scales))]
+        return np.concatenate([self.grid_scores(det, p, red, z) for p, z, red in held_out])
+
+    def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                    ref_curve: int | None = None) -> np.ndarray:
+        scfg = det.config.scoring
+        s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables)
+        return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    def calibration_state(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {"scan": None if self.tables is None else [asdict(t) for t in self.tables]}
+
+    @classmethod
+    def load(cls, bundle_dir: Path, calibration: dict[str, Any]) -> PointScorer:
+        scan = calibration.get("scan")
+        return cls([EmpiricalDistribution(**d) for d in scan] if scan else None)
+
+
+@register_point_scorer
+class NoveltyScorer(PointScorer):
+    """The largest novelty (models/novelty.py: distance to the nearest training window in
+    input and latent space) of the windows covering each point, over every view (the windows
+    themselves and the grid averaged over `scoring.novelty_scales` points)."""
+
+    name = "novelty"
+
+    def __init__(self, novelty: Novelty | None = None):
+        self.novelty = novelty
+
+    @property
+    def views(self) -> list[int]:
+        return [] if self.novelty is None else [1] + [s.factor for s in self.novelty.scales]
+
+    def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
+            ) -> np.ndarray:
+        """Set the reference: every usable window (stride 1) of the reference curves, with its
+        latent code (a random subsample beyond `MAX_REFERENCE`). Held-out objects give the null
+        scores; when the held-out curves are parts of the reference curves (a split by time)
+        the null is the reference curves themselves, each window scored without the
+        reference windows overlapping it in time (the matrix profile's self-join)."""
+        if not reference:
+            raise LightCurveError("novelty needs training curves to compare with")
+        prepared, _ = det._prepare_all(reference, "skip")
+        outputs = det._run_reduced(prepared)
+        xs, zs, origin = [], [], []
+        for i, (p, (z, _red)) in enumerate(zip(prepared, outputs, strict=True)):
+            xs.append(p.xn[p.valid])
+            zs.append(z[p.valid])
+            starts = p.res.grid_time[p.win.starts[p.valid]]
+            origin.append(np.stack([np.full(starts.size, i), starts], axis=1))
+        if not xs or sum(x.shape[0] for x in xs) < 2:
+            raise LightCurveError("novelty needs training curves with at least two usable "
+                                  "windows")
+        scales = []
+        seed = det.config.train.seed
+        for factor in det.config.scoring.novelty_scales:
+            cx, corigin = [], []
+            for i, p in enumerate(prepared):
+                x, starts = _coarse_windows(det, p, factor)
+                cx.append(x)
+                corigin.append(np.stack([np.full(starts.size, i),
+                                         p.res.grid_time[starts]], axis=1))
+            scale = Scale.fit(factor, np.concatenate(cx), np.concatenate(corigin),
+                              _window_duration(det) * factor, seed)
+            if scale is not None:  # too short a reference for this view: skipped
+                scales.append(scale)
+        self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
+                                   np.concatenate(origin), seed, scales)
+        if held_out.independent:
+            return np.concatenate([self.grid_scores(det, p, red, z)
+                                   for p, z, red in held_out])
+        return np.concatenate([self.grid_scores(det, p, red, z, ref_curve=i)
+                               for i, (p, (z, red)) in enumerate(zip(prepared, outputs,
+                                                                     strict=True))])
+
+    def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                    ref_curve: int | None = None) -> np.ndarray:
+        s = coverage_max(self.window_novelty(det, p, z, ref_curve), p.win.starts, det.window,
+                         p.res.n_grid)
+        for scale in self._fitted().scales:
+            s = np.fmax(s, self._coarse_novelty(det, p, scale, ref_curve))
+        return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    def _fitted(self) -> Novelty:
+        if self.novelty is None:
+            raise LcadError("the novelty scorer has no reference: fit it first")
+        return self.novelty
+
+    def window_novelty(self, det: Detector, p: Prepared, z: np.ndarray | None,
+                       ref_curve: int | None = None) -> np.ndarray:
+        """(n_windows,) novelty of every window (NaN for unusable ones). `ref_curve`: the
+        curve is that one of the reference: its own windows and those overlapping them are
+        not its neighbours."""
+        novelty = self._fitted()
+        if z is None:
+            raise LcadError("novelty scores need the windows' latent codes")
+        out = np.full(p.win.n_windows, np.nan)
+        buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * det.input_dim), np.float32)
+        duration = _window_duration(det)
+        for lo in range(0, p.win.n_windows, QUERY_BLOCK):
+            rows = slice(lo, lo + QUERY_BLOCK)
+            x = p.input_rows(rows, out=buf)[:, : det.input_dim]
+            exclude = None if ref_curve is None else (
+                ref_curve, p.res.grid_time[p.win.starts[rows]], duration)
+            out[rows] = novelty.window_scores(x, z[rows], exclude)
+        return np.where(p.valid, out, np.nan)
+
+    def _coarse_novelty(self, det: Detector, p: Prepared, scale: Scale,
+                        ref_curve: int | None) -> np.ndarray:
+        """(n_grid,) largest novelty at one coarser view of the windows covering each point."""
+        x, starts = _coarse_windows(det, p, scale.factor)
+        if not starts.size:
+            return np.full(p.res.n_grid, np.nan)
+        exclude = None if ref_curve is None else (
+            ref_curve, p.res.grid_time[starts], _window_duration(det) * scale.factor)
+        return coverage_max(scale.window_scores(x, exclude), starts,
+                            det.window * scale.factor, p.res.n_grid)
+
+    def save(self, bundle_dir: Path) -> list[str]:
+        self._fitted().save(bundle_dir / NOVELTY_FILE)
+        return [NOVELTY_FILE]
+
+    @classmethod
+    def load(cls, bundle_dir: Path, calibration: dict[str, Any]) -> PointScorer:
+        path = bundle_dir / NOVELTY_FILE
+        if not path.is_file():
+            raise BundleError(path, "file is missing (the point score is novelty)")
+        try:
+            return cls(Novelty.load(path))
+        except (KeyError, OSError, ValueError) as exc:
+            raise BundleError(path, f"cannot be read: {exc}") from None
+
+
+def _coarse_windows(det: Detector, p: Prepared, factor: int) -> tuple[np.ndarray, np.ndarray]:
+    """The curve's windows in the view averaged over `factor` grid points (none without
+    grid values: per-window normalisation)."""
+    if p.xgrid is None:
+        return np.zeros((0, det.input_dim), np.float32), np.zeros(0, np.int64)
+    return coarse_windows(p.xgrid, p.res.mask, factor, det.window,
+                          det.config.preprocess.min_valid_fraction)
+
+
+def _window_duration(det: Detector) -> float:
+    """Time one window spans (whole-curve mode: a whole curve, however long)."""
+    if det.config.preprocess.mode == "whole":
+        return float("inf")
+    return det.window * det.preprocessor.cadence

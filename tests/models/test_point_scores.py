@@ -1,0 +1,103 @@
+"""Point scorers behind one protocol: the auto rule, the registry, a toy scorer end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector
+from lcad.models.errors import BundleError, ConfigError
+from lcad.models.point_scores import (
+    POINT_SCORERS,
+    PointScorer,
+    choose_point_method,
+    register_point_scorer,
+)
+from lcad.models.synthetic import synthetic_dataset
+from tests.conftest import SYNTH, TINY_CONFIG
+
+
+@pytest.mark.parametrize(("requested", "lag1", "repeats", "reference", "want"), [
+    ("auto", 0.02, 0.0, True, "scan"),       # white residuals, noisy data: the scan
+    ("auto", -0.08, 0.49, True, "scan"),     # just inside both limits
+    ("auto", 0.35, 0.0, True, "novelty"),    # structured residuals
+    ("auto", -0.2, 0.0, True, "novelty"),    # the size of the correlation counts, not its sign
+    ("auto", 0.0, 0.5, True, "novelty"),     # half the values repeat: no noise to scan
+    ("auto", 0.35, 0.9, False, "scan"),      # nothing to compare with: the scan
+    ("auto", None, None, True, "scan"),      # nothing measured
+    ("window", 0.9, 0.9, True, "window"),    # a request stands
+    ("scan", 0.9, 0.9, True, "scan"),
+])
+def test_auto_rule(requested, lag1, repeats, reference, want):
+    assert choose_point_method(requested, lag1, repeats, reference) == want
+
+
+class AbsResidual(PointScorer):
+    """A toy: the largest absolute residual over the bands, over a scale fitted on held-out
+    data (its 0.9 quantile), saved in calibration.json."""
+
+    name = "toy_abs_residual"
+
+    def __init__(self, unit: float | None = None):
+        self.unit = unit
+
+    def fit(self, det, held_out, reference):
+        raw = np.concatenate([self._raw(det, p, red) for p, _z, red in held_out])
+        self.unit = float(np.nanquantile(raw, 0.9))
+        return np.concatenate([self.grid_scores(det, p, red, z) for p, z, red in held_out])
+
+    @staticmethod
+    def _raw(det, p, red):
+        return np.nanmax(np.abs(det.point_residuals(p, red)), axis=0)
+
+    def grid_scores(self, det, p, red, z, ref_curve=None):
+        return self._raw(det, p, red) / self.unit
+
+    def calibration_state(self):
+        return {"toy_unit": self.unit}
+
+    @classmethod
+    def load(cls, bundle_dir, calibration):
+        return cls(calibration["toy_unit"])
+
+
+@pytest.fixture()
+def toy_registered():
+    register_point_scorer(AbsResidual)
+    yield AbsResidual
+    POINT_SCORERS.pop(AbsResidual.name)
+
+
+def test_a_registered_scorer_is_one_class_and_one_config_value(toy_registered, tmp_path):
+    curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
+    det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                       scoring={"point": "toy_abs_residual"})
+    assert det.point_method == "toy_abs_residual" and isinstance(det.point_scorer, AbsResidual)
+    res = det.score(curves[:2])
+    c, p = res.curves[0], det.prepare(curves[0])
+    ((_z, red),) = det._run_reduced([p])
+    want = np.nanmax(np.abs(det.point_residuals(p, red)), axis=0) / det.point_scorer.unit
+    got = np.where(curves[0].mask, want[p.res.point_grid], np.nan)
+    assert_allclose(c.point_score, got)
+    # the threshold is the calibrated quantile of the toy's own held-out scores
+    assert det.calibration.point_threshold > 0
+    det.save(tmp_path / "b")
+    again = Detector.load(tmp_path / "b")
+    assert again.point_scorer.unit == det.point_scorer.unit
+    assert_allclose(again.score(curves[:2]).curves[0].point_score, c.point_score)
+    # a bundle whose scorer is not registered where it is loaded says what to do
+    POINT_SCORERS.pop(AbsResidual.name)
+    try:
+        with pytest.raises(BundleError, match="'toy_abs_residual' is not known here"):
+            Detector.load(tmp_path / "b")
+    finally:
+        register_point_scorer(AbsResidual)
+
+
+def test_unknown_point_score_in_the_config_is_named():
+    with pytest.raises(ConfigError, match=r"scoring\.point .nope. is not a point score"):
+        DetectorConfig.from_dict({"scoring": {"point": "nope"}})
+    with pytest.raises(ValueError, match="other than 'auto'"):
+        register_point_scorer(type("Auto", (AbsResidual,), {"name": "auto"}))
