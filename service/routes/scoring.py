@@ -1,0 +1,82 @@
+"""POST /v1/score, /v1/encode, /v1/reconstruct: the Detector's verbs over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from lcad.models.detector import Detector
+from lcad.models.lightcurve import LightCurve
+from lcad.service.deps import (
+    ApiKey,
+    BatcherDep,
+    MetricsDep,
+    ReadyDetector,
+    SettingsDep,
+    StateDep,
+)
+from lcad.service.inputs import one_threshold, read_series, to_curves
+from lcad.service.pipeline import Finish, run
+from lcad.service.responses import (
+    ERROR_RESPONSES,
+    FastJSONResponse,
+    body_doc,
+    encode_json,
+    reconstruct_json,
+    score_json,
+)
+from lcad.service.schemas import EncodeResponse, ReconstructResponse, ScoreResponse
+
+router = APIRouter(tags=["scoring"], responses=ERROR_RESPONSES)
+
+
+class Scoring:
+    """What every scoring route needs, gathered once per request."""
+
+    def __init__(self, det: ReadyDetector, state: StateDep, settings: SettingsDep,
+                 metrics: MetricsDep, batcher: BatcherDep, _key: ApiKey):
+        self.det, self.state, self.settings = det, state, settings
+        self.metrics, self.batcher = metrics, batcher
+
+    async def answer(self, curves: list[LightCurve], finish: Finish) -> Response:
+        results = await run(self.det, curves, finish, batcher=self.batcher,
+                            metrics=self.metrics, settings=self.settings)
+        return FastJSONResponse({"model": self.state.ref(), "results": results})
+
+
+ScoringDep = Annotated[Scoring, Depends(Scoring)]
+
+
+@router.post("/v1/score", response_model=ScoreResponse, openapi_extra=body_doc("ScoreRequest"))
+async def score(request: Request, s: ScoringDep,
+                include: Annotated[list[str] | None, Query(
+                    description="text/csv bodies: what to include")] = None,
+                threshold: Annotated[float | None, Query(gt=0)] = None) -> Response:
+    """Scores, p-values, verdicts and intervals per series; more on request."""
+    series, opts = await read_series(request, s.settings)
+    wanted = set(opts.get("include") or include or [])
+    thr = one_threshold(opts.get("threshold"), threshold)
+    det: Detector = s.det
+    return await s.answer(to_curves(series, det, s.settings),
+                          lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
+
+
+@router.post("/v1/encode", response_model=EncodeResponse, openapi_extra=body_doc("SeriesRequest"))
+async def encode(request: Request, s: ScoringDep) -> Response:
+    """Latent code of every window, with the window's start and end times."""
+    series, _ = await read_series(request, s.settings)
+    det = s.det
+    return await s.answer(to_curves(series, det, s.settings),
+                          lambda p, z, r: encode_json(det.finish_encode(p, z)))
+
+
+@router.post("/v1/reconstruct", response_model=ReconstructResponse,
+             openapi_extra=body_doc("SeriesRequest"))
+async def reconstruct(request: Request, s: ScoringDep) -> Response:
+    """Reconstructed flux at every input time."""
+    series, _ = await read_series(request, s.settings)
+    det = s.det
+    return await s.answer(to_curves(series, det, s.settings),
+                          lambda p, z, r: reconstruct_json(det.finish_reconstruct(p, r)))
