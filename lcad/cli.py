@@ -208,8 +208,8 @@ def _report_training(outcome: Any) -> None:
         print(f"  the bundle at {outcome.bundle} is complete: `lcad score --model` and "
               "`lcad serve --model` use it directly", file=sys.stderr)
         print(f"  when the server is back: lcad log-run {outcome.bundle}"
-              + (f" --register-as {outcome.detector.info['name']}"
-                 if outcome.detector.info.get("name") else ""), file=sys.stderr)
+              + (f" --register-as {outcome.detector.info.name}"
+                 if outcome.detector.info.name else ""), file=sys.stderr)
 
 
 def load_detector(uri: str) -> Any:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import shutil
-import tempfile
 import time as _time
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,8 +16,19 @@ import numpy as np
 
 from lcad._meta import __version__
 from lcad.models.autoencoder import inference_model
+from lcad.models.bundle import (
+    CALIBRATION_FILE,
+    CONFIG_FILE,
+    MODEL_FILE,
+    bundle_root,
+    read_json,
+    verify_files,
+    write_bundle,
+    write_json,
+)
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import BundleError, LcadError, LightCurveError
+from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
 from lcad.models.point_scores import (
@@ -50,7 +56,6 @@ from lcad.models.windows import (
 )
 
 SCHEMA_VERSION = 1
-CONFIG_FILE, MODEL_FILE, CALIBRATION_FILE = "config.json", "model.keras", "calibration.json"
 MAX_BATCH = 4096
 MIN_BUCKET = 16
 STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
@@ -164,7 +169,7 @@ class Detector:
     model: keras.Model
     calibration: Calibration | None = None
     metrics: dict[str, float] = field(default_factory=dict)
-    info: dict[str, Any] = field(default_factory=dict)
+    info: DetectorInfo = field(default_factory=DetectorInfo)
     point_scorer: PointScorer | None = None  # set by calibration
 
     def __post_init__(self) -> None:
@@ -605,58 +610,37 @@ class Detector:
             "input_dim": self.input_dim,
             "latent_dim": self.latent_dim,
             "metrics": self.metrics,
-            "info": self.info,
+            "info": self.info.to_dict(),
         }
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the bundle atomically: a crash leaves the old bundle (or nothing), never half."""
         if self.calibration is None:
             raise LcadError("detector is not calibrated: calibrate it before saving")
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
+        calibration, scorer = self.calibration, self.point_scorer
+
+        def fill(tmp: Path) -> dict[str, Any]:
             self.model.save(tmp / MODEL_FILE)
-            scorer = self.point_scorer
             extra = scorer.calibration_state() if scorer is not None else {}
-            _write_json(tmp / CALIBRATION_FILE, {**self.calibration.to_dict(), **extra})
-            files = [MODEL_FILE, CALIBRATION_FILE, *(scorer.save(tmp) if scorer else [])]
-            meta = self.describe()
-            meta["files"] = {name: _sha256(tmp / name) for name in files}
-            _write_json(tmp / CONFIG_FILE, meta)
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-                os.replace(tmp, target)
-            else:
-                os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        # the new bundle is in place: previous bundles (and any left by a crash) can go
-        for stale in target.parent.glob(f".{target.name}.old-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        return target
+            write_json(tmp / CALIBRATION_FILE, {**calibration.to_dict(), **extra})
+            if scorer is not None:
+                scorer.save(tmp)
+            return self.describe()
+
+        return write_bundle(Path(path), fill)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Detector:
         """Load a bundle (Keras safe mode, no pickle); errors name the file and the problem."""
-        root = _bundle_root(Path(path))
-        meta = _read_json(root / CONFIG_FILE)
+        root = bundle_root(Path(path))
+        meta = read_json(root / CONFIG_FILE)
         version = meta.get("schema_version")
         if version != SCHEMA_VERSION:
             raise BundleError(root / CONFIG_FILE,
                               f"schema_version {version!r} is not supported "
                               f"(this lcad {__version__} reads {SCHEMA_VERSION})")
-        needed = list(dict.fromkeys([MODEL_FILE, CALIBRATION_FILE, *meta.get("files", {})]))
-        for name in needed:
-            f = root / name
-            if not f.is_file():
-                raise BundleError(f, "file is missing")
-            expected = meta.get("files", {}).get(name)
-            if expected and _sha256(f) != expected:
-                raise BundleError(f, "checksum mismatch: the file is truncated or was modified")
-        cal_data = _read_json(root / CALIBRATION_FILE)
+        verify_files(root, meta, [MODEL_FILE, CALIBRATION_FILE])
+        cal_data = read_json(root / CALIBRATION_FILE)
         method = cal_data.get("point_method", "scan")
         scorer_class = POINT_SCORERS.get(method)
         if scorer_class is None:
@@ -681,8 +665,8 @@ class Detector:
                               f"model takes {model.input_shape[-1]} inputs, config implies "
                               f"{expected_dim}")
         scorer = scorer_class.load(root, cal_data)
-        info = dict(meta.get("info", {}))
-        info.setdefault("source", str(root))
+        info = DetectorInfo.from_dict(dict(meta.get("info", {})))
+        info.source = info.source or str(root)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
                    scorer)
 
@@ -703,54 +687,3 @@ def split_outputs(prepared: Sequence[Prepared], z: np.ndarray, r: np.ndarray
         out.append((z[lo:hi], r[lo:hi]))
         lo = hi
     return out
-
-
-def _bundle_root(path: Path) -> Path:
-    if (path / CONFIG_FILE).is_file():
-        return path
-    # a crash between the two renames of save(): the previous bundle is still beside it
-    backups = sorted(path.parent.glob(f".{path.name}.old-*"))
-    if not path.exists() and backups and (backups[-1] / CONFIG_FILE).is_file():
-        warnings.warn(f"{path} missing; loading the previous bundle {backups[-1]}",
-                      stacklevel=3)
-        return backups[-1]
-    if not path.exists():
-        raise BundleError(path, "bundle not found")
-    if not path.is_dir():
-        raise BundleError(path, "not a bundle directory")
-    raise BundleError(path / CONFIG_FILE, "file is missing: not an lcad bundle")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise BundleError(path, "file is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(path, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BundleError(path, "expected a JSON object")
-    return data
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    with open(path, "w") as fh:
-        json.dump(data, fh, indent=2, allow_nan=False, default=_json_default)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -153,12 +153,6 @@ def coverage_max(
     return np.where(np.isfinite(out), out, np.nan)
 
 
-def point_scores(errors: np.ndarray, n_points: int, window: int, stride: int) -> np.ndarray:
-    """Point score = mean error of the windows covering the point (windows every `stride`)."""
-    starts = window_starts(n_points, window, stride)
-    return coverage_mean(np.asarray(errors, dtype=np.float64), starts, window, n_points)
-
-
 DIAGONAL_BLOCK = 4096
 
 
@@ -205,22 +199,3 @@ def _anti_diagonal_sums(block: np.ndarray) -> np.ndarray:
     view = as_strided(pad.ravel()[w - 1:], shape=(k + w - 1, w),
                       strides=(w * size, (w - 1) * size), writeable=False)
     return view.sum(axis=1, dtype=np.float64)
-
-
-def overlap_average(
-    cells: np.ndarray, row_ok: np.ndarray, starts: np.ndarray, window: int, n_grid: int,
-    n_bands: int, grid_mask: np.ndarray | None = None,
-) -> np.ndarray:
-    """(n_bands, n_grid) mean of window cells (e.g. reconstructions) over the windows with
-    `row_ok` covering each point; NaN where none does, or where `grid_mask` (n_bands, n_grid)
-    is False (cells there are ignored: the cells of a window at a grid point carry that
-    point's mask)."""
-    if not row_ok.all():
-        cells = np.where(row_ok[:, None], cells, 0)
-    count = coverage_count(starts, window, n_grid, row_ok)
-    out = np.full((n_bands, n_grid), np.nan)
-    for b in range(n_bands):
-        k = count if grid_mask is None else np.where(grid_mask[b], count, 0)
-        s = diagonal_sums(cells[:, b * window:(b + 1) * window], starts, n_grid)
-        out[b] = np.where(k > 0, s / np.maximum(k, 1), np.nan)
-    return out

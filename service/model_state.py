@@ -36,9 +36,9 @@ class ModelState:
         info = detector.info
         self.detector = detector
         self.source = source
-        self.name = meta.get("name") or info.get("name")
-        self.version = meta.get("version") or info.get("version")
-        self.run_id = meta.get("run_id") or info.get("run_id")
+        self.name = meta.get("name") or info.name
+        self.version = meta.get("version") or info.version
+        self.run_id = meta.get("run_id") or info.run_id
         self.load_seconds = seconds
         self.status, self.reason = "ready", "ok"
 

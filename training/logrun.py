@@ -45,7 +45,7 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
     info = det.info
     tracking.connect()
     client = MlflowClient()
-    original = info.get("run_id")
+    original = info.run_id
     existing = None
     if original:
         try:
@@ -69,16 +69,16 @@ def log_run(bundle: Path, experiment: str, register_as: str | None = None,
                              **({"lcad.original_run_id": original} if original else {})})
             mlflow.log_text(det.config.to_yaml(), "config.yaml")
         params = tracking.config_params(det.config)
-        if info.get("data_source"):
-            params["data.source"] = str(info["data_source"])
+        if info.data_source:
+            params["data.source"] = str(info.data_source)
         missing = [Param(k, v) for k, v in params.items() if k not in have_params]
         for lo in range(0, len(missing), 100):
             client.log_batch(run_id, params=missing[lo: lo + 100], synchronous=True)
         added["params"] = len(missing)
 
-        added["epochs"] = log_missing_epochs(run_id, info.get("history", []))
+        added["epochs"] = log_missing_epochs(run_id, info.history)
 
-        history_keys = {k for h in info.get("history", []) for k in h}
+        history_keys = {k for h in info.history for k in h}
         final = {k: float(v) for k, v in det.metrics.items()
                  if k not in have_metrics and k not in history_keys}
         if final:

@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,12 +23,6 @@ from lcad.models.lightcurve import LightCurve
 from lcad.training.logrun import MODEL_TAG
 
 CHECKPOINT_DIR = ".checkpoint"
-
-
-def train(cfg: DetectorConfig, curves: Sequence[LightCurve], **kw: Any
-          ) -> tuple[Detector, dict[str, float]]:
-    """Pure training: no tracking, no files."""
-    return fit_detector(curves, cfg, **kw)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -198,7 +191,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
         metrics.update(req.extra_metrics)
         detector.info.update(history=history, run_id=run_id, data_source=req.data_source)
         if req.register_as:
-            detector.info["name"] = req.register_as
+            detector.info.name = req.register_as
         bundle = detector.save(req.output)
         shutil.rmtree(ckpt, ignore_errors=True)
         outcome = TrainOutcome(detector, metrics, bundle, run_id, not_logged=not_logged)
@@ -215,7 +208,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                 try:
                     outcome.logged = log_results(detector, bundle, splits, history, req,
                                                  run.info.run_id)
-                    detector.info.update(outcome.logged)
+                    detector.info.update(**outcome.logged)
                 except Exception as exc:
                     not_logged.append(f"final metrics, plots and model ({type(exc).__name__}:"
                                       f" {exc})")

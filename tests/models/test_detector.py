@@ -277,3 +277,36 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
         assert np.isfinite(c.score) and 0 < c.p_value <= 1
     assert det.calibration.object is not None  # object p-values from calibration objects
     assert metrics["n_train_windows"] > 20
+
+
+def test_reduce_and_point_residuals_match_hand_computed_arrays(tiny_detector):
+    """The production path of scoring (reduce_into, point_residuals, the window scorer) on
+    reconstructions offset by a known amount: every residual is -c / e (chi2)."""
+    from lcad.models.lightcurve import LightCurve
+    from lcad.models.point_scores import WindowErrorScorer
+
+    det = tiny_detector
+    t = np.arange(80) * det.preprocessor.cadence
+    flux = 1.0 + 0.1 * np.sin(t)
+    err = np.full(t.size, 0.5)
+    p = det.prepare(LightCurve.from_arrays("hand", t, flux, err, emit_warnings=False))
+    c = 0.25
+    recon = p.xn + c  # model units: every cell off by c
+    red = det.reduce(p, recon)
+    e = p.errors  # (1, n_grid) normalised errors on the grid
+    want_resid = np.where(p.res.mask, -c / e, np.nan)
+    assert_allclose(det.point_residuals(p, red), want_resid, rtol=1e-5)
+    # each window's error: the mean of its squared residuals
+    starts = p.win.starts
+    want_werr = [np.mean((c / e[0, s: s + det.window]) ** 2) for s in starts]
+    assert_allclose(red.werr, want_werr, rtol=1e-5)
+    # the reconstruction sums: every covering window adds its cell
+    count = np.array([((starts <= g) & (g < starts + det.window)).sum()
+                      for g in range(p.res.n_grid)])
+    assert_allclose(red.count, count)
+    assert_allclose(red.recon_sum[0], count * (p.xgrid[0] + c), rtol=1e-5)
+    # the window scorer: mean of the covering windows' errors
+    per_point = [np.mean([w for s, w in zip(starts, want_werr, strict=True)
+                          if s <= g < s + det.window]) for g in range(p.res.n_grid)]
+    assert_allclose(WindowErrorScorer().grid_scores(det, p, red, None), per_point,
+                    rtol=1e-5)

@@ -76,7 +76,7 @@ def test_structured_series_gets_novelty_scores_that_find_the_jump(jumps):
     det, metrics, test, truth, _ = jumps
     # one series split by time: training statistics normalise; residuals are far from white
     assert det.config.preprocess.normalization == "global"
-    assert det.point_method == "novelty" and det.info["point_score"] == "novelty"
+    assert det.point_method == "novelty" and det.info.point_score == "novelty"
     assert metrics["residual_lag1"] > 0.1
     score = det.score([test])[0]
     m = ranking_metrics(truth, score.point_score)
@@ -101,7 +101,7 @@ def test_coarse_view_finds_a_missing_daily_jump_the_windows_cannot_see():
     like a normal stretch; the view averaged over 4 grid points (windows of 21 h) does not."""
     det, test, truth = _train_test("art_daily_nojump", CFG)
     assert det.point_method == "novelty" and det.novelty_views == [1, 4]
-    assert det.info["novelty_views"] == [1, 4]
+    assert det.info.novelty_views == [1, 4]
     score = det.score([test])[0]
     views = ranking_metrics(truth, score.point_score)["pr_auc"]
     fine, test2, _ = _train_test("art_daily_nojump",
@@ -134,8 +134,8 @@ def test_coarse_view_is_skipped_when_the_training_curves_are_too_short_for_it(rn
               for i in range(12)]
     cfg = {**CFG, "scoring": {"point": "novelty"}, "train": {"epochs": 2, "stride": 2}}
     det, _ = fit_detector(curves, DetectorConfig.from_dict(cfg))
-    assert det.info["split_by"] == "object"
-    assert det.novelty_views == [1] and det.info["novelty_views"] == [1]
+    assert det.info.split_by == "object"
+    assert det.novelty_views == [1] and det.info.novelty_views == [1]
     assert np.isfinite(det.threshold)
     assert np.isfinite(det.score(curves[:1])[0].point_score).mean() > 0.9
 
@@ -181,7 +181,7 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
                                     "scoring": {"point": "novelty"},
                                     "train": {"epochs": 5}})
     det, metrics = fit_detector(curves, cfg)
-    assert det.info["split_by"] == "object" and det.point_method == "novelty"
+    assert det.info.split_by == "object" and det.point_method == "novelty"
     assert det.config.preprocess.normalization == "robust"
     assert metrics["val_false_alarm_rate"] <= 0.03  # target 0.01; measured 0.0
 
@@ -196,7 +196,7 @@ def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
                                     "scoring": {"point": "novelty"},
                                     "train": {"epochs": 2}})
     det, metrics = fit_detector(curves, cfg)
-    assert det.info["split_by"] == "time" and det.point_method == "novelty"
+    assert det.info.split_by == "time" and det.point_method == "novelty"
     assert det.calibration.point_threshold > 0
     assert metrics["val_false_alarm_rate"] < 0.5
 

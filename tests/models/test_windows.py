@@ -8,8 +8,6 @@ from lcad.models.windows import (
     coverage_mean,
     diagonal_sums,
     make_windows,
-    overlap_average,
-    point_scores,
     window_starts,
 )
 
@@ -21,15 +19,6 @@ def _res(values, mask=None):
                      np.ones_like(values, bool) if mask is None else np.asarray(mask),
                      np.ones_like(values), np.zeros(n, int), np.arange(n), np.zeros(nb),
                      np.ones(nb))
-
-
-def test_point_scores_average_overlapping_windows():
-    errors = np.array([1.0, 3.0])  # two windows of length 2, stride 1
-    assert_allclose(point_scores(errors, n_points=3, window=2, stride=1), [1.0, 2.0, 3.0])
-
-
-def test_point_scores_skip_nan_windows():
-    assert_allclose(point_scores(np.array([np.nan, 4.0]), 3, 2, 1), [np.nan, 4.0, 4.0])
 
 
 def test_window_starts_cover_the_tail():
@@ -51,16 +40,13 @@ def test_too_short_names_the_lengths():
         make_windows(_res([[1, 2, 3]]), window=4, stride=1)
 
 
-def test_coverage_mean_and_overlap_average():
+def test_coverage_mean_averages_the_covering_windows():
     assert_allclose(coverage_mean(np.array([2.0, 4.0]), np.array([0, 2]), 3, 6),
                     [2, 2, 3, 4, 4, np.nan])
-    cells = np.array([[1.0, 2.0], [3.0, 5.0]])  # two windows of 2 points, one band
-    out = overlap_average(cells, np.ones(2, bool), np.array([0, 1]), 2, 3, 1)
-    assert_allclose(out, [[1.0, 2.5, 5.0]])
-    # a row left out, a masked grid point
-    out = overlap_average(cells, np.array([True, False]), np.array([0, 1]), 2, 3, 1,
-                          np.array([[True, False, True]]))
-    assert_allclose(out, [[1.0, np.nan, np.nan]])
+    errors = np.array([1.0, 3.0])  # two windows of length 2, stride 1
+    assert_allclose(coverage_mean(errors, np.array([0, 1]), 2, 3), [1.0, 2.0, 3.0])
+    assert_allclose(coverage_mean(np.array([np.nan, 4.0]), np.array([0, 1]), 2, 3),
+                    [np.nan, 4.0, 4.0])  # an unusable window adds nothing
 
 
 @pytest.mark.parametrize("stride", [1, 2, 3, 5])

@@ -256,7 +256,7 @@ def test_bad_bundle_at_start_then_polling_picks_up_a_good_one(tiny_bundle, tmp_p
         from lcad.models.detector import Detector
 
         det = Detector.load(target)
-        det.info["version"] = "next"
+        det.info.version = "next"
         det.save(target)
         for _ in range(150):
             if c.get("/v1/model").json().get("version") == "next":

@@ -23,7 +23,7 @@ def trained(synth_csv, tmp_path_factory):
 def test_train_writes_a_loadable_bundle(trained, capsys):
     det = Detector.load(trained)
     assert det.window == 32 and det.config.train.epochs == 3
-    assert len(det.info["history"]) == det.metrics["epochs_run"]
+    assert len(det.info.history) == det.metrics["epochs_run"]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])

@@ -128,21 +128,21 @@ def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_on
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resuming from epoch {done + 1}" in resumed.stdout
     det = Detector.load(out)
-    assert [h["epoch"] for h in det.info["history"]] == list(range(12))
+    assert [h["epoch"] for h in det.info.history] == list(range(12))
     assert not state.parent.exists()
     # the run was continued, not duplicated; every epoch is in it exactly once
     client = MlflowClient(tracking_uri=store)
     runs = client.search_runs([client.get_experiment_by_name("resume").experiment_id])
-    assert [r.info.run_id for r in runs] == [det.info["run_id"]]
+    assert [r.info.run_id for r in runs] == [det.info.run_id]
     assert runs[0].info.status == "FINISHED"
-    assert sorted(m.step for m in client.get_metric_history(det.info["run_id"], "loss")) == \
+    assert sorted(m.step for m in client.get_metric_history(det.info.run_id, "loss")) == \
         list(range(12))
     # the same training without the interruption: same epochs seen, same quality
     ref_out = tmp_path / "reference"
     ref = lcad("train", "--output", str(ref_out), "--no-tracking", *common)
     assert ref.returncode == 0, ref.stderr[-2000:]
     reference = Detector.load(ref_out)
-    assert len(reference.info["history"]) == len(det.info["history"]) == 12
+    assert len(reference.info.history) == len(det.info.history) == 12
     assert det.metrics["best_val_loss"] == pytest.approx(reference.metrics["best_val_loss"],
                                                          rel=0.25)
 
@@ -210,8 +210,8 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
     assert proc.returncode == 0, stderr[-3000:]
     assert "not logged to MLflow" in stderr and f"lcad log-run {out}" in stderr
     det = Detector.load(out)  # the bundle is complete without the server
-    epochs = [h["epoch"] for h in det.info["history"]]
-    assert epochs == list(range(25)) and det.info["run_id"] == run_id
+    epochs = [h["epoch"] for h in det.info.history]
+    assert epochs == list(range(25)) and det.info.run_id == run_id
 
     server = _start_mlflow(root, port)
     try:
@@ -227,7 +227,7 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
         assert sorted(m.step for m in history) == epochs  # each epoch exactly once
         by_step = {m.step: m.value for m in history}
         assert all(by_step[m.step] == m.value for m in before)
-        assert by_step[24] == pytest.approx(det.info["history"][24]["loss"])
+        assert by_step[24] == pytest.approx(det.info.history[24]["loss"])
         assert run.data.params == {**params_before, **run.data.params}
         assert set(params_before) <= set(run.data.params)
         assert run.data.metrics["threshold"] == pytest.approx(det.metrics["threshold"])
