@@ -25,6 +25,8 @@ class ServiceMetrics:
         self.load_seconds = Gauge("lcad_model_load_seconds", "seconds the last model load took",
                                   registry=r)
         self.ready = Gauge("lcad_model_ready", "1 when a model is loaded and warm", registry=r)
+        self.in_flight = Gauge("lcad_requests_in_flight", "requests being answered (health "
+                               "and metrics requests left out)", registry=r)
         self.rejected = Counter("lcad_rejected_total", "requests refused by back-pressure",
                                 registry=r)
 

@@ -37,11 +37,16 @@ def install(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
     async def measure(request: Request, call_next: CallNext) -> Response:
         t0 = time.perf_counter()
         status = 500
+        counted = not request.url.path.startswith(OPEN_PATHS)
+        if counted:
+            metrics.in_flight.inc()
         try:
             response = await call_next(request)
             status = response.status_code
             return response
         finally:
+            if counted:
+                metrics.in_flight.dec()
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")
             metrics.requests.labels(path, request.method, str(status)).inc()

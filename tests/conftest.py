@@ -68,22 +68,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 90.0, proc=None) -> None:
+def wait_until(condition: Any, what: str, timeout: float = 60.0, interval: float = 0.1,
+               proc: Any = None) -> Any:
+    """Poll `condition()` until it returns something truthy, and return that; TimeoutError
+    naming `what` after `timeout` s, RuntimeError as soon as `proc` (a Popen) has exited."""
     import time
-    import urllib.request
 
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
+            raise RuntimeError(f"process exited with {proc.returncode} while waiting for {what}")
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)
+
+
+def wait_http(url: str, timeout: float = 90.0, proc=None) -> None:
+    """Until `url` answers 200."""
+    import urllib.request
+
+    def answers() -> bool:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                if resp.status == 200:
-                    return
+                return bool(resp.status == 200)
         except OSError:
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
+            return False
+
+    wait_until(answers, f"{url} to answer", timeout, 0.3, proc)
 
 
 BIN = Path(__import__("sys").executable).parent

@@ -168,10 +168,9 @@ def test_gappy_curve_has_no_score_in_gaps(tiny_detector):
     assert all(not (4.1 < i.start < 9.9) for i in c.intervals)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
 def test_crash_between_the_renames_of_save_loads_the_previous_bundle(tiny_detector, tmp_path,
                                                                      monkeypatch):
-    import lcad.models.detector as mod
+    import lcad.models.bundle as mod
 
     target = tmp_path / "bundle"
     tiny_detector.save(target)
@@ -194,6 +193,8 @@ def test_crash_between_the_renames_of_save_loads_the_previous_bundle(tiny_detect
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
 
 
+NEEDS_JAX = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
+                               reason="jax is not installed (pip install 'lcad[jax]')")
 KILL_SAVE_CHILD = """
 import sys
 from lcad.models.detector import Detector
@@ -210,6 +211,7 @@ while True:
 
 
 @pytest.mark.slow
+@NEEDS_JAX
 @pytest.mark.parametrize("delay", [0.05, 0.13, 0.31, 0.57])
 def test_sigkill_during_save_leaves_a_loadable_bundle(tiny_bundle, tmp_path, delay):
     import signal
@@ -235,13 +237,14 @@ def tiny_bundle_threshold(path):
     return json.loads((path / "calibration.json").read_text())["point_threshold"]
 
 
+@NEEDS_JAX
 def test_same_scores_under_the_jax_backend(tiny_bundle, tiny_detector, tmp_path):
     curves, _ = synthetic_dataset(2, seed=7, **SYNTH)
     expected = tiny_detector.score(curves)
     script = (
         "import sys, numpy as np\n"
-        "from models.detector import Detector\n"
-        "from models.synthetic import synthetic_dataset\n"
+        "from lcad.models.detector import Detector\n"
+        "from lcad.models.synthetic import synthetic_dataset\n"
         "from tests.conftest import SYNTH\n"
         "import keras; assert keras.backend.backend() == 'jax'\n"
         "curves, _ = synthetic_dataset(2, seed=7, **SYNTH)\n"

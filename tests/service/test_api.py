@@ -8,7 +8,14 @@ import pytest
 from numpy.testing import assert_allclose
 
 from lcad.models.synthetic import to_frame
+from tests.conftest import wait_until
 from tests.service.conftest import make_client, series_json
+
+
+def _failed(c):
+    """/health/ready's body once the model load has failed, else None."""
+    body = c.get("/health/ready").json()
+    return body if body.get("error", {}).get("details", {}).get("status") == "failed" else None
 
 
 def _error(resp, status, code=None):
@@ -104,13 +111,7 @@ def test_not_ready_without_a_model(tmp_path):
 
 def test_failed_load_reports_the_reason(tmp_path):
     with make_client(None, model_uri=str(tmp_path / "missing")) as c:
-        import time
-
-        for _ in range(100):
-            body = c.get("/health/ready").json()
-            if body["error"]["details"]["status"] == "failed":
-                break
-            time.sleep(0.1)
+        body = wait_until(lambda: _failed(c), "the load to fail")
         assert "bundle not found" in body["error"]["message"]
         assert c.get("/health/live").status_code == 200
 
@@ -234,23 +235,15 @@ def test_openapi_documents_routes_and_examples(client):
 
 def test_bad_bundle_at_start_then_polling_picks_up_a_good_one(tiny_bundle, tmp_path):
     import shutil
-    import time
 
     target = tmp_path / "model"
     target.mkdir()
     (target / "config.json").write_text("{broken")
     with make_client(None, model_uri=str(target), poll_seconds=0.2) as c:
-        for _ in range(100):
-            if c.get("/health/ready").json()["error"]["details"]["status"] == "failed":
-                break
-            time.sleep(0.1)
+        wait_until(lambda: _failed(c), "the load to fail")
         shutil.rmtree(target)
         shutil.copytree(tiny_bundle, target)  # a good model appears; nobody calls reload
-        for _ in range(150):
-            if c.get("/health/ready").status_code == 200:
-                break
-            time.sleep(0.1)
-        assert c.get("/health/ready").status_code == 200
+        wait_until(lambda: c.get("/health/ready").status_code == 200, "the model to load")
         first = c.get("/v1/model").json()
         # a new bundle written over it is picked up too (save is atomic: old or new)
         from lcad.models.detector import Detector
@@ -258,26 +251,19 @@ def test_bad_bundle_at_start_then_polling_picks_up_a_good_one(tiny_bundle, tmp_p
         det = Detector.load(target)
         det.info.version = "next"
         det.save(target)
-        for _ in range(150):
-            if c.get("/v1/model").json().get("version") == "next":
-                break
-            time.sleep(0.1)
-        assert c.get("/v1/model").json()["version"] == "next" != first.get("version")
+        wait_until(lambda: c.get("/v1/model").json().get("version") == "next",
+                   "the new bundle to load")
+        assert first.get("version") != "next"
 
 
 def test_bad_bundle_at_start_then_reload_recovers(tiny_bundle, tmp_path):
     import shutil
-    import time
 
     target = tmp_path / "model"
     target.mkdir()
     (target / "config.json").write_text("{broken")
     with make_client(None, model_uri=str(target)) as c:
-        for _ in range(100):
-            err = c.get("/health/ready").json()["error"]
-            if err["details"]["status"] == "failed":
-                break
-            time.sleep(0.1)
+        err = wait_until(lambda: _failed(c), "the load to fail")["error"]
         assert "config.json: not valid JSON" in err["message"]
         assert c.get("/health/live").status_code == 200
         shutil.rmtree(target)

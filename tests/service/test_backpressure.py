@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from lcad.service.batching import MicroBatcher, OverloadedError
+from tests.conftest import wait_until
 from tests.service.conftest import make_client, series_json
 
 
@@ -53,7 +54,8 @@ def test_service_answers_503_with_retry_after(tiny_detector, service_curves, mon
     with make_client(tiny_detector, max_queue=1, max_batch_rows=1) as client, \
             ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(client.post, "/v1/score", json=body) for _ in range(4)]
-        time.sleep(1.5)
+        # one request holds the network, one waits in the queue: the others are refused
+        wait_until(lambda: any(f.done() for f in futures), "a refused request")
         gate.set()
         responses = [f.result() for f in futures]
     codes = sorted(r.status_code for r in responses)

@@ -14,7 +14,7 @@ from numpy.testing import assert_array_equal
 
 from lcad.models.lightcurve import LightCurve
 from lcad.service.client import LcadClient
-from tests.conftest import lcad_serve, shared_data
+from tests.conftest import lcad_serve, shared_data, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -142,9 +142,13 @@ def test_sigterm_answers_every_accepted_request(server):
     for t in threads:
         t.start()
     started.wait()
-    import time
 
-    time.sleep(0.3)  # the requests are in flight
+    def in_flight() -> float:
+        text = httpx.get(url + "/metrics").text
+        return float(next(line.split()[1] for line in text.splitlines()
+                          if line.startswith("lcad_requests_in_flight ")))
+
+    wait_until(lambda: in_flight() >= 1, "requests in flight")
     proc.send_signal(signal.SIGTERM)
     for t in threads:
         t.join(120)

@@ -12,7 +12,7 @@ import pytest
 
 from lcad.models.detector import Detector
 from lcad.models.frames import curves_from_frame
-from tests.conftest import BIN, SMALL_TRAIN, free_port, wait_http
+from tests.conftest import BIN, SMALL_TRAIN, free_port, wait_http, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -114,12 +114,8 @@ def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_on
     proc = subprocess.Popen([str(BIN / "lcad"), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env)
     state = tmp_path / ".bundle.checkpoint" / "state.json"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
-            break
-        assert proc.poll() is None, proc.stdout.read()
-        time.sleep(0.2)
+    wait_until(lambda: state.exists() and json.loads(state.read_text())["epoch"] >= 1,
+               "a finished epoch's checkpoint", 300, 0.2, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = json.loads(state.read_text())["epoch"]
@@ -193,16 +189,17 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
         env={**os.environ, "MLFLOW_TRACKING_URI": url})
     client = MlflowClient(tracking_uri=url)
     run_id, before = None, []
-    deadline = time.monotonic() + 300
+    def two_epochs_logged() -> bool:
+        nonlocal run_id, before
+        exp = client.get_experiment_by_name("dies")
+        runs = client.search_runs([exp.experiment_id]) if exp else []
+        if runs:
+            run_id = runs[0].info.run_id
+            before = client.get_metric_history(run_id, "loss")
+        return len(before) >= 2
+
     try:
-        while time.monotonic() < deadline and len(before) < 2:
-            assert proc.poll() is None, proc.communicate()[1][-3000:]
-            exp = client.get_experiment_by_name("dies")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-            if runs:
-                run_id = runs[0].info.run_id
-                before = client.get_metric_history(run_id, "loss")
-            time.sleep(0.2)
+        wait_until(two_epochs_logged, "two logged epochs", 300, 0.2, proc)
         params_before = client.get_run(run_id).data.params
     finally:
         _kill_mlflow(server)

@@ -1,0 +1,56 @@
+"""Fitting: the split rule, the windows training sees, and errors raised before training."""
+
+import numpy as np
+import pytest
+
+from lcad.models.config import DetectorConfig
+from lcad.models.detector import Detector
+from lcad.models.errors import LightCurveError
+from lcad.models.fit import MIN_OBJECTS_FOR_OBJECT_SPLIT, split_curves
+from lcad.models.lightcurve import LightCurve
+
+
+def curve(name, n=100, step=1.0):
+    t = np.arange(n) * step
+    return LightCurve.from_arrays(name, t, np.sin(t), emit_warnings=False)
+
+
+def test_few_series_split_by_time_in_order():
+    cfg = DetectorConfig.from_dict({"train": {"validation_fraction": 0.2,
+                                              "calibration_fraction": 0.1}})
+    s = split_curves([curve("a"), curve("b")], cfg)
+    assert s.by == "time" and len(s.train) == len(s.validation) == len(s.calibration) == 2
+    a_train, a_val, a_cal = s.train[0], s.validation[0], s.calibration[0]
+    # 70 % / 20 % / 10 % of the time range, in that order
+    assert a_train.time.max() < a_val.time.min() <= a_val.time.max() < a_cal.time.min()
+    assert len(a_train) == pytest.approx(70, abs=1) and len(a_cal) == pytest.approx(10, abs=1)
+
+
+def test_many_objects_split_by_object_without_overlap():
+    cfg = DetectorConfig.from_dict({"train": {"validation_fraction": 0.2,
+                                              "calibration_fraction": 0.2, "seed": 5}})
+    curves = [curve(f"o{i}") for i in range(MIN_OBJECTS_FOR_OBJECT_SPLIT + 10)]
+    s = split_curves(curves, cfg)
+    ids = [{c.object_id for c in part} for part in (s.train, s.validation, s.calibration)]
+    assert s.by == "object" and [len(i) for i in ids] == [12, 4, 4]
+    assert set.union(*ids) == {c.object_id for c in curves}
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    again = split_curves(curves, cfg)  # the seed fixes the split
+    assert [c.object_id for c in again.calibration] == [c.object_id for c in s.calibration]
+
+
+def test_nothing_to_train_on_is_named():
+    with pytest.raises(LightCurveError, match="no light curves to train on"):
+        split_curves([], DetectorConfig())
+
+
+def test_too_short_for_the_window_fails_before_training():
+    cfg = {"preprocess": {"window": 64}, "train": {"epochs": 50}}
+    with pytest.raises(LightCurveError, match="too short or too sparse for window 64"):
+        Detector.fit([curve("a", n=40), curve("b", n=50)], cfg)
+
+
+def test_calibration_part_too_short_names_the_split_and_the_fix():
+    cfg = {"preprocess": {"window": 32}, "train": {"epochs": 50}}
+    with pytest.raises(LightCurveError, match=r"calibration part.*use a --window of at most"):
+        Detector.fit([curve("a", n=150)], cfg)

@@ -1,0 +1,64 @@
+"""Batch scoring's parts: ordered parallel map (bounded), table writers, object rows."""
+
+import threading
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from lcad.training.scoring import TableWriter, objects_path, ordered_map
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_ordered_map_keeps_order_and_bounds_what_is_pending(workers):
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow(i):
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01 * (5 - i % 5))  # later items finish first
+        with lock:
+            running -= 1
+        return i * i
+
+    assert list(ordered_map(slow, range(20), workers)) == [i * i for i in range(20)]
+    assert most <= workers
+
+
+def test_ordered_map_stops_feeding_when_the_consumer_stops():
+    fed = []
+
+    def items():
+        for i in range(1000):
+            fed.append(i)
+            yield i
+
+    for out in ordered_map(lambda i: i, items(), workers=2):
+        if out == 3:
+            break
+    assert len(fed) <= 3 + 2 + 1  # never more than workers + 1 ahead
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_table_writer_appends_and_writes_headers_when_empty(tmp_path, suffix):
+    path = tmp_path / f"out{suffix}"
+    w = TableWriter(path)
+    w.write(pd.DataFrame({"object_id": pd.Categorical(["a"]), "score": [1.0]}))
+    w.write(pd.DataFrame({"object_id": pd.Categorical(["b", "c"]), "score": [2.0, 3.0]}))
+    w.close(["object_id", "score"])
+    got = pd.read_csv(path) if suffix == ".csv" else pq.read_table(path).to_pandas()
+    assert got["object_id"].astype(str).tolist() == ["a", "b", "c"]
+    assert got["score"].tolist() == [1.0, 2.0, 3.0]
+    empty = TableWriter(tmp_path / f"empty{suffix}")
+    empty.close(["object_id", "score"])
+    e = pd.read_csv(tmp_path / f"empty{suffix}") if suffix == ".csv" else \
+        pq.read_table(tmp_path / f"empty{suffix}").to_pandas()
+    assert list(e.columns) == ["object_id", "score"] and e.empty
+
+
+def test_objects_file_sits_beside_the_points_file(tmp_path):
+    assert objects_path(tmp_path / "s.parquet") == tmp_path / "s.objects.parquet"
