@@ -94,10 +94,11 @@ def numeric_column(values: pd.Series, source: str | Path, role: str) -> np.ndarr
 
 def frame_to_curves(
     frame: pd.DataFrame, cmap: ColumnMap, source: str | Path = "input", default_id: str = "series",
-    emit_warnings: bool = False,
+    emit_warnings: bool = False, strict: bool = False,
 ) -> list[LightCurve]:
     """One curve per object of a long-format frame, repaired as `LightCurve.from_arrays`
-    repairs (each curve lists its repairs); errors name `source`."""
+    repairs (each curve lists its repairs), or refused where it would be (`strict`: the
+    service); errors name `source`, the object and the field."""
     t = time_in_days(frame[cmap.time], source)
     f = numeric_column(frame[cmap.flux], source, "flux")
     e = None if cmap.flux_err is None else numeric_column(frame[cmap.flux_err], source, "flux_err")
@@ -125,17 +126,19 @@ def frame_to_curves(
             curves.append(LightCurve.from_arrays(
                 name, t[idx], f[idx], None if e is None else e[idx],
                 None if band is None else band[idx], unit=cmap.unit,
-                emit_warnings=emit_warnings))
+                emit_warnings=emit_warnings, strict=strict))
         except LightCurveError as exc:
-            raise DataError(f"{source}: {exc}") from None
+            problem = (f"light curve {name!r}, {exc.field}: {exc.message}"
+                       if strict and exc.field else str(exc))
+            raise DataError(f"{source}: {problem}") from None
     return curves
 
 
 def curves_from_frame(
     frame: pd.DataFrame, source: str | Path = "input",
     columns: Mapping[str, str | None] | None = None, unit: str = "auto",
-    emit_warnings: bool = False,
+    emit_warnings: bool = False, strict: bool = False,
 ) -> list[LightCurve]:
     """`resolve_columns` then `frame_to_curves`: a long-format frame -> its light curves."""
     cmap = resolve_columns(source, [str(c) for c in frame.columns], columns, unit)
-    return frame_to_curves(frame, cmap, source, emit_warnings=emit_warnings)
+    return frame_to_curves(frame, cmap, source, emit_warnings=emit_warnings, strict=strict)

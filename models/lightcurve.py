@@ -72,12 +72,15 @@ class LightCurve:
         *,
         unit: str = "flux",
         emit_warnings: bool = True,
+        strict: bool = False,
     ) -> LightCurve:
         """Validate and repair raw arrays.
 
         Non-finite times are dropped, non-finite fluxes (or non-finite/negative errors) are
         masked, unsorted times are sorted, duplicate (band, time) pairs are merged by their
         weighted mean. With unit="mag", magnitudes and their errors are converted to flux.
+        `strict` (the service): what would be repaired is an error naming the first value
+        (field "flux[3]", "time"), not a repair.
         """
         oid = str(object_id)
         t = _as_float_array(time, "time", oid)
@@ -87,23 +90,25 @@ class LightCurve:
             raise LightCurveError("no points", object_id=oid, field="time")
         if f.size != n:
             raise LightCurveError(
-                f"time has {n} values but flux has {f.size}", object_id=oid, field="flux"
+                f"flux has {f.size} values but time has {n}", object_id=oid, field="flux"
             )
         e = None if flux_err is None else _as_float_array(flux_err, "flux_err", oid)
         if e is not None and e.size != n:
             raise LightCurveError(
-                f"time has {n} values but flux_err has {e.size}", object_id=oid, field="flux_err"
+                f"flux_err has {e.size} values but time has {n}", object_id=oid, field="flux_err"
             )
         b = None
         if band is not None:
             b = np.asarray(band, dtype=object).ravel()
             if b.size != n:
                 raise LightCurveError(
-                    f"time has {n} values but band has {b.size}", object_id=oid, field="band"
+                    f"band has {b.size} values but time has {n}", object_id=oid, field="band"
                 )
             b = np.array([str(x) for x in b], dtype=object)
         if unit not in ("flux", "mag"):
             raise LightCurveError(f"unit must be 'flux' or 'mag', not {unit!r}", object_id=oid)
+        if strict:
+            _refuse_repairs(oid, t, f, e)
 
         repairs: list[str] = []
         bad_time = ~np.isfinite(t)
@@ -154,6 +159,27 @@ class LightCurve:
             for msg in repairs:
                 warnings.warn(f"light curve {oid!r}: {msg}", LightCurveWarning, stacklevel=2)
         return cls(oid, t, f, e, b, mask, repairs)
+
+
+def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None) -> None:
+    """Strict input: the first non-finite value, non-positive error or unsorted time."""
+    for name, arr in (("time", t), ("flux", f), ("flux_err", e)):
+        if arr is None:
+            continue
+        nonfinite = np.flatnonzero(~np.isfinite(arr))
+        if nonfinite.size:
+            k = int(nonfinite[0])
+            kind = "NaN" if np.isnan(arr[k]) else "infinite"
+            raise LightCurveError(f"is {kind} ({nonfinite.size} non-finite value(s))",
+                                  object_id=oid, field=f"{name}[{k}]")
+    if e is not None and (e <= 0).any():
+        raise LightCurveError("must be positive", object_id=oid,
+                              field=f"flux_err[{int(np.flatnonzero(e <= 0)[0])}]")
+    back = np.flatnonzero(np.diff(t) < 0)
+    if back.size:
+        k = int(back[0]) + 1
+        raise LightCurveError(f"times are not sorted (time[{k}]={t[k]:g} < time[{k - 1}]="
+                              f"{t[k - 1]:g})", object_id=oid, field="time")
 
 
 def _as_float_array(values: Any, name: str, oid: str) -> np.ndarray:

@@ -20,8 +20,8 @@ from pydantic import ValidationError
 
 from lcad.models.detector import Detector, Prepared, stack_inputs
 from lcad.models.errors import DataError, LightCurveError
-from lcad.models.frames import resolve_columns, time_in_days
-from lcad.models.lightcurve import LightCurve
+from lcad.models.frames import frame_to_curves, resolve_columns
+from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
 from lcad.service.errors import ApiError
 from lcad.service.schemas import ScoreRequest, Series
 from lcad.service.settings import Settings
@@ -43,13 +43,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_series(request: Request, settings: Settings
-                      ) -> tuple[list[Series], dict[str, Any]]:
-    """The series of a JSON or CSV body, and the JSON body's options (include, threshold)."""
+async def read_curves(request: Request, det: Detector, settings: Settings
+                      ) -> tuple[list[LightCurve], dict[str, Any]]:
+    """The curves of a JSON or CSV body, checked for the model, and the JSON body's options
+    (include, threshold)."""
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "text/csv":
-        return series_from_csv(body), {}
+        return curves_from_table(read_csv_body(body), det, settings), {}
     if ctype not in ("application/json", ""):
         raise ApiError(415, f"content type {ctype!r} not supported; send application/json "
                        "or text/csv")
@@ -59,18 +60,25 @@ async def read_series(request: Request, settings: Settings
         raise RequestValidationError(exc.errors()) from None
     if payload is None:
         raise ApiError(422, "body: empty request body")
-    return payload.series, {"include": payload.include, "threshold": payload.threshold}
+    check_count(len(payload.series), settings)
+    curves = [curve_of_series(i, s, settings.max_points_per_series)
+              for i, s in enumerate(payload.series)]
+    return ([for_model(i, c, det) for i, c in enumerate(curves)],
+            {"include": payload.include, "threshold": payload.threshold})
 
 
-def to_curves(series: Sequence[Series], det: Detector, settings: Settings) -> list[LightCurve]:
-    """Every series validated (`validate_series`), within the per-request limits."""
-    if len(series) > settings.max_series_per_request:
-        raise ApiError(422, f"series: {len(series)} series exceed the limit of "
+def check_count(n: int, settings: Settings) -> None:
+    if n > settings.max_series_per_request:
+        raise ApiError(422, f"series: {n} series exceed the limit of "
                        f"{settings.max_series_per_request} per request",
-                       details={"limit": settings.max_series_per_request,
-                                "value": len(series)})
-    return [validate_series(i, s, det, settings.max_points_per_series)
-            for i, s in enumerate(series)]
+                       details={"limit": settings.max_series_per_request, "value": n})
+
+
+def check_points(i: int, n: int, max_points: int) -> None:
+    if n > max_points:
+        raise ApiError(422, f"series[{i}]: {n} points exceed the limit of {max_points} per "
+                       "series", details={"field": f"series[{i}].time", "limit": max_points,
+                                          "value": n})
 
 
 def prepare_all(det: Detector, curves: Sequence[LightCurve]
@@ -87,53 +95,34 @@ def prepare_all(det: Detector, curves: Sequence[LightCurve]
     return out, stack_inputs(out)
 
 
-def validate_series(i: int, s: Series, det: Detector, max_points: int) -> LightCurve:
-    """The service is strict: NaN, mismatched lengths, unsorted times are 422s, not repairs."""
-    where = f"series[{i}]"
-    n = len(s.time)
+def _bad(i: int, field: str, problem: str) -> ApiError:
+    where = f"series[{i}].{field}"
+    return ApiError(422, f"{where}: {problem}", details=[{"field": where, "problem": problem}])
 
-    def bad(field: str, problem: str) -> ApiError:
-        return ApiError(422, f"{where}.{field}: {problem}",
-                        details=[{"field": f"{where}.{field}", "problem": problem}])
 
-    if n > max_points:
-        raise ApiError(422, f"{where}: {n} points exceed the limit of {max_points} per series",
-                       details={"field": f"{where}.time", "limit": max_points, "value": n})
-    t = np.asarray(s.time, dtype=np.float64)
-    arrays = {"flux": s.flux, "flux_err": s.flux_err, "band": s.band}
-    for name, values in arrays.items():
-        if values is not None and len(values) != n:
-            raise bad(name, f"has {len(values)} values but time has {n}")
-    for name, arr in (("time", t), ("flux", np.asarray(s.flux, dtype=np.float64)),
-                      ("flux_err", None if s.flux_err is None
-                       else np.asarray(s.flux_err, dtype=np.float64))):
-        if arr is None:
-            continue
-        nonfinite = np.flatnonzero(~np.isfinite(arr))
-        if nonfinite.size:
-            k = int(nonfinite[0])
-            kind = "NaN" if np.isnan(arr[k]) else "infinite"
-            raise bad(f"{name}[{k}]", f"is {kind} ({nonfinite.size} non-finite value(s))")
-    if s.flux_err is not None and (np.asarray(s.flux_err) <= 0).any():
-        k = int(np.flatnonzero(np.asarray(s.flux_err) <= 0)[0])
-        raise bad(f"flux_err[{k}]", "must be positive")
-    back = np.flatnonzero(np.diff(t) < 0)
-    if back.size:
-        k = int(back[0]) + 1
-        raise bad("time", f"times are not sorted (time[{k}]={t[k]:g} < time[{k - 1}]="
-                          f"{t[k - 1]:g})")
-    if s.band is not None:
-        unknown = sorted(set(s.band) - set(det.bands))
-        if unknown:
-            raise bad("band", f"unknown band(s) {unknown}; the model knows {det.bands}")
-    elif det.bands != ["default"] and len(det.bands) > 1:
-        raise bad("band", f"the model is multi-band {det.bands}: give a band for every point")
-    band = s.band if s.band is not None else (None if det.bands == ["default"]
-                                              else [det.bands[0]] * n)
+def curve_of_series(i: int, s: Series, max_points: int) -> LightCurve:
+    """A JSON series through the core's strict path: NaN, mismatched lengths, unsorted
+    times are 422s naming the field, not repairs."""
+    check_points(i, len(s.time), max_points)
     try:
-        return LightCurve.from_arrays(s.id, t, s.flux, s.flux_err, band, emit_warnings=False)
+        return LightCurve.from_arrays(s.id, s.time, s.flux, s.flux_err, s.band,
+                                      emit_warnings=False, strict=True)
     except LightCurveError as exc:
-        raise bad(exc.field or "time", exc.message) from None
+        raise _bad(i, exc.field or "time", exc.message) from None
+
+
+def for_model(i: int, curve: LightCurve, det: Detector) -> LightCurve:
+    """Bands the model knows; a one-band model's band filled in when none is given."""
+    if curve.band is not None:
+        unknown = sorted(set(curve.bands) - set(det.bands))
+        if unknown:
+            raise _bad(i, "band", f"unknown band(s) {unknown}; the model knows {det.bands}")
+    elif len(det.bands) > 1:
+        raise _bad(i, "band", f"the model is multi-band {det.bands}: give a band for every "
+                   "point")
+    elif det.bands != [DEFAULT_BAND]:
+        curve.band = np.full(len(curve), det.bands[0], dtype=object)
+    return curve
 
 
 def one_threshold(body: float | None, query: float | None) -> float | None:
@@ -144,53 +133,38 @@ def one_threshold(body: float | None, query: float | None) -> float | None:
     return body if body is not None else query
 
 
-def series_from_frame(frame: pd.DataFrame) -> list[Series]:
-    """One series per object of a long-format frame (columns found by role)."""
+def curves_from_table(frame: pd.DataFrame, det: Detector, settings: Settings
+                      ) -> list[LightCurve]:
+    """A long-format table (CSV, MLflow shapes) through the core's one frame -> curves path,
+    strictly; then the same checks as JSON series."""
     try:
         cmap = resolve_columns("body", [str(c) for c in frame.columns])
+        if cmap.unit == "mag":
+            raise ApiError(422, "body: magnitudes are not accepted here; send flux")
+        curves = frame_to_curves(frame, cmap, "body", strict=True)
     except DataError as exc:
         raise ApiError(422, str(exc)) from None
-    if cmap.unit == "mag":
-        raise ApiError(422, "body: magnitudes are not accepted here; send flux")
-    ids = frame[cmap.object_id].astype(str) if cmap.object_id else pd.Series(["series"] *
-                                                                              len(frame))
-    out = []
-    for oid in pd.unique(ids):
-        g = frame[ids.to_numpy() == oid]
-        try:
-            t = time_in_days(g[cmap.time], "body")
-            f = pd.to_numeric(g[cmap.flux], errors="raise").to_numpy(float)
-            e = None if cmap.flux_err is None else pd.to_numeric(
-                g[cmap.flux_err], errors="raise").to_numpy(float)
-        except (ValueError, TypeError, DataError) as exc:
-            raise ApiError(422, f"body: non-numeric values for {oid!r}: {exc}") from None
-        out.append(Series.model_construct(
-            id=str(oid), time=t.tolist(), flux=f.tolist(),
-            flux_err=None if e is None else e.tolist(),
-            band=None if cmap.band is None else g[cmap.band].astype(str).tolist()))
-    if not out:
+    if not curves:
         raise ApiError(422, "body: no rows")
-    return out
+    check_count(len(curves), settings)
+    for i, c in enumerate(curves):
+        check_points(i, len(c), settings.max_points_per_series)
+    return [for_model(i, c, det) for i, c in enumerate(curves)]
 
 
-def series_from_csv(body: bytes) -> list[Series]:
-    """`series_from_frame` of a CSV body."""
+def read_csv_body(body: bytes) -> pd.DataFrame:
     if not body.strip():
         raise ApiError(422, "body: empty CSV")
     try:
-        frame = pd.read_csv(io.BytesIO(body), encoding_errors="strict")
+        return pd.read_csv(io.BytesIO(body), encoding_errors="strict")
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise ApiError(422, f"body: not a readable CSV: {exc}") from None
-    return series_from_frame(frame)
 
 
 def invocation_frame(body: bytes, ctype: str) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The MLflow scoring-server input shapes, as one long-format frame and the params."""
     if ctype == "text/csv":
-        try:
-            return pd.read_csv(io.BytesIO(body)), {}
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise ApiError(422, f"body: not a readable CSV: {exc}") from None
+        return read_csv_body(body), {}
     if ctype not in ("application/json", ""):
         raise ApiError(415, f"content type {ctype!r} not supported; send application/json "
                        "or text/csv")

@@ -11,7 +11,7 @@ from lcad._meta import __version__
 from lcad.service import errors
 from lcad.service.deps import ApiKey, BatcherDep, MetricsDep, ReadyDetector, SettingsDep, StateDep
 from lcad.service.errors import ApiError
-from lcad.service.inputs import invocation_frame, read_body, series_from_frame, to_curves
+from lcad.service.inputs import curves_from_table, invocation_frame, read_body
 from lcad.service.pipeline import run
 from lcad.service.responses import ERROR_RESPONSES
 
@@ -41,7 +41,7 @@ async def invocations(request: Request, det: ReadyDetector, settings: SettingsDe
     thr = params.get("threshold")
     if thr is not None and not (isinstance(thr, int | float) and thr > 0):
         raise ApiError(422, "params.threshold: must be a positive number")
-    curves = to_curves(series_from_frame(frame), det, settings)
+    curves = curves_from_table(frame, det, settings)
     frames = await run(det, curves, lambda p, z, r: det.finish_score(p, z, r, thr).points_frame(),
                        batcher=batcher, metrics=metrics, settings=settings)
     out = pd.concat(frames, ignore_index=True)

@@ -17,7 +17,7 @@ from lcad.service.deps import (
     SettingsDep,
     StateDep,
 )
-from lcad.service.inputs import one_threshold, read_series, to_curves
+from lcad.service.inputs import one_threshold, read_curves
 from lcad.service.pipeline import Finish, run
 from lcad.service.responses import (
     ERROR_RESPONSES,
@@ -55,28 +55,27 @@ async def score(request: Request, s: ScoringDep,
                     description="text/csv bodies: what to include")] = None,
                 threshold: Annotated[float | None, Query(gt=0)] = None) -> Response:
     """Scores, p-values, verdicts and intervals per series; more on request."""
-    series, opts = await read_series(request, s.settings)
+    det: Detector = s.det
+    curves, opts = await read_curves(request, det, s.settings)
     wanted = set(opts.get("include") or include or [])
     thr = one_threshold(opts.get("threshold"), threshold)
-    det: Detector = s.det
-    return await s.answer(to_curves(series, det, s.settings),
+    return await s.answer(curves,
                           lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
 
 
 @router.post("/v1/encode", response_model=EncodeResponse, openapi_extra=body_doc("SeriesRequest"))
 async def encode(request: Request, s: ScoringDep) -> Response:
     """Latent code of every window, with the window's start and end times."""
-    series, _ = await read_series(request, s.settings)
     det = s.det
-    return await s.answer(to_curves(series, det, s.settings),
-                          lambda p, z, r: encode_json(det.finish_encode(p, z)))
+    curves, _ = await read_curves(request, det, s.settings)
+    return await s.answer(curves, lambda p, z, r: encode_json(det.finish_encode(p, z)))
 
 
 @router.post("/v1/reconstruct", response_model=ReconstructResponse,
              openapi_extra=body_doc("SeriesRequest"))
 async def reconstruct(request: Request, s: ScoringDep) -> Response:
     """Reconstructed flux at every input time."""
-    series, _ = await read_series(request, s.settings)
     det = s.det
-    return await s.answer(to_curves(series, det, s.settings),
+    curves, _ = await read_curves(request, det, s.settings)
+    return await s.answer(curves,
                           lambda p, z, r: reconstruct_json(det.finish_reconstruct(p, r)))

@@ -55,7 +55,7 @@ def test_bad_errors_are_masked():
     [
         ([], [], "no points"),
         ([1, 2, 3], [np.nan] * 3, "every flux value is NaN"),
-        ([1, 2, 3], [1.0, 2.0], "time has 3 values but flux has 2"),
+        ([1, 2, 3], [1.0, 2.0], "flux has 2 values but time has 3"),
         ("123", [1.0], "not a string"),
         ([1, "x"], [1.0, 2.0], "only numbers"),
         ([[1, 2]], [[1, 2]], "one-dimensional"),

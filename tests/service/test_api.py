@@ -291,3 +291,16 @@ def test_query_threshold_is_honoured_for_json_bodies(client, service_curves, tin
     assert same.json()["results"][0] == res
     err = _error(client.post("/v1/score?threshold=2", json={**body, "threshold": 3}), 422)
     assert "body says 3" in err["message"] and "?threshold= says 2" in err["message"]
+
+
+def test_csv_bodies_take_the_strict_path_too(client, service_curves):
+    curves, _ = service_curves
+    frame = to_frame(curves[:2]).drop(columns=["flux_err", "band"])
+    frame.loc[5, "flux"] = float("nan")
+    err = _error(client.post("/v1/score", content=frame.to_csv(index=False),
+                             headers={"content-type": "text/csv"}), 422)
+    assert f"light curve '{curves[0].object_id}', flux[5]: is NaN" in err["message"]
+    mags = frame.rename(columns={"flux": "mag"}).dropna()
+    err = _error(client.post("/v1/score", content=mags.to_csv(index=False),
+                             headers={"content-type": "text/csv"}), 422)
+    assert "magnitudes are not accepted" in err["message"]
