@@ -76,6 +76,16 @@ def test_registered_pyfunc_scores_like_the_detector(mlflow_server, registered, s
     want = det.score(curves_from_frame(frame, emit_warnings=False)).points_frame()
     np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-6)
     assert got["is_anomaly"].tolist() == want["is_anomaly"].tolist()
+    # the model carries the lcad package it needs (code_paths), and only that
+    from pathlib import Path
+
+    local = Path(mlflow.artifacts.download_artifacts("models:/lcad-it@champion"))
+    code = local / "code"
+    assert sorted(p.name for p in code.iterdir()) == ["lcad"]
+    for module in ("__init__.py", "models/detector.py", "training/mlflow_model.py",
+                   "service/app.py"):
+        assert (code / "lcad" / module).is_file(), module
+    assert not list(code.rglob("__pycache__")) and not list(code.rglob("*.csv"))
 
 
 def test_score_with_a_registry_uri(mlflow_server, registered, synth_csv, tmp_path):
