@@ -12,6 +12,10 @@ from lcad.models.errors import LightCurveError
 
 MAG_ZERO_POINT = 22.5  # nanomaggies for SDSS-like magnitudes; any constant works after scaling
 DEFAULT_BAND = "default"
+# magnitudes outside this range are sentinels (SDSS 100.011, -99, 99.99) or junk: the
+# brightest object in the sky is -27, the faintest ever detected ~31
+MAG_RANGE = (-30.0, 40.0)
+MAX_MAG_ERR = 10.0  # a magnitude error this large is a sentinel (99.999), not a measurement
 
 
 class LightCurveWarning(UserWarning):
@@ -121,6 +125,7 @@ class LightCurve:
         if t.size == 0:
             raise LightCurveError("no point has a finite time", object_id=oid, field="time")
 
+        sentinel = _sentinels(oid, f, e, strict) if unit == "mag" else None
         if unit == "mag":
             with np.errstate(over="ignore", invalid="ignore"):
                 new_f = 10.0 ** (-0.4 * (f - MAG_ZERO_POINT))
@@ -131,6 +136,12 @@ class LightCurve:
         mask = np.isfinite(f)
         if (~mask).any():
             repairs.append(f"masked {int((~mask).sum())} point(s) with non-finite flux")
+        if sentinel is not None and (sentinel & mask).any():
+            repairs.append(
+                f"masked {int((sentinel & mask).sum())} point(s) with a sentinel or "
+                f"non-physical magnitude or error (magnitudes outside {MAG_RANGE[0]:g}.."
+                f"{MAG_RANGE[1]:g}, errors >= {MAX_MAG_ERR:g})")
+            mask &= ~sentinel
         if e is not None:
             bad_err = ~(np.isfinite(e) & (e > 0)) & mask
             if bad_err.any():
@@ -159,6 +170,21 @@ class LightCurve:
             for msg in repairs:
                 warnings.warn(f"light curve {oid!r}: {msg}", LightCurveWarning, stacklevel=2)
         return cls(oid, t, f, e, b, mask, repairs)
+
+
+def _sentinels(oid: str, mag: np.ndarray, err: np.ndarray | None, strict: bool
+               ) -> np.ndarray:
+    """Magnitudes outside MAG_RANGE, or errors of MAX_MAG_ERR and more (99.999-style)."""
+    bad = np.isfinite(mag) & ((mag < MAG_RANGE[0]) | (mag > MAG_RANGE[1]))
+    if err is not None:
+        bad |= np.isfinite(mag) & np.isfinite(err) & (err >= MAX_MAG_ERR)
+    if strict and bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        shown = f"{mag[k]:g}" if err is None else f"{mag[k]:g} +- {err[k]:g}"
+        raise LightCurveError(f"is a sentinel or non-physical value ({shown}); magnitudes lie "
+                              f"in {MAG_RANGE}, errors below {MAX_MAG_ERR:g}",
+                              object_id=oid, field=f"mag[{k}]")
+    return bad
 
 
 def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None) -> None:

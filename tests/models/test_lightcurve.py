@@ -71,3 +71,29 @@ def test_bad_input_is_named(time, flux, message):
 def test_mismatched_band_length():
     with pytest.raises(LightCurveError, match="band has 1"):
         LightCurve.from_arrays("a", [1, 2], [1.0, 2.0], band=["g"])
+
+
+def test_sentinel_magnitudes_and_errors_are_masked_and_reported():
+    mag = [17.2, 100.011, 17.4, -99.0, 17.3]
+    err = [0.02, 99.999, 0.03, 0.02, 99.999]  # SDSS-style sentinels
+    c = LightCurve.from_arrays("rr", [1.0, 2, 3, 4, 5], mag, err, unit="mag",
+                               emit_warnings=False)
+    assert c.mask.tolist() == [True, False, True, False, False]
+    assert any("masked 3 point(s) with a sentinel or non-physical magnitude" in w
+               for w in c.warnings)
+    with pytest.raises(LightCurveError, match=r"sentinel or non-physical value \(100\.011"):
+        LightCurve.from_arrays("rr", [1.0, 2, 3, 4, 5], mag, err, unit="mag", strict=True)
+    flux = LightCurve.from_arrays("f", [1.0, 2], [100.011, 5.0], emit_warnings=False)
+    assert flux.mask.all()  # fluxes have no physical range: nothing is masked
+
+
+def test_shared_rr_lyrae_sentinels_are_masked():
+    from lcad.training.io import read_curves
+    from tests.conftest import shared_data
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
+    flagged = [c for c in curves if any("sentinel" in w for w in c.warnings)]
+    assert flagged, "the SDSS file holds mag 100.011 / magerr 99.999 rows"
+    for c in curves:
+        assert np.nanmin(c.flux[c.mask]) >= 10 ** (-0.4 * (40 - 22.5))  # no mag > 40
+        assert np.all(c.flux_err[c.mask] > 0)
