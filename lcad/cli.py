@@ -241,12 +241,23 @@ def cmd_score(args: argparse.Namespace) -> int:
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers or WORKERS)
+    skipped, unscored = summary["skipped"], summary["unscored"]
+    for oid, why in list(skipped.items())[:10]:
+        print(f"skipped {oid}: {why}", file=sys.stderr)
+    if summary["n_objects"] == 0:
+        raise CliError(f"no object of {args.data} could be scored ({len(skipped)} skipped, "
+                       "reasons above); the output files hold headers only")
     print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
           f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
-          f"interval(s)")
+          f"interval(s)" + (f"; {len(skipped)} skipped" if skipped else ""))
+    if unscored:
+        pcfg = det.config.preprocess
+        print(f"warning: {len(unscored)} of {summary['n_objects']} object(s) have no score "
+              f"(empty in the objects file): no window had {pcfg.min_valid_fraction:.0%} of its "
+              f"{pcfg.window} grid points observed; first: {', '.join(unscored[:5])}. Use a "
+              "model with a smaller window or a lower preprocess.min_valid_fraction",
+              file=sys.stderr)
     print(f"points: {args.output}\nobjects: {summary['objects_file']}")
-    for oid, why in list(summary["skipped"].items())[:10]:
-        print(f"skipped {oid}: {why}", file=sys.stderr)
     return 0
 
 

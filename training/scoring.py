@@ -185,7 +185,7 @@ def score_to_file(
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
-                               "n_intervals": 0, "skipped": {},
+                               "n_intervals": 0, "skipped": {}, "unscored": [],
                                "objects_file": str(objects_path(output))}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     try:
@@ -222,6 +222,7 @@ def _score_chunk(det: Detector, threshold: float | None, chunk: list[LightCurve]
 
 def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame) -> None:
     objects.write(obj)
+    summary["unscored"] += obj.loc[obj["score"].isna(), "object_id"].astype(str).tolist()
     summary["n_objects"] += len(obj)
     summary["n_points"] += int(obj["n_points"].sum())
     summary["n_anomalous_objects"] += int(obj["is_anomalous"].sum())

@@ -42,6 +42,34 @@ def test_score_writes_points_and_objects(trained, synth_csv, tmp_path, suffix, c
     assert "scored 12 object(s)" in capsys.readouterr().out
 
 
+def test_score_counts_unscored_and_refuses_when_nothing_scores(trained, synth_csv, tmp_path,
+                                                               capsys):
+    frame = pd.read_csv(synth_csv)
+    good = frame[frame.object_id == frame.object_id.iloc[0]]
+    step = float(np.median(np.diff(good["time"])))
+    sparse_t = np.arange(0, 800 * step, 10 * step)  # an observation every 10 grid steps
+    sparse = pd.DataFrame({"object_id": "sparse", "time": sparse_t,
+                           "flux": np.sin(sparse_t)})
+    short = pd.DataFrame({"object_id": "short", "time": [0.0, step], "flux": [1.0, 2.0]})
+    data = tmp_path / "mixed.csv"
+    pd.concat([good[["object_id", "time", "flux"]], sparse, short]).to_csv(data, index=False)
+    out = tmp_path / "s.csv"
+    assert main(["score", "--model", str(trained), "--data", str(data), "--output",
+                 str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "scored 2 object(s)" in captured.out and "; 1 skipped" in captured.out
+    assert "skipped short:" in captured.err
+    assert "warning: 1 of 2 object(s) have no score" in captured.err and "sparse" in \
+        captured.err
+    objects = pd.read_csv(tmp_path / "s.objects.csv").set_index("object_id")
+    assert np.isnan(objects.loc["sparse", "score"]) and np.isfinite(objects.iloc[0]["score"])
+    only_short = tmp_path / "short.csv"
+    short.to_csv(only_short, index=False)
+    assert main(["score", "--model", str(trained), "--data", str(only_short), "--output",
+                 str(tmp_path / "t.csv")]) == 2
+    assert "no object of" in capsys.readouterr().err
+
+
 def test_evaluate_with_baselines(trained, tmp_path, capsys):
     from lcad.models.synthetic import inject, synthetic_dataset, to_frame
 
