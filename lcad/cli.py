@@ -194,6 +194,15 @@ def cmd_log_run(args: argparse.Namespace) -> int:
 
 def _report_training(outcome: Any) -> None:
     m = outcome.metrics
+    pcfg = outcome.detector.config.preprocess
+    why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid)"
+           if "grid_coverage" in m else "")
+    if pcfg.mode == "whole":
+        print(f"representation: whole curves, each resampled onto {pcfg.window} grid points "
+              f"per band{why}")
+    else:
+        print(f"representation: sliding windows of {pcfg.window} grid points at cadence "
+              f"{outcome.detector.preprocessor.cadence:.4g}{why}")
     print(f"bundle: {outcome.bundle}")
     print(f"threshold {m.get('threshold', float('nan')):.4g} | epochs {m.get('epochs_run', 0):.0f}"
           f" | {m.get('windows_per_second', 0):.0f} windows/s | validation false-alarm rate "

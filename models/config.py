@@ -23,9 +23,11 @@ class PreprocessConfig(_Section):
 
     window: int = Field(64, ge=4, le=4096, description="grid points per window (per band)")
     stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
-    mode: Literal["sliding", "whole"] = Field(
-        "sliding", description="sliding windows, or each object resampled onto one window"
-    )
+    mode: Literal["auto", "sliding", "whole"] = Field(
+        "auto", description="sliding windows on a grid at the cadence (dense series), or "
+        "each object resampled onto one window of `window` points (sparse survey curves); "
+        "auto (default): sliding when a typical training curve fills half its cadence grid "
+        "(min_valid_fraction), else whole with the longest window (<= window) it fills")
     cadence: float | None = Field(
         None, gt=0, description="grid step in time units; None = median spacing in training"
     )

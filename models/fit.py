@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
-from lcad.models.config import DetectorConfig
+from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.lightcurve import LightCurve
@@ -99,6 +99,64 @@ def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: st
         f"{max(longest, 1)}, a larger train.calibration_fraction, or longer series")
 
 
+MIN_WHOLE_WINDOW = 8
+
+
+def grid_coverage(curves: Sequence[LightCurve], cadence: float) -> float:
+    """Median over curves and bands of the share of a curve's grid steps (at `cadence`)
+    that hold an observation: ~1 for a dense series, ~0.1 for a survey curve."""
+    shares = []
+    for c in curves:
+        labels = c.band_labels()
+        for b in c.bands:
+            t = np.unique(c.time[(labels == b) & c.mask])
+            if t.size >= 2:
+                shares.append(min(1.0, t.size / ((t[-1] - t[0]) / cadence + 1)))
+    return float(np.median(shares)) if shares else 0.0
+
+
+def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve]
+                 ) -> tuple[DetectorConfig, float | None]:
+    """`preprocess.mode` "auto" made concrete from the training curves: sliding windows when
+    the typical curve fills `min_valid_fraction` of its cadence grid (a window of it would be
+    usable); otherwise whole-curve mode, with the longest window (halving from
+    `preprocess.window`, at least 8) whose resampled grid the typical curve fills. Returns
+    the config and the grid coverage measured (None when the mode was given)."""
+    pcfg = config.preprocess
+    if pcfg.mode != "auto":
+        return config, None
+    sliding = pcfg.model_copy(update={"mode": "sliding"})
+    try:
+        cadence = Preprocessor.fit(curves, sliding).cadence
+    except LightCurveError:
+        cadence = 0.0
+    coverage = grid_coverage(curves, cadence) if cadence > 0 else 0.0
+    if coverage >= pcfg.min_valid_fraction:
+        chosen = sliding
+    else:
+        window = pcfg.window
+        while window > MIN_WHOLE_WINDOW:
+            whole = pcfg.model_copy(update={"mode": "whole", "window": window})
+            if _whole_fill(curves, whole) >= pcfg.min_valid_fraction:
+                break
+            window //= 2
+        chosen = pcfg.model_copy(update={"mode": "whole", "window": max(window,
+                                                                        MIN_WHOLE_WINDOW)})
+    return config.model_copy(update={"preprocess": chosen}), coverage
+
+
+def _whole_fill(curves: Sequence[LightCurve], pcfg: PreprocessConfig) -> float:
+    """Median share of the `window` grid points near an observation, in whole-curve mode."""
+    pre = Preprocessor.fit(curves, pcfg)
+    fills = []
+    for c in curves:
+        try:
+            fills.append(float(pre.resample(c).mask.mean()))
+        except LightCurveError:
+            continue
+    return float(np.median(fills)) if fills else 0.0
+
+
 def fit_detector(
     curves: Sequence[LightCurve],
     config: DetectorConfig,
@@ -114,7 +172,8 @@ def fit_detector(
     `model` and `initial_epoch` continue an interrupted run from a checkpoint.
     """
     splits = splits or split_curves(curves, config)
-    config = config.resolved(splits.by)
+    config, coverage = resolve_mode(config.resolved(splits.by),
+                                    [c for c in splits.train if c.mask.any()])
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
@@ -169,6 +228,8 @@ def fit_detector(
                        epochs_run * x_tr.shape[0])
     metrics.update(n_train_windows=float(x_tr.shape[0]), n_val_windows=float(x_va.shape[0]),
                    n_skipped_train_curves=float(len(skipped)))
+    if coverage is not None:
+        metrics["grid_coverage"] = coverage
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
                     novelty_views=det.novelty_views)

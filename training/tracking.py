@@ -58,8 +58,9 @@ def setup(experiment: str) -> str:
 
 def chosen_tags(det: Detector) -> dict[str, str]:
     """What training decided from the data ("auto" settings), as run tags."""
-    tags = {"lcad.point_score": det.point_method,
-            "lcad.normalization": det.config.preprocess.normalization}
+    pcfg = det.config.preprocess
+    tags = {"lcad.point_score": det.point_method, "lcad.normalization": pcfg.normalization,
+            "lcad.mode": pcfg.mode, "lcad.window": str(pcfg.window)}
     if det.novelty_views:  # the views the training curves were long enough for
         tags["lcad.novelty_views"] = ",".join(map(str, det.novelty_views))
     return tags

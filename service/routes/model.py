@@ -28,7 +28,8 @@ async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[
     return {
         **state.ref(), "source": state.source, "lcad_version": __version__,
         "keras_backend": keras.backend.backend(), "devices": devices(),
-        "window": det.window, "bands": det.bands, "latent_dim": det.latent_dim,
+        "mode": det.config.preprocess.mode, "window": det.window, "bands": det.bands,
+        "latent_dim": det.latent_dim,
         "cadence": det.preprocessor.cadence,
         "threshold": None if cal is None else cal.point_threshold,
         "point_score": det.point_method, "novelty_views": det.novelty_views,

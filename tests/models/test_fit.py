@@ -54,3 +54,31 @@ def test_calibration_part_too_short_names_the_split_and_the_fix():
     cfg = {"preprocess": {"window": 32}, "train": {"epochs": 50}}
     with pytest.raises(LightCurveError, match=r"calibration part.*use a --window of at most"):
         Detector.fit([curve("a", n=150)], cfg)
+
+
+def survey_curve(name, rng, n_seasons=8, per_season=8):
+    """A survey-like curve: a few epochs per season, seasons a year apart, two bands."""
+    t = np.sort(np.concatenate([365.0 * s + rng.uniform(0, 120, per_season)
+                                for s in range(n_seasons)]))
+    t = np.repeat(t, 2)
+    band = np.tile(["g", "r"], t.size // 2)
+    flux = 10 + np.sin(2 * np.pi * t / 0.55) + rng.normal(0, 0.05, t.size)
+    return LightCurve.from_arrays(name, t, flux, np.full(t.size, 0.05), band,
+                                  emit_warnings=False)
+
+
+def test_auto_mode_slides_on_dense_series_and_takes_whole_sparse_curves():
+    from lcad.models.fit import grid_coverage, resolve_mode
+
+    dense = [curve("a", n=500, step=0.02), curve("b", n=500, step=0.02)]
+    cfg, coverage = resolve_mode(DetectorConfig(), dense)
+    assert cfg.preprocess.mode == "sliding" and cfg.preprocess.window == 64
+    assert coverage == pytest.approx(1.0)
+    rng = np.random.default_rng(2)
+    sparse = [survey_curve(f"s{i}", rng) for i in range(12)]
+    cfg, coverage = resolve_mode(DetectorConfig(), sparse)
+    assert coverage < 0.5 and cfg.preprocess.mode == "whole"
+    assert cfg.preprocess.window in (8, 16, 32)
+    assert grid_coverage(sparse, 1.0) < 0.5
+    forced = DetectorConfig.from_dict({"preprocess": {"mode": "sliding"}})
+    assert resolve_mode(forced, sparse) == (forced, None)  # a given mode stands

@@ -83,6 +83,7 @@ def test_encode_and_reconstruct(client, service_curves, tiny_detector):
 def test_model_info(client):
     info = client.get("/v1/model").json()
     assert info["window"] == 32 and info["bands"] == ["default"] and info["latent_dim"] == 8
+    assert info["mode"] == "sliding"  # what auto chose for dense series
     assert info["threshold"] > 0 and info["keras_backend"] == "tensorflow"
     assert info["devices"] and info["lcad_version"]
     assert info["config"]["model"]["hidden"] == [64]

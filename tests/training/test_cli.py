@@ -293,3 +293,29 @@ def test_log_run_of_an_untracked_bundle_makes_a_new_run(tiny_bundle, tmp_path, m
         run.info.run_id
     assert main(["log-run", str(tmp_path / "nope")]) == 2
     assert "bundle not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys):
+    """SDSS Stripe 82 RR Lyrae (sparse, five bands, sentinels): no flags needed; the run says
+    which representation it chose; unscored objects are counted, not hidden."""
+    from tests.conftest import shared_data
+
+    data = shared_data("rrlyrae", "stripe82_rrlyrae.csv")
+    bundle = tmp_path / "rr"
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
+                 "--set", "train.epochs=3"]) == 0
+    out = capsys.readouterr()
+    assert "representation: whole curves, each resampled onto" in out.out
+    assert "sentinel or non-physical magnitude" in out.err + out.out
+    det = Detector.load(bundle)
+    assert det.config.preprocess.mode == "whole" and det.metrics["grid_coverage"] < 0.5
+    scores = tmp_path / "s.csv"
+    assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
+                 str(scores)]) == 0
+    out = capsys.readouterr()
+    objects = pd.read_csv(tmp_path / "s.objects.csv")
+    n_nan = int(objects["score"].isna().sum())
+    assert len(objects) == 241 and n_nan < 24  # was 140 of 241 with --window 32
+    if n_nan:
+        assert f"warning: {n_nan} of 241 object(s) have no score" in out.err
