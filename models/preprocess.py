@@ -128,7 +128,7 @@ class Preprocessor:
             raise LightCurveError("no light curves to fit the preprocessing on")
         bands = list(config.bands) if config.bands else sorted({b for c in curves for b in c.bands})
         cadence = config.cadence
-        if cadence is None and config.mode == "sliding":
+        if cadence is None and config.mode != "whole":  # "auto" unresolved: a grid
             diffs = []
             for c in curves:
                 labels = c.band_labels()

@@ -28,7 +28,10 @@ def test_wheel_holds_only_the_lcad_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"lcad", wheel.name.split("-py3")[0]
                                                 + ".dist-info"}
-    assert "lcad/models/detector.py" in names and "lcad/service/app.py" in names
+    for folder in ("models", "training", "service"):  # every module, subpackages too
+        for module in (ROOT / folder).rglob("*.py"):
+            rel = module.relative_to(ROOT).as_posix()
+            assert f"lcad/{rel}" in names, f"lcad/{rel} is not in the wheel"
     assert "lcad/training/data/kepler_demo.csv" in names  # the demo's data ships
     assert not [n for n in names if "/tests/" in n or n.startswith(("lcad/bench", "bench"))]
 
