@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import subprocess  # git with fixed arguments, no shell  # nosec B404
 from functools import cache
 from importlib import metadata
 from pathlib import Path
