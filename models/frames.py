@@ -101,7 +101,8 @@ def frame_to_curves(
     service); errors name `source`, the object and the field."""
     t = time_in_days(frame[cmap.time], source)
     f = numeric_column(frame[cmap.flux], source, "flux")
-    e = None if cmap.flux_err is None else numeric_column(frame[cmap.flux_err], source, "flux_err")
+    e = None if cmap.flux_err is None or frame[cmap.flux_err].isna().all() \
+        else numeric_column(frame[cmap.flux_err], source, "flux_err")  # an empty column: none
     band = None if cmap.band is None else frame[cmap.band].astype(str).to_numpy()
     curves = []
     # group without sorting the whole frame twice: stable order of first appearance; ids are

@@ -45,3 +45,15 @@ def test_the_service_imports_nothing_from_training_and_training_nothing_from_the
                               ("models", "lcad.training"), ("models", "lcad.service")):
         users = [p.name for p in (ROOT / folder).rglob("*.py") if forbidden in p.read_text()]
         assert not users, f"{folder}/ imports {forbidden}: {users}"
+
+
+def test_an_empty_error_column_means_no_errors():
+    """A table written with an empty flux_err column (the demo's evaluation CSV) is read as
+    curves without errors, not as curves whose every point is masked."""
+    frame = pd.DataFrame({"object_id": ["a"] * 3, "time": [0.0, 1.0, 2.0],
+                          "flux": [1.0, 2.0, 3.0], "flux_err": [np.nan] * 3})
+    (c,) = curves_from_frame(frame)
+    assert c.flux_err is None and c.mask.all() and not c.warnings
+    frame.loc[1, "flux_err"] = 0.1  # a partly filled column is kept (and repaired)
+    (c,) = curves_from_frame(frame)
+    assert c.flux_err is not None and c.mask.tolist() == [False, True, False]
