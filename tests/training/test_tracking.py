@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -161,6 +162,16 @@ def test_demo_runs_on_a_fresh_directory(tmp_path):
     assert "isolation_forest" in proc.stdout and "mlflow" in proc.stdout
     assert (tmp_path / "mlruns.db").exists()
     assert (tmp_path / "lcad-output" / "demo-model" / "config.json").exists()
+    # the commands it prints as "next" work, as printed, on the demo's own files
+    nexts = [line.split() for line in proc.stdout.split("\nnext:\n", 1)[1].splitlines()
+             if line.strip() and Path(line.split()[0]).name == "lcad"]
+    assert [cmd[1] for cmd in nexts] == ["score", "evaluate"]
+    for cmd in nexts:
+        done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+        assert done.returncode == 0, (cmd, done.stderr[-3000:])
+    scored = pd.read_csv(tmp_path / "lcad-output" / "scores.objects.csv")
+    assert scored["score"].notna().all()
 
 
 def _start_mlflow(root, port):
