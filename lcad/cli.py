@@ -241,12 +241,15 @@ def _at_least(low: int) -> Any:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from lcad.training.scoring import WORKERS, score_to_file
-
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
+    from lcad.training.io import data_files
+
+    data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
+    from lcad.training.scoring import WORKERS, score_to_file
+
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers or WORKERS)
@@ -273,11 +276,11 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
+    curves = _read(args)  # bad data is named before Keras loads
     from lcad.training.evaluate import evaluate, format_table, read_labels
 
-    det = load_detector(args.model)
-    curves = _read(args)
     labels = read_labels(args.labels)
+    det = load_detector(args.model)
     result = evaluate(det, curves, labels, far=args.far, baselines=args.baselines)
     print(format_table(result))
     if args.output:

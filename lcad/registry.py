@@ -71,9 +71,12 @@ def resolve_model(uri: str) -> Path:
 
 def load_detector(uri: str) -> Detector:
     """A Detector from a bundle path or an MLflow URI; downloaded copies are removed after."""
-    from lcad.models.detector import Detector
+    from lcad.models.bundle import bundle_root
 
     path = resolve_model(uri)
+    bundle_root(path)  # a missing bundle is named before Keras loads (seconds, not 30)
+    from lcad.models.detector import Detector
+
     try:
         return Detector.load(path)
     finally:

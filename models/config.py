@@ -198,10 +198,10 @@ class DetectorConfig(_Section):
             node: Any = data
             for depth, part in enumerate(parts[:-1]):
                 if not isinstance(node, dict) or part not in node:
-                    raise ConfigError(f"unknown config key {'.'.join(parts[: depth + 1])!r}")
+                    raise ConfigError(_unknown(parts[: depth + 1], node))
                 node = node[part]
             if not isinstance(node, dict) or parts[-1] not in node:
-                raise ConfigError(f"unknown config key {key.strip()!r}")
+                raise ConfigError(_unknown(parts, node))
             try:
                 node[parts[-1]] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:
@@ -231,6 +231,20 @@ class DetectorConfig(_Section):
             for key, value in values.items():
                 out[f"{section}.{key}"] = value
         return out
+
+
+def _unknown(parts: list[str], known: Any) -> str:
+    """'unknown config key', with the closest known keys at that level."""
+    import difflib
+
+    message = f"unknown config key {'.'.join(parts)!r}"
+    if isinstance(known, dict):
+        close = difflib.get_close_matches(parts[-1], [str(k) for k in known], n=2)
+        if close:
+            prefix = ".".join(parts[:-1])
+            message += "; did you mean " + " or ".join(
+                repr(f"{prefix}.{c}" if prefix else c) for c in close) + "?"
+    return message
 
 
 def _describe(exc: ValidationError) -> str:

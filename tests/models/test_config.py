@@ -28,3 +28,15 @@ def test_bad_values_are_named():
     for bad in ("[1]", "[4, 4]", "[0]"):
         with pytest.raises(ConfigError, match=r"scoring\.novelty_scales must be distinct"):
             DetectorConfig().with_overrides([f"scoring.novelty_scales={bad}"])
+
+
+def test_a_misspelt_key_gets_the_closest_known_ones():
+    from lcad.models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.latnet'; did you mean "
+                                          r"'model.latent'\?"):
+        DetectorConfig().with_overrides(["model.latnet=16"])
+    with pytest.raises(ConfigError, match=r"'trian'; did you mean 'train'\?"):
+        DetectorConfig().with_overrides(["trian.epochs=3"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.zzz'$"):
+        DetectorConfig().with_overrides(["model.zzz=1"])

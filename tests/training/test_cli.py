@@ -319,3 +319,30 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys):
     assert len(objects) == 241 and n_nan < 24  # was 140 of 241 with --window 32
     if n_nan:
         assert f"warning: {n_nan} of 241 object(s) have no score" in out.err
+
+
+def test_input_errors_come_before_the_model_loads(tmp_path):
+    """A missing file or bundle is named in seconds, not after TensorFlow's import."""
+    import subprocess
+    import sys
+
+    from tests.conftest import BIN
+
+    for args, message in (
+            (["score", "--model", str(tmp_path / "nope"), "--data", str(tmp_path / "x.csv"),
+              "--output", str(tmp_path / "s.csv")], "x.csv: no such file or directory"),
+            (["score", "--model", str(tmp_path / "nope"), "--data", str(tmp_path),
+              "--output", str(tmp_path / "s.csv")], "no .csv, .parquet or .fits files")):
+        proc = subprocess.run([str(BIN / "lcad"), *args], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr[-500:]
+    data = tmp_path / "d.csv"
+    data.write_text("time,flux\n0,1\n1,2\n")
+    code = ("import sys; from lcad.cli import main\n"
+            f"rc = main(['score', '--model', {str(tmp_path / 'nope')!r}, '--data', "
+            f"{str(data)!r}, '--output', {str(tmp_path / 's.csv')!r}])\n"
+            "assert rc == 2 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "bundle not found" in proc.stderr
