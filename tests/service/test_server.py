@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal
 
 from lcad.models.lightcurve import LightCurve
 from lcad.service.client import LcadClient
@@ -89,9 +89,12 @@ def test_32_concurrent_clients_get_their_own_unbatched_answers(server, kepler_bu
         want = det.score([lc]).curves[0]
         got = resp.json()["results"][0]
         assert got["id"] == s["id"]
-        assert_array_equal(np.array([np.nan if v is None else v for v in got["point_scores"]]),
-                           want.point_score)
-        assert got["score"] == want.score
+        # micro-batching changes which padded batch size a window goes through, and float32
+        # kernels round differently per batch size (relative differences ~1e-10 after scoring):
+        # equal to 1e-7, which another client's answer is nowhere near
+        assert_allclose(np.array([np.nan if v is None else v for v in got["point_scores"]]),
+                        want.point_score, rtol=1e-7, atol=1e-9)
+        assert got["score"] == pytest.approx(want.score, rel=1e-7)
     assert _batch_count(url) - before < 32  # requests shared network calls
 
 
