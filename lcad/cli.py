@@ -118,13 +118,24 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
-        return int(handler(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(handler(args) or 0)
     except (CliError, LcadError) as exc:
         print(f"lcad {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"lcad {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """lcad's own warnings as one `warning: ...` line; other libraries' as Python shows them."""
+    if category.__module__.startswith("lcad."):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 # ---- commands ------------------------------------------------------------------------------
@@ -203,6 +214,10 @@ def _report_training(outcome: Any) -> None:
     else:
         print(f"representation: sliding windows of {pcfg.window} grid points at cadence "
               f"{outcome.detector.preprocessor.cadence:.4g}{why}")
+    learned = outcome.detector.info.autoencoder
+    if learned.get("verdict"):
+        print(f"autoencoder: {learned['verdict']}",
+              file=sys.stdout if learned.get("status") == "learned" else sys.stderr)
     print(f"bundle: {outcome.bundle}")
     print(f"threshold {m.get('threshold', float('nan')):.4g} | epochs {m.get('epochs_run', 0):.0f}"
           f" | {m.get('windows_per_second', 0):.0f} windows/s | validation false-alarm rate "

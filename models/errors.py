@@ -35,3 +35,7 @@ class BundleError(LcadError):
 
 class DataError(LcadError, ValueError):
     """A table or file that cannot be read as light curves; the message names its source."""
+
+
+class FitWarning(UserWarning):
+    """Training went on with a fallback (named in the message) instead of failing."""

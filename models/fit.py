@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from lcad.models import diagnostics
 from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import LightCurveError
+from lcad.models.errors import FitWarning, LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.preprocess import Preprocessor
 
@@ -73,14 +75,52 @@ def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
     return np.concatenate(xs), np.concatenate(ys), skipped
 
 
-def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: str) -> None:
-    """At least one calibration curve must give a usable window, else say what to change."""
+def _usable(det: Detector, curves: Sequence[LightCurve]) -> bool:
+    """At least one curve gives a usable window."""
     for c in curves:
         try:
             if det.prepare(c).valid.any():
-                return
+                return True
         except LightCurveError:
             pass
+    return False
+
+
+def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurve]
+                       ) -> tuple[list[LightCurve], str | None]:
+    """The held-out curves to calibrate on, and what was done when the calibration part has
+    no usable window: calibrate on the validation and calibration parts together, else on
+    the training data itself (in-sample: thresholds a little low, so a few more false alarms
+    than `target_far`). Raises, naming the split and the fix, when nothing has a window."""
+    cal = [c for c in splits.calibration if c.mask.any()]
+    if _usable(det, cal):
+        return cal, None
+    if splits.by == "time":  # each curve from where its validation part starts
+        held = [c.slice_time(float(v.time.min()), np.inf)
+                for c, v in zip(curves, splits.validation, strict=True) if v.time.size]
+    else:
+        held = [*splits.validation, *splits.calibration]
+    held = [c for c in held if c.mask.any()]
+    frac = det.config.train.validation_fraction + det.config.train.calibration_fraction
+    what = (f"the last {det.config.train.calibration_fraction:.0%} of each series"
+            if splits.by == "time" else "the calibration objects")
+    if _usable(det, held):
+        return held, (f"{what} has no usable window of {det.window} grid points: calibrated "
+                      f"on the held-out {frac:.0%} (validation and calibration parts together)")
+    whole = [c for c in (curves if splits.by == "time" else splits.train) if c.mask.any()]
+    if _usable(det, whole):
+        return whole, (f"no held-out part has a usable window of {det.window} grid points: "
+                       f"calibrated on the training data itself, so expect somewhat more "
+                       f"false alarms than the target rate; longer series or a smaller "
+                       f"--window give a held-out calibration")
+    _check_calibration(det, cal, splits.by)  # raises, naming what to change
+    return cal, None
+
+
+def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: str) -> None:
+    """At least one calibration curve must give a usable window, else say what to change."""
+    if _usable(det, curves):
+        return
     pcfg, tcfg = det.config.preprocess, det.config.train
     what = (f"the last {tcfg.calibration_fraction:.0%} of each series (split by time)"
             if split_by == "time" else f"the {len(curves)} held-out calibration object(s)")
@@ -115,13 +155,15 @@ def grid_coverage(curves: Sequence[LightCurve], cadence: float) -> float:
     return float(np.median(shares)) if shares else 0.0
 
 
-def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve]
-                 ) -> tuple[DetectorConfig, float | None]:
+def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve],
+                 split_by: str = "object") -> tuple[DetectorConfig, float | None]:
     """`preprocess.mode` "auto" made concrete from the training curves: sliding windows when
     the typical curve fills `min_valid_fraction` of its cadence grid (a window of it would be
-    usable); otherwise whole-curve mode, with the longest window (halving from
-    `preprocess.window`, at least 8) whose resampled grid the typical curve fills. Returns
-    the config and the grid coverage measured (None when the mode was given)."""
+    usable), or when the curves are split by time (a few long series whose continuation is
+    scored: a whole curve is not an object there, e.g. NAB's event-timed series); otherwise
+    whole-curve mode, with the longest window (halving from `preprocess.window`, at least 8)
+    whose resampled grid the typical curve fills. Returns the config and the grid coverage
+    measured (None when the mode was given)."""
     pcfg = config.preprocess
     if pcfg.mode != "auto":
         return config, None
@@ -131,7 +173,7 @@ def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve]
     except LightCurveError:
         cadence = 0.0
     coverage = grid_coverage(curves, cadence) if cadence > 0 else 0.0
-    if coverage >= pcfg.min_valid_fraction:
+    if coverage >= pcfg.min_valid_fraction or split_by == "time":
         chosen = sliding
     else:
         window = pcfg.window
@@ -173,7 +215,7 @@ def fit_detector(
     """
     splits = splits or split_curves(curves, config)
     config, coverage = resolve_mode(config.resolved(splits.by),
-                                    [c for c in splits.train if c.mask.any()])
+                                    [c for c in splits.train if c.mask.any()], splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
@@ -193,8 +235,10 @@ def fit_detector(
         raise LightCurveError(
             f"every training series is too short or too sparse for window "
             f"{pcfg.window} at cadence {pre.cadence:g}")
-    cal_curves = [c for c in splits.calibration if c.mask.any()]
-    _check_calibration(det, cal_curves, splits.by)  # before training, not after it
+    # before training, not after it
+    cal_curves, cal_fallback = calibration_curves(det, splits, curves)
+    if cal_fallback:
+        warnings.warn(cal_fallback, FitWarning, stacklevel=2)
     x_va, y_va, _ = window_arrays(det, splits.validation, tcfg.stride)
     rng = np.random.default_rng(tcfg.seed)
     if tcfg.max_windows and x_tr.shape[0] > tcfg.max_windows:
@@ -223,6 +267,8 @@ def fit_detector(
     # window of the whole curves (across the split boundaries too), calibrated by self-join
     reference = [c for c in ([*splits.train, *splits.validation] if splits.by == "object"
                              else curves) if c.mask.any()]
+    learned = diagnostics.measure(*det.predict_arrays(x_va), y_va,
+                                  config.model.variant == "variational")
     det.calibrate(cal_curves, reference)
     metrics = _metrics(det, splits.validation, history.history, seconds,
                        epochs_run * x_tr.shape[0])
@@ -230,9 +276,12 @@ def fit_detector(
                    n_skipped_train_curves=float(len(skipped)))
     if coverage is not None:
         metrics["grid_coverage"] = coverage
+    metrics.update({k: v for k, v in learned.metrics().items() if np.isfinite(v)})
+    if cal_fallback:
+        metrics["calibration_in_sample"] = float("training data" in cal_fallback)
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
-                    novelty_views=det.novelty_views)
+                    novelty_views=det.novelty_views, autoencoder=learned.to_dict())
     return det, metrics
 
 

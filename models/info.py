@@ -14,6 +14,7 @@ class DetectorInfo:
     split_by: SplitBy | None = None  # how training split the curves
     point_score: str | None = None  # the point scorer calibration chose (point_scores.py)
     novelty_views: list[int] = field(default_factory=list)  # grid points per novelty view
+    autoencoder: dict[str, Any] = field(default_factory=dict)  # what it learned (diagnostics)
     history: list[dict[str, float]] = field(default_factory=list)  # per-epoch metrics
     data_source: str | None = None  # what it was trained on
     run_id: str | None = None  # the MLflow run that trained it

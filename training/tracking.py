@@ -61,6 +61,8 @@ def chosen_tags(det: Detector) -> dict[str, str]:
     pcfg = det.config.preprocess
     tags = {"lcad.point_score": det.point_method, "lcad.normalization": pcfg.normalization,
             "lcad.mode": pcfg.mode, "lcad.window": str(pcfg.window)}
+    if det.info.autoencoder.get("status"):  # learned | white-noise | little
+        tags["lcad.autoencoder"] = str(det.info.autoencoder["status"])
     if det.novelty_views:  # the views the training curves were long enough for
         tags["lcad.novelty_views"] = ",".join(map(str, det.novelty_views))
     return tags

@@ -33,6 +33,7 @@ async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[
         "cadence": det.preprocessor.cadence,
         "threshold": None if cal is None else cal.point_threshold,
         "point_score": det.point_method, "novelty_views": det.novelty_views,
+        "autoencoder": det.info.autoencoder or None,
         "target_false_alarm_rate": None if cal is None else cal.target_far,
         "config": det.config.model_dump(mode="json"), "training_metrics": det.metrics,
         "load_seconds": state.load_seconds,

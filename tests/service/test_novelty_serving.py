@@ -38,6 +38,7 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
         model = httpx.get(url + "/v1/model").json()
         assert model["point_score"] == "novelty" and model["novelty_views"] == det.novelty_views
+        assert model["autoencoder"] == det.info.autoencoder  # what the network learned
     assert resp.status_code == 200, resp.text
     got = resp.json()["results"][0]
     want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
