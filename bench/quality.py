@@ -5,6 +5,10 @@ Suites (real data from ../shared/data):
           flares and short oscillations into the rest, score it.
   nab     NAB artificialWithAnomaly + realKnownCause: one model per series, trained on the
           probationary first 15%, scored on the rest against the labelled windows.
+  discord one distorted cycle in a long quasi-periodic series (ECG-like and respiration-
+          like, period ~137 points wandering by 3%): three distortions each (first lobe
+          missing, cycle squeezed, amplitude x0.6), UCR-anomaly-archive style: train on the
+          first 4000 points, is the top-scored point within a window of the distorted cycle?
 
 Methods: lcad (the config given, default: the shipped defaults), Isolation Forest on the
 windows, PCA reconstruction, a keras.io-style dense autoencoder (z-score, MSE, no masking, no
@@ -168,6 +172,60 @@ def nab_cases(families: Sequence[str] = ("artificialWithAnomaly", "realKnownCaus
             cases.append(Case(oid, _curve(oid, t[:cut], f[:cut]), test,
                               truth_from_spans(test.time, spans)))
     return cases
+
+
+DISCORDS = ("no_first_lobe", "squeezed", "small")
+
+
+def _ecg(phase: np.ndarray, p_wave: float = 0.15) -> np.ndarray:
+    """P wave, QRS complex, T wave on one period (phase in [0, 1))."""
+    def bump(centre: float, width: float) -> np.ndarray:
+        return np.exp(-(((phase - centre) / width) ** 2))
+    return (p_wave * bump(0.2, 0.03) - 0.1 * bump(0.37, 0.01) + bump(0.4, 0.012)
+            - 0.2 * bump(0.43, 0.01) + 0.3 * bump(0.65, 0.05))
+
+
+def _resp(phase: np.ndarray, second: float = 0.3) -> np.ndarray:
+    return np.sin(2 * np.pi * phase) + second * np.sin(4 * np.pi * phase + 0.5)
+
+
+def discord_cases(seed: int = 0, n: int = 12_000, train: int = 4000, period: float = 137.0
+                  ) -> list[Case]:
+    """One case per (shape, distortion); the truth is the distorted cycle."""
+    cases = []
+    for i, (shape, fn) in enumerate((("ecg", _ecg), ("resp", _resp))):
+        for j, kind in enumerate(DISCORDS):
+            rng = np.random.default_rng([seed, i, j])
+            t = np.arange(n, dtype=float)
+            inst = period * (1 + 0.03 * np.sin(2 * np.pi * t / 3000 + rng.uniform(0, 6)))
+            ph = np.cumsum(1 / inst)
+            cyc, phase = np.floor(ph), ph - np.floor(ph)
+            f = fn(phase)
+            sel = cyc == cyc[rng.integers(train + 1000, n - 1000)]
+            if kind == "no_first_lobe":
+                f[sel] = fn(phase[sel], 0.0)
+            elif kind == "squeezed":
+                f[sel] = fn(0.4 + (phase[sel] - 0.4) * 0.6)
+            else:
+                f[sel] *= 0.6
+            f = f + rng.normal(0, 0.02, n)
+            oid = f"{shape}_{kind}"
+            lo, hi = np.flatnonzero(sel)[[0, -1]]
+            cases.append(Case(oid, _curve(oid, t[:train], f[:train]),
+                              _curve(oid, t[train:], f[train:]), sel[train:],
+                              [{"kind": "discord", "start": float(lo), "end": float(hi)}]))
+    return cases
+
+
+def located(cases: Sequence[Case], scores: Sequence[np.ndarray], margin: int = 64) -> int:
+    """Cases whose top-scored point lies within `margin` points of the labelled stretch."""
+    hits = 0
+    for c, s in zip(cases, scores, strict=True):
+        if not np.isfinite(s).any():
+            continue
+        top = c.test.time[int(np.nanargmax(s))]
+        hits += any(a - margin <= top <= b + margin for a, b in _spans(c))
+    return hits
 
 
 # ---- the methods ----------------------------------------------------------------------------
@@ -337,11 +395,19 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     elif suite == "nab":
         cases = nab_cases()
         groups = [[c] for c in cases]
+    elif suite == "discord":
+        cases = discord_cases(seed)
+        groups = [[c] for c in cases]
     else:
         raise SystemExit(f"unknown suite {suite!r}")
     scores: dict[str, list[np.ndarray]] = {}
+    learned: dict[str, Any] = {}  # what the autoencoder learned, per model
     for group in groups:
         det = fit_lcad([c.train for c in group], config)
+        learned[",".join(c.object_id for c in group)] = {
+            **{k: det.info.autoencoder.get(k) for k in ("status", "recon_r2",
+                                                         "recon_r2_ceiling", "active_units")},
+            "point_score": det.point_method}
         scores.setdefault("lcad", []).extend(lcad_scores(det, group))
         if baselines:
             for name, s in baseline_scores(det, group, seed).items():
@@ -349,15 +415,23 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
         log(f"  {suite}: {', '.join(c.object_id for c in group)} done "
             f"({time.perf_counter() - t0:.0f} s)")
     result = {name: metrics(cases, s) for name, s in scores.items()}
+    if suite == "discord":
+        for name, s in scores.items():
+            result[name]["located"] = located(cases, s)
     n_events = sum(len(c.events) for c in cases)
+    statuses = [v["status"] for v in learned.values()]
+    log(f"  {suite} autoencoder: " + ", ".join(f"{s} {statuses.count(s)}"
+                                                for s in sorted(set(statuses))))
     return {"suite": suite, "series": len(cases), "events": n_events,
-            "seconds": time.perf_counter() - t0, "methods": result}
+            "seconds": time.perf_counter() - t0, "methods": result, "autoencoder": learned}
 
 
 def summary_table(res: dict[str, Any]) -> str:
     cols = ["mean_pr_auc", "mean_roc_auc", "pooled_pr_auc", "event_recall"]
-    extra = sorted(k for k in next(iter(res["methods"].values())) if k.startswith("recall_"))
-    rows = [[name] + [f"{m[c]:.3f}" if np.isfinite(m[c]) else "-" for c in cols + extra]
+    extra = sorted(k for k in next(iter(res["methods"].values()))
+                   if k.startswith("recall_") or k == "located")
+    rows = [[name] + [f"{m[c]:.3f}" if isinstance(m[c], float) and np.isfinite(m[c])
+                      else str(m[c]) if isinstance(m[c], int) else "-" for c in cols + extra]
             for name, m in sorted(res["methods"].items(), key=lambda kv: -kv[1]["mean_pr_auc"])]
     return table(["method", *cols, *extra], rows)
 
@@ -393,7 +467,7 @@ def _spans(case: Case) -> list[tuple[float, float]]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export"])
-    ap.add_argument("--suite", default="all", choices=["all", "kepler", "nab"])
+    ap.add_argument("--suite", default="all", choices=["all", "kepler", "nab", "discord"])
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--no-baselines", action="store_true")
@@ -408,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = (DetectorConfig.from_yaml(args.config.read_text()) if args.config
            else DetectorConfig())
     cfg = cfg.with_overrides(args.set)
-    suites = ["kepler", "nab"] if args.suite == "all" else [args.suite]
+    suites = ["kepler", "nab", "discord"] if args.suite == "all" else [args.suite]
     report: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
                               "command": "python -m bench.quality " + " ".join(
                                   argv if argv is not None else sys.argv[1:]),

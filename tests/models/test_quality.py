@@ -32,3 +32,16 @@ def test_default_config_keeps_its_measured_quality_on_a_kepler_slice():
     assert lcad["event_recall"] >= RECALL_FLOOR, lcad
     assert lcad["mean_pr_auc"] > iso["mean_pr_auc"] + 0.1, (lcad, iso)
     assert lcad["event_recall"] > iso["event_recall"], (lcad, iso)
+
+
+def test_default_config_locates_a_distorted_cycle_and_says_the_network_learned_the_cycles():
+    """Discords (bench/quality.py --suite discord): one ECG-like beat with its first lobe
+    missing, 4000 points to train on. The defaults put the top score within a window of it;
+    the autoencoder reconstructs the beats (status learned)."""
+    from bench import quality as q
+    from lcad.models.config import DetectorConfig
+
+    case = next(c for c in q.discord_cases(0) if c.object_id == "ecg_no_first_lobe")
+    det = q.fit_lcad([case.train], DetectorConfig())
+    assert det.info.autoencoder["status"] == "learned", det.info.autoencoder
+    assert q.located([case], q.lcad_scores(det, [case])) == 1
