@@ -137,6 +137,10 @@ class ScoringConfig(_Section):
     top_k: int = Field(5, ge=1)
     target_far: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate of the threshold")
     merge_gap: int = Field(2, ge=0, description="flagged points this close merge into one event")
+    extend_z: float = Field(
+        1.0, ge=0, description="an interval (event) reaches out from its flagged points while "
+        "the residual keeps the event's sign beyond this many robust sigmas, i.e. until it is "
+        "back in the noise; 0 = the flagged points only")
     min_calibration_objects: int = Field(
         20, ge=2, description="fewer calibration objects: object p-values from windows instead"
     )

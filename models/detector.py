@@ -538,7 +538,7 @@ class Detector:
         scaled_resid = (p.res.values - recon_grid) / p.res.object_scale[:, None]
         grid_resid = np.nansum(np.where(p.res.mask, scaled_resid, 0.0), axis=0)
         intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
-                                   scfg.merge_gap)
+                                   scfg.merge_gap, scfg.extend_z)
 
         obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
         warn = list(p.curve.warnings)

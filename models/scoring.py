@@ -343,8 +343,15 @@ def find_intervals(
     residual: np.ndarray,
     threshold: float,
     merge_gap: int = 0,
+    extend_z: float = 0.0,
 ) -> list[Interval]:
     """Merge points with score > threshold into events (runs closer than merge_gap join).
+
+    With `extend_z` > 0 each event then reaches out, on either side, while the residual keeps
+    the event's sign and stays beyond `extend_z` robust sigmas: to where the residual is back
+    in the noise, so the interval covers the event an astronomer would mark, not only the
+    points the score flagged (its core). Events that meet merge. `n_points` counts the
+    flagged points.
 
     `residual` is observed minus reconstructed flux at each point: the largest one in the
     event, by absolute value, gives the sign (negative: dimming, positive: brightening).
@@ -356,6 +363,8 @@ def find_intervals(
     lo = flagged[np.concatenate([[0], breaks + 1])]
     hi = flagged[np.concatenate([breaks, [flagged.size - 1]])]
     n_flagged = np.diff(np.concatenate([[0], breaks + 1, [flagged.size]]))
+    if extend_z > 0:
+        lo, hi, n_flagged = _extend(lo, hi, n_flagged, residual, extend_z)
     # every event's span lo..hi, laid end to end, with the event it belongs to
     length = hi - lo + 1
     first = np.cumsum(length) - length
@@ -371,6 +380,36 @@ def find_intervals(
                  sign="dimming" if e < 0 else "brightening", n_points=int(n))
         for a, b, k, e, n in zip(lo, hi, peak, extreme, n_flagged, strict=True)
     ]
+
+
+def _extend(lo: np.ndarray, hi: np.ndarray, n_flagged: np.ndarray, residual: np.ndarray,
+            extend_z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grow each event [lo, hi] while the residual keeps its sign beyond `extend_z` sigmas;
+    merge events that then touch."""
+    z = np.nan_to_num(robust_z(np.asarray(residual, np.float64)[None, :])[0])
+    n = z.size
+    lo, hi = lo.copy(), hi.copy()
+    for i in range(lo.size):
+        seg = z[lo[i]: hi[i] + 1]
+        sign = 1.0 if seg[np.argmax(np.abs(seg))] >= 0 else -1.0
+        beyond = sign * z > extend_z
+        a, b = int(lo[i]), int(hi[i])
+        while a > 0 and beyond[a - 1]:
+            a -= 1
+        while b < n - 1 and beyond[b + 1]:
+            b += 1
+        lo[i], hi[i] = a, b
+    # events that now overlap or touch become one
+    keep_lo, keep_hi, keep_n = [int(lo[0])], [int(hi[0])], [int(n_flagged[0])]
+    for a, b, k in zip(lo[1:], hi[1:], n_flagged[1:], strict=True):
+        if a <= keep_hi[-1] + 1:
+            keep_hi[-1] = max(keep_hi[-1], int(b))
+            keep_n[-1] += int(k)
+        else:
+            keep_lo.append(int(a))
+            keep_hi.append(int(b))
+            keep_n.append(int(k))
+    return np.array(keep_lo), np.array(keep_hi), np.array(keep_n)
 
 
 def _first_max(values: np.ndarray, group: np.ndarray, first: np.ndarray) -> np.ndarray:

@@ -125,3 +125,32 @@ def test_scan_skips_missing_cells_and_is_nan_where_there_is_no_data():
     two = np.vstack([_noise(300, 1)[0], _noise(300, 2)[0]])
     assert np.isfinite(scan_scores(two, [1, 8])).all()
     assert np.isfinite(scan_scores(np.zeros((1, 50)), [1, 8])).all()
+
+
+def test_an_interval_reaches_out_to_where_the_residual_is_back_in_the_noise():
+    from lcad.models.scoring import find_intervals
+
+    rng = np.random.default_rng(0)
+    n = 400
+    resid = rng.normal(0, 1, n).clip(-0.9, 0.9)  # noise, never beyond 1 sigma
+    resid[200:210] = -1.5  # the dip's flanks: below -1 sigma, not flagged
+    resid[203:207] = -6.0  # its core
+    resid[210] = 2.0  # the other sign: the dip ends here
+    score = np.where(np.abs(resid) > 5, 10.0, 0.0)
+    t = np.arange(n, dtype=float)
+    core = find_intervals(t, score, np.full(n, 0.5), resid, threshold=5.0)
+    whole = find_intervals(t, score, np.full(n, 0.5), resid, threshold=5.0, extend_z=1.0)
+    assert [(iv.start, iv.end) for iv in core] == [(203.0, 206.0)]
+    assert [(iv.start, iv.end, iv.n_points, iv.sign) for iv in whole] == \
+        [(200.0, 209.0, 4, "dimming")]
+    # a second core after noise stays apart; once its flank reaches the first, they merge
+    resid[213:230] = 1.5
+    resid[220:222] = 7.0
+    score = np.where(np.abs(resid) > 5, 10.0, 0.0)
+    two = find_intervals(t, score, np.full(n, 0.5), resid, threshold=5.0, extend_z=1.0)
+    assert [(iv.start, iv.end, iv.sign) for iv in two] == [(200.0, 209.0, "dimming"),
+                                                          (213.0, 229.0, "brightening")]
+    resid[211:213] = 1.5
+    one = find_intervals(t, score, np.full(n, 0.5), resid, threshold=5.0, extend_z=1.0)
+    assert [(iv.start, iv.end, iv.n_points) for iv in one] == [(200.0, 229.0, 6)]
+    assert find_intervals(t, np.zeros(n), np.ones(n), resid, 5.0, extend_z=1.0) == []
