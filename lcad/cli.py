@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # errors too: "failed call to cuInit" on CPU
 
 EXIT_USAGE = 2
 
@@ -114,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None and args.command != "serve":  # the `lcad` program itself, not a caller
+        from lcad._stderr import filter_stderr
+
+        filter_stderr()
     from lcad.models.errors import LcadError
 
     try:

@@ -355,3 +355,28 @@ def test_input_errors_come_before_the_model_loads(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "bundle not found" in proc.stderr
+
+
+def test_the_program_keeps_tensorflow_start_up_noise_off_stderr(synth_csv, tmp_path):
+    """`lcad train` as a program: lcad's own lines and warnings reach stderr, TensorFlow's
+    C++ start-up lines (absl, cudart, cuInit on a CPU machine) do not; a filtered stream
+    passes every other line through, in order."""
+    import subprocess
+    import sys
+
+    from tests.conftest import BIN
+
+    proc = subprocess.run(
+        [str(BIN / "lcad"), "train", "--data", str(synth_csv), "--output", str(tmp_path / "b"),
+         "--no-tracking", *SMALL_TRAIN, "--set", "train.epochs=1"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for noise in ("absl::InitializeLog", "cudart_stub", "cuInit", "cpu_feature_guard"):
+        assert noise not in proc.stderr, proc.stderr
+    assert "autoencoder: held-out reconstruction" in proc.stdout + proc.stderr
+    code = ("import os\nfrom lcad._stderr import filter_stderr\nfilter_stderr()\n"
+            "os.write(2, b'one\\nW0000 cpu_feature_guard.cc:1] AVX\\ntwo\\n')\n"
+            "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called\\n"
+            "three')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert out.returncode == 0 and out.stderr == b"one\ntwo\nthree", out.stderr
