@@ -8,6 +8,7 @@ re-implements preprocessing or scoring.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
     batcher = MicroBatcher(settings.max_batch_rows, settings.max_wait_ms / 1000.0,
                            settings.max_queue, metrics.observe_batch)
     app = FastAPI(
-        title="lcad", version=__version__,
+        title="lcad", version=__version__, docs_url=None, redoc_url=None,
         lifespan=lifespan(settings, state, metrics, batcher, detector),
         description="Light-curve anomaly detection: latent codes, reconstructions and "
                     "reconstruction-error anomaly scores from a dense autoencoder.")
@@ -43,7 +44,37 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
     for router in (scoring.router, model.router, health.router, mlflow.router):
         app.include_router(router)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    install_docs(app)
     return app
+
+
+SWAGGER = Path(__file__).with_name("static") / "swagger"
+
+
+def install_docs(app: FastAPI) -> None:
+    """`/docs` with Swagger UI served from the package (FastAPI's default loads it from a
+    CDN: a blank page without internet). ReDoc, CDN-only too, is not offered."""
+    from fastapi.openapi.docs import (
+        get_swagger_ui_html,
+        get_swagger_ui_oauth2_redirect_html,
+    )
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static/swagger", StaticFiles(directory=SWAGGER), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} - API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect")
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def test_wheel_holds_only_the_lcad_package(wheel):
             rel = module.relative_to(ROOT).as_posix()
             assert f"lcad/{rel}" in names, f"lcad/{rel} is not in the wheel"
     assert "lcad/training/data/kepler_demo.csv" in names  # the demo's data ships
+    assert "lcad/service/static/swagger/swagger-ui-bundle.js" in names  # /docs offline
     assert not [n for n in names if "/tests/" in n or n.startswith(("lcad/bench", "bench"))]
 
 

@@ -221,6 +221,24 @@ def test_invocations_accepts_mlflow_shapes(client, service_curves, tiny_detector
     assert_allclose(got["score"].astype(float), want["score"], rtol=1e-9)
 
 
+def test_docs_page_works_offline_from_packaged_swagger_ui(client):
+    """/docs references only the app's own Swagger UI files (no CDN), and they are served."""
+    html = client.get("/docs")
+    assert html.status_code == 200
+    for external in ("cdn.jsdelivr.net", "unpkg.com", "https://"):
+        assert external not in html.text
+    assert "/openapi.json" in html.text
+    for asset, kind, least in (("swagger-ui-bundle.js", "javascript", 1_000_000),
+                               ("swagger-ui.css", "text/css", 100_000)):
+        assert f"/static/swagger/{asset}" in html.text
+        resp = client.get(f"/static/swagger/{asset}")
+        assert resp.status_code == 200 and kind in resp.headers["content-type"]
+        assert len(resp.content) > least
+    assert client.get("/docs/oauth2-redirect").status_code == 200
+    assert client.get("/redoc").status_code == 404  # CDN-only: not offered
+    assert "/docs" not in client.get("/openapi.json").json()["paths"]
+
+
 def test_openapi_documents_routes_and_examples(client):
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
