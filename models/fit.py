@@ -91,7 +91,7 @@ def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurv
     """The held-out curves to calibrate on, and what was done when the calibration part has
     no usable window: calibrate on the validation and calibration parts together, else on
     the training data itself (in-sample: thresholds a little low, so a few more false alarms
-    than `target_far`). Raises, naming the split and the fix, when nothing has a window."""
+    than `target_far`)."""
     cal = [c for c in splits.calibration if c.mask.any()]
     if _usable(det, cal):
         return cal, None
@@ -107,36 +107,12 @@ def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurv
     if _usable(det, held):
         return held, (f"{what} has no usable window of {det.window} grid points: calibrated "
                       f"on the held-out {frac:.0%} (validation and calibration parts together)")
+    # the training curves hold a usable window (fit_detector checked): in-sample always works
     whole = [c for c in (curves if splits.by == "time" else splits.train) if c.mask.any()]
-    if _usable(det, whole):
-        return whole, (f"no held-out part has a usable window of {det.window} grid points: "
-                       f"calibrated on the training data itself, so expect somewhat more "
-                       f"false alarms than the target rate; longer series or a smaller "
-                       f"--window give a held-out calibration")
-    _check_calibration(det, cal, splits.by)  # raises, naming what to change
-    return cal, None
-
-
-def _check_calibration(det: Detector, curves: Sequence[LightCurve], split_by: str) -> None:
-    """At least one calibration curve must give a usable window, else say what to change."""
-    if _usable(det, curves):
-        return
-    pcfg, tcfg = det.config.preprocess, det.config.train
-    what = (f"the last {tcfg.calibration_fraction:.0%} of each series (split by time)"
-            if split_by == "time" else f"the {len(curves)} held-out calibration object(s)")
-    cadence = det.preprocessor.cadence
-    if pcfg.mode == "whole" or not cadence > 0:
-        raise LightCurveError(
-            f"the calibration part, {what}, has no curve with enough observations for "
-            f"whole-curve mode with window {pcfg.window}: use a smaller --window, a lower "
-            f"preprocess.min_valid_fraction, or a larger train.calibration_fraction")
-    spans = [int((t.max() - t.min()) / cadence) + 1 for c in curves
-             if (t := c.time[c.mask]).size]
-    longest = max(spans, default=0)
-    raise LightCurveError(
-        f"the calibration part, {what}, has no usable window of {pcfg.window} grid points "
-        f"(the longest spans {longest} at cadence {cadence:g}): use a --window of at most "
-        f"{max(longest, 1)}, a larger train.calibration_fraction, or longer series")
+    return whole, (f"no held-out part has a usable window of {det.window} grid points: "
+                   f"calibrated on the training data itself, so expect somewhat more false "
+                   f"alarms than the target rate; longer series or a smaller --window give a "
+                   f"held-out calibration")
 
 
 MIN_WHOLE_WINDOW = 8
