@@ -42,17 +42,18 @@ class Learned:
             return False
         return self.active_units > 0 and self.recon_r2 >= LEARNED_SHARE * self.recon_r2_ceiling
 
-    def verdict(self) -> str:
-        """One line for the CLI and the run: what the autoencoder reconstructs."""
+    def verdict(self, basis: str | None = None) -> str:
+        """One line for the CLI and the run: what the autoencoder reconstructs, and (given
+        `basis`, the chosen point scorer's) what the point scores rest on then."""
         head = (f"held-out reconstruction R^2 {self.recon_r2:.2f} (noise ceiling "
                 f"{self.recon_r2_ceiling:.2f}), active latent units {self.active_units}/"
                 f"{self.latent}")
         if self.white_noise:
             return (head + ": the windows are white noise at this cadence, nothing to "
-                    "reconstruct; scores test the residuals against the noise")
+                    "reconstruct" + (f"; {basis}" if basis else ""))
         if not self.learned:
-            return (head + ": the autoencoder reconstructs little of the signal; try a "
-                    "longer --window, model.variant=plain or a larger model.latent")
+            return (head + ": the autoencoder reconstructs little of the signal; a longer "
+                    "--window sees more of it" + (f"; {basis}" if basis else ""))
         return head
 
     @property
@@ -60,14 +61,14 @@ class Learned:
         """learned | white-noise | little (run tag `lcad.autoencoder`)."""
         return "white-noise" if self.white_noise else "learned" if self.learned else "little"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, basis: str | None = None) -> dict[str, Any]:
         """For the bundle and `GET /v1/model` (NaN as None: JSON has no NaN)."""
         def num(v: float) -> float | None:
             return round(float(v), 4) if np.isfinite(v) else None
         return {"status": self.status, "recon_r2": num(self.recon_r2),
                 "recon_r2_ceiling": num(self.recon_r2_ceiling),
                 "active_units": self.active_units, "latent": self.latent,
-                "verdict": self.verdict()}
+                "verdict": self.verdict(basis)}
 
     def metrics(self) -> dict[str, float]:
         return {"recon_r2": self.recon_r2, "recon_r2_ceiling": self.recon_r2_ceiling,

@@ -17,6 +17,7 @@ from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import FitWarning, LightCurveError
 from lcad.models.lightcurve import LightCurve
+from lcad.models.point_scores import POINT_SCORERS
 from lcad.models.preprocess import Preprocessor
 
 MIN_OBJECTS_FOR_OBJECT_SPLIT = 10
@@ -257,7 +258,9 @@ def fit_detector(
         metrics["calibration_in_sample"] = float("training data" in cal_fallback)
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
-                    novelty_views=det.novelty_views, autoencoder=learned.to_dict())
+                    novelty_views=det.novelty_views,
+                    autoencoder=learned.to_dict(
+                        POINT_SCORERS[det.point_method].basis))
     return det, metrics
 
 

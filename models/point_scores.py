@@ -50,9 +50,11 @@ class HeldOut:
 
 
 class PointScorer(ABC):
-    """One way to score points. Subclasses set `name` and implement the three verbs."""
+    """One way to score points. Subclasses set `name` (and `basis`, what the scores rest on,
+    said in the run's autoencoder verdict) and implement the three verbs."""
 
     name: ClassVar[str]
+    basis: ClassVar[str] = ""
 
     @abstractmethod
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
@@ -123,6 +125,7 @@ class WindowErrorScorer(PointScorer):
     """The mean error of the windows covering each point."""
 
     name = "window"
+    basis = "point scores are the covering windows' reconstruction errors"
 
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:
@@ -140,6 +143,7 @@ class ScanScorer(PointScorer):
     surprise calibrated on held-out data, the most surprising scale kept."""
 
     name = "scan"
+    basis = "point scores test the residuals against the noise (scan)"
 
     def __init__(self, tables: list[EmpiricalDistribution] | None = None):
         self.tables = tables
@@ -179,6 +183,8 @@ class NoveltyScorer(PointScorer):
     themselves and the grid averaged over `scoring.novelty_scales` points)."""
 
     name = "novelty"
+    basis = ("point scores rest on the distance to the nearest training windows (novelty), "
+             "not on the reconstruction")
 
     def __init__(self, novelty: Novelty | None = None):
         self.novelty = novelty

@@ -24,6 +24,7 @@ def test_constant_reconstruction_scores_zero_and_is_called_out():
     assert got.recon_r2 == pytest.approx(0.0, abs=1e-9)
     assert got.recon_r2_ceiling > 0.9 and got.active_units == 0
     assert got.status == "little" and "reconstructs little" in got.verdict()
+    assert "model.variant" not in got.verdict()  # no hint the measurements do not back
 
 
 def test_good_reconstruction_is_learned_and_pure_noise_is_white_noise():
@@ -63,3 +64,16 @@ def test_a_fit_reports_what_the_network_learned_on_structure_and_on_noise():
     assert metrics["recon_r2"] > 0.6 and metrics["active_units"] >= 1
     noise_det, _ = fit_detector([_series("n", rng.normal(0, 1, t.size), t)], cfg)
     assert noise_det.info.autoencoder["status"] == "white-noise", noise_det.info.autoencoder
+    # the verdict names what the point scores rest on: here the scan (white residuals)
+    assert noise_det.point_method == "scan"
+    assert "scan" in noise_det.info.autoencoder["verdict"]
+
+
+def test_the_verdict_names_the_chosen_point_scorer_not_always_the_scan():
+    from lcad.models.point_scores import POINT_SCORERS
+
+    noise = np.random.default_rng(3).normal(0, 1, (300, 16))
+    white = diagnostics.measure(np.zeros((300, 4)), np.zeros_like(noise),
+                                targets(noise, np.ones_like(noise)), variational=True)
+    said = white.to_dict(POINT_SCORERS["novelty"].basis)["verdict"]
+    assert "novelty" in said and "scan" not in said
