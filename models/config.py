@@ -80,6 +80,10 @@ class TrainConfig(_Section):
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(256, ge=1)
     patience: int = Field(5, ge=1, description="early stopping patience, in epochs")
+    min_delta: float = Field(
+        1e-3, ge=0, lt=1, description="early stopping: the validation loss must fall by this "
+        "share of its best value to count as an improvement (relative: losses differ in scale "
+        "between variants and data)")
     stride: int = Field(4, ge=1, description="window step of the training windows")
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
     calibration_fraction: float = Field(0.15, gt=0, lt=0.5)

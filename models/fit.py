@@ -176,6 +176,18 @@ def _whole_fill(curves: Sequence[LightCurve], pcfg: PreprocessConfig) -> float:
     return float(np.median(fills)) if fills else 0.0
 
 
+class RelativeEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' early stopping with `min_delta` as a share of the best value so far: a loss
+    that moves by less than that for `patience` epochs has stopped learning, whatever its
+    scale (a chi2 loss near 1, a variational loss with its KL term, an MSE near 0.01)."""
+
+    def _is_improvement(self, monitor_value: Any, reference_value: Any) -> bool:
+        if reference_value is None:
+            return True
+        best = float(reference_value)
+        return float(monitor_value) < best - abs(self.min_delta) * abs(best)
+
+
 def fit_detector(
     curves: Sequence[LightCurve],
     config: DetectorConfig,
@@ -230,8 +242,8 @@ def fit_detector(
     steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
     if model is None or net.optimizer is None:
         net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model))
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=tcfg.patience,
-                                         restore_best_weights=True)
+    stop = RelativeEarlyStopping(monitor="val_loss", mode="min", patience=tcfg.patience,
+                                 min_delta=tcfg.min_delta, restore_best_weights=True)
     t0 = time.perf_counter()
     history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
                       batch_size=tcfg.batch_size, shuffle=True, verbose=verbose,

@@ -1,12 +1,13 @@
 """Fitting: the split rule, the windows training sees, and errors raised before training."""
 
+import keras
 import numpy as np
 import pytest
 
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import FitWarning, LightCurveError
-from lcad.models.fit import MIN_OBJECTS_FOR_OBJECT_SPLIT, split_curves
+from lcad.models.fit import MIN_OBJECTS_FOR_OBJECT_SPLIT, fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
 
 
@@ -95,3 +96,35 @@ def test_auto_mode_slides_on_dense_series_and_takes_whole_sparse_curves():
     # (NAB's event-timed rogue_agent_key_hold fills 24% of its grid)
     cfg, coverage = resolve_mode(DetectorConfig(), sparse[:2], "time")
     assert coverage < 0.5 and cfg.preprocess.mode == "sliding"
+
+
+def test_relative_min_delta_stops_a_flat_loss_and_lets_a_falling_one_run():
+    from lcad.models.fit import RelativeEarlyStopping
+
+    def run(losses, min_delta):
+        stop = RelativeEarlyStopping(monitor="val_loss", mode="min", patience=3,
+                                     min_delta=min_delta)
+        model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        stop.set_model(model)
+        stop.on_train_begin()
+        for epoch, loss in enumerate(losses):
+            stop.on_epoch_end(epoch, {"val_loss": loss})
+            if getattr(model, "stop_training", False):
+                return epoch + 1
+        return len(losses)
+
+    flat = [1.0, 0.9, *(0.9 - 1e-5 * k for k in range(1, 28))]  # flat from epoch 2
+    assert run(flat, 1e-3) == 5  # best at epoch 2, three epochs without 0.1 % gain
+    assert run(flat, 0.0) == len(flat)  # Keras' own rule: every tiny gain counts
+    small = [0.01 * 0.99 ** k for k in range(30)]  # 1 % a step on a loss near 0.01
+    assert run(small, 1e-3) == 30  # relative: the scale of the loss does not matter
+
+
+def test_a_flat_loss_stops_training_early():
+    rng = np.random.default_rng(0)
+    t = np.arange(4000.0)
+    noise = LightCurve.from_arrays("n", t, rng.normal(0, 1, t.size), emit_warnings=False)
+    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32},
+                                    "train": {"epochs": 40, "patience": 3, "seed": 0}})
+    _, metrics = fit_detector([noise], cfg)
+    assert metrics["epochs_run"] < 20, metrics["epochs_run"]
