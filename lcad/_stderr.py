@@ -4,7 +4,8 @@ TensorFlow's C++ runtime writes to file descriptor 2 while it loads, before its 
 level applies ("All log messages before absl::InitializeLog()", "Could not find cuda
 drivers", "failed call to cuInit" on a CPU machine, CPU-feature notices). `filter_stderr`
 puts a pipe on fd 2 and a thread that drops exactly those lines and passes everything else
-through unchanged; `LCAD_VERBOSE=1` turns it off.
+through unchanged; `LCAD_VERBOSE=1` (`lcad --verbose`) turns it off. MLflow's registry lines
+("Successfully registered model", "Created version") go too: lcad prints its own.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ NOISE = re.compile(
     rb"cuda_executor\.cc|cuda_dnn\.cc|cuda_fft\.cc|cuda_blas\.cc|cpu_feature_guard\.cc|"
     rb"To enable the following instructions|rebuild TensorFlow with the appropriate compiler|"
     rb"oneDNN custom operations are on|TF_ENABLE_ONEDNN_OPTS|Unable to register cu(DNN|FFT|BLAS)"
-    rb"|computation placer already registered|absl::InitializeLog\(\)")
+    rb"|computation placer already registered|absl::InitializeLog\(\)"
+    # MLflow's registry prints these itself; lcad says the registered name and version
+    rb"|^Successfully registered model '|^Created version '\d+' of model '"
+    rb"|^Registered model '.+' already exists\. Creating a new version")
 
 
 def is_noise(line: bytes) -> bool:

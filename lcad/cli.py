@@ -34,6 +34,9 @@ def _columns(args: argparse.Namespace) -> dict[str, str | None]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lcad", description="Light-curve anomaly detection with dense autoencoders.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show other libraries' messages too (TensorFlow start-up, MLflow "
+                        "INFO, their warnings, download bars); LCAD_VERBOSE=1 does the same")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a detector, track it in MLflow, write the bundle")
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--baselines", action="store_true",
                    help="also score Isolation Forest and PCA on the same windows")
     e.add_argument("--output", type=Path, help="write the metrics as JSON here")
+    e.add_argument("--experiment", default="lcad-evaluate",
+                   help="MLflow experiment of the evaluation run (metrics eval.*, as the demo "
+                   "and sweep name them; tagged with the evaluated model's training run)")
+    e.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     _column_flags(e)
 
     w = sub.add_parser("sweep", help="grid or random search as nested MLflow runs")
@@ -114,16 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["LCAD_VERBOSE"] = "1"
+    verbose = os.environ.get("LCAD_VERBOSE") == "1"
     if argv is None and args.command != "serve":  # the `lcad` program itself, not a caller
         from lcad._stderr import filter_stderr
 
         filter_stderr()
+        if not verbose:
+            quiet_libraries()
     from lcad.models.errors import LcadError
 
     try:
         handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
         with warnings.catch_warnings():
-            warnings.showwarning = _show_warning
+            warnings.showwarning = _show_warning if verbose else _show_lcad_warning
             return int(handler(args) or 0)
     except (CliError, LcadError) as exc:
         print(f"lcad {args.command}: error: {exc}", file=sys.stderr)
@@ -131,6 +143,27 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lcad {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def quiet_libraries() -> None:
+    """Other libraries' chatter off the terminal of `lcad` commands (not `serve`, whose log is
+    the server's): MLflow INFO lines and its artifact download bars. A user's own setting of
+    these variables wins."""
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import logging
+
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"])
+    for name in ("tensorflow", "absl"):  # TF's Python-side notices (retracing, ...)
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _show_lcad_warning(message: Warning | str, category: type[Warning], filename: str,
+                       lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Without --verbose only lcad's own warnings reach the terminal (other libraries' --
+    MLflow's dataset-source notice, Keras' retracing notes -- are about their internals)."""
+    if category.__module__.startswith("lcad."):
+        _show_warning(message, category, filename, lineno, file, line)
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -295,22 +328,35 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
+    if not args.no_tracking:
+        from lcad.registry import check_reachable, tracking_uri
+
+        check_reachable(tracking_uri())
     curves = _read(args)  # bad data is named before Keras loads
     from lcad.training.evaluate import evaluate, format_table, read_labels
 
     labels = read_labels(args.labels)
     det = load_detector(args.model)
+    print(f"scoring {len(curves)} curve(s), {sum(len(c) for c in curves)} point(s)"
+          + (" with lcad and the baselines" if args.baselines else ""), flush=True)
     result = evaluate(det, curves, labels, far=args.far, baselines=args.baselines)
     print(format_table(result))
     if args.output:
         args.output.write_text(json.dumps(result, indent=2))
+    if not args.no_tracking:
+        from lcad.training.tracking import log_evaluation
+
+        run_id = log_evaluation(result, det, args.experiment, {
+            "model": args.model, "data": str(args.data), "labels": str(args.labels),
+            "far": args.far, "baselines": args.baselines})
+        print(f"mlflow run: {run_id} (experiment {args.experiment})")
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lcad.training.sweep import run_sweep
 
-    best = run_sweep(args.config, args.trials)
+    best = run_sweep(args.config, args.trials, progress=lambda line: print(line, flush=True))
     print(f"best trial: run {best['run_id']} {best['metric']}={best['value']:.5g}")
     print(f"best config: {best['overrides']}")
     return 0

@@ -106,6 +106,25 @@ class MaskedReconstructionLoss(keras.losses.Loss):
                 "latent": self.latent, "kl_weight": self.kl_weight, "delta": self.delta}
 
 
+@keras.saving.register_keras_serializable(package="lcad")
+class ReconstructionLoss(keras.metrics.Mean):
+    """The reconstruction term of the loss alone, as a metric (`recon_loss`,
+    `val_recon_loss`): the variational loss adds its KL term, so `loss` compares different
+    objectives across variants; this one is the same quantity for every model."""
+
+    def __init__(self, kind: str = "mse", dim: int = 1, name: str = "recon_loss",
+                 **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self.kind, self.dim = kind, int(dim)
+        self._loss = MaskedReconstructionLoss(kind, dim)
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        return super().update_state(self._loss.call(y_true, y_pred), sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "kind": self.kind, "dim": self.dim}
+
+
 def _dense_block(x: Any, units: int, cfg: ModelConfig, name: str) -> Any:
     reg = keras.regularizers.L1L2(l1=cfg.l1, l2=cfg.l2) if (cfg.l1 or cfg.l2) else None
     x = layers.Dense(units, kernel_initializer=INITIALIZERS[cfg.initializer],
@@ -155,6 +174,10 @@ def build_autoencoder(dim: int, cfg: ModelConfig, seed: int | None = 0) -> keras
 def make_loss(dim: int, cfg: ModelConfig) -> MaskedReconstructionLoss:
     latent = cfg.latent if cfg.variant == "variational" else 0
     return MaskedReconstructionLoss(cfg.loss, dim, latent, cfg.kl_weight)
+
+
+def make_metrics(dim: int, cfg: ModelConfig) -> list[keras.metrics.Metric]:
+    return [ReconstructionLoss(cfg.loss, dim)]
 
 
 def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 from lcad.models import diagnostics
-from lcad.models.autoencoder import build_autoencoder, make_loss, make_optimizer
+from lcad.models.autoencoder import build_autoencoder, make_loss, make_metrics, make_optimizer
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import FitWarning, LightCurveError
@@ -241,7 +241,8 @@ def fit_detector(
 
     steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
     if model is None or net.optimizer is None:
-        net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model))
+        net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model),
+                    metrics=make_metrics(dim, config.model))
     stop = RelativeEarlyStopping(monitor="val_loss", mode="min", patience=tcfg.patience,
                                  min_delta=tcfg.min_delta, restore_best_weights=True)
     t0 = time.perf_counter()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,6 @@ import pandas as pd
 
 from lcad.models.config import DetectorConfig
 from lcad.models.lightcurve import LightCurve
-from lcad.models.synthetic import Injection, inject
 from lcad.training.io import read_curves
 
 DEMO_DATA = Path(__file__).with_name("data") / "kepler_demo.csv"
@@ -20,7 +18,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "preprocess": {"window": 64},
     "train": {"epochs": 25, "stride": 2},
 }
-INJECTIONS = ("flare", "dip", "oscillation", "flare", "dip", "oscillation")
+EVENTS_PER_STAR = 6
 
 
 def split_reference_evaluation(curves: list[LightCurve], fraction: float = 0.75
@@ -33,23 +31,8 @@ def split_reference_evaluation(curves: list[LightCurve], fraction: float = 0.75
     return ref, ev
 
 
-def inject_labelled(curves: list[LightCurve], seed: int = 7
-                    ) -> tuple[list[LightCurve], list[Injection]]:
-    """Copies of `curves` with anomalies spread evenly in time, and their labels."""
-    rng = np.random.default_rng(seed)
-    out, labels = [], []
-    for c in curves:
-        c = copy.deepcopy(c)
-        span = c.time[-1] - c.time[0]
-        for k, kind in enumerate(INJECTIONS):
-            at = c.time[0] + span * (k + 0.5) / len(INJECTIONS)
-            labels.append(inject(c, kind, rng, at=float(at)))
-        out.append(c)
-    return out, labels
-
-
 def run_demo(output: Path, register_as: str = "lcad", epochs: int | None = None) -> None:
-    from lcad.training.evaluate import Labels, evaluate, format_table
+    from lcad.training.evaluate import evaluate, format_table, inject_events
     from lcad.training.tracking import tracking_uri
     from lcad.training.train import TrainRequest, run_training
 
@@ -58,15 +41,13 @@ def run_demo(output: Path, register_as: str = "lcad", epochs: int | None = None)
         cfg = cfg.with_overrides([f"train.epochs={epochs}"])
     curves = read_curves(DEMO_DATA)
     reference, evaluation = split_reference_evaluation(curves)
-    injected, injections = inject_labelled(evaluation)
+    injected, labels, injections = inject_events(evaluation, cfg.preprocess.window,
+                                                 per_curve=EVENTS_PER_STAR)
     print(f"demo data: {DEMO_DATA.name}: {len(curves)} Kepler stars, "
           f"{sum(len(c) for c in curves)} points; training on the first 75 %")
     outcome = run_training(TrainRequest(
         cfg=cfg, curves=reference, output=output, data_source=str(DEMO_DATA),
         experiment="lcad-demo", register_as=register_as, promote=True, run_name="demo"))
-    labels = Labels("events")
-    for inj in injections:
-        labels.events.setdefault(inj.object_id, []).append((inj.start, inj.end))
     result = evaluate(outcome.detector, injected, labels, far=0.01, baselines=True)
     _log_evaluation(outcome.run_id, result)
     eval_file = output.parent / "demo-evaluation.csv"
@@ -106,8 +87,8 @@ def _log_evaluation(run_id: str | None, result: dict[str, Any]) -> None:
         return
     from mlflow.tracking import MlflowClient
 
+    from lcad.training.evaluate import eval_metrics
+
     client = MlflowClient()
-    for method, metrics in result["methods"].items():
-        for key, value in metrics.items():
-            if np.isfinite(value):
-                client.log_metric(run_id, f"eval.{method}.{key}", float(value))
+    for key, value in eval_metrics(result).items():
+        client.log_metric(run_id, key, value)

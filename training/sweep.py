@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import ConfigError
-from lcad.models.fit import fit_detector
+from lcad.models.fit import fit_detector, split_curves
 
 
 class SweepSpec(BaseModel):
@@ -63,10 +63,13 @@ def trial_overrides(spec: SweepSpec, trials: int | None) -> list[dict[str, Any]]
     return grid[:n] if n else grid
 
 
-def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
+def run_sweep(path: Path, trials: int | None = None,
+              progress: Any = lambda line: None) -> dict[str, Any]:
+    """Every trial as a nested run; `progress` gets one line per finished trial."""
     import mlflow
 
     from lcad.training import tracking
+    from lcad.training.evaluate import eval_metrics, evaluate, injection_check
     from lcad.training.io import read_curves
 
     spec = load_spec(path)
@@ -96,14 +99,13 @@ def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
                 mlflow.set_tags({"sweep.parent": parent.info.run_id})
                 det, metrics = fit_detector(curves, cfg, callbacks=[
                     tracking.EpochLogger(child.info.run_id, [])])
+                metrics.update(injection_check(det, split_curves(curves, cfg).validation))
                 if evaluation is not None:
-                    from lcad.training.evaluate import evaluate
-
                     res = evaluate(det, evaluation[0], evaluation[1])
-                    metrics.update({f"eval.{k}": v for k, v in res["methods"]["lcad"].items()
-                                    if np.isfinite(v)})
+                    metrics.update(eval_metrics({"methods": {"lcad": res["methods"]["lcad"]}}))
                 mlflow.log_metrics(metrics)
                 mlflow.set_tags(tracking.chosen_tags(det))
+                mlflow.log_params(tracking.resolved_params(det))
                 value = metrics.get(spec.metric)
                 if value is None:
                     raise ConfigError(f"metric {spec.metric!r} not produced; available: "
@@ -111,6 +113,8 @@ def run_sweep(path: Path, trials: int | None = None) -> dict[str, Any]:
                 if not best or sign * value < sign * best["value"]:
                     best = {"run_id": child.info.run_id, "value": value, "overrides": plan,
                             "metric": spec.metric, "config": cfg}
+                progress(f"trial {i + 1}/{len(configs)}: {spec.metric}={value:.5g} "
+                         f"(best so far {best['value']:.5g}) {plan}")
         mlflow.set_tags({"best_run_id": best["run_id"]})
         mlflow.log_metric(f"best_{spec.metric}", best["value"])
         mlflow.log_params({f"best.{k}": str(v) for k, v in best["overrides"].items()})

@@ -52,8 +52,15 @@ def setup(experiment: str) -> str:
     import mlflow
 
     uri = connect()
-    mlflow.set_experiment(experiment)
+    exp = mlflow.set_experiment(experiment)
+    if EXPERIMENT_KIND not in (exp.tags or {}):
+        # MLflow 3 opens an untyped experiment on its GenAI overview; lcad's are model runs
+        mlflow.MlflowClient().set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND,
+                                                 "custom_model_development")
     return uri
+
+
+EXPERIMENT_KIND = "mlflow.experimentKind"
 
 
 def chosen_tags(det: Detector) -> dict[str, str]:
@@ -66,6 +73,51 @@ def chosen_tags(det: Detector) -> dict[str, str]:
     if det.novelty_views:  # the views the training curves were long enough for
         tags["lcad.novelty_views"] = ",".join(map(str, det.novelty_views))
     return tags
+
+
+def resolved_params(det: Detector) -> dict[str, str]:
+    """What the run actually used where the config said "auto" or nothing (the cadence,
+    the representation, the normalisation, the point score), as `resolved.*` params."""
+    pcfg = det.config.preprocess
+    out = {"resolved.mode": pcfg.mode, "resolved.window": str(pcfg.window),
+           "resolved.normalization": pcfg.normalization,
+           "resolved.point_score": det.point_method,
+           "resolved.input_dim": str(det.input_dim), "resolved.bands": ",".join(det.bands)}
+    if pcfg.mode != "whole":
+        out["resolved.cadence"] = f"{det.preprocessor.cadence:.6g}"
+    if det.info.split_by:
+        out["resolved.split_by"] = str(det.info.split_by)
+    if det.novelty_views:
+        out["resolved.novelty_views"] = ",".join(map(str, det.novelty_views))
+    return out
+
+
+def log_evaluation(result: dict[str, Any], det: Detector, experiment: str,
+                   params: dict[str, Any]) -> str:
+    """`lcad evaluate` as a run of its own: `eval.*` metrics (the names train's demo and the
+    sweep use), what was evaluated as params, the evaluated model's training run as a tag
+    (`lcad.evaluated_run`), the whole result as `evaluation.json`."""
+    import mlflow
+
+    from lcad.training.evaluate import eval_metrics
+
+    setup(experiment)
+    with mlflow.start_run(run_name="evaluate") as run:
+        mlflow.set_tags(run_tags() | {"lcad.evaluated_run": det.info.run_id or "",
+                                      "lcad.evaluated_model": det.info.model_uri or ""})
+        mlflow.log_params({k: str(v) for k, v in params.items()}
+                          | {"n_objects": result["n_objects"],
+                             "n_labelled_objects": result["n_labelled_objects"]})
+        mlflow.log_metrics(eval_metrics(result))
+        mlflow.log_dict(result, "evaluation.json")
+        return str(run.info.run_id)
+
+
+def model_summary(det: Detector) -> str:
+    """The network as Keras prints it, for the run's `model_summary.txt`."""
+    lines: list[str] = []
+    det.model.summary(print_fn=lambda line, *a, **k: lines.append(line))
+    return "\n".join(lines) + "\n"
 
 
 def config_params(cfg: DetectorConfig) -> dict[str, str]:

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import warnings
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,28 @@ from lcad.models.lightcurve import LightCurve
 from lcad.training.logrun import MODEL_TAG
 
 CHECKPOINT_DIR = ".checkpoint"
+
+
+class EpochPrinter(keras.callbacks.Callback):
+    """One line per epoch on stdout, lcad's own (Keras' progress lines are off): the epoch of
+    the total, the losses and the time it took."""
+
+    SHOWN = (("loss", "loss"), ("val_loss", "val_loss"), ("val_recon_loss", "val_recon"))
+
+    def __init__(self, epochs: int, out: Any = None):
+        super().__init__()
+        self.epochs, self.out = epochs, out
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        shown = "  ".join(f"{label} {float(logs[key]):.4g}" for key, label in self.SHOWN
+                          if key in logs)
+        print(f"epoch {epoch + 1}/{self.epochs}  {shown}  ({time.perf_counter() - self._t0:.1f} s)",
+              file=self.out or sys.stdout, flush=True)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -122,6 +145,7 @@ class TrainRequest:
     tracking: bool = True
     run_name: str | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
+    progress: bool = True  # one line per epoch on stdout
 
 
 @dataclass
@@ -180,6 +204,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                     not_logged.append(f"epochs before the resume ({type(exc).__name__}: {exc})")
             epoch_logger = tracking.EpochLogger(run_id, [], writer)
             callbacks.append(epoch_logger)
+        if req.progress:
+            callbacks.append(EpochPrinter(cfg.train.epochs))
         callbacks.insert(0, Checkpoint(ckpt, history,
                                        {"config": cfg.model_dump(mode="json"), "run_id": run_id},
                                        writer))
@@ -187,7 +213,10 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
             raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
         detector, metrics = fit_detector(
             req.curves, cfg, callbacks=callbacks, splits=splits, model=model,
-            initial_epoch=initial_epoch, verbose=1 if sys.stdout.isatty() else 2)
+            initial_epoch=initial_epoch, verbose=0)
+        from lcad.training.evaluate import injection_check
+
+        metrics.update(injection_check(detector, splits.validation))
         metrics.update(req.extra_metrics)
         detector.info.update(history=history, run_id=run_id, data_source=req.data_source)
         if req.register_as:
@@ -258,6 +287,8 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
 
     mlflow.log_metrics(detector.metrics | req.extra_metrics)
     mlflow.set_tags(tracking.chosen_tags(detector))
+    mlflow.log_params(tracking.resolved_params(detector))
+    mlflow.log_text(tracking.model_summary(detector), "model_summary.txt")
     # the figures render and upload on a second thread while the model is logged
     with ThreadPoolExecutor(1, thread_name_prefix="lcad-figures") as pool:
         figures = pool.submit(tracking.log_figures, detector,

@@ -66,6 +66,45 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     version = client.get_model_version_by_alias("lcad-it", "champion")
     assert version.version == "1"
     assert f"mlflow run: {run.info.run_id}" in registered[1]
+    # a detection metric a person can rank runs by: events injected into held-out curves
+    assert 0.0 <= run.data.metrics["injected.pr_auc"] <= 1.0
+    assert 0.0 <= run.data.metrics["injected.event_recall"] <= 1.0
+    # the reconstruction apart from the KL term (same quantity for every variant)
+    assert len(client.get_metric_history(run.info.run_id, "val_recon_loss")) == 3
+    # what "auto" became, as params (the cadence appears nowhere in the config)
+    assert float(run.data.params["resolved.cadence"]) > 0
+    assert run.data.params["resolved.mode"] == "sliding"
+    assert run.data.params["resolved.point_score"] == run.data.tags["lcad.point_score"]
+    summary = client.download_artifacts(run.info.run_id, "model_summary.txt")
+    assert "encoder" in Path(summary).read_text()
+    # the experiment opens on its runs in the MLflow UI, not on the GenAI overview
+    assert client.get_experiment_by_name("it").tags["mlflow.experimentKind"] == \
+        "custom_model_development"
+    assert "epoch 3/3" in registered[1]  # lcad's own progress line, with the total
+
+
+def test_evaluate_logs_a_run_tagged_with_the_evaluated_model(mlflow_server, registered,
+                                                             synth_csv, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    ids = sorted(pd.read_csv(synth_csv)["object_id"].unique())
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"object_id": ids, "label": [i % 4 == 0 for i in range(len(ids))]}).to_csv(
+        labels, index=False)
+    proc = lcad("evaluate", "--model", str(registered[0]), "--data", str(synth_csv),
+                "--labels", str(labels), env={"MLFLOW_TRACKING_URI": mlflow_server})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith(f"scoring {len(ids)} curve(s)")
+    client = MlflowClient(mlflow_server)
+    (run,) = client.search_runs([client.get_experiment_by_name("lcad-evaluate").experiment_id])
+    assert f"mlflow run: {run.info.run_id}" in proc.stdout
+    assert 0.0 <= run.data.metrics["eval.roc_auc"] <= 1.0
+    (trained,) = client.search_runs([client.get_experiment_by_name("it").experiment_id])
+    assert run.data.tags["lcad.evaluated_run"] == trained.info.run_id
+    assert run.data.params["labels"] == str(labels)
+    got = json.loads(Path(client.download_artifacts(run.info.run_id, "evaluation.json"))
+                     .read_text())
+    assert got["methods"]["lcad"]["roc_auc"] == pytest.approx(run.data.metrics["eval.roc_auc"])
 
 
 def test_registered_pyfunc_scores_like_the_detector(mlflow_server, registered, synth_csv):
@@ -175,6 +214,19 @@ def test_demo_runs_on_a_fresh_directory(tmp_path):
         assert done.returncode == 0, (cmd, done.stderr[-3000:])
     scored = pd.read_csv(tmp_path / "lcad-output" / "scores.objects.csv")
     assert scored["score"].notna().all()
+    # lcad's own lines only: no MLflow INFO, download bars or registry echoes, no TF start-up
+    console = proc.stdout + proc.stderr
+    for noise in ("INFO mlflow", "Downloading artifacts", "Successfully registered model",
+                  "Created version", "absl", "cuda", "WARNING:tensorflow"):
+        assert noise not in console, noise
+    assert len(console.strip().splitlines()) <= 30, console
+    import mlflow
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("lcad-demo").experiment_id])
+    # one name per metric in demo, train, sweep and evaluate: eval.* against labels
+    assert {"eval.pr_auc", "eval.event_recall", "eval.isolation_forest.pr_auc",
+            "injected.pr_auc"} <= set(run.data.metrics)
 
 
 def _start_mlflow(root, port):
