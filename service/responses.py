@@ -10,7 +10,7 @@ import orjson
 from fastapi.responses import JSONResponse
 
 from lcad.models.results import finite_or_none
-from lcad.service.schemas import ErrorEnvelope
+from lcad.service.schemas import EXAMPLE_CSV, ErrorEnvelope
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorEnvelope, "description": desc} for code, desc in {
@@ -23,8 +23,7 @@ def body_doc(schema_ref: str) -> dict[str, Any]:
     """OpenAPI request body of a route that parses its body itself (JSON or CSV)."""
     return {"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}},
-        "text/csv": {"schema": {"type": "string"}, "example":
-                     "object_id,time,flux\nstar-1,0.00,10.1\nstar-1,0.02,10.3\n"}}}}
+        "text/csv": {"schema": {"type": "string"}, "example": EXAMPLE_CSV}}}}
 
 
 class FastJSONResponse(JSONResponse):

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 Include = Literal["latent", "reconstruction", "point_scores", "intervals"]
 
+def _example_flux(n: int = 256, flare_at: int = 160) -> list[float]:
+    """A quiet star (unit noise, as Kepler's standardised fluxes) with one flare: the /docs
+    example gets a real answer from a model trained on such data (one short interval)."""
+    rng = np.random.default_rng(0)
+    flux = rng.normal(0.0, 1.0, n)
+    after = np.arange(n) - flare_at
+    flux += np.where(after >= 0, 12.0 * np.exp(-np.maximum(after, 0) / 3.0), 0.0)
+    return [round(float(v), 3) for v in flux]
+
+
+EXAMPLE_CADENCE = 0.0204  # days: Kepler's 29.4-minute long cadence
 EXAMPLE_SERIES: Any = {
     "id": "star-1",
-    "time": [0.02 * i for i in range(80)],
-    "flux": [round(10 + ((i % 30) / 30.0), 3) for i in range(80)],
+    "time": [round(EXAMPLE_CADENCE * i, 4) for i in range(256)],
+    "flux": _example_flux(),
 }
+EXAMPLE_CSV = "object_id,time,flux\n" + "".join(
+    f"star-1,{t},{f}\n" for t, f in zip(EXAMPLE_SERIES["time"], EXAMPLE_SERIES["flux"],
+                                        strict=True))
 
 
 class Series(BaseModel):

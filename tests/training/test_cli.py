@@ -1,6 +1,7 @@
 """`lcad` driven through its entry point: train, score, evaluate, sweep, and bad input."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,36 @@ def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
     assert parent.data.tags["best_run_id"] == best.info.run_id
     assert parent.data.metrics["best_best_val_loss"] == pytest.approx(
         best.data.metrics["best_val_loss"])
-    assert "best trial" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "best trial" in out
+    assert out.count("trial 1/3: best_val_loss=") == 1 and "trial 3/3:" in out  # progress
+    # each trial has the run's detection metric and what "auto" resolved to
+    assert all("injected.pr_auc" in r.data.metrics for r in children)
+    assert all(float(r.data.params["resolved.cadence"]) > 0 for r in children)
+
+
+def test_the_readme_sweep_file_is_the_shipped_example_and_runs(tmp_path, monkeypatch, capsys):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    root = Path(__file__).parents[2]
+    example = root / "examples" / "sweep.yaml"
+    readme = (root / "README.md").read_text()
+    shown = readme.split("**Sweep YAML**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == example.read_text()  # the documented format is the file that runs
+    # run it as shipped, but for one short trial (the fields are what the README says)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(example.read_text().replace("epochs: 10", "epochs: 2").replace(
+        "../training/data/kepler_demo.csv", str(root / "training/data/kepler_demo.csv")))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["sweep", "--config", str(spec), "--trials", "1"]) == 0
+    assert "best trial: run" in capsys.readouterr().out
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("lcad-sweep").experiment_id])
+    parent = next(r for r in runs if "best_run_id" in r.data.tags)
+    assert 0 <= parent.data.metrics["best_injected.pr_auc"] <= 1
 
 
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
