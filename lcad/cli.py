@@ -196,11 +196,15 @@ def _read(args: argparse.Namespace) -> list[Any]:
     curves = read_curves(args.data, _columns(args), args.unit)
     if not curves:
         raise CliError(f"{args.data}: no light curves found")
-    repairs = summarize_repairs(curves)
+    _report_repairs(summarize_repairs(curves))
+    return curves
+
+
+def _report_repairs(repairs: list[str]) -> None:
+    """One line: how many curves were repaired, and the first few repairs."""
     if repairs:
         print(f"repaired {len(repairs)} curve(s): " + " | ".join(repairs[:5])
               + (" ..." if len(repairs) > 5 else ""), file=sys.stderr)
-    return curves
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -305,6 +309,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers or WORKERS)
+    _report_repairs(summary["repairs"])
     skipped, unscored = summary["skipped"], summary["unscored"]
     for oid, why in list(skipped.items())[:10]:
         print(f"skipped {oid}: {why}", file=sys.stderr)

@@ -19,7 +19,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.results import ScoreResult, finite_or_none
-from lcad.training.io import iter_curves
+from lcad.training.io import iter_curves, summarize_repairs
 
 
 class TableWriter:
@@ -185,11 +185,14 @@ def score_to_file(
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
-                               "n_intervals": 0, "skipped": {}, "unscored": [],
+                               "n_intervals": 0, "skipped": {}, "unscored": [], "repairs": [],
                                "objects_file": str(objects_path(output))}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     try:
         for _, curves in iter_curves(data, columns, unit):
+            summary["repairs"] += summarize_repairs(curves)
+            bar.total = (bar.total or 0) + len(curves)  # the counter shows "n/total"
+            bar.refresh()
             long = [c for c in curves if len(c) > segment_points]
             short = [c for c in curves if len(c) <= segment_points]
             for c in long:

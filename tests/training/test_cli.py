@@ -75,6 +75,20 @@ def test_score_counts_unscored_and_refuses_when_nothing_scores(trained, synth_cs
     assert "no object of" in capsys.readouterr().err
 
 
+def test_score_reports_repairs_as_train_does(trained, synth_csv, tmp_path, capsys):
+    frame = pd.read_csv(synth_csv)
+    one = frame[frame.object_id == frame.object_id.iloc[0]].copy()
+    one.loc[one.index[10:13], "flux"] = np.nan  # three points masked
+    one = one.iloc[::-1]  # and unsorted
+    data = tmp_path / "messy.csv"
+    one.to_csv(data, index=False)
+    assert main(["score", "--model", str(trained), "--data", str(data), "--output",
+                 str(tmp_path / "m.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "repaired 1 curve(s)" in err
+    assert "masked 3 point(s) with non-finite flux" in err and "sorted" in err
+
+
 def test_evaluate_with_baselines(trained, tmp_path, capsys):
     from lcad.models.synthetic import inject, synthetic_dataset, to_frame
 
