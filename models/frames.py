@@ -41,9 +41,10 @@ class ColumnMap:
 
 def resolve_columns(
     source: str | Path, columns: list[str], overrides: Mapping[str, str | None] | None = None,
-    unit: str = "auto",
+    unit: str = "auto", naming: str = "or set it with --{flag}-column",
 ) -> ColumnMap:
-    """Match columns by flag or alias (case-insensitive); errors list found and expected."""
+    """Match columns by flag or alias (case-insensitive); errors list found and expected and
+    say how to name a column (`naming`: the CLI's flag; the service: rename it)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
     lower = {c.lower().strip(): c for c in columns}
     found: dict[str, str | None] = {}
@@ -60,7 +61,8 @@ def resolve_columns(
         if found[role] is None:
             raise DataError(
                 f"{source}: no {role} column; columns are {columns}, expected one of "
-                f"{list(COLUMN_ALIASES[role])} (or set it with --{role.replace('_', '-')}-column)")
+                f"{list(COLUMN_ALIASES[role])} ("
+                + naming.format(flag=role.replace("_", "-")) + ")")
     flux_col, time_col = found["flux"], found["time"]
     if flux_col is None or time_col is None:  # raised above; keeps the types narrow
         raise DataError(f"{source}: no time or flux column")

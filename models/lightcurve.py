@@ -187,6 +187,10 @@ def _sentinels(oid: str, mag: np.ndarray, err: np.ndarray | None, strict: bool
     return bad
 
 
+STRICT_NOTE = ("the HTTP API scores what it is sent and repairs nothing: drop those points "
+               "(`lcad score` masks them and reports it)")
+
+
 def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None) -> None:
     """Strict input: the first non-finite value, non-positive error or unsorted time."""
     for name, arr in (("time", t), ("flux", f), ("flux_err", e)):
@@ -196,8 +200,8 @@ def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None
         if nonfinite.size:
             k = int(nonfinite[0])
             kind = "NaN" if np.isnan(arr[k]) else "infinite"
-            raise LightCurveError(f"is {kind} ({nonfinite.size} non-finite value(s))",
-                                  object_id=oid, field=f"{name}[{k}]")
+            raise LightCurveError(f"is {kind} ({nonfinite.size} non-finite value(s)); "
+                                  f"{STRICT_NOTE}", object_id=oid, field=f"{name}[{k}]")
     if e is not None and (e <= 0).any():
         raise LightCurveError("must be positive", object_id=oid,
                               field=f"flux_err[{int(np.flatnonzero(e <= 0)[0])}]")

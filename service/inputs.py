@@ -138,9 +138,12 @@ def curves_from_table(frame: pd.DataFrame, det: Detector, settings: Settings
     """A long-format table (CSV, MLflow shapes) through the core's one frame -> curves path,
     strictly; then the same checks as JSON series."""
     try:
-        cmap = resolve_columns("body", [str(c) for c in frame.columns])
+        cmap = resolve_columns("body", [str(c) for c in frame.columns],
+                               naming="rename a column to one of these")
         if cmap.unit == "mag":
-            raise ApiError(422, "body: magnitudes are not accepted here; send flux")
+            raise ApiError(422, f"body: column {cmap.flux!r} holds magnitudes; the HTTP API "
+                           "takes flux (`lcad score` converts magnitudes itself): send "
+                           "flux = 10**(-0.4 * mag) and its error flux * 0.921 * magerr")
         curves = frame_to_curves(frame, cmap, "body", strict=True)
     except DataError as exc:
         raise ApiError(422, str(exc)) from None

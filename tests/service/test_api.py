@@ -323,3 +323,20 @@ def test_csv_bodies_take_the_strict_path_too(client, service_curves):
     err = _error(client.post("/v1/score", content=mags.to_csv(index=False),
                              headers={"content-type": "text/csv"}), 422)
     assert "magnitudes are not accepted" in err["message"]
+
+
+def test_service_errors_say_what_an_http_client_can_change(client):
+    """The CLI repairs NaN and converts magnitudes; the API does neither, and says so in
+    terms an HTTP client can act on (no CLI flags)."""
+    err = _error(client.post("/v1/score", content=b"a,b\n1,2\n",
+                             headers={"content-type": "text/csv"}), 422)
+    assert "rename a column" in err["message"] and "--" not in err["message"]
+    mags = "object_id,time,mag\ns,0,15.1\ns,1,15.2\n".encode()
+    err = _error(client.post("/v1/score", content=mags, headers={"content-type": "text/csv"}),
+                 422)
+    assert "magnitudes" in err["message"] and "10**(-0.4 * mag)" in err["message"]
+    nan = {"series": [{"id": "s", "time": [0, 1, 2], "flux": [1.0, None, 2.0]}]}
+    resp = client.post("/v1/score", content=json.dumps(nan).replace("null", "NaN"),
+                       headers={"content-type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    assert "repairs nothing" in resp.text and "lcad score" in resp.text
