@@ -331,7 +331,7 @@ def test_service_errors_say_what_an_http_client_can_change(client):
     err = _error(client.post("/v1/score", content=b"a,b\n1,2\n",
                              headers={"content-type": "text/csv"}), 422)
     assert "rename a column" in err["message"] and "--" not in err["message"]
-    mags = "object_id,time,mag\ns,0,15.1\ns,1,15.2\n".encode()
+    mags = b"object_id,time,mag\ns,0,15.1\ns,1,15.2\n"
     err = _error(client.post("/v1/score", content=mags, headers={"content-type": "text/csv"}),
                  422)
     assert "magnitudes" in err["message"] and "10**(-0.4 * mag)" in err["message"]
