@@ -207,7 +207,15 @@ def _report_repairs(repairs: list[str]) -> None:
               + (" ..." if len(repairs) > 5 else ""), file=sys.stderr)
 
 
+def _exists(*paths: tuple[str, Any]) -> None:
+    """A missing input is named at once, before pandas, Keras or MLflow load (seconds)."""
+    for flag, path in paths:
+        if path is not None and not Path(path).exists():
+            raise CliError(f"{path}: no such file or directory ({flag})")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    _exists(("--data", args.data), ("--config", args.config))
     cfg = load_config(args.config, args.overrides, args.window)
     if args.promote and not args.register_as:
         raise CliError("--promote needs --register-as NAME")
@@ -297,6 +305,7 @@ def _at_least(low: int) -> Any:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
+    _exists(("--data", args.data))
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
@@ -332,6 +341,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
+
+    _exists(("--data", args.data), ("--labels", args.labels))
 
     if not args.no_tracking:
         from lcad.registry import check_reachable, tracking_uri

@@ -424,3 +424,22 @@ def test_the_program_keeps_tensorflow_start_up_noise_off_stderr(synth_csv, tmp_p
             "three')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
     assert out.returncode == 0 and out.stderr == b"one\ntwo\nthree", out.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["score", "--model", "m", "--data", "nope.csv", "--output", "o.csv"],
+    ["score", "--model", "m", "--data", "nope.csv", "--output", "o.txt"],
+    ["train", "--data", "nope.csv"],
+    ["evaluate", "--model", "m", "--data", "nope.csv", "--labels", "l.csv"],
+])
+def test_path_and_argument_errors_come_before_the_heavy_imports(args, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from lcad.cli import main; rc = main(sys.argv[1:]); "
+            "heavy = sorted(m for m in ('pandas', 'keras', 'tensorflow', 'mlflow') "
+            "if m in sys.modules); print(rc, heavy)")
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=120)
+    assert done.stdout.strip() == "2 []", (done.stdout, done.stderr)
+    assert "nope.csv" in done.stderr or "o.txt" in done.stderr
