@@ -2,15 +2,18 @@
 
 The 241 stars of ../shared/data/rrlyrae are RR Lyrae of type ab (the majority) or c (the
 minority: overtone pulsators, shorter periods, near-sinusoidal, smaller amplitudes). Every
-method ranks all stars, unsupervised, trained on all of them; the c types are the positives.
-Metrics: ROC-AUC, PR-AUC (prevalence = chance), precision at 10 and 24 (10%), recall at 24.
+method ranks the stars of a task, unsupervised, trained on all of them; the c types are the
+positives. Two tasks:
+- `all`: every star (46 c of 241, 19 %);
+- `rare`: the 195 ab stars with 10 c stars drawn at random (5 %), `--draws` times (spread).
+Metrics: ROC-AUC, PR-AUC (prevalence = chance), precision at 10 and 25, recall at 25.
 
-Methods: lcad with its defaults (object score; unscored objects rank last), and light-curve
-features + Isolation Forest (per band: median, std, robust range 5-95%, skew, von Neumann
-ratio, number of epochs; colours g-r, u-g, r-i of the medians), as the CRTS/ZTF literature
-does. lcad's latent codes + Isolation Forest show whether the codes carry the difference.
+Methods: lcad with its defaults (object score; unscored objects rank last); light-curve
+features (models/features.py: per band variability, amplitude, shape, Lomb-Scargle period,
+colours) + Isolation Forest, as the CRTS/ZTF literature does; lcad's latent codes + Isolation
+Forest (do the codes carry the difference?).
 
-    python -m bench.objects            # ~3 min on 2 cores
+    python -m bench.objects            # ~10 min on 2 cores
 """
 
 from __future__ import annotations
@@ -29,10 +32,8 @@ from bench.common import table
 from bench.quality import SHARED
 from lcad.models.config import DetectorConfig
 from lcad.models.lightcurve import LightCurve
-from lcad.training.evaluate import ranking_metrics
+from lcad.training.evaluate import at_k_metrics, features_iforest, ranking_metrics
 from lcad.training.io import read_curves
-
-BANDS = ("u", "g", "r", "i", "z")
 
 
 def rr_lyrae() -> tuple[list[LightCurve], np.ndarray]:
@@ -44,74 +45,74 @@ def rr_lyrae() -> tuple[list[LightCurve], np.ndarray]:
     return curves, is_c
 
 
-def features(c: LightCurve) -> np.ndarray:
-    labels = c.band_labels()
-    out, med = [], {}
-    for b in BANDS:
-        sel = (labels == b) & c.mask
-        t, v = c.time[sel], c.flux[sel]
-        if v.size < 3:
-            out += [np.nan] * 6
-            continue
-        v = v[np.argsort(t)]
-        med[b] = float(np.median(v))
-        sd = float(np.std(v))
-        lo, hi = np.percentile(v, [5, 95])
-        skew = float(np.mean(((v - v.mean()) / sd) ** 3)) if sd > 0 else 0.0
-        eta = float(np.mean(np.diff(v) ** 2) / sd ** 2) if sd > 0 else 0.0
-        out += [med[b], sd, hi - lo, skew, eta, float(v.size)]
-    for a, b in (("g", "r"), ("u", "g"), ("r", "i")):
-        out.append(med[a] - med[b] if a in med and b in med else np.nan)
-    return np.array(out)
-
-
 def isolation_forest(x: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.ensemble import IsolationForest
 
-    x = np.where(np.isfinite(x), x, np.nanmedian(x, axis=0))
-    x = (x - x.mean(0)) / np.maximum(x.std(0), 1e-12)
-    forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
-    return -forest.score_samples(x)
+    from lcad.models.features import robust_standardize
+
+    x = robust_standardize(x)
+    return -IsolationForest(n_estimators=200, random_state=seed).fit(x).score_samples(x)
 
 
-def at_k(y: np.ndarray, s: np.ndarray, k: int) -> tuple[float, float]:
-    order = np.argsort(-np.where(np.isfinite(s), s, -np.inf), kind="stable")[:k]
-    hits = int(y[order].sum())
-    return hits / k, hits / max(int(y.sum()), 1)
+def metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    s = np.where(np.isfinite(s), s, -np.inf)
+    return ranking_metrics(y, s) | at_k_metrics(y, s)
 
 
-def report(name: str, y: np.ndarray, s: np.ndarray) -> list[str]:
-    m = ranking_metrics(y, np.where(np.isfinite(s), s, -np.inf))
-    p10, _ = at_k(y, s, 10)
-    p24, r24 = at_k(y, s, 24)
-    return [name, f"{m['roc_auc']:.3f}", f"{m['pr_auc']:.3f}", f"{p10:.2f}", f"{p24:.2f}",
-            f"{r24:.2f}", str(int(np.isfinite(s).sum()))]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--out", type=Path)
-    args = ap.parse_args(argv)
+def rank_all(curves: list[LightCurve], overrides: list[str], seed: int
+             ) -> dict[str, np.ndarray]:
+    """Each method's object scores for these curves (lcad trained on them)."""
     from lcad.models.fit import fit_detector
 
-    curves, is_c = rr_lyrae()
-    det, _ = fit_detector(curves, DetectorConfig().with_overrides(args.set))
+    det, _ = fit_detector(curves, DetectorConfig().with_overrides(
+        [f"train.seed={seed}", *overrides]))
     res = det.score(curves, on_error="skip")
     by = {r.object_id: r for r in res}
     score = np.array([by[c.object_id].score if c.object_id in by else np.nan for c in curves])
     latent = np.array([by[c.object_id].latent.mean(0) if c.object_id in by
                        else np.full(det.latent_dim, np.nan) for c in curves])
-    feats = np.array([features(c) for c in curves])
-    rows = [report("lcad (defaults: object score)", is_c, score),
-            report("features + Isolation Forest", is_c, isolation_forest(feats)),
-            report("lcad latent codes + Isolation Forest", is_c, isolation_forest(latent)),
-            ["chance", "0.500", f"{is_c.mean():.3f}", f"{is_c.mean():.2f}",
-             f"{is_c.mean():.2f}", f"{24 / max(is_c.sum(), 1):.2f}", "-"]]
-    print(f"{len(curves)} stars, {int(is_c.sum())} c type; lcad: {det.config.preprocess.mode} "
-          f"window {det.window}, autoencoder {det.info.autoencoder.get('verdict')}")
-    text = table(["method", "ROC-AUC", "PR-AUC", "precision@10", "precision@24",
-                  "recall@24", "scored"], rows)
+    print(f"  lcad: {det.config.preprocess.mode} window {det.window}, autoencoder "
+          f"{det.info.autoencoder.get('status')}")
+    return {"lcad (defaults: object score)": score,
+            "features + Isolation Forest": features_iforest(curves, seed),
+            "lcad latent codes + Isolation Forest": isolation_forest(latent, seed)}
+
+
+COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")
+
+
+def summarize(name: str, runs: list[dict[str, dict[str, float]]]) -> list[list[str]]:
+    rows = []
+    for method in runs[0]:
+        cells = [method]
+        for col in COLUMNS:
+            v = np.array([r[method].get(col, np.nan) for r in runs])
+            cells.append(f"{np.mean(v):.3f}" + (f" ± {np.std(v):.3f}" if len(v) > 1 else ""))
+        rows.append([name, *cells])
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--draws", type=int, default=3, help="random draws of the rare task")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    curves, is_c = rr_lyrae()
+    rows = []
+    print(f"task all: {len(curves)} stars, {int(is_c.sum())} c type")
+    scores = rank_all(curves, args.set, 0)
+    rows += summarize("all (19 % c)", [{m: metrics(is_c, s) for m, s in scores.items()}])
+    rng = np.random.default_rng(0)
+    ab, cc = np.flatnonzero(~is_c), np.flatnonzero(is_c)
+    runs = []
+    for d in range(args.draws):
+        idx = np.concatenate([ab, rng.choice(cc, 10, replace=False)])
+        print(f"task rare, draw {d + 1}/{args.draws}: {idx.size} stars, 10 c type")
+        scores = rank_all([curves[i] for i in idx], args.set, d)
+        runs.append({m: metrics(is_c[idx], s) for m, s in scores.items()})
+    rows += summarize(f"rare (5 % c, {args.draws} draws)", runs)
+    text = table(["task", "method", *COLUMNS], rows)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")

@@ -94,6 +94,41 @@ def ranking_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
             "best_f1": float(f1)}
 
 
+AT_K = (10, 25, 50)
+
+
+def at_k_metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
+    """What survey papers report: anomalies among the first k objects inspected.
+    `precision_at_k` for k = the number of anomalies (R-precision: recall there is the same),
+    and `precision_at_10`, `recall_at_10`, ... for each k in AT_K below the number of
+    objects. Unscored objects (NaN) rank last."""
+    order = np.argsort(-np.nan_to_num(np.asarray(s, dtype=float), nan=-np.inf),
+                       kind="stable")
+    hits = np.cumsum(np.asarray(y, dtype=bool)[order])
+    n_pos = int(hits[-1]) if hits.size else 0
+    out: dict[str, float] = {}
+    if not n_pos:
+        return out
+    out["precision_at_k"] = float(hits[n_pos - 1] / n_pos)
+    for k in AT_K:
+        if k < y.size:
+            out[f"precision_at_{k}"] = float(hits[k - 1] / k)
+            out[f"recall_at_{k}"] = float(hits[k - 1] / n_pos)
+    return out
+
+
+def features_iforest(curves: Sequence[LightCurve], seed: int = 0) -> np.ndarray:
+    """The survey baseline: light-curve features (models/features.py) + Isolation Forest,
+    fitted on the objects it ranks (unsupervised, as CRTS / SNAD / Fink use it)."""
+    from sklearn.ensemble import IsolationForest
+
+    from lcad.models.features import feature_matrix, robust_standardize
+
+    x = robust_standardize(feature_matrix(curves)[0])
+    forest = IsolationForest(n_estimators=200, random_state=seed).fit(x)
+    return -forest.score_samples(x)
+
+
 def true_runs(y: np.ndarray) -> list[tuple[int, int]]:
     """(start, stop) index pairs of the runs of True in a boolean array (stop exclusive)."""
     edges = np.diff(np.concatenate([[0], np.asarray(y).astype(np.int8), [0]]))
@@ -162,12 +197,12 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
     if labels.kind == "objects":
         ids = [o for o in scored if o in labels.objects]
         y = np.array([labels.objects[o] for o in ids])
-        s = np.array([scored[o].score for o in ids])
-        m = ranking_metrics(y, s)
-        k = max(1, int(y.sum()))
-        top = np.argsort(-np.nan_to_num(s, nan=-np.inf))[:k]
-        m["precision_at_k"] = float(y[top].mean())
-        out["methods"]["lcad"] = m
+        ranked = {"lcad": np.array([scored[o].score for o in ids])}
+        if baselines:
+            by_id = {c.object_id: c for c in curves}
+            ranked["features_iforest"] = features_iforest([by_id[o] for o in ids])
+        for name, s in ranked.items():
+            out["methods"][name] = ranking_metrics(y, s) | at_k_metrics(y, s)
         return out
     truth_of = {o: point_truth(o, c.time, labels) for o, c in scored.items()}
     ids = [o for o, y in truth_of.items() if y is not None]

@@ -61,3 +61,38 @@ def test_labels_of_three_kinds(tmp_path):
         read_labels(bad)
     with pytest.raises(LabelError, match="not found"):
         read_labels(tmp_path / "none.csv")
+
+
+def test_at_k_metrics_count_anomalies_among_the_first_k():
+    from lcad.training.evaluate import at_k_metrics
+
+    y = np.zeros(60, dtype=bool)
+    y[[0, 1, 2, 30]] = True
+    s = -np.arange(60.0)  # object 0 ranked first, 59 last
+    m = at_k_metrics(y, s)
+    assert m["precision_at_k"] == 0.75  # 3 of the first 4
+    assert m["precision_at_10"] == pytest.approx(0.3) and m["recall_at_10"] == 0.75
+    assert m["precision_at_50"] == pytest.approx(4 / 50) and m["recall_at_50"] == 1.0
+    s[0] = np.nan  # unscored: ranks last
+    assert at_k_metrics(y, s)["recall_at_50"] == 0.75
+    assert "precision_at_10" not in at_k_metrics(y[:8], s[:8])  # k must be below n
+
+
+def test_object_labels_get_the_survey_baseline_and_at_k(tmp_path):
+    """Object labels: lcad's ranking beside light-curve features + Isolation Forest."""
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.synthetic import synthetic_dataset
+    from lcad.training.evaluate import Labels, evaluate
+
+    curves, _ = synthetic_dataset(24, seed=5, kinds=("sinusoid",), n_points=400)
+    rng = np.random.default_rng(0)
+    for c in curves[-3:]:  # three odd objects: ten times the variability of the rest
+        c.flux = 10.0 + 10 * (c.flux - 10.0) + rng.normal(0, 0.01, c.flux.size)
+    det, _ = fit_detector(curves, DetectorConfig.from_dict(
+        {"preprocess": {"window": 32}, "train": {"epochs": 2}}))
+    labels = Labels("objects", objects={c.object_id: i >= 21 for i, c in enumerate(curves)})
+    res = evaluate(det, curves, labels, baselines=True)
+    base = res["methods"]["features_iforest"]
+    assert base["roc_auc"] > 0.9 and base["precision_at_k"] >= 2 / 3
+    assert {"precision_at_10", "recall_at_10", "pr_auc"} <= set(res["methods"]["lcad"])
