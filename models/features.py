@@ -16,6 +16,7 @@ fewer than `MIN_EPOCHS` epochs gives NaN features (the caller imputes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def band_order(bands: Sequence[str]) -> list[str]:
 def feature_names(bands: Sequence[str]) -> list[str]:
     order = band_order(bands)
     names = [f"{b}.{f}" for b in order for f in BAND_FEATURES]
-    return names + [f"colour.{a}-{b}" for a, b in zip(order, order[1:], strict=False)]
+    return names + [f"colour.{a}-{b}" for a, b in pairwise(order)]
 
 
 def _log(x: float) -> float:
@@ -107,7 +108,7 @@ def object_features(curve: LightCurve, bands: Sequence[str], periods: bool = Tru
             level[b] = float(np.median(v))
     colours = [-2.5 * np.log10(level[a] / level[b])
                if level.get(a, 0) > 0 and level.get(b, 0) > 0 else np.nan
-               for a, b in zip(order, order[1:], strict=False)]
+               for a, b in pairwise(order)]
     return np.concatenate([*rows, np.array(colours, dtype=float)])
 
 
