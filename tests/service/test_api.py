@@ -322,7 +322,7 @@ def test_csv_bodies_take_the_strict_path_too(client, service_curves):
     mags = frame.rename(columns={"flux": "mag"}).dropna()
     err = _error(client.post("/v1/score", content=mags.to_csv(index=False),
                              headers={"content-type": "text/csv"}), 422)
-    assert "magnitudes are not accepted" in err["message"]
+    assert "holds magnitudes; the HTTP API takes flux" in err["message"]
 
 
 def test_service_errors_say_what_an_http_client_can_change(client):

@@ -133,6 +133,55 @@ def test_mlflow_client_and_python_client(server, kepler_bundle):
         assert lc_client.model()["window"] == 32
 
 
+def _readme_score_pipeline():
+    """The README's `curl .../v1/score` command (with the line feeding it)."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split("## Serve\n\n```bash\n", 1)[1].split("```", 1)[0]
+    lines = block.splitlines()
+    i = next(k for k, line in enumerate(lines) if "/v1/score" in line)
+    return lines[i - 1] + "\n" + lines[i]  # as pasted, comment and all
+
+
+def test_readme_curl_example_scores_the_demo_file_for_real(server, tmp_path):
+    from lcad.models.synthetic import to_frame
+    from lcad.training.demo import DEMO_DATA
+    from lcad.training.io import read_curves
+
+    url, _, _ = server
+    # the file `make demo` writes, in its format (empty flux_err column, band column)
+    curves = read_curves(DEMO_DATA)
+    (tmp_path / "lcad-output").mkdir()
+    to_frame(curves).to_csv(tmp_path / "lcad-output" / "demo-evaluation.csv", index=False)
+    command = _readme_score_pipeline().replace("localhost:8000", url.split("//", 1)[1])
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (result,) = json.loads(done.stdout)["results"]
+    assert result["score"] is not None and result["threshold"] is not None
+
+
+def test_openapi_examples_get_real_answers(server):
+    """What /docs offers to "Try it out": a quiet star with one flare, as JSON and as CSV."""
+    from lcad.service.schemas import EXAMPLE_CADENCE
+
+    url, _, _ = server
+    spec = httpx.get(url + "/openapi.json").json()
+    example = spec["components"]["schemas"]["ScoreRequest"]["examples"][0]
+    csv = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]["text/csv"]["example"]
+    answers = [httpx.post(url + "/v1/score", json=example, timeout=60),
+               httpx.post(url + "/v1/score", content=csv,
+                          headers={"content-type": "text/csv"}, timeout=60)]
+    span = 255 * EXAMPLE_CADENCE
+    flare = 160 * EXAMPLE_CADENCE
+    for resp in answers:
+        assert resp.status_code == 200, resp.text
+        (r,) = resp.json()["results"]
+        assert r["score"] is not None and r["is_anomalous"], r
+        covering = [iv for iv in r["intervals"] if iv["start"] - 0.05 <= flare <= iv["end"]]
+        assert covering, r["intervals"]
+        assert sum(iv["end"] - iv["start"] for iv in r["intervals"]) < 0.25 * span
+
+
 def test_sigterm_answers_every_accepted_request(server):
     url, proc, log = server
     series = kepler_slices(8, length=2000)
@@ -194,52 +243,3 @@ def test_serve_backend_not_installed_is_a_cli_error(tmp_path):
             serve_backend("jax")
     else:
         assert serve_backend("jax") == "jax"
-
-
-def _readme_score_pipeline():
-    """The README's `curl .../v1/score` command (with the line feeding it)."""
-    text = (Path(__file__).parents[2] / "README.md").read_text()
-    block = text.split("## Serve\n\n```bash\n", 1)[1].split("```", 1)[0]
-    lines = block.splitlines()
-    i = next(k for k, line in enumerate(lines) if "/v1/score" in line)
-    return lines[i - 1].split("#")[0].strip() + "\n" + lines[i]
-
-
-def test_readme_curl_example_scores_the_demo_file_for_real(server, tmp_path):
-    from lcad.models.synthetic import to_frame
-    from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
-
-    url, _, _ = server
-    # the file `make demo` writes, in its format (empty flux_err column, band column)
-    curves = read_curves(DEMO_DATA)
-    (tmp_path / "lcad-output").mkdir()
-    to_frame(curves).to_csv(tmp_path / "lcad-output" / "demo-evaluation.csv", index=False)
-    command = _readme_score_pipeline().replace("localhost:8000", url.split("//", 1)[1])
-    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    (result,) = json.loads(done.stdout)["results"]
-    assert result["score"] is not None and result["threshold"] is not None
-
-
-def test_openapi_examples_get_real_answers(server):
-    """What /docs offers to "Try it out": a quiet star with one flare, as JSON and as CSV."""
-    from lcad.service.schemas import EXAMPLE_CADENCE
-
-    url, _, _ = server
-    spec = httpx.get(url + "/openapi.json").json()
-    example = spec["components"]["schemas"]["ScoreRequest"]["examples"][0]
-    csv = spec["paths"]["/v1/score"]["post"]["requestBody"]["content"]["text/csv"]["example"]
-    answers = [httpx.post(url + "/v1/score", json=example, timeout=60),
-               httpx.post(url + "/v1/score", content=csv,
-                          headers={"content-type": "text/csv"}, timeout=60)]
-    span = 255 * EXAMPLE_CADENCE
-    flare = 160 * EXAMPLE_CADENCE
-    for resp in answers:
-        assert resp.status_code == 200, resp.text
-        (r,) = resp.json()["results"]
-        assert r["score"] is not None and r["is_anomalous"], r
-        covering = [iv for iv in r["intervals"] if iv["start"] - 0.05 <= flare <= iv["end"]]
-        assert covering, r["intervals"]
-        assert sum(iv["end"] - iv["start"] for iv in r["intervals"]) < 0.25 * span
