@@ -154,7 +154,7 @@ def test_the_readme_sweep_file_is_the_shipped_example_and_runs(tmp_path, monkeyp
     assert shown == example.read_text()  # the documented format is the file that runs
     # run it as shipped, but for one short trial (the fields are what the README says)
     spec = tmp_path / "sweep.yaml"
-    spec.write_text(example.read_text().replace("epochs: 10", "epochs: 2").replace(
+    spec.write_text(example.read_text().replace("epochs: 5", "epochs: 2").replace(
         "../training/data/kepler_demo.csv", str(root / "training/data/kepler_demo.csv")))
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -227,6 +227,33 @@ def test_demo_runs_on_a_fresh_directory(tmp_path):
     # one name per metric in demo, train, sweep and evaluate: eval.* against labels
     assert {"eval.pr_auc", "eval.event_recall", "eval.isolation_forest.pr_auc",
             "injected.pr_auc"} <= set(run.data.metrics)
+    _readme_block_runs_after_the_demo(tmp_path)
+
+
+def _readme_commands(section):
+    """The shell commands of a README section's first bash block, continuation lines joined."""
+    text = (Path(__file__).parents[2] / "README.md").read_text()
+    block = text.split(f"## {section}\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [" ".join(cmd.split()) for cmd in block.replace("\\\n", " ").splitlines()
+            if cmd.strip() and not cmd.lstrip().startswith("#")]
+
+
+def _readme_block_runs_after_the_demo(cwd):
+    """The README's train / score / evaluate / sweep block, pasted into the demo's directory
+    (the repository's .venv and examples/ beside it, the shared data where it says)."""
+    root = Path(__file__).parents[2]
+    (cwd / "examples").symlink_to(root / "examples")
+    shared = root.parent / "shared" / "data"
+    commands = _readme_commands("Train, score, evaluate")
+    assert [c.split()[0] for c in commands] == [".venv/bin/lcad"] * 4 + [".venv/bin/mlflow"]
+    for cmd in commands[:4]:
+        cmd = cmd.replace(".venv/bin/", f"{BIN}/").replace("../shared/data", str(shared))
+        done = subprocess.run(["bash", "-c", cmd], cwd=cwd, capture_output=True, text=True,
+                              timeout=900, env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+        assert done.returncode == 0, (cmd, done.stderr[-3000:])
+    assert (BIN / "mlflow").exists()  # the UI command's program (a server: not started here)
+    scores = pd.read_parquet(cwd / "lcad-output" / "scores.objects.parquet")
+    assert scores["score"].notna().all() and scores["is_anomalous"].any()
 
 
 def _start_mlflow(root, port):
