@@ -97,12 +97,12 @@ def run_sweep(path: Path, trials: int | None = None,
             with mlflow.start_run(run_name=f"trial-{i}", nested=True) as child:
                 mlflow.log_params({k: str(v) for k, v in cfg.flat().items()})
                 mlflow.set_tags({"sweep.parent": parent.info.run_id})
-                det, metrics = fit_detector(curves, cfg, callbacks=[
+                splits = split_curves(curves, cfg)  # once: training and the injection check
+                det, metrics = fit_detector(curves, cfg, splits=splits, callbacks=[
                     tracking.EpochLogger(child.info.run_id, [])])
-                metrics.update(injection_check(det, split_curves(curves, cfg).validation))
-                if evaluation is not None:
-                    res = evaluate(det, evaluation[0], evaluation[1])
-                    metrics.update(eval_metrics({"methods": {"lcad": res["methods"]["lcad"]}}))
+                metrics.update(injection_check(det, splits.validation))
+                if evaluation is not None:  # lcad alone (no baselines): eval.<metric>
+                    metrics.update(eval_metrics(evaluate(det, evaluation[0], evaluation[1])))
                 mlflow.log_metrics(metrics)
                 mlflow.set_tags(tracking.chosen_tags(det))
                 mlflow.log_params(tracking.resolved_params(det))

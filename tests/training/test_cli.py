@@ -443,3 +443,30 @@ def test_path_and_argument_errors_come_before_the_heavy_imports(args, tmp_path):
                           cwd=tmp_path, timeout=120)
     assert done.stdout.strip() == "2 []", (done.stdout, done.stderr)
     assert "nope.csv" in done.stderr or "o.txt" in done.stderr
+
+
+def test_sweep_with_an_evaluation_set_logs_eval_metrics(synth_csv, tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from lcad.models.synthetic import inject, synthetic_dataset, to_frame
+
+    curves, _ = synthetic_dataset(4, seed=9, n_points=600)
+    rng = np.random.default_rng(0)
+    events = [inject(c, "flare", rng, amplitude=6) for c in curves]
+    to_frame(curves).to_csv(tmp_path / "ev.csv", index=False)
+    pd.DataFrame([{"object_id": e.object_id, "start": e.start, "end": e.end}
+                  for e in events]).to_csv(tmp_path / "labels.csv", index=False)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(
+        f"data: {synth_csv}\nexperiment: swe\nmetric: eval.pr_auc\ngoal: maximize\n"
+        "evaluation: {data: ev.csv, labels: labels.csv}\n"
+        "base: {preprocess: {window: 32}, model: {hidden: [16]}, train: {epochs: 2}}\n"
+        "parameters:\n  model.latent: [2]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["sweep", "--config", str(spec)]) == 0
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("swe").experiment_id])
+    (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert 0 < child.data.metrics["eval.pr_auc"] <= 1
+    assert "eval.event_recall" in child.data.metrics and "injected.pr_auc" in child.data.metrics
