@@ -254,15 +254,9 @@ def cmd_log_run(args: argparse.Namespace) -> int:
 
 def _report_training(outcome: Any) -> None:
     m = outcome.metrics
-    pcfg = outcome.detector.config.preprocess
     why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid)"
            if "grid_coverage" in m else "")
-    if pcfg.mode == "whole":
-        print(f"representation: whole curves, each resampled onto {pcfg.window} grid points "
-              f"per band{why}")
-    else:
-        print(f"representation: sliding windows of {pcfg.window} grid points at cadence "
-              f"{outcome.detector.preprocessor.cadence:.4g}{why}")
+    print(f"representation: {outcome.detector.representation}{why}")
     learned = outcome.detector.info.autoencoder
     if learned.get("verdict"):
         print(f"autoencoder: {learned['verdict']}",

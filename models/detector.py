@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time as _time
@@ -31,6 +32,7 @@ from lcad.models.errors import BundleError, LcadError, LightCurveError
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
+from lcad.models.objects import OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
 from lcad.models.point_scores import (
     POINT_SCORERS,
     HeldOut,
@@ -42,6 +44,7 @@ from lcad.models.preprocess import CurveAnchor, Preprocessor, Resampled
 from lcad.models.results import CurveEncoding, CurveReconstruction, CurveScore, ScoreResult
 from lcad.models.scoring import (
     Calibration,
+    EmpiricalDistribution,
     find_intervals,
     object_score,
     residuals,
@@ -86,6 +89,8 @@ class Prepared:
     valid: np.ndarray  # (n_windows,) enough valid points to use
     xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
     window_inputs: np.ndarray | None = None  # (n_windows, 2 D), per-window normalisation
+    features: np.ndarray | None = None  # the object's raw features (the object model's)
+    assessed: ObjectAssessment | None = None  # the object model's answer, once computed
     _weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -171,6 +176,7 @@ class Detector:
     metrics: dict[str, float] = field(default_factory=dict)
     info: DetectorInfo = field(default_factory=DetectorInfo)
     point_scorer: PointScorer | None = None  # set by calibration
+    objects: ObjectModel | None = None  # whole-curve mode's object model (models/objects.py)
 
     def __post_init__(self) -> None:
         self._infer = inference_model(self.model)
@@ -207,6 +213,25 @@ class Detector:
         return int(self._infer.outputs[0].shape[-1])
 
     @property
+    def embedding_dim(self) -> int:
+        """Length of the codes `encode` returns: the object model's in whole-curve mode."""
+        return self.latent_dim if self.objects is None else self.objects.latent_dim
+
+    @property
+    def representation(self) -> str:
+        """What the network sees, in words (`GET /v1/model`, the CLI, the run's tags)."""
+        pcfg = self.config.preprocess
+        if pcfg.mode != "whole":
+            return (f"sliding windows of {pcfg.window} grid points at cadence "
+                    f"{self.preprocessor.cadence:g}")
+        grid = f"each object resampled onto {pcfg.window} points"
+        if self.objects is None:
+            return f"whole curves: {grid}; object score from its reconstruction error"
+        return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
+                f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
+                f" through an autoencoder and an Isolation Forest")
+
+    @property
     def threshold(self) -> float:
         if self.calibration is None:
             raise LcadError("detector is not calibrated")
@@ -234,7 +259,8 @@ class Detector:
         xg, eg = pre.normalize_grid(res, band_off, band_sc)
         shape = (win.n_windows, len(self.bands))
         off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
-        return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg)
+        feats = None if self.objects is None else self.objects.features(curve)
+        return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg, features=feats)
 
     def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
@@ -329,8 +355,10 @@ class Detector:
         return detector
 
     def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
-        """Latent code of every window (z_mean for the variational model)."""
+        """Latent code of every window (z_mean for the variational model); with an object
+        model (whole-curve mode), each object's embedding."""
         prepared, _ = self._prepare_all(curves, "raise")
+        self.assess_objects(prepared)
         return [self.finish_encode(p, z) for p, (z, _r) in
                 zip(prepared, self._run(prepared), strict=True)]
 
@@ -350,6 +378,7 @@ class Detector:
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
         prepared, skipped = self._prepare_all(curves, on_error)
+        self.assess_objects(prepared)
         out = [self.finish_score_reduced(p, z, red, threshold)
                for p, (z, red) in zip(prepared, self._run_reduced(prepared), strict=True)]
         return ScoreResult(out, skipped)
@@ -405,10 +434,47 @@ class Detector:
             return obj, obj_p, any_interval
         return obj, obj_p, bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
 
+    # ---- the object model (whole-curve mode) ---------------------------------------------
+    def assess_objects(self, prepared: Sequence[Prepared]) -> None:
+        """The object model's answers for every prepared curve, in one batch (a no-op
+        without an object model)."""
+        todo = [p for p in prepared if p.features is not None and p.assessed is None]
+        if self.objects is None or not todo:
+            return
+        a = self.objects.assess(np.stack([p.features for p in todo]))  # type: ignore[misc]
+        for i, p in enumerate(todo):
+            p.assessed = ObjectAssessment(a.score[i: i + 1], a.embedding[i: i + 1],
+                                          a.error[i: i + 1])
+
+    def _assessment(self, p: Prepared) -> ObjectAssessment | None:
+        if self.objects is None or p.features is None:
+            return None
+        if p.assessed is None:
+            self.assess_objects([p])
+        return p.assessed
+
+    def calibrate_objects(self, curves: Sequence[LightCurve]) -> None:
+        """The object p-values and threshold from the object model's scores of held-out
+        `curves` (replacing those of the grid's window errors)."""
+        if self.objects is None or self.calibration is None:
+            return
+        usable = [c for c in curves if c.mask.any()]
+        scores = self.objects.assess(np.stack([self.objects.features(c) for c in usable])
+                                     ).score if usable else np.empty(0)
+        cal, scfg = self.calibration, self.config.scoring
+        scores = scores[np.isfinite(scores)]
+        obj = EmpiricalDistribution.fit(scores) if scores.size >= scfg.min_calibration_objects \
+            else None
+        self.calibration = dataclasses.replace(
+            cal, object=obj, n_objects=int(scores.size),
+            object_threshold=None if obj is None else obj.quantile(1.0 - cal.target_far))
+
     # ---- the steps after the network (the service batches the network call itself) -------
     def finish_encode(self, p: Prepared, z: np.ndarray) -> CurveEncoding:
         start, end = window_times(p.res, p.win)
-        return CurveEncoding(p.curve.object_id, start, end, z, list(p.curve.warnings))
+        a = self._assessment(p)
+        return CurveEncoding(p.curve.object_id, start, end, z if a is None else a.embedding,
+                             list(p.curve.warnings))
 
     def finish_reconstruct(self, p: Prepared, r: np.ndarray) -> CurveReconstruction:
         recon_grid = self._reconstruction_grid(p, self.reduce(p, r))
@@ -541,9 +607,18 @@ class Detector:
                                    scfg.merge_gap, scfg.extend_z)
 
         obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
+        a = self._assessment(p)
+        if a is not None:  # the object model's score, against held-out objects
+            obj = float(a.score[0])
+            obj_p = cal.object_p_value(obj, cal.window.p_values(werr), 1.0)
+            if threshold is None:
+                anomalous = bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
+            z = a.embedding
         warn = list(p.curve.warnings)
         if not p.valid.any():
-            warn.append("no window has enough valid points: the curve has no score")
+            warn.append("no window has enough valid points: the curve has no score" if a is None
+                        else "no window has enough valid points: its points have no score "
+                        "(the object score is from its features)")
         start, end = window_times(p.res, p.win)
         return CurveScore(
             object_id=p.curve.object_id, score=obj, p_value=obj_p, is_anomalous=anomalous,
@@ -609,6 +684,7 @@ class Detector:
             "preprocess": self.preprocessor.to_dict(),
             "input_dim": self.input_dim,
             "latent_dim": self.latent_dim,
+            "representation": self.representation,
             "metrics": self.metrics,
             "info": self.info.to_dict(),
         }
@@ -625,7 +701,10 @@ class Detector:
             write_json(tmp / CALIBRATION_FILE, {**calibration.to_dict(), **extra})
             if scorer is not None:
                 scorer.save(tmp)
-            return self.describe()
+            meta = self.describe()
+            if self.objects is not None:
+                meta["objects"] = self.objects.save(tmp)
+            return meta
 
         return write_bundle(Path(path), fill)
 
@@ -667,8 +746,12 @@ class Detector:
         scorer = scorer_class.load(root, cal_data)
         info = DetectorInfo.from_dict(dict(meta.get("info", {})))
         info.source = info.source or str(root)
+        objects = None
+        if "objects" in meta:
+            verify_files(root, meta, [OBJECTS_MODEL_FILE])
+            objects = ObjectModel.load(root, meta["objects"], config.objects)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
-                   scorer)
+                   scorer, objects)
 
 
 def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:

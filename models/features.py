@@ -3,8 +3,10 @@
 Per band (in wavelength order where the names say it: u g r i z y): the number of epochs,
 fractional variability (robust std over the median level), robust amplitude (5-95 %), skew,
 excess kurtosis, the von Neumann ratio eta (smoothness in time), the share of points beyond
-one std, the reduced chi2 around the median (variability against the errors), and the
-Lomb-Scargle best period and its power; between neighbouring bands, the colour (magnitude
+one std, the reduced chi2 around the median (variability against the errors); per object, the
+Lomb-Scargle best period and its power (`lomb_scargle_power`), searched once on every band together (each band
+centred on its median and scaled by its spread: a multi-band periodogram's simplest form, one
+search per object instead of one per band); between neighbouring bands, the colour (magnitude
 difference of the median fluxes). Per-object normalisation throws amplitude, colour and
 period away; these keep them. This is the "light-curve features" half of the features +
 Isolation Forest baseline (as CRTS, ZTF/SNAD and Fink rank objects).
@@ -23,7 +25,8 @@ import numpy as np
 from lcad.models.lightcurve import LightCurve
 
 BAND_FEATURES = ("log_epochs", "log_frac_std", "log_frac_amplitude", "skew", "kurtosis",
-                 "log_eta", "beyond_1std", "log_chi2", "log_period", "period_power")
+                 "log_eta", "beyond_1std", "log_chi2")
+OBJECT_FEATURES = ("period.log_period", "period.power")
 MIN_EPOCHS = 5
 WAVELENGTH_ORDER = "ugrizy"
 # Lomb-Scargle search: periods from `MIN_PERIOD` days to the span, on a regular frequency grid
@@ -42,30 +45,65 @@ def band_order(bands: Sequence[str]) -> list[str]:
 def feature_names(bands: Sequence[str]) -> list[str]:
     order = band_order(bands)
     names = [f"{b}.{f}" for b in order for f in BAND_FEATURES]
-    return names + [f"colour.{a}-{b}" for a, b in pairwise(order)]
+    return names + list(OBJECT_FEATURES) + [f"colour.{a}-{b}" for a, b in pairwise(order)]
 
 
 def _log(x: float) -> float:
     return float(np.log10(x)) if x > 0 and np.isfinite(x) else np.nan
 
 
+def lomb_scargle_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, f0: float, df: float,
+                       n_freq: int, block: int = 256) -> np.ndarray:
+    """Generalised (floating-mean) Lomb-Scargle power, astropy's "standard" normalisation,
+    on the regular frequency grid f0 + k df (k < n_freq). The phasors of a block of
+    frequencies are rotated to the next block by one complex product per epoch (no sin/cos
+    after the first block), in single precision: about 3x astropy's "fast" method here, the
+    same peaks (tests/models/test_features.py)."""
+    w = 1.0 / np.square(e)
+    w /= w.sum()
+    y = v - np.dot(w, v)
+    yy = float(np.dot(w, y * y))
+    out = np.zeros(n_freq)
+    if not yy > 0:
+        return out
+    tt = t - t[0]
+    k = np.arange(min(block, n_freq))
+    ph = np.exp(2j * np.pi * np.outer(f0 + k * df, tt)).astype(np.complex64)
+    step = np.exp(2j * np.pi * k.size * df * tt).astype(np.complex64)
+    w32, wy = w.astype(np.float32), (w * y).astype(np.float32)
+    for lo in range(0, n_freq, k.size):
+        m = min(k.size, n_freq - lo)
+        e1 = ph[:m]
+        c, s = e1.real @ w32, e1.imag @ w32
+        yc, ys = e1.real @ wy, e1.imag @ wy
+        e2 = e1 * e1  # cos 2x + i sin 2x
+        c2, s2 = e2.real @ w32, e2.imag @ w32
+        cc = 0.5 * (1 + c2) - c * c
+        ss = 0.5 * (1 - c2) - s * s
+        cs = 0.5 * s2 - c * s
+        d = cc * ss - cs * cs
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[lo: lo + m] = (ss * yc * yc + cc * ys * ys - 2 * cs * yc * ys) / (yy * d)
+        ph *= step
+    return out
+
+
 def best_period(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> tuple[float, float]:
     """(period, normalised power) of the highest Lomb-Scargle peak between MIN_PERIOD and
-    the span (astropy's fast method on a regular frequency grid)."""
-    from astropy.timeseries import LombScargle
-
+    the span, on a regular grid of N_FREQUENCIES frequencies."""
     span = float(t[-1] - t[0])
     if not span > 2 * MIN_PERIOD:
         return np.nan, np.nan
-    freq = np.linspace(1.0 / span, 1.0 / MIN_PERIOD, N_FREQUENCIES)
-    power = LombScargle(t, v, e).power(freq, method="fast", assume_regular_frequency=True)
+    f0, f1 = 1.0 / span, 1.0 / MIN_PERIOD
+    df = (f1 - f0) / (N_FREQUENCIES - 1)
+    power = lomb_scargle_power(t, v, np.ones_like(v) if e is None else e, f0, df,
+                               N_FREQUENCIES)
     power = np.nan_to_num(power, nan=-np.inf)
     k = int(np.argmax(power))
-    return float(1.0 / freq[k]), float(power[k])
+    return float(1.0 / (f0 + k * df)), float(power[k])
 
 
-def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None,
-                  periods: bool = True) -> np.ndarray:
+def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> np.ndarray:
     """`BAND_FEATURES` of one band's epochs (times sorted)."""
     out = np.full(len(BAND_FEATURES), np.nan)
     n = v.size
@@ -87,9 +125,6 @@ def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None,
         out[6] = float(np.mean(np.abs(z) > 1.0))
     if e is not None and np.all(e > 0):
         out[7] = _log(float(np.mean(((v - med) / e) ** 2)))
-    if periods:
-        out[8], out[9] = best_period(t, v, e)
-        out[8] = _log(out[8])
     return out
 
 
@@ -99,17 +134,28 @@ def object_features(curve: LightCurve, bands: Sequence[str], periods: bool = Tru
     order = band_order(bands)
     labels = curve.band_labels()
     rows, level = [], {}
+    pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for b in order:
         sel = curve.mask & (labels == b)
         t, v = curve.time[sel], curve.flux[sel]
         e = curve.flux_err[sel] if curve.flux_err is not None else None
-        rows.append(band_features(t, v, e, periods))
+        rows.append(band_features(t, v, e))
         if v.size >= MIN_EPOCHS:
             level[b] = float(np.median(v))
+            spread = 1.4826 * float(np.median(np.abs(v - level[b]))) or float(np.std(v)) or 1.0
+            pooled.append((t, (v - level[b]) / spread,
+                           e / spread if e is not None and np.all(e > 0)
+                           else np.ones_like(v)))
+    period = np.full(len(OBJECT_FEATURES), np.nan)
+    if periods and pooled:
+        t, v, e = (np.concatenate(a) for a in zip(*pooled, strict=True))
+        order_t = np.argsort(t, kind="stable")
+        p, power = best_period(t[order_t], v[order_t], e[order_t])
+        period[:] = _log(p), power
     colours = [-2.5 * np.log10(level[a] / level[b])
                if level.get(a, 0) > 0 and level.get(b, 0) > 0 else np.nan
                for a, b in pairwise(order)]
-    return np.concatenate([*rows, np.array(colours, dtype=float)])
+    return np.concatenate([*rows, period, np.array(colours, dtype=float)])
 
 
 def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = None,

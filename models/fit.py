@@ -17,6 +17,7 @@ from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import FitWarning, LightCurveError
 from lcad.models.lightcurve import LightCurve
+from lcad.models.objects import ObjectModel
 from lcad.models.point_scores import POINT_SCORERS
 from lcad.models.preprocess import Preprocessor
 
@@ -260,6 +261,15 @@ def fit_detector(
     learned = diagnostics.measure(*det.predict_arrays(x_va), y_va,
                                   config.model.variant == "variational")
     det.calibrate(cal_curves, reference)
+    object_metrics: dict[str, float] = {}
+    if config.preprocess.mode == "whole" and config.objects.enabled:
+        try:
+            det.objects, object_metrics = ObjectModel.fit(splits.train, splits.validation,
+                                                          det.bands, config.objects, tcfg.seed)
+            det.calibrate_objects(cal_curves)
+        except LightCurveError as exc:
+            warnings.warn(f"{exc.message}: the object score is the resampled curve's "
+                          "reconstruction error instead", FitWarning, stacklevel=2)
     metrics = _metrics(det, splits.validation, history.history, seconds,
                        epochs_run * x_tr.shape[0])
     metrics.update(n_train_windows=float(x_tr.shape[0]), n_val_windows=float(x_va.shape[0]),
@@ -267,6 +277,7 @@ def fit_detector(
     if coverage is not None:
         metrics["grid_coverage"] = coverage
     metrics.update({k: v for k, v in learned.metrics().items() if np.isfinite(v)})
+    metrics.update({k: v for k, v in object_metrics.items() if np.isfinite(v)})
     if cal_fallback:
         metrics["calibration_in_sample"] = float("training data" in cal_fallback)
     det.metrics = metrics

@@ -67,7 +67,8 @@ def chosen_tags(det: Detector) -> dict[str, str]:
     """What training decided from the data ("auto" settings), as run tags."""
     pcfg = det.config.preprocess
     tags = {"lcad.point_score": det.point_method, "lcad.normalization": pcfg.normalization,
-            "lcad.mode": pcfg.mode, "lcad.window": str(pcfg.window)}
+            "lcad.mode": pcfg.mode, "lcad.window": str(pcfg.window),
+            "lcad.representation": det.representation}
     if det.info.autoencoder.get("status"):  # learned | white-noise | little
         tags["lcad.autoencoder"] = str(det.info.autoencoder["status"])
     if det.novelty_views:  # the views the training curves were long enough for

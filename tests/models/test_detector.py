@@ -275,11 +275,64 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
     assert det.bands == ["g", "i", "r", "u", "z"] and det.input_dim == 80
     result = det.score(curves[:10])
     assert len(result) == 10
-    for c in result:
-        assert c.latent.shape == (1, 4) and c.window_band_error.shape == (1, 5)
+    for c in result:  # the object model's embedding (models/objects.py), not the grid's code
+        assert c.latent.shape == (1, det.embedding_dim) == (1, 8)
+        assert c.window_band_error.shape == (1, 5)
         assert np.isfinite(c.score) and 0 < c.p_value <= 1
     assert det.calibration.object is not None  # object p-values from calibration objects
-    assert metrics["n_train_windows"] > 20
+    assert metrics["n_train_windows"] > 20 and metrics["objects.val_r2"] > 0.3
+
+
+def _odd(curve, kind, rng):
+    """A copy of a survey curve made constant (its median plus noise at its errors) or given
+    a 2-magnitude flare over its first 30 days."""
+    import copy
+
+    c = copy.deepcopy(curve)
+    f, labels = c.flux.copy(), c.band_labels()
+    for b in c.bands:
+        s = (labels == b) & c.mask
+        if kind == "constant":
+            f[s] = np.median(f[s]) + rng.normal(0, 1, s.sum()) * c.flux_err[s]
+    if kind == "flare":
+        f[c.time < c.time[c.mask].min() + 30] *= 10 ** 0.8
+    c.flux = f
+    c.object_id = f"{kind}-{c.object_id}"
+    return c
+
+
+def test_whole_curve_mode_ranks_odd_survey_objects_first_and_keeps_it_in_the_bundle(tmp_path):
+    """Trained on 90 RR Lyrae, scoring 30 held-out ones and 6 made odd (constant, flaring):
+    the odd ones rank high (ROC-AUC >= 0.85); the bundle gives the same scores, p-values and
+    embeddings; `encode` returns the embeddings."""
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.training.evaluate import ranking_metrics
+    from lcad.training.io import read_curves
+    from tests.conftest import shared_data
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
+    rng = np.random.default_rng(0)
+    train, held = curves[:90], curves[90:120]
+    odd = [_odd(c, k, rng) for c, k in zip(curves[120:126], ["constant", "flare"] * 3,
+                                            strict=True)]
+    cfg = DetectorConfig.from_dict({
+        "preprocess": {"mode": "whole", "window": 16, "max_gap": 50},
+        "scoring": {"min_calibration_objects": 5}, "train": {"epochs": 3},
+        "objects": {"periods": False}})
+    det, _ = fit_detector(train, cfg)
+    assert "46 light-curve features (periods off)" in det.representation
+    res = det.score([*held, *odd])
+    y = np.array([c.object_id.startswith(("constant", "flare")) for c in res])
+    scores = np.array([c.score for c in res])
+    assert np.isfinite(scores).all()
+    assert ranking_metrics(y, scores)["roc_auc"] >= 0.85
+    det.save(tmp_path / "b")
+    again = Detector.load(tmp_path / "b").score([*held, *odd])
+    assert_allclose([c.score for c in again], scores, rtol=1e-6)
+    assert_allclose([c.p_value for c in again], [c.p_value for c in res])
+    enc = Detector.load(tmp_path / "b").encode(odd[:2])
+    assert_allclose(enc[0].latent, res[len(held)].latent, rtol=1e-5, atol=1e-6)
 
 
 def test_reduce_and_point_residuals_match_hand_computed_arrays(tiny_detector):

@@ -1,0 +1,194 @@
+"""The odd object among many: whole-curve mode's per-object model (survey light curves).
+
+A sparse survey curve (tens of epochs over years, several bands) resampled onto a grid is
+mostly interpolation; what tells objects apart is what per-object normalisation throws away
+and what a period search finds: amplitude, variability against the errors, shape statistics,
+smoothness, period and its power, colours (`models/features.py`). Here:
+
+1. every object's features are standardised by the training objects' medians and spreads
+   (robust: median / IQR, clipped to +-10; a feature a band lacks is the median, 0);
+2. a dense autoencoder (features -> hidden -> latent -> hidden -> features) learns them; its
+   latent code is the object's embedding (`/v1/encode`, `lcad encode`);
+3. the object score is an Isolation Forest's anomaly score over the autoencoder's
+   reconstruction and the log of its reconstruction error, fitted on the training objects.
+   The reconstruction places an object on the manifold the network learned (rare kinds sit in
+   sparse parts of it); the error says how far off it the object is (kinds never seen).
+   Either alone misses one of the two (docs/quality.md, "survey objects").
+
+P-values come from the scores of held-out calibration objects (`Calibration.object`). The
+forest is refitted at load from the stored reference rows and seed (no pickle in a bundle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from lcad.models.config import ObjectConfig
+from lcad.models.errors import BundleError, LightCurveError
+from lcad.models.features import feature_matrix, feature_names, object_features
+from lcad.models.lightcurve import LightCurve
+
+OBJECTS_MODEL_FILE, OBJECTS_ARRAYS_FILE = "objects.keras", "objects.npz"
+CLIP = 10.0
+BATCH = 256  # objects per network call
+MIN_OBJECTS = 8  # training objects the object model needs
+
+
+def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column medians and robust scales (IQR / 1.349; the std where the IQR is 0) of the
+    finite values; a column with none: 0 and 1."""
+    center = np.zeros(x.shape[1])
+    scale = np.ones(x.shape[1])
+    for j, col in enumerate(x.T):
+        ok = col[np.isfinite(col)]
+        if ok.size:
+            center[j] = np.median(ok)
+            q75, q25 = np.percentile(ok, [75, 25])
+            s = (q75 - q25) / 1.349
+            scale[j] = s if s > 1e-12 else max(float(ok.std()), 1e-12)
+    return center, scale
+
+
+def build_object_autoencoder(dim: int, cfg: ObjectConfig, seed: int
+                             ) -> tuple[keras.Model, keras.Model]:
+    """(trainable features -> reconstruction, inference features -> [latent, reconstruction])
+    sharing their layers."""
+    keras.utils.set_random_seed(seed)
+    inp = keras.Input((dim,), name="features")
+    h = keras.layers.Dense(cfg.hidden, activation="relu", name="enc")(inp)
+    z = keras.layers.Dense(cfg.latent, name="z")(h)
+    h2 = keras.layers.Dense(cfg.hidden, activation="relu", name="dec")(z)
+    out = keras.layers.Dense(dim, name="reconstruction")(h2)
+    return keras.Model(inp, out, name="object_autoencoder"), \
+        keras.Model(inp, [z, out], name="object_inference")
+
+
+@dataclass
+class ObjectAssessment:
+    """What the object model says about objects: anomaly score, embedding, reconstruction
+    error (model units), one row per object."""
+
+    score: np.ndarray
+    embedding: np.ndarray
+    error: np.ndarray
+
+
+class ObjectModel:
+    """Features -> standardised -> autoencoder -> Isolation Forest (module docstring)."""
+
+    def __init__(self, bands: Sequence[str], cfg: ObjectConfig, center: np.ndarray,
+                 scale: np.ndarray, network: keras.Model, reference: np.ndarray,
+                 seed: int) -> None:
+        self.bands, self.cfg, self.seed = list(bands), cfg, int(seed)
+        self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
+        self.network, self.reference = network, np.asarray(reference, np.float64)
+        self.names = feature_names(self.bands)
+        from sklearn.ensemble import IsolationForest
+
+        self.forest = IsolationForest(n_estimators=cfg.trees, random_state=self.seed).fit(
+            self.reference)
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.network.outputs[0].shape[-1])
+
+    # ---- features ------------------------------------------------------------------------
+    def features(self, curve: LightCurve) -> np.ndarray:
+        """One object's raw features (`feature_names(bands)` order)."""
+        return object_features(curve, self.bands, self.cfg.periods)
+
+    def standardize(self, raw: np.ndarray) -> np.ndarray:
+        x = (np.atleast_2d(raw) - self.center) / self.scale
+        return np.clip(np.where(np.isfinite(x), x, 0.0), -CLIP, CLIP).astype(np.float32)
+
+    # ---- answers -------------------------------------------------------------------------
+    def _rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = x.shape[0]
+        size = -(-n // BATCH) * BATCH  # whole batches of one shape: traced once
+        padded = np.zeros((size, x.shape[1]), np.float32)
+        padded[:n] = x
+        zs, rs = [], []
+        for lo in range(0, size, BATCH):
+            zb, rb = self.network.predict_on_batch(padded[lo: lo + BATCH])
+            zs.append(np.asarray(zb, np.float64))
+            rs.append(np.asarray(rb, np.float64))
+        z, r = np.concatenate(zs)[:n], np.concatenate(rs)[:n]
+        err = np.mean((r - x) ** 2, axis=1)
+        return z, np.column_stack([r, np.log(err + 1e-12)]), err
+
+    def assess(self, raw: np.ndarray) -> ObjectAssessment:
+        """Scores, embeddings and errors of objects from their raw feature rows."""
+        x = self.standardize(raw)
+        z, rows, err = self._rows(x)
+        return ObjectAssessment(-self.forest.score_samples(rows), z, err)
+
+    # ---- training ------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, train: Sequence[LightCurve], validation: Sequence[LightCurve],
+            bands: Sequence[str], cfg: ObjectConfig, seed: int) -> tuple[ObjectModel,
+                                                                     dict[str, float]]:
+        """Fit on the training objects (early stopping on the validation objects); returns
+        the model and its metrics (losses, held-out reconstruction R^2)."""
+        usable = [c for c in train if c.mask.any()]
+        if len(usable) < MIN_OBJECTS:
+            raise LightCurveError(
+                f"the object model ranks objects among many: {len(usable)} training "
+                f"object(s) is too few (at least {MIN_OBJECTS})")
+        raw, _names = feature_matrix(usable, bands, cfg.periods)
+        center, scale = _standardizer(raw)
+        clip = lambda a: np.clip(np.where(np.isfinite(a), a, 0.0), -CLIP, CLIP  # noqa: E731
+                                 ).astype(np.float32)
+        x = clip((raw - center) / scale)
+        val = [c for c in validation if c.mask.any()]
+        xv = clip((feature_matrix(val, bands, cfg.periods)[0] - center) / scale) if val \
+            else x[: max(1, x.shape[0] // 10)]
+        train_net, infer = build_object_autoencoder(x.shape[1], cfg, seed)
+        train_net.compile(keras.optimizers.Adam(cfg.learning_rate), "mse")
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,
+                                             restore_best_weights=True)
+        hist = train_net.fit(x, x, validation_data=(xv, xv), epochs=cfg.epochs,
+                             batch_size=32, shuffle=True, verbose=0, callbacks=[stop])
+        model = cls(bands, cfg, center, scale, infer, np.zeros((1, x.shape[1] + 1)), seed)
+        _z, rows, _err = model._rows(x)
+        model.reference = rows
+        model.forest = model.forest.fit(rows)
+        _zv, _rv, errv = model._rows(xv)
+        var = float(np.mean(np.var(xv, axis=0))) if xv.shape[0] > 1 else float("nan")
+        metrics = {"objects.n_features": float(x.shape[1]),
+                   "objects.n_train": float(x.shape[0]),
+                   "objects.epochs_run": float(len(hist.history["loss"])),
+                   "objects.val_loss": float(np.min(hist.history["val_loss"])),
+                   "objects.val_r2": 1.0 - float(np.mean(errv)) / var if var > 0
+                   else float("nan")}
+        return model, metrics
+
+    # ---- the bundle ----------------------------------------------------------------------
+    def save(self, root: Path) -> dict[str, Any]:
+        self.network.save(root / OBJECTS_MODEL_FILE)
+        with open(root / OBJECTS_ARRAYS_FILE, "wb") as fh:
+            np.savez(fh, center=self.center, scale=self.scale, reference=self.reference)
+        return {"bands": self.bands, "seed": self.seed, "features": self.names}
+
+    @classmethod
+    def load(cls, root: Path, state: dict[str, Any], cfg: ObjectConfig) -> ObjectModel:
+        try:
+            net = keras.saving.load_model(root / OBJECTS_MODEL_FILE, compile=False,
+                                          safe_mode=True)
+        except Exception as exc:  # keras raises many types for a bad archive
+            raise BundleError(root / OBJECTS_MODEL_FILE, f"cannot be loaded: {exc}") from None
+        try:
+            with np.load(root / OBJECTS_ARRAYS_FILE, allow_pickle=False) as arr:
+                center, scale, ref = arr["center"], arr["scale"], arr["reference"]
+            model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]))
+        except (KeyError, ValueError, OSError) as exc:
+            raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid content: {exc}") from None
+        if model.names != list(state.get("features", model.names)):
+            raise BundleError(root / OBJECTS_ARRAYS_FILE,
+                              "its features are not the ones this lcad computes")
+        return model
