@@ -112,7 +112,7 @@ class LightCurve:
         if unit not in ("flux", "mag"):
             raise LightCurveError(f"unit must be 'flux' or 'mag', not {unit!r}", object_id=oid)
         if strict:
-            _refuse_repairs(oid, t, f, e)
+            _refuse_repairs(oid, t, f, e, b)
 
         repairs: list[str] = []
         bad_time = ~np.isfinite(t)
@@ -153,7 +153,8 @@ class LightCurve:
             raise LightCurveError("every flux value is NaN or masked", object_id=oid, field="flux")
 
         if np.any(np.diff(t) < 0):
-            repairs.append("times were not sorted; sorted them")
+            if _first_unsorted(t, b) is not None:  # grouped by band, each band in time
+                repairs.append("times were not sorted; sorted them")  # order: a layout
             order = np.argsort(t, kind="stable")
             t, f, mask = t[order], f[order], mask[order]
             e = None if e is None else e[order]
@@ -191,8 +192,27 @@ STRICT_NOTE = ("the HTTP API scores what it is sent and repairs nothing: drop th
                "(`lcad score` masks them and reports it)")
 
 
-def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None) -> None:
-    """Strict input: the first non-finite value, non-positive error or unsorted time."""
+def _first_unsorted(t: np.ndarray, b: np.ndarray | None) -> int | None:
+    """Index of the first time earlier than the previous one of its band (of the series
+    when there are no bands); None when every band is in time order (a multi-band series
+    may list its bands one after the other, as survey files do)."""
+    if b is None:
+        back = np.flatnonzero(np.diff(t) < 0)
+        return int(back[0]) + 1 if back.size else None
+    first = None
+    for band in dict.fromkeys(b.tolist()):
+        idx = np.flatnonzero(b == band)
+        back = np.flatnonzero(np.diff(t[idx]) < 0)
+        if back.size:
+            k = int(idx[back[0] + 1])
+            first = k if first is None else min(first, k)
+    return first
+
+
+def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None,
+                    b: np.ndarray | None = None) -> None:
+    """Strict input: the first non-finite value, non-positive error or time earlier than
+    the previous one of its band."""
     for name, arr in (("time", t), ("flux", f), ("flux_err", e)):
         if arr is None:
             continue
@@ -205,11 +225,16 @@ def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None
     if e is not None and (e <= 0).any():
         raise LightCurveError("must be positive", object_id=oid,
                               field=f"flux_err[{int(np.flatnonzero(e <= 0)[0])}]")
-    back = np.flatnonzero(np.diff(t) < 0)
-    if back.size:
-        k = int(back[0]) + 1
-        raise LightCurveError(f"times are not sorted (time[{k}]={t[k]:g} < time[{k - 1}]="
-                              f"{t[k - 1]:g})", object_id=oid, field="time")
+    k = _first_unsorted(t, b)
+    if k is not None:
+        if b is None:
+            raise LightCurveError(f"times are not sorted (time[{k}]={t[k]:g} < time[{k - 1}]="
+                                  f"{t[k - 1]:g})", object_id=oid, field="time")
+        same = np.flatnonzero(b[:k] == b[k])
+        j = int(same[-1])
+        raise LightCurveError(f"times of band {b[k]!r} are not sorted (time[{k}]={t[k]:g} < "
+                              f"time[{j}]={t[j]:g}); each band's times must increase (bands "
+                              "may come one after the other)", object_id=oid, field="time")
 
 
 def _as_float_array(values: Any, name: str, oid: str) -> np.ndarray:

@@ -97,3 +97,22 @@ def test_shared_rr_lyrae_sentinels_are_masked():
     for c in curves:
         assert np.nanmin(c.flux[c.mask]) >= 10 ** (-0.4 * (40 - 22.5))  # no mag > 40
         assert np.all(c.flux_err[c.mask] > 0)
+
+
+def test_bands_listed_one_after_the_other_are_a_layout_not_a_repair():
+    """Survey files and JSON bodies often list a band's epochs, then the next band's: each
+    band in time order is accepted (strict too), interleaved by time, with no repair
+    reported; a band out of order is still refused, naming the band and the indices."""
+    t_g, t_r = np.array([1.0, 3.0, 5.0]), np.array([2.0, 4.0, 6.0])
+    t = np.concatenate([t_g, t_r])
+    f = np.arange(6.0) + 1
+    band = ["g"] * 3 + ["r"] * 3
+    for strict in (True, False):
+        c = LightCurve.from_arrays("s", t, f, band=band, strict=strict, emit_warnings=False)
+        assert c.time.tolist() == [1, 2, 3, 4, 5, 6]
+        assert c.band_labels().tolist() == ["g", "r"] * 3
+        assert c.flux.tolist() == [1, 4, 2, 5, 3, 6] and not c.warnings
+    bad = np.array([1.0, 3.0, 5.0, 2.0, 6.0, 4.0])
+    with pytest.raises(LightCurveError, match=r"times of band 'r' are not sorted \(time\[5\]=4 "
+                                              r"< time\[4\]=6\)"):
+        LightCurve.from_arrays("s", bad, f, band=band, strict=True)
