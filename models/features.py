@@ -6,8 +6,8 @@ excess kurtosis, the von Neumann ratio eta (smoothness in time), the share of po
 one std, the reduced chi2 around the median (variability against the errors); per object, the
 Lomb-Scargle best period and its power (`lomb_scargle_power`), searched once on every band
 together (each band centred on its median and scaled by its spread: a multi-band
-periodogram's simplest form, one search per object instead of one per band); between neighbouring bands, the colour (magnitude
-difference of the median fluxes). Per-object normalisation throws amplitude, colour and
+periodogram's simplest form, one search per object instead of one per band); between
+neighbouring bands, the colour (magnitude difference of the median fluxes). Per-object normalisation throws amplitude, colour and
 period away; these keep them. This is the "light-curve features" half of the features +
 Isolation Forest baseline (as CRTS, ZTF/SNAD and Fink rank objects).
 
