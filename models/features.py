@@ -7,9 +7,10 @@ one std, the reduced chi2 around the median (variability against the errors); pe
 Lomb-Scargle best period and its power (`lomb_scargle_power`), searched once on every band
 together (each band centred on its median and scaled by its spread: a multi-band
 periodogram's simplest form, one search per object instead of one per band); between
-neighbouring bands, the colour (magnitude difference of the median fluxes). Per-object normalisation throws amplitude, colour and
-period away; these keep them. This is the "light-curve features" half of the features +
-Isolation Forest baseline (as CRTS, ZTF/SNAD and Fink rank objects).
+neighbouring bands, the colour (magnitude difference of the median fluxes). Per-object
+normalisation throws amplitude, colour and period away; these keep them. They are the
+"light-curve features" of the features + Isolation Forest baseline (as CRTS, ZTF/SNAD and
+Fink rank objects) and the input of whole-curve mode's object model (models/objects.py).
 
 Scale-free where a median level exists (positive fluxes, e.g. from magnitudes); a band with
 fewer than `MIN_EPOCHS` epochs gives NaN features (the caller imputes).
