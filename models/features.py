@@ -33,6 +33,7 @@ WAVELENGTH_ORDER = "ugrizy"
 # Lomb-Scargle search: periods from `MIN_PERIOD` days to the span, on a regular frequency grid
 MIN_PERIOD = 0.1
 N_FREQUENCIES = 20_000
+OVERSAMPLE = 5
 
 
 def band_order(bands: Sequence[str]) -> list[str]:
@@ -91,14 +92,16 @@ def lomb_scargle_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, f0: float, d
 
 def best_period(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> tuple[float, float]:
     """(period, normalised power) of the highest Lomb-Scargle peak between MIN_PERIOD and
-    the span, on a regular grid of N_FREQUENCIES frequencies."""
+    the span, on a regular frequency grid: OVERSAMPLE points per peak width (1 / span), at
+    most N_FREQUENCIES (long survey spans are searched coarser than that)."""
     span = float(t[-1] - t[0])
     if not span > 2 * MIN_PERIOD:
         return np.nan, np.nan
     f0, f1 = 1.0 / span, 1.0 / MIN_PERIOD
-    df = (f1 - f0) / (N_FREQUENCIES - 1)
-    power = lomb_scargle_power(t, v, np.ones_like(v) if e is None else e, f0, df,
-                               N_FREQUENCIES)
+    # OVERSAMPLE frequencies per peak width (1 / span), at most N_FREQUENCIES
+    n_freq = int(min(N_FREQUENCIES, max(16, np.ceil(OVERSAMPLE * span * (f1 - f0)))))
+    df = (f1 - f0) / (n_freq - 1)
+    power = lomb_scargle_power(t, v, np.ones_like(v) if e is None else e, f0, df, n_freq)
     power = np.nan_to_num(power, nan=-np.inf)
     k = int(np.argmax(power))
     return float(1.0 / (f0 + k * df)), float(power[k])
