@@ -1,15 +1,12 @@
 """Per-object light-curve features: what survey astronomers rank objects by.
 
-Per band (in wavelength order where the names say it: u g r i z y): the number of epochs,
-fractional variability (robust std over the median level), robust amplitude (5-95 %), skew,
-excess kurtosis, the von Neumann ratio eta (smoothness in time), the share of points beyond
-one std, the reduced chi2 around the median (variability against the errors); per object, the
-Lomb-Scargle best period and its power (`lomb_scargle_power`), searched once on every band
-together (each band centred on its median and scaled by its spread: a multi-band
-periodogram's simplest form, one search per object instead of one per band); between
-neighbouring bands, the colour (magnitude difference of the median fluxes). Per-object
-normalisation throws amplitude, colour and period away; these keep them. They are the
-"light-curve features" of the features + Isolation Forest baseline (as CRTS, ZTF/SNAD and
+Per band (in wavelength order where the names say it: u g r i z y): the number of epochs, fractional
+variability (robust std over the median level), robust amplitude (5-95 %), skew, excess kurtosis,
+the von Neumann ratio eta (smoothness in time), the share of points beyond one std, the reduced chi2
+around the median (variability against the errors), and the Lomb-Scargle best period and its power
+(`lomb_scargle_power`); between neighbouring bands, the colour (magnitude difference of the median
+fluxes). Per-object normalisation throws amplitude, colour and period away; these keep them. They
+are the "light-curve features" of the features + Isolation Forest baseline (as CRTS, ZTF/SNAD and
 Fink rank objects) and the input of whole-curve mode's object model (models/objects.py).
 
 Scale-free where a median level exists (positive fluxes, e.g. from magnitudes); a band with
@@ -26,8 +23,7 @@ import numpy as np
 from lcad.models.lightcurve import LightCurve
 
 BAND_FEATURES = ("log_epochs", "log_frac_std", "log_frac_amplitude", "skew", "kurtosis",
-                 "log_eta", "beyond_1std", "log_chi2")
-OBJECT_FEATURES = ("period.log_period", "period.power")
+                 "log_eta", "beyond_1std", "log_chi2", "log_period", "period_power")
 MIN_EPOCHS = 5
 WAVELENGTH_ORDER = "ugrizy"
 # Lomb-Scargle search: periods from `MIN_PERIOD` days to the span, on a regular frequency grid
@@ -47,7 +43,7 @@ def band_order(bands: Sequence[str]) -> list[str]:
 def feature_names(bands: Sequence[str]) -> list[str]:
     order = band_order(bands)
     names = [f"{b}.{f}" for b in order for f in BAND_FEATURES]
-    return names + list(OBJECT_FEATURES) + [f"colour.{a}-{b}" for a, b in pairwise(order)]
+    return names + [f"colour.{a}-{b}" for a, b in pairwise(order)]
 
 
 def _log(x: float) -> float:
@@ -107,7 +103,8 @@ def best_period(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> tuple[flo
     return float(1.0 / (f0 + k * df)), float(power[k])
 
 
-def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> np.ndarray:
+def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None,
+                  periods: bool = True) -> np.ndarray:
     """`BAND_FEATURES` of one band's epochs (times sorted)."""
     out = np.full(len(BAND_FEATURES), np.nan)
     n = v.size
@@ -129,6 +126,9 @@ def band_features(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> np.ndar
         out[6] = float(np.mean(np.abs(z) > 1.0))
     if e is not None and np.all(e > 0):
         out[7] = _log(float(np.mean(((v - med) / e) ** 2)))
+    if periods:
+        out[8], out[9] = best_period(t, v, e)
+        out[8] = _log(out[8])
     return out
 
 
@@ -138,28 +138,17 @@ def object_features(curve: LightCurve, bands: Sequence[str], periods: bool = Tru
     order = band_order(bands)
     labels = curve.band_labels()
     rows, level = [], {}
-    pooled: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for b in order:
         sel = curve.mask & (labels == b)
         t, v = curve.time[sel], curve.flux[sel]
         e = curve.flux_err[sel] if curve.flux_err is not None else None
-        rows.append(band_features(t, v, e))
+        rows.append(band_features(t, v, e, periods))
         if v.size >= MIN_EPOCHS:
             level[b] = float(np.median(v))
-            spread = 1.4826 * float(np.median(np.abs(v - level[b]))) or float(np.std(v)) or 1.0
-            pooled.append((t, (v - level[b]) / spread,
-                           e / spread if e is not None and np.all(e > 0)
-                           else np.ones_like(v)))
-    period = np.full(len(OBJECT_FEATURES), np.nan)
-    if periods and pooled:
-        t, v, e = (np.concatenate(a) for a in zip(*pooled, strict=True))
-        order_t = np.argsort(t, kind="stable")
-        p, power = best_period(t[order_t], v[order_t], e[order_t])
-        period[:] = _log(p), power
     colours = [-2.5 * np.log10(level[a] / level[b])
                if level.get(a, 0) > 0 and level.get(b, 0) > 0 else np.nan
                for a, b in pairwise(order)]
-    return np.concatenate([*rows, period, np.array(colours, dtype=float)])
+    return np.concatenate([*rows, np.array(colours, dtype=float)])
 
 
 def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = None,

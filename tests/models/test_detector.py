@@ -321,7 +321,7 @@ def test_whole_curve_mode_ranks_odd_survey_objects_first_and_keeps_it_in_the_bun
         "scoring": {"min_calibration_objects": 5}, "train": {"epochs": 3},
         "objects": {"periods": False}})
     det, _ = fit_detector(train, cfg)
-    assert "46 light-curve features (periods off)" in det.representation
+    assert "54 light-curve features (periods off)" in det.representation
     res = det.score([*held, *odd])
     y = np.array([c.object_id.startswith(("constant", "flare")) for c in res])
     scores = np.array([c.score for c in res])
