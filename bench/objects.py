@@ -21,8 +21,9 @@ Metrics: ROC-AUC, PR-AUC (prevalence = chance), precision at 10 and 25, recall a
 
 Methods: lcad with its defaults (object score; unscored objects rank last); light-curve
 features (models/features.py: per band variability, amplitude, shape, Lomb-Scargle period,
-colours) + Isolation Forest, as the CRTS/ZTF literature does; lcad's latent codes + Isolation
-Forest (do the codes carry the difference?).
+colours) + Isolation Forest, as the CRTS/ZTF literature does; lcad's latent codes (the object
+embeddings) + Isolation Forest (do the codes carry the difference?); ablations of the object
+score (models/objects.py): the autoencoder's error alone, the forest without the error.
 
     python -m bench.objects            # ~35 min on 2 cores
 """
@@ -44,6 +45,7 @@ from bench.common import table
 from bench.quality import SHARED
 from lcad.models.config import DetectorConfig
 from lcad.models.lightcurve import LightCurve
+from lcad.models.objects import ObjectModel
 from lcad.training.evaluate import at_k_metrics, features_iforest, ranking_metrics
 from lcad.training.io import read_curves
 
@@ -175,12 +177,29 @@ def rank_all(curves: list[LightCurve], overrides: list[str], seed: int
     by = {r.object_id: r for r in res}
     score = np.array([by[c.object_id].score if c.object_id in by else np.nan for c in curves])
     latent = np.array([by[c.object_id].latent.mean(0) if c.object_id in by
-                       else np.full(det.latent_dim, np.nan) for c in curves])
-    print(f"  lcad: {det.config.preprocess.mode} window {det.window}, autoencoder "
-          f"{det.info.autoencoder.get('status')}")
-    return {"lcad (defaults: object score)": score,
-            "features + Isolation Forest": features_iforest(curves, seed),
-            "lcad latent codes + Isolation Forest": isolation_forest(latent, seed)}
+                       else np.full(det.embedding_dim, np.nan) for c in curves])
+    print(f"  lcad: {det.representation}; autoencoder {det.info.autoencoder.get('status')}")
+    out = {"lcad (defaults: object score)": score,
+           "features + Isolation Forest": features_iforest(curves, seed),
+           "lcad latent codes + Isolation Forest": isolation_forest(latent, seed)}
+    if det.objects is not None:  # what each part of the object score adds
+        out.update(object_ablations(det.objects, curves, seed))
+    return out
+
+
+def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
+                     ) -> dict[str, np.ndarray]:
+    """The object model's parts alone: its reconstruction error, and the forest over its
+    reconstructions without the error."""
+    from sklearn.ensemble import IsolationForest
+
+    x = model.standardize(np.stack([model.features(c) for c in curves]))
+    _z, rows, err = model.network_rows(x)
+    forest = IsolationForest(n_estimators=model.cfg.trees, random_state=seed).fit(
+        model.reference[:, :-1])
+    return {"ablation: object autoencoder error alone": err,
+            "ablation: forest on its reconstruction, no error": -forest.score_samples(
+                rows[:, :-1])}
 
 
 COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")

@@ -108,7 +108,9 @@ class ObjectModel:
         return np.clip(np.where(np.isfinite(x), x, 0.0), -CLIP, CLIP).astype(np.float32)
 
     # ---- answers -------------------------------------------------------------------------
-    def _rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def network_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(embeddings, forest rows = [reconstruction, log error], errors) of standardised
+        feature rows."""
         n = x.shape[0]
         size = -(-n // BATCH) * BATCH  # whole batches of one shape: traced once
         padded = np.zeros((size, x.shape[1]), np.float32)
@@ -125,7 +127,7 @@ class ObjectModel:
     def assess(self, raw: np.ndarray) -> ObjectAssessment:
         """Scores, embeddings and errors of objects from their raw feature rows."""
         x = self.standardize(raw)
-        z, rows, err = self._rows(x)
+        z, rows, err = self.network_rows(x)
         return ObjectAssessment(-self.forest.score_samples(rows), z, err)
 
     # ---- training ------------------------------------------------------------------------
@@ -155,10 +157,10 @@ class ObjectModel:
         hist = train_net.fit(x, x, validation_data=(xv, xv), epochs=cfg.epochs,
                              batch_size=32, shuffle=True, verbose=0, callbacks=[stop])
         model = cls(bands, cfg, center, scale, infer, np.zeros((1, x.shape[1] + 1)), seed)
-        _z, rows, _err = model._rows(x)
+        _z, rows, _err = model.network_rows(x)
         model.reference = rows
         model.forest = model.forest.fit(rows)
-        _zv, _rv, errv = model._rows(xv)
+        _zv, _rv, errv = model.network_rows(xv)
         var = float(np.mean(np.var(xv, axis=0))) if xv.shape[0] > 1 else float("nan")
         metrics = {"objects.n_features": float(x.shape[1]),
                    "objects.n_train": float(x.shape[0]),
