@@ -118,6 +118,7 @@ def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurv
 
 
 MIN_WHOLE_WINDOW = 8
+MIN_SLIDING_WINDOWS = 4  # windows a typical curve's grid must span to be cut into windows
 
 
 def grid_coverage(curves: Sequence[LightCurve], cadence: float) -> float:
@@ -139,7 +140,9 @@ def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve],
     the typical curve fills `min_valid_fraction` of its cadence grid (a window of it would be
     usable), or when the curves are split by time (a few long series whose continuation is
     scored: a whole curve is not an object there, e.g. NAB's event-timed series); otherwise
-    whole-curve mode, with the longest window (halving from `preprocess.window`, at least 8)
+    (many objects, each sparse or shorter than MIN_SLIDING_WINDOWS windows of its grid: the
+    object is the unit, e.g. 50 survey epochs that fill a 14-day grid) whole-curve mode,
+    with the longest window (halving from `preprocess.window`, at least 8)
     whose resampled grid the typical curve fills. Returns the config and the grid coverage
     measured (None when the mode was given)."""
     pcfg = config.preprocess
@@ -151,7 +154,9 @@ def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve],
     except LightCurveError:
         cadence = 0.0
     coverage = grid_coverage(curves, cadence) if cadence > 0 else 0.0
-    if coverage >= pcfg.min_valid_fraction or split_by == "time":
+    short = cadence > 0 and median_grid_length(curves, cadence) < MIN_SLIDING_WINDOWS * \
+        pcfg.window
+    if split_by == "time" or (coverage >= pcfg.min_valid_fraction and not short):
         chosen = sliding
     else:
         window = pcfg.window
@@ -163,6 +168,13 @@ def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve],
         chosen = pcfg.model_copy(update={"mode": "whole", "window": max(window,
                                                                         MIN_WHOLE_WINDOW)})
     return config.model_copy(update={"preprocess": chosen}), coverage
+
+
+def median_grid_length(curves: Sequence[LightCurve], cadence: float) -> float:
+    """Median number of grid steps (at `cadence`) a curve spans."""
+    spans = [(c.time[c.mask][-1] - c.time[c.mask][0]) / cadence + 1 for c in curves
+             if c.mask.any()]
+    return float(np.median(spans)) if spans else 0.0
 
 
 def _whole_fill(curves: Sequence[LightCurve], pcfg: PreprocessConfig) -> float:

@@ -96,6 +96,12 @@ def test_auto_mode_slides_on_dense_series_and_takes_whole_sparse_curves():
     # (NAB's event-timed rogue_agent_key_hold fills 24% of its grid)
     cfg, coverage = resolve_mode(DetectorConfig(), sparse[:2], "time")
     assert coverage < 0.5 and cfg.preprocess.mode == "sliding"
+    # many objects that fill their grid but span fewer than 4 windows of it (50 survey
+    # epochs fill a 14-day grid): each is one object, whole
+    short = [curve(f"c{i}", n=100, step=14.0) for i in range(12)]
+    cfg, coverage = resolve_mode(DetectorConfig(), short)
+    assert coverage == pytest.approx(1.0) and cfg.preprocess.mode == "whole"
+    assert resolve_mode(DetectorConfig(), short, "time")[0].preprocess.mode == "sliding"
 
 
 def test_relative_min_delta_stops_a_flat_loss_and_lets_a_falling_one_run():
