@@ -202,6 +202,7 @@ def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
                 rows[:, :-1])}
 
 
+TASKS = ("all", "rare", "injected", "kepler-survey")
 COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")
 
 
@@ -221,36 +222,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--draws", type=int, default=3, help="random draws of the rare task")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     args = ap.parse_args(argv)
     curves, is_c = rr_lyrae()
     rows = []
-    print(f"task all: {len(curves)} stars, {int(is_c.sum())} c type")
-    scores = rank_all(curves, args.set, 0)
-    rows += summarize("all (19 % c)", [{m: metrics(is_c, s) for m, s in scores.items()}])
+    if "all" in args.tasks:
+        print(f"task all: {len(curves)} stars, {int(is_c.sum())} c type")
+        scores = rank_all(curves, args.set, 0)
+        rows += summarize("all (19 % c)", [{m: metrics(is_c, s) for m, s in scores.items()}])
     rng = np.random.default_rng(0)
     ab, cc = np.flatnonzero(~is_c), np.flatnonzero(is_c)
     runs = []
-    for d in range(args.draws):
+    for d in range(args.draws if "rare" in args.tasks else 0):
         idx = np.concatenate([ab, rng.choice(cc, 10, replace=False)])
         print(f"task rare, draw {d + 1}/{args.draws}: {idx.size} stars, 10 c type")
         scores = rank_all([curves[i] for i in idx], args.set, d)
         runs.append({m: metrics(is_c[idx], s) for m, s in scores.items()})
-    rows += summarize(f"rare (5 % c, {args.draws} draws)", runs)
+    if runs:
+        rows += summarize(f"rare (5 % c, {args.draws} draws)", runs)
     runs = []
-    for d in range(args.draws):
+    for d in range(args.draws if "injected" in args.tasks else 0):
         task, y = injected_task(curves, is_c, d)
         print(f"task injected, draw {d + 1}/{args.draws}: {len(task)} stars, {int(y.sum())} odd")
         scores = rank_all(task, args.set, d)
         runs.append({m: metrics(y, s) for m, s in scores.items()})
-    rows += summarize(f"injected (6 %, {args.draws} draws)", runs)
+    if runs:
+        rows += summarize(f"injected (6 %, {args.draws} draws)", runs)
     runs = []
-    for d in range(args.draws):
+    for d in range(args.draws if "kepler-survey" in args.tasks else 0):
         task, y = kepler_survey_task(d)
         print(f"task kepler-survey, draw {d + 1}/{args.draws}: {len(task)} segments, "
               f"{int(y.sum())} with an event")
         scores = rank_all(task, args.set, d)
         runs.append({m: metrics(y, s) for m, s in scores.items()})
-    rows += summarize(f"kepler-survey (6 %, {args.draws} draws)", runs)
+    if runs:
+        rows += summarize(f"kepler-survey (6 %, {args.draws} draws)", runs)
     text = table(["task", "method", *COLUMNS], rows)
     print(text)
     if args.out:

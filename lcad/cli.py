@@ -257,6 +257,10 @@ def _report_training(outcome: Any) -> None:
     why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid)"
            if "grid_coverage" in m else "")
     print(f"representation: {outcome.detector.representation}{why}")
+    if "objects.val_r2" in m:
+        print(f"object model: {m['objects.n_features']:.0f} features of "
+              f"{m['objects.n_train']:.0f} training objects, {m['objects.epochs_run']:.0f} "
+              f"epochs, held-out reconstruction R^2 {m['objects.val_r2']:.2f}")
     learned = outcome.detector.info.autoencoder
     if learned.get("verdict"):
         print(f"autoencoder: {learned['verdict']}",

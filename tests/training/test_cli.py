@@ -362,6 +362,8 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys):
     assert "representation: whole curves: each object resampled onto" in out.out
     assert "light-curve features (periods on) through an autoencoder and an Isolation " \
         "Forest" in out.out
+    assert "object model: 54 features of " in out.out and "held-out reconstruction R^2" \
+        in out.out
     assert "sentinel or non-physical magnitude" in out.err + out.out
     det = Detector.load(bundle)
     assert det.config.preprocess.mode == "whole" and det.metrics["grid_coverage"] < 0.5
