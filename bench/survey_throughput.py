@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     train = curves_from_frame(frame[frame.object_id < "obj0001000"])
     det = Detector.fit(train, train={"epochs": 5})
     bundle = det.save(tmp / "bundle")
-    mode = f"{det.config.preprocess.mode} window {det.window}, point score {det.point_method}"
+    mode = f"{det.representation}; point score {det.point_method}"
     print(f"{args.objects} objects x {len(BANDS)} bands x {EPOCHS} epochs; detector: {mode}")
 
     t0 = time.perf_counter()
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     n = summary["n_objects"]
 
     body = tmp / "batch.json"
-    head = frame[frame.object_id < "obj0000100"].sort_values(["object_id", "time"])
-    # (the API takes each series in time order, bands interleaved; files may group by band)
+    head = frame[frame.object_id < "obj0000100"].sort_values(["object_id", "band", "time"])
+    # (band by band, each band in time order, as survey exports list them)
     body.write_text(json.dumps({"series": [
         {"id": oid, "time": g.time.tolist(), "flux": g.flux.tolist(),
          "flux_err": g.flux_err.tolist(), "band": g.band.tolist()}
