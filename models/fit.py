@@ -278,7 +278,10 @@ def fit_detector(
         try:
             det.objects, object_metrics = ObjectModel.fit(splits.train, splits.validation,
                                                           det.bands, config.objects, tcfg.seed)
-            det.calibrate_objects(cal_curves)
+            # held out from the forest and the network's weights (validation only chose
+            # the epoch to stop at): twice the calibration objects alone
+            det.calibrate_objects([*cal_curves, *splits.validation] if splits.by == "object"
+                                  else cal_curves)
         except LightCurveError as exc:
             warnings.warn(f"{exc.message}: the object score is the resampled curve's "
                           "reconstruction error instead", FitWarning, stacklevel=2)
