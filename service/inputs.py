@@ -83,7 +83,8 @@ def check_points(i: int, n: int, max_points: int) -> None:
 
 def prepare_all(det: Detector, curves: Sequence[LightCurve]
                 ) -> tuple[list[Prepared], np.ndarray]:
-    """Prepared curves and their stacked network inputs (cut here, off the event loop)."""
+    """Prepared curves and their stacked network inputs (cut here, off the event loop);
+    with an object model, its answers for the whole request in one batch."""
     out = []
     for i, c in enumerate(curves):
         try:
@@ -92,6 +93,7 @@ def prepare_all(det: Detector, curves: Sequence[LightCurve]
             raise ApiError(422, f"series[{i}] ({c.object_id}): {exc.message}",
                            details=[{"field": f"series[{i}].{exc.field or 'time'}",
                                      "problem": exc.message}]) from None
+    det.assess_objects(out)
     return out, stack_inputs(out)
 
 
