@@ -104,7 +104,8 @@ def kepler_survey_task(draw: int, per_star: int = 60, days: float = 100.0
                        ) -> tuple[list[LightCurve], np.ndarray]:
     """Survey-sampled Kepler segments, 6 % with an injected event (module docstring)."""
     rng = np.random.default_rng(200 + draw)
-    curves, y = [], []
+    curves: list[LightCurve] = []
+    y: list[bool] = []
     kinds = ("flare", "dip", "step")
     for path in sorted((SHARED / "kepler").glob("*.csv")):
         df = pd.read_csv(path).sort_values("time")

@@ -225,16 +225,17 @@ def _refuse_repairs(oid: str, t: np.ndarray, f: np.ndarray, e: np.ndarray | None
     if e is not None and (e <= 0).any():
         raise LightCurveError("must be positive", object_id=oid,
                               field=f"flux_err[{int(np.flatnonzero(e <= 0)[0])}]")
-    k = _first_unsorted(t, b)
-    if k is not None:
+    back = _first_unsorted(t, b)
+    if back is not None:
         if b is None:
-            raise LightCurveError(f"times are not sorted (time[{k}]={t[k]:g} < time[{k - 1}]="
-                                  f"{t[k - 1]:g})", object_id=oid, field="time")
-        same = np.flatnonzero(b[:k] == b[k])
-        j = int(same[-1])
-        raise LightCurveError(f"times of band {b[k]!r} are not sorted (time[{k}]={t[k]:g} < "
-                              f"time[{j}]={t[j]:g}); each band's times must increase (bands "
-                              "may come one after the other)", object_id=oid, field="time")
+            raise LightCurveError(f"times are not sorted (time[{back}]={t[back]:g} < "
+                                  f"time[{back - 1}]={t[back - 1]:g})", object_id=oid,
+                                  field="time")
+        j = int(np.flatnonzero(b[:back] == b[back])[-1])
+        raise LightCurveError(f"times of band {b[back]!r} are not sorted (time[{back}]="
+                              f"{t[back]:g} < time[{j}]={t[j]:g}); each band's times must "
+                              "increase (bands may come one after the other)",
+                              object_id=oid, field="time")
 
 
 def _as_float_array(values: Any, name: str, oid: str) -> np.ndarray:
