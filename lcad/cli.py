@@ -76,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
                         "plus one, at most 4)")
     _column_flags(s)
 
+    k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects "
+                       "and skipped tables as Parquet (same numbers as `lcad score`)")
+    k.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
+    k.add_argument("--data", required=True,
+                   help="Parquet file or dataset (a folder, a glob, or an hdfs:// s3a:// URI)")
+    k.add_argument("--output", required=True,
+                   help="folder for the points/, objects/ and skipped/ Parquet datasets")
+    k.add_argument("--master", help="Spark master, e.g. local[2] (default: spark-submit's "
+                   "--master, else local[*])")
+    k.add_argument("--partitions", type=_at_least(1), default=None,
+                   help="partitions of the objects (default: Spark's default parallelism)")
+    k.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
+    k.add_argument("--batch-objects", type=_at_least(1), default=256,
+                   help="objects scored per network call in a task")
+    k.add_argument("--segment-points", type=_at_least(1000), default=200_000,
+                   help="longer series are scored in overlapping segments of this many points")
+    k.add_argument("--overwrite", action="store_true", help="replace earlier results")
+    _column_flags(k)
+
     e = sub.add_parser("evaluate", help="metrics against labels, optionally beside baselines")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
@@ -334,6 +353,34 @@ def cmd_score(args: argparse.Namespace) -> int:
               "model with a smaller window or a lower preprocess.min_valid_fraction",
               file=sys.stderr)
     print(f"points: {args.output}\nobjects: {summary['objects_file']}")
+    return 0
+
+
+def cmd_spark_score(args: argparse.Namespace) -> int:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise CliError("pyspark is not installed: pip install 'lcad[spark]'") from None
+    from lcad.training.spark import score_spark, spark_session
+
+    summary = score_spark(args.data, args.model, args.output, spark=spark_session(args.master),
+                          columns=_columns(args), unit=args.unit, threshold=args.threshold,
+                          batch_objects=args.batch_objects, segment_points=args.segment_points,
+                          partitions=args.partitions, overwrite=args.overwrite)
+    for oid, why in summary["skipped"].items():
+        print(f"skipped {oid}: {why}", file=sys.stderr)
+    if summary["n_objects"] == 0:
+        raise CliError(f"no object of {args.data} could be scored ({summary['n_skipped']} "
+                       f"skipped; the first reasons above, all in {summary['tables']['skipped']})")
+    print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
+          f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
+          "interval(s)" + (f"; {summary['n_skipped']} skipped" if summary["n_skipped"] else ""))
+    if summary["unscored"]:
+        print(f"warning: {len(summary['unscored'])} object(s) have no score (null in the "
+              f"objects table): no window had enough observed grid points; first: "
+              f"{', '.join(summary['unscored'][:5])}", file=sys.stderr)
+    for table, path in summary["tables"].items():
+        print(f"{table}: {path}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -100,6 +100,18 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
                write: Callable[[pd.DataFrame], None],
                segment_points: int = SEGMENT_POINTS, workers: int = WORKERS) -> dict[str, Any]:
+    """`iter_long`, each segment's points passed to `write`; the object summary returned."""
+    segments = iter_long(det, curve, threshold, segment_points, workers)
+    while True:
+        try:
+            write(next(segments))
+        except StopIteration as done:
+            return done.value
+
+
+def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
+              segment_points: int = SEGMENT_POINTS, workers: int = WORKERS
+              ) -> Generator[pd.DataFrame, None, dict[str, Any]]:
     """Score one long curve in overlapping time segments, so memory holds a few segments.
 
     Every segment is resampled on the whole curve's grid with its statistics
@@ -108,14 +120,14 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
     together, these are the whole curve's windows, so the object score, p-value and verdict
     are those of one pass whatever `segment_points` (tested). Point scores near a core's
     edge see the same windows; the scan scales residuals by the segment's own scatter.
-    Up to `workers` segments are scored at once; each one's points go to `write`, in
-    order, as soon as it is scored; the object summary is returned.
+    Up to `workers` segments are scored at once; each one's points are yielded, in order,
+    as soon as it is scored; the object summary is the generator's return value.
     """
     n = len(curve)
     if det.config.preprocess.mode == "whole":  # one grid of `window` points per curve
         res = det.score([curve], threshold=threshold)
         c = res.curves[0]
-        write(c.points_frame(categorical=True))
+        yield c.points_frame(categorical=True)
         return _object_row(c.object_id, n, c.score, c.p_value, c.is_anomalous,
                            int(np.sum(c.is_anomaly)), len(c.intervals))
     anchor = det.preprocessor.anchor(curve)
@@ -142,7 +154,7 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
         if done is None:
             continue
         f, n_core_intervals, werr = done
-        write(f)
+        yield f
         scored = True
         n_flagged += int(f["is_anomaly"].sum())
         errors.append(werr)

@@ -195,15 +195,24 @@ class EpochLogger(keras.callbacks.Callback):
 
 
 def input_schema() -> Any:
-    from mlflow.types.schema import ColSpec, Schema
+    """Long format (a number per cell) or one row per object (a list per cell): the point
+    columns take either, and the pyfunc checks what it gets (training/mlflow_model.py)."""
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
     return Schema([
         ColSpec("string", "object_id"),
-        ColSpec("double", "time"),
-        ColSpec("double", "flux"),
-        ColSpec("double", "flux_err", required=False),
-        ColSpec("string", "band", required=False),
+        ColSpec(AnyType(), "time"),
+        ColSpec(AnyType(), "flux"),
+        ColSpec(AnyType(), "flux_err", required=False),
+        ColSpec(AnyType(), "band", required=False),
     ])
+
+
+def param_schema() -> Any:
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    return ParamSchema([ParamSpec("threshold", "double", None),
+                        ParamSpec("output", "string", "points")])
 
 
 def example_frame(curve: LightCurve, window: int) -> pd.DataFrame:
@@ -237,7 +246,8 @@ def log_pyfunc(bundle: Path, example: pd.DataFrame | None, register_as: str | No
             python_model=str(Path(__file__).with_name("mlflow_model.py")),
             artifacts={"bundle": str(bundle)},
             code_paths=[str(package_copy(code))],  # the pyfunc carries the lcad it needs
-            signature=ModelSignature(inputs=input_schema(), outputs=output),
+            signature=ModelSignature(inputs=input_schema(), outputs=output,
+                                     params=param_schema()),
             input_example=example,
             registered_model_name=register_as,
             pip_requirements=_requirements(),

@@ -1,0 +1,160 @@
+"""Spark batch scoring (`lcad spark-score`, `score_spark`) and the pyfunc in
+`mlflow.pyfunc.spark_udf`, on a real local[2] Spark session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lcad.cli import main
+from lcad.models.detector import Detector
+from lcad.models.frames import curves_from_frame
+from tests.conftest import SYNTH
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from lcad.training.spark import spark_session
+
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "4")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    """Synthetic curves (the tiny model's one band), one long enough to be scored in
+    segments, one too short to score; as Parquet."""
+    from lcad.models.synthetic import synthetic_dataset, to_frame
+
+    curves, _ = synthetic_dataset(10, seed=5, **SYNTH)
+    frame = to_frame(curves)
+    long_curves, _ = synthetic_dataset(1, seed=6, **{**SYNTH, "n_points": 2600})
+    long = to_frame(long_curves).assign(object_id="long")
+    short = pd.DataFrame({"object_id": "short", "time": [0.0, 0.02, 0.04],
+                          "flux": [1.0, 1.1, 0.9], "flux_err": 0.05, "band": "default"})
+    frame = pd.concat([frame, long, short], ignore_index=True)
+    path = tmp_path_factory.mktemp("spark") / "survey.parquet"
+    frame.to_parquet(path)
+    return path
+
+
+def sorted_points(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.astype({"object_id": str, "band": str})
+    return frame.sort_values(["object_id", "time", "band"]).reset_index(drop=True)
+
+
+def test_spark_score_gives_the_numbers_of_lcad_score(spark, tiny_bundle, survey, tmp_path,
+                                                     capsys):
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "700")  # objects span
+    ref = tmp_path / "ref.parquet"                                          # batches
+    assert main(["score", "--model", str(tiny_bundle), "--data", str(survey),
+                 "--output", str(ref), "--segment-points", "1000"]) == 0
+    out = tmp_path / "spark"
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(survey),
+                 "--output", str(out), "--segment-points", "1000", "--partitions", "3"]) == 0
+    said = capsys.readouterr()
+    assert "scored 11 object(s)" in said.out and "1 skipped" in said.out
+    assert "skipped short: " in said.err
+    want, got = sorted_points(pd.read_parquet(ref)), sorted_points(pd.read_parquet(out / "points"))
+    assert list(got.columns) == list(want.columns) and len(got) == len(want) > 9000
+    assert (got["object_id"] == want["object_id"]).all() and (got["band"] == want["band"]).all()
+    for col in ("time", "flux", "reconstruction", "score", "p_value"):
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-6, atol=1e-9, err_msg=col)
+    assert (got["is_anomaly"] == want["is_anomaly"]).all()
+    objects = pd.read_parquet(out / "objects").sort_values("object_id").reset_index(drop=True)
+    ref_objects = pd.read_parquet(tmp_path / "ref.objects.parquet").astype({"object_id": str})
+    ref_objects = ref_objects.sort_values("object_id").reset_index(drop=True)
+    assert objects["object_id"].tolist() == ref_objects["object_id"].tolist()
+    assert "long" in objects["object_id"].tolist()  # the segmented path
+    np.testing.assert_allclose(objects["score"], ref_objects["score"], rtol=1e-6)
+    np.testing.assert_allclose(objects["p_value"], ref_objects["p_value"], rtol=1e-6)
+    for col in ("is_anomalous", "n_points", "n_anomalous_points", "n_intervals"):
+        assert objects[col].tolist() == ref_objects[col].tolist(), col
+    skipped = pd.read_parquet(out / "skipped")
+    assert skipped["object_id"].tolist() == ["short"] and "too short" in skipped["reason"][0]
+    # results are not overwritten unless asked
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(survey),
+                 "--output", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_a_dataframe_with_survey_column_names_and_a_broken_object(spark, tiny_detector,
+                                                                  tiny_bundle, survey,
+                                                                  tmp_path):
+    from lcad.training.spark import score_spark
+
+    frame = pd.read_parquet(survey)
+    frame = frame[frame.object_id.isin(["synth-0000", "synth-0001"])]
+    broken = pd.DataFrame({"object_id": "all-nan", "time": [0.0, 1.0, 2.0],
+                           "flux": np.nan, "flux_err": 0.1, "band": "default"})
+    renamed = pd.concat([frame, broken]).rename(columns={
+        "object_id": "source_id", "time": "mjd", "flux": "flux", "flux_err": "sigma",
+        "band": "filter"})
+    summary = score_spark(spark.createDataFrame(renamed), str(tiny_bundle), tmp_path / "o",
+                          spark=spark)
+    assert summary["n_objects"] == 2 and summary["n_skipped"] == 1
+    assert "all-nan" in summary["skipped"]
+    got = pd.read_parquet(tmp_path / "o" / "objects").sort_values("object_id")
+    want = tiny_detector.score(curves_from_frame(frame, emit_warnings=False)).to_frame()
+    np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6)
+
+
+def test_spark_score_refuses_what_it_cannot_use(spark, tiny_bundle, survey, tmp_path, capsys):
+    no_ids = tmp_path / "no_ids.parquet"
+    pd.read_parquet(survey).drop(columns=["object_id"]).to_parquet(no_ids)
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(no_ids),
+                 "--output", str(tmp_path / "a")]) == 2
+    assert "no object id column" in capsys.readouterr().err
+    assert main(["spark-score", "--model", str(tmp_path / "missing"), "--data", str(survey),
+                 "--output", str(tmp_path / "b")]) == 2
+    assert "missing" in capsys.readouterr().err
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data",
+                 str(tmp_path / "nothing.parquet"), "--output", str(tmp_path / "c")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_registered_pyfunc_in_spark_udf_with_a_struct_result(spark, tiny_bundle, survey,
+                                                             tmp_path, monkeypatch):
+    """One row per object, its points as arrays (as an alert broker holds them), scored by
+    the registered pyfunc in `mlflow.pyfunc.spark_udf`; then `score_spark` from the same
+    registry URI."""
+    import mlflow
+    from pyspark.sql import functions as F  # noqa: N812
+
+    from lcad.training.mlflow_model import SPARK_RESULT_TYPE
+    from lcad.training.spark import score_spark
+    from lcad.training.tracking import log_pyfunc
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    with mlflow.start_run():
+        log_pyfunc(tiny_bundle, None, "lcad-spark", promote=True)
+    rows = (spark.read.parquet(str(survey)).where(F.col("object_id") != "long")
+            .orderBy("object_id", "time")
+            .groupBy("object_id").agg(*(F.collect_list(c).alias(c)
+                                        for c in ("time", "flux", "flux_err", "band"))))
+    udf = mlflow.pyfunc.spark_udf(spark, "models:/lcad-spark@champion",
+                                  result_type=SPARK_RESULT_TYPE, env_manager="local")
+    got = (rows.withColumn("lcad", udf(F.struct("object_id", "time", "flux", "flux_err",
+                                                 "band")))
+           .select("lcad.*").toPandas().set_index("object_id").sort_index())
+    assert len(got) == 11
+    assert got["error"]["short"].startswith("too short") and np.isnan(got["score"]["short"])
+    det = Detector.load(tiny_bundle)
+    frame = pd.read_parquet(survey)
+    frame = frame[~frame.object_id.isin(["long", "short"])]
+    want = det.score(curves_from_frame(frame, emit_warnings=False))
+    for c in want:
+        row = got.loc[c.object_id]
+        assert row["score"] == pytest.approx(c.score, rel=1e-6)
+        assert row["p_value"] == pytest.approx(c.p_value, rel=1e-6)
+        assert bool(row["is_anomalous"]) == c.is_anomalous and row["error"] == ""
+        np.testing.assert_allclose(row["latent"], c.latent.mean(axis=0), rtol=1e-5, atol=1e-6)
+    assert np.std(np.stack(got["latent"].drop("short").to_numpy()), axis=0).max() > 0
+    summary = score_spark(str(survey), "models:/lcad-spark@champion", tmp_path / "reg",
+                          spark=spark)
+    assert summary["n_objects"] == 11
