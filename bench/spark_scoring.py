@@ -134,7 +134,7 @@ def main() -> None:
     results: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for i in range(args.runs):
         for kind in kinds:
-            out = tmp / f"out-{kind}-{i}"
+            out = tmp / f"out-{kind.replace('[', '').replace(']', '')}-{i}"
             out.mkdir()
             proc = subprocess.run([sys.executable, "-m", "bench.spark_scoring", "--child", kind,
                                    str(bundle), str(data), str(warm), str(out)],

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -53,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    t.add_argument("--processes", type=_at_least(1), default=None, metavar="N",
+                   help="train data-parallel in N processes on this machine (JAX backend, "
+                   "keras.distribution.DataParallel; the same loss curve as one process)")
     _column_flags(t)
 
     g = sub.add_parser("log-run", help="log a trained bundle to MLflow (what training could "
@@ -151,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             quiet_libraries()
     from lcad.models.errors import LcadError
 
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
         with warnings.catch_warnings():
@@ -244,15 +251,43 @@ def cmd_train(args: argparse.Namespace) -> int:
         from lcad.registry import check_reachable, tracking_uri
 
         check_reachable(tracking_uri())
-    curves = _read(args)
+    from lcad.training import distributed
+
+    if args.processes:
+        if args.resume:
+            raise CliError("--resume continues a one-process run: drop --processes")
+        return distributed.launch(_without_processes(args.argv), args.processes)
+    rank, processes = distributed.join() if distributed.in_cluster() else (0, 1)
+    curves = _read(args) if rank == 0 else _quietly(_read, args)
     from lcad.training.train import TrainRequest, run_training
 
+    lead = rank == 0  # the others train their share and write nothing
     outcome = run_training(TrainRequest(
-        cfg=cfg, curves=curves, output=args.output, data_source=str(args.data),
-        experiment=args.experiment, register_as=args.register_as, promote=args.promote,
-        resume=args.resume, tracking=not args.no_tracking, run_name=args.run_name))
-    _report_training(outcome)
+        cfg=cfg, curves=curves, data_source=str(args.data), experiment=args.experiment,
+        output=args.output if lead else Path(tempfile.mkdtemp(prefix="lcad-rank-")) / "model",
+        register_as=args.register_as if lead else None, promote=args.promote and lead,
+        resume=args.resume, tracking=not args.no_tracking and lead, run_name=args.run_name,
+        progress=lead, processes=processes))
+    if lead:
+        _report_training(outcome)
     return 0
+
+
+def _without_processes(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--processes":
+            skip = True
+        elif not a.startswith("--processes="):
+            out.append(a)
+    return out
+
+
+def _quietly(fn: Any, *args: Any) -> Any:
+    with contextlib.redirect_stderr(io.StringIO()):
+        return fn(*args)
 
 
 def cmd_log_run(args: argparse.Namespace) -> int:

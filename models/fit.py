@@ -18,6 +18,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import FitWarning, LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.objects import ObjectModel
+from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
 from lcad.models.point_scores import POINT_SCORERS
 from lcad.models.preprocess import Preprocessor
 
@@ -252,6 +253,7 @@ def fit_detector(
         x_va, y_va = x_tr[idx[:n_va]], y_tr[idx[:n_va]]
         x_tr, y_tr = x_tr[idx[n_va:]], y_tr[idx[n_va:]]
 
+    parallel = data_parallel()  # (shard, processes) when trained by several processes
     steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
     if model is None or net.optimizer is None:
         net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model),
@@ -259,9 +261,19 @@ def fit_detector(
     stop = RelativeEarlyStopping(monitor="val_loss", mode="min", patience=tcfg.patience,
                                  min_delta=tcfg.min_delta, restore_best_weights=True)
     t0 = time.perf_counter()
-    history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
-                      batch_size=tcfg.batch_size, shuffle=True, verbose=verbose,
-                      initial_epoch=initial_epoch, callbacks=[stop, *callbacks])
+    if parallel is None:
+        history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
+                          batch_size=tcfg.batch_size, shuffle=True, verbose=verbose,
+                          initial_epoch=initial_epoch, callbacks=[stop, *callbacks])
+    else:  # every process feeds its part of each global batch (models/parallel.py)
+        rank, world = parallel
+        history = net.fit(
+            ShardedBatches(x_tr, y_tr, tcfg.batch_size, rank, world, seed=tcfg.seed),
+            validation_data=validation_batches(x_va, y_va, tcfg.batch_size, rank, world),
+            epochs=tcfg.epochs, verbose=verbose, initial_epoch=initial_epoch,
+            callbacks=[stop, *callbacks])
+        net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed))
+        det = Detector(config, pre, net)
     seconds = time.perf_counter() - t0
     epochs_run = max(1, len(history.history.get("loss", [])))
 

@@ -68,13 +68,29 @@ def worker_detector(name: str) -> Any:
 
 
 def tagged(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    """`frame` in the shared schema, its rows marked as `table`'s."""
-    out = frame.reindex(columns=list(COLUMNS))
-    out["table"] = table
-    for col in ("object_id", "band"):  # categoricals (the long path's segments) as text
-        if col in frame.columns:
-            out[col] = frame[col].astype(str).to_numpy(dtype=object)
-    return out.astype({name: dtype for name, (_, dtype) in COLUMNS.items()})
+    """`frame` in the shared schema, its rows marked as `table`'s. Text columns are Arrow
+    strings built from categoricals (a Python str per row made the hand-over to Spark a
+    third of a task's time)."""
+    import pyarrow as pa
+
+    n = len(frame)
+    out = {}
+    for name, (kind, dtype) in COLUMNS.items():
+        if kind == "string":
+            if name == "table":
+                arr = pa.array([table]).take(np.zeros(n, np.int64))
+            elif name in frame.columns:
+                arr = pa.array(frame[name], from_pandas=True).cast(pa.string())
+            else:
+                arr = pa.nulls(n, pa.string())
+            out[name] = pd.arrays.ArrowExtensionArray(arr)
+        elif name in frame.columns:
+            out[name] = frame[name].to_numpy().astype(dtype) if dtype.startswith("float") \
+                else frame[name].astype(dtype).array
+        else:
+            out[name] = pd.array(np.full(n, np.nan), dtype=dtype) if dtype != "float64" \
+                else np.full(n, np.nan)
+    return pd.DataFrame(out)
 
 
 class PartitionScorer:
@@ -149,7 +165,7 @@ class PartitionScorer:
             result = det.score(short, threshold=self.threshold, on_error="skip")
             skipped.update(result.skipped)
             if len(result):
-                yield tagged(result.points_frame(), "points")
+                yield tagged(result.points_frame(categorical=True), "points")
                 yield tagged(result.to_frame(), "objects")
         for c in (c for c in curves if len(c) > self.segment_points):
             segments = iter_long(det, c, self.threshold, self.segment_points, workers=1)
@@ -246,41 +262,50 @@ def score_spark(
         selected.append(col(f"`{cmap.flux_err}`").alias("flux_err"))
     if cmap.band:
         selected.append(col(f"`{cmap.band}`").cast("string").alias("band"))
-    n_parts = partitions or spark.sparkContext.defaultParallelism
-    rows = (frame.select(*selected).repartition(n_parts, "object_id")
+    # ranges of object ids holding about as many rows each (a hash put several of a few
+    # long objects on one core); 4 per core so a slow task does not hold up the others
+    n_parts = partitions or 4 * spark.sparkContext.defaultParallelism
+    rows = (frame.select(*selected).repartitionByRange(n_parts, "object_id")
             .sortWithinPartitions("object_id", "time", *(["band"] if cmap.band else [])))
     scorer = PartitionScorer(name, cmap.unit, cmap.flux_err is not None, cmap.band is not None,
                              threshold, batch_objects, segment_points)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0", category=FutureWarning)
-        scored = rows.mapInPandas(scorer, SCHEMA).persist(StorageLevel.DISK_ONLY)
+        # scored once: kept (memory, spilling to disk) while the points are written, then
+        # the far fewer object and skipped rows are kept apart for their tables and counts
+        scored = rows.mapInPandas(scorer, SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+        rest = scored.where(col("table") != "points")
         try:
             out = str(output).rstrip("/")
             mode = "overwrite" if overwrite else "errorifexists"
             for table, cols in TABLES.items():
-                (scored.where(col("table") == table).select(*cols)
-                 .write.mode(mode).parquet(f"{out}/{table}"))
+                if table == "objects":
+                    rest = rest.persist(StorageLevel.MEMORY_AND_DISK)
+                (rest if table != "points" else scored).where(col("table") == table) \
+                    .select(*cols).write.mode(mode).parquet(f"{out}/{table}")
+            return summarize(rest, out)
         except Exception as exc:
             if "already exists" in str(exc):
                 raise LcadError(f"{out} already holds results: pass --overwrite or choose "
                                 "another --output") from None
             raise
         finally:
+            rest.unpersist()
             scored.unpersist()
-    return summarize(spark, out)
 
 
-def summarize(spark: Any, out: str) -> dict[str, Any]:
-    """Counts from the written tables (the objects table is small)."""
+def summarize(scored: Any, out: str) -> dict[str, Any]:
+    """Counts from the kept object and skipped rows (not scored again; not read back from
+    `out`, whose name Spark would read as a glob pattern)."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    objects = spark.read.parquet(f"{out}/objects")
+    objects = scored.where(F.col("table") == "objects")
     row = objects.agg(F.count("*").alias("n"), F.sum("n_points").alias("points"),
                       F.sum(F.col("is_anomalous").cast("long")).alias("anomalous"),
                       F.sum("n_intervals").alias("intervals")).collect()[0]
-    unscored = [r.object_id for r in objects.where(F.col("score").isNull())
+    unscored = [r.object_id for r in objects.where(F.col("score").isNull() | F.isnan("score"))
                 .select("object_id").limit(1000).collect()]
-    skipped = spark.read.parquet(f"{out}/skipped")
+    skipped = scored.where(F.col("table") == "skipped")
     return {
         "n_objects": int(row.n), "n_points": int(row.points or 0),
         "n_anomalous_objects": int(row.anomalous or 0),

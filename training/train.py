@@ -146,6 +146,7 @@ class TrainRequest:
     run_name: str | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     progress: bool = True  # one line per epoch on stdout
+    processes: int = 1  # data-parallel training processes (training/distributed.py)
 
 
 @dataclass
@@ -272,7 +273,9 @@ def _log_start(req: TrainRequest, splits: Splits) -> None:
     mlflow.log_params({"data.source": req.data_source, "data.n_objects": len(req.curves),
                        "data.n_points": sum(len(c) for c in req.curves),
                        "data.n_train_points": sum(len(c) for c in splits.train),
-                       "data.split_by": splits.by})
+                       "data.split_by": splits.by,
+                       "train.processes": req.processes,
+                       "train.keras_backend": keras.backend.backend()})
     mlflow.log_text(req.cfg.to_yaml(), "config.yaml")
     tracking.log_dataset(splits.train, req.data_source, "train", "training")
 
