@@ -271,9 +271,10 @@ def score_spark(
                              threshold, batch_objects, segment_points)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0", category=FutureWarning)
-        # scored once: kept (memory, spilling to disk) while the points are written, then
-        # the far fewer object and skipped rows are kept apart for their tables and counts
-        scored = rows.mapInPandas(scorer, SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+        # scored once: kept on disk (in memory, 10 million points overran a 1 GB driver
+        # heap in local mode) while the points are written, then the far fewer object and
+        # skipped rows are kept apart for their tables and counts
+        scored = rows.mapInPandas(scorer, SCHEMA).persist(StorageLevel.DISK_ONLY)
         rest = scored.where(col("table") != "points")
         try:
             out = str(output).rstrip("/")
