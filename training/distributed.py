@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
+import subprocess  # this Python running lcad itself, no shell  # nosec B404
 import sys
 import tempfile
 import time
@@ -70,7 +70,7 @@ def launch(argv: list[str], processes: int) -> int:
     for rank in range(processes):
         quiet = rank > 0
         err = open(logs / f"process-{rank}.log", "w") if quiet else None  # noqa: SIM115
-        procs.append((rank, err, subprocess.Popen(
+        procs.append((rank, err, subprocess.Popen(  # nosec B603: our own argv, no shell
             [sys.executable, "-m", "lcad.cli", *argv], env={**env, PROCESS_ID: str(rank)},
             stdout=subprocess.DEVNULL if quiet else None, stderr=err)))
     code = 0
