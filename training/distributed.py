@@ -70,7 +70,7 @@ def launch(argv: list[str], processes: int) -> int:
     for rank in range(processes):
         quiet = rank > 0
         err = open(logs / f"process-{rank}.log", "w") if quiet else None  # noqa: SIM115
-        procs.append((rank, err, subprocess.Popen(  # nosec B603: our own argv, no shell
+        procs.append((rank, err, subprocess.Popen(  # our own argv, no shell  # nosec B603
             [sys.executable, "-m", "lcad.cli", *argv], env={**env, PROCESS_ID: str(rank)},
             stdout=subprocess.DEVNULL if quiet else None, stderr=err)))
     code = 0
