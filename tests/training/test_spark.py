@@ -131,6 +131,7 @@ def test_registered_pyfunc_in_spark_udf_with_a_struct_result(spark, tiny_bundle,
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("lcad-spark")  # not an experiment id an earlier test made active
     with mlflow.start_run():
         log_pyfunc(tiny_bundle, None, "lcad-spark", promote=True)
     rows = (spark.read.parquet(str(survey)).where(F.col("object_id") != "long")
