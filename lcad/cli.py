@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--master", help="Spark master, e.g. local[2] (default: spark-submit's "
                    "--master, else local[*])")
     k.add_argument("--partitions", type=_at_least(1), default=None,
-                   help="partitions of the objects (default: Spark's default parallelism)")
+                   help="partitions of the objects (default: 4 per core of the session)")
     k.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
     k.add_argument("--batch-objects", type=_at_least(1), default=256,
                    help="objects scored per network call in a task")
