@@ -16,6 +16,10 @@ DEFAULT_BAND = "default"
 # brightest object in the sky is -27, the faintest ever detected ~31
 MAG_RANGE = (-30.0, 40.0)
 MAX_MAG_ERR = 10.0  # a magnitude error this large is a sentinel (99.999), not a measurement
+# a flux this large is a units mistake or a sentinel (-9.99e36-style fills stay below it):
+# squares of fluxes, and reconstructions mapped back to flux units, must stay finite in
+# float64 (max 1.8e308, so |flux| < 1.3e154 with room for the model's output range)
+MAX_ABS_FLUX = 1e100
 
 
 class LightCurveWarning(UserWarning):
@@ -136,6 +140,11 @@ class LightCurve:
         mask = np.isfinite(f)
         if (~mask).any():
             repairs.append(f"masked {int((~mask).sum())} point(s) with non-finite flux")
+        huge = _huge_fluxes(oid, f, mask, strict)
+        if huge.any():
+            repairs.append(f"masked {int(huge.sum())} point(s) with |flux| > "
+                           f"{MAX_ABS_FLUX:g} (rescale the fluxes to physical units)")
+            mask &= ~huge
         if sentinel is not None and (sentinel & mask).any():
             repairs.append(
                 f"masked {int((sentinel & mask).sum())} point(s) with a sentinel or "
@@ -186,6 +195,18 @@ def _sentinels(oid: str, mag: np.ndarray, err: np.ndarray | None, strict: bool
                               f"in {MAG_RANGE}, errors below {MAX_MAG_ERR:g}",
                               object_id=oid, field=f"mag[{k}]")
     return bad
+
+
+def _huge_fluxes(oid: str, f: np.ndarray, finite: np.ndarray, strict: bool) -> np.ndarray:
+    """Finite fluxes beyond MAX_ABS_FLUX (a named error when strict)."""
+    with np.errstate(invalid="ignore"):
+        huge = finite & (np.abs(f) > MAX_ABS_FLUX)
+    if strict and huge.any():
+        k = int(np.flatnonzero(huge)[0])
+        raise LightCurveError(f"is {f[k]:g}, beyond +-{MAX_ABS_FLUX:g}: no flux is this large "
+                              "(a units mistake or a fill value); rescale or drop it",
+                              object_id=oid, field=f"flux[{k}]")
+    return huge
 
 
 STRICT_NOTE = ("the HTTP API scores what it is sent and repairs nothing: drop those points "

@@ -87,6 +87,16 @@ def test_sentinel_magnitudes_and_errors_are_masked_and_reported():
     assert flux.mask.all()  # fluxes have no physical range: nothing is masked
 
 
+def test_fluxes_beyond_float_range_are_masked_or_refused():
+    flux = [1.0, 2e150, 3.0, -1e300]
+    c = LightCurve.from_arrays("big", [1.0, 2, 3, 4], flux, emit_warnings=False)
+    assert c.mask.tolist() == [True, False, True, False]
+    assert any("masked 2 point(s) with |flux| > 1e+100" in w for w in c.warnings)
+    with pytest.raises(LightCurveError, match=r"2e\+150.*rescale") as exc:
+        LightCurve.from_arrays("big", [1.0, 2, 3, 4], flux, strict=True)
+    assert exc.value.field == "flux[1]"
+
+
 def test_shared_rr_lyrae_sentinels_are_masked():
     from lcad.training.io import read_curves
     from tests.conftest import shared_data
