@@ -55,9 +55,12 @@ class ShardedBatches(keras.utils.PyDataset):
         return int(self.x.shape[0] // self.batch_size)
 
     def __getitem__(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        # the global batch in one order whatever the number of processes, then this
+        # process's slice of it: row i of the global batch gets the same random draws
+        # (dropout, the variational sampling noise) as on one process
         part = self.batch_size // self.world
-        lo = k * self.batch_size + self.rank * part
-        rows = np.sort(self.order[lo: lo + part])
+        batch = np.sort(self.order[k * self.batch_size: (k + 1) * self.batch_size])
+        rows = batch[self.rank * part: (self.rank + 1) * part]
         return self.x[rows], self.y[rows]
 
     def on_epoch_end(self) -> None:

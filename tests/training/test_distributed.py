@@ -32,14 +32,15 @@ def losses(bundle):
     return {key: [h[key] for h in history] for key in ("loss", "val_loss")}
 
 
-def test_two_processes_follow_the_loss_curve_of_one(synth_csv, tmp_path):
-    """The same global batches, so a deterministic network's curve is the same to float
-    rounding (the variational default draws its noise per process: within 0.5 %, measured
-    in docs/scale.md)."""
-    plain = ("--set", "model.variant=plain")
+@pytest.mark.parametrize("variant", ["plain", "variational"])
+def test_two_processes_follow_the_loss_curve_of_one(synth_csv, tmp_path, variant):
+    """The same global batches in the same row order, so the same loss curve to float
+    rounding; the variational default too (row i of a global batch draws the same sampling
+    noise whatever the number of processes)."""
+    net = ("--set", f"model.variant={variant}")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    one = train(synth_csv, tmp_path / "one", 1, "--no-tracking", *plain)
-    two = train(synth_csv, tmp_path / "two", 2, "--experiment", "dist", *plain,
+    one = train(synth_csv, tmp_path / "one", 1, "--no-tracking", *net)
+    two = train(synth_csv, tmp_path / "two", 2, "--experiment", "dist", *net,
                 env={"MLFLOW_TRACKING_URI": uri})
     assert one.stdout.count("epoch ") == two.stdout.count("epoch ") == 4  # process 0 only
     a, b = losses(tmp_path / "one"), losses(tmp_path / "two")
@@ -52,6 +53,7 @@ def test_two_processes_follow_the_loss_curve_of_one(synth_csv, tmp_path):
     (run,) = mlflow.search_runs(experiment_names=["dist"], output_format="list")
     assert run.data.params["train.processes"] == "2"
     assert run.data.params["train.keras_backend"] == "jax"
+    assert run.data.params["model.variant"] == variant
 
 
 def test_a_dead_trainer_stops_the_others_and_says_why(synth_csv, tmp_path):
