@@ -371,24 +371,32 @@ def cmd_score(args: argparse.Namespace) -> int:
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers or WORKERS)
     _report_repairs(summary["repairs"])
-    skipped, unscored = summary["skipped"], summary["unscored"]
+    pcfg = det.config.preprocess
+    _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),
+                   "reasons above; the output files hold headers only",
+                   f"no window had {pcfg.min_valid_fraction:.0%} of its {pcfg.window} grid "
+                   "points observed. Use a model with a smaller window or a lower "
+                   "preprocess.min_valid_fraction")
+    print(f"points: {args.output}\nobjects: {summary['objects_file']}")
+    return 0
+
+
+def _report_scored(data: Path, summary: dict[str, Any], skipped: dict[str, str],
+                   n_skipped: int, where: str, unscored_why: str) -> None:
+    """What `lcad score` and `lcad spark-score` say after scoring: skipped objects (the
+    first ten), the counts, the objects left without a score; no object scored is an error."""
     for oid, why in list(skipped.items())[:10]:
         print(f"skipped {oid}: {why}", file=sys.stderr)
     if summary["n_objects"] == 0:
-        raise CliError(f"no object of {args.data} could be scored ({len(skipped)} skipped, "
-                       "reasons above); the output files hold headers only")
+        raise CliError(f"no object of {data} could be scored ({n_skipped} skipped; {where})")
     print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
           f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
-          f"interval(s)" + (f"; {len(skipped)} skipped" if skipped else ""))
+          "interval(s)" + (f"; {n_skipped} skipped" if n_skipped else ""))
+    unscored = summary["unscored"]
     if unscored:
-        pcfg = det.config.preprocess
         print(f"warning: {len(unscored)} of {summary['n_objects']} object(s) have no score "
-              f"(empty in the objects file): no window had {pcfg.min_valid_fraction:.0%} of its "
-              f"{pcfg.window} grid points observed; first: {', '.join(unscored[:5])}. Use a "
-              "model with a smaller window or a lower preprocess.min_valid_fraction",
-              file=sys.stderr)
-    print(f"points: {args.output}\nobjects: {summary['objects_file']}")
-    return 0
+              f"(empty in the objects table): {unscored_why}; first: "
+              f"{', '.join(unscored[:5])}", file=sys.stderr)
 
 
 def cmd_spark_score(args: argparse.Namespace) -> int:
@@ -402,18 +410,9 @@ def cmd_spark_score(args: argparse.Namespace) -> int:
                           columns=_columns(args), unit=args.unit, threshold=args.threshold,
                           batch_objects=args.batch_objects, segment_points=args.segment_points,
                           partitions=args.partitions, overwrite=args.overwrite)
-    for oid, why in summary["skipped"].items():
-        print(f"skipped {oid}: {why}", file=sys.stderr)
-    if summary["n_objects"] == 0:
-        raise CliError(f"no object of {args.data} could be scored ({summary['n_skipped']} "
-                       f"skipped; the first reasons above, all in {summary['tables']['skipped']})")
-    print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
-          f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
-          "interval(s)" + (f"; {summary['n_skipped']} skipped" if summary["n_skipped"] else ""))
-    if summary["unscored"]:
-        print(f"warning: {len(summary['unscored'])} object(s) have no score (null in the "
-              f"objects table): no window had enough observed grid points; first: "
-              f"{', '.join(summary['unscored'][:5])}", file=sys.stderr)
+    _report_scored(args.data, summary, summary["skipped"], summary["n_skipped"],
+                   f"the first reasons above, all in {summary['tables']['skipped']}",
+                   "no window had enough observed grid points")
     for table, path in summary["tables"].items():
         print(f"{table}: {path}")
     return 0

@@ -182,7 +182,12 @@ class PartitionScorer:
 
 
 def ship_bundle(sc: Any, bundle: Path) -> str:
-    """Send the bundle directory to every executor under a name unique to its contents."""
+    """Send the bundle directory to every executor under a name unique to its contents.
+
+    The driver keeps that copy in $TMPDIR/lcad-spark as a cache: a later job of the same
+    model (this session or the next) reuses it, and Spark serves it to executors that start
+    later, so it is not removed after the job. It holds nothing but copies of bundles
+    (a few MB each); delete the folder freely when no Spark job is running."""
     digest = hashlib.sha256()
     for f in sorted(p for p in bundle.rglob("*") if p.is_file()):
         digest.update(str(f.relative_to(bundle)).encode())
