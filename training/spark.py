@@ -10,6 +10,10 @@ on as soon as it is scored. The Detector is loaded once per Python worker from t
 that `SparkContext.addFile` ships to the executors (a registry URI is resolved on the
 driver). One pass writes three Parquet datasets under the output: `points`, `objects`
 (the columns of `lcad score`'s two files) and `skipped` (object_id, reason).
+
+spark-submit runs this file with the arguments of `lcad spark-score` (docs/scale.md):
+`spark-submit --master ... "$(python -c 'import lcad.training.spark as m; print(m.__file__)')"
+--model ... --data ... --output ...`.
 """
 
 from __future__ import annotations
@@ -255,6 +259,10 @@ def score_spark(
     if cmap.object_id is None:
         raise DataError(f"{source}: no object id column; columns are {list(frame.columns)}. "
                         "Spark scoring groups rows by object: name it with --object-id-column")
+    out = str(output).rstrip("/")
+    if not overwrite and existing_tables(spark, out):  # before the work, not after it
+        raise LcadError(f"{out} already holds results ({', '.join(existing_tables(spark, out))}"
+                        "): pass --overwrite or choose another --output")
     bundle = resolve_model(model)
     Detector.load(bundle)  # an unusable model fails here, on the driver, with its reason
     name = ship_bundle(spark.sparkContext, bundle)
@@ -282,7 +290,6 @@ def score_spark(
         scored = rows.mapInPandas(scorer, SCHEMA).persist(StorageLevel.DISK_ONLY)
         rest = scored.where(col("table") != "points")
         try:
-            out = str(output).rstrip("/")
             mode = "overwrite" if overwrite else "errorifexists"
             for table, cols in TABLES.items():
                 if table == "objects":
@@ -298,6 +305,18 @@ def score_spark(
         finally:
             rest.unpersist()
             scored.unpersist()
+
+
+def existing_tables(spark: Any, out: str) -> list[str]:
+    """The output tables already under `out`, on any file system Spark writes to (Hadoop's
+    FileSystem; a plain path check where the JVM is not reachable, as with Spark Connect)."""
+    try:
+        jvm, conf = spark._jvm, spark._jsc.hadoopConfiguration()
+        hpath = jvm.org.apache.hadoop.fs.Path
+        fs = hpath(out).getFileSystem(conf)
+        return [t for t in TABLES if fs.exists(hpath(f"{out}/{t}"))]
+    except AttributeError:
+        return [t for t in TABLES if "://" not in out and Path(out, t).exists()]
 
 
 def summarize(scored: Any, out: str) -> dict[str, Any]:
@@ -321,3 +340,9 @@ def summarize(scored: Any, out: str) -> dict[str, Any]:
         "unscored": unscored,
         "tables": {t: f"{out}/{t}" for t in TABLES},
     }
+
+
+if __name__ == "__main__":  # spark-submit runs this file: the arguments of `lcad spark-score`
+    from lcad.cli import main
+
+    raise SystemExit(main(["spark-score", *sys.argv[1:]]))

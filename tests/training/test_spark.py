@@ -159,3 +159,42 @@ def test_registered_pyfunc_in_spark_udf_with_a_struct_result(spark, tiny_bundle,
     summary = score_spark(str(survey), "models:/lcad-spark@champion", tmp_path / "reg",
                           spark=spark)
     assert summary["n_objects"] == 11
+
+
+def test_spark_submit_runs_the_documented_job(tiny_bundle, survey, tmp_path):
+    """docs/scale.md's cluster recipe, on a local master: spark-submit runs
+    training/spark.py with the arguments of `lcad spark-score`."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import lcad.training.spark as job
+
+    submit = Path(sys.executable).with_name("spark-submit")
+    if not submit.exists():
+        submit = Path(shutil.which("spark-submit") or "spark-submit")
+    out = tmp_path / "submitted"
+    proc = subprocess.run(
+        [str(submit), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+         "--conf", f"spark.pyspark.python={sys.executable}", job.__file__,
+         "--model", str(tiny_bundle), "--data", str(survey), "--output", str(out)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "scored 11 object(s)" in proc.stdout and f"objects: {out}/objects" in proc.stdout
+    objects = pd.read_parquet(out / "objects")
+    assert sorted(objects["object_id"]) == sorted(
+        [f"{i}" for i in pd.read_parquet(survey)["object_id"].astype(str).unique()
+         if i != "short"])
+    # a mistake is named and exits 2, as with `lcad spark-score`
+    again = subprocess.run(
+        [str(submit), "--master", "local[1]", job.__file__, "--model", str(tiny_bundle),
+         "--data", str(survey), "--output", str(out)],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    # spark-submit hands the Python driver's error output on as its standard output
+    said = [line for line in again.stdout.splitlines() if line.startswith("lcad ")]
+    assert again.returncode == 2 and said and "--overwrite" in said[-1], said
+    assert "MapInPandas" not in again.stderr  # refused before any scoring
