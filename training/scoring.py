@@ -180,7 +180,7 @@ def objects_path(output: Path) -> Path:
 def score_to_file(
     det: Detector,
     data: str | Path,
-    output: Path,
+    output: str | Path,
     columns: Mapping[str, str | None] | None = None,
     unit: str = "auto",
     threshold: float | None = None,
@@ -194,6 +194,7 @@ def score_to_file(
     than `segment_points` in overlapping segments (`score_long`); up to `workers` chunks are
     scored at once, and written in order.
     """
+    output = Path(output)
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
