@@ -191,3 +191,37 @@ def synth_csv(tmp_path_factory):
 
 SMALL_TRAIN = ["--set", "preprocess.window=32", "--set", "model.hidden=[32]",
                "--set", "model.latent=4", "--set", "train.epochs=3"]
+
+
+@pytest.fixture(scope="session")
+def kepler_bundle(tmp_path_factory):
+    """A small detector trained on real Kepler data (first 3,000 points of two stars)."""
+    import pandas as pd
+
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+
+    curves = []
+    for star in ("Kepler1871056", "Kepler2307415"):
+        f = pd.read_csv(shared_data("kepler", f"{star}.csv")).iloc[:3000]
+        curves.append(LightCurve.from_arrays(star, f.time, f.flux, emit_warnings=False))
+    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32},
+                                    "model": {"hidden": [32], "latent": 4},
+                                    "train": {"epochs": 3}})
+    det, _ = fit_detector(curves, cfg)
+    path = tmp_path_factory.mktemp("kepler") / "bundle"
+    det.save(path)
+    return det, path
+
+
+def kepler_slices(n, start=3000, length=600):
+    import pandas as pd
+
+    frame = pd.read_csv(shared_data("kepler", "Kepler3231341.csv"))
+    out = []
+    for i in range(n):
+        lo = start + i * 97
+        g = frame.iloc[lo: lo + length]
+        out.append({"id": f"k{i}", "time": g.time.tolist(), "flux": g.flux.tolist()})
+    return out

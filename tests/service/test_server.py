@@ -17,28 +17,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from lcad.models.lightcurve import LightCurve
 from lcad.service.client import LcadClient
-from tests.conftest import lcad_serve, shared_data, wait_until
+from tests.conftest import kepler_slices, lcad_serve, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def kepler_bundle(tmp_path_factory):
-    """A small detector trained on real Kepler data (first 3,000 points of two stars)."""
-    from lcad.models.config import DetectorConfig
-    from lcad.models.fit import fit_detector
-
-    curves = []
-    for star in ("Kepler1871056", "Kepler2307415"):
-        f = pd.read_csv(shared_data("kepler", f"{star}.csv")).iloc[:3000]
-        curves.append(LightCurve.from_arrays(star, f.time, f.flux, emit_warnings=False))
-    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32},
-                                    "model": {"hidden": [32], "latent": 4},
-                                    "train": {"epochs": 3}})
-    det, _ = fit_detector(curves, cfg)
-    path = tmp_path_factory.mktemp("kepler") / "bundle"
-    det.save(path)
-    return det, path
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +28,6 @@ def server(kepler_bundle, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with lcad_serve(bundle, log, env={**os.environ, "LCAD_MAX_WAIT_MS": "5"}) as (url, proc):
         yield url, proc, log
-
-
-def kepler_slices(n, start=3000, length=600):
-    frame = pd.read_csv(shared_data("kepler", "Kepler3231341.csv"))
-    out = []
-    for i in range(n):
-        lo = start + i * 97
-        g = frame.iloc[lo: lo + length]
-        out.append({"id": f"k{i}", "time": g.time.tolist(), "flux": g.flux.tolist()})
-    return out
 
 
 def test_scores_real_kepler_slices(server, kepler_bundle):
