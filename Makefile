@@ -17,12 +17,13 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed            ## create .venv with lcad and its dev tools
 
 # docker-compose v1 (Python) parses compose files without a Docker engine; it pins
-# PyYAML<6, which needs Cython<3 to build on Python 3.11, so it lives in its own venv.
+# PyYAML<6, which needs Cython<3 to build on Python 3.11, so it lives in its own venv; it
+# talks to an engine only with docker-py<7 (kwargs_from_env lost ssl_version) and requests<2.32.
 $(COMPOSE_VENV)/bin/docker-compose:
 	$(PYTHON) -m venv $(COMPOSE_VENV)
 	$(COMPOSE_VENV)/bin/pip install -q "cython<3" wheel setuptools
 	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation "pyyaml==5.4.1"
-	$(COMPOSE_VENV)/bin/pip install -q "docker-compose==1.29.2"
+	$(COMPOSE_VENV)/bin/pip install -q "docker-compose==1.29.2" "docker<7" "requests<2.32"
 
 compose-tool: $(COMPOSE_VENV)/bin/docker-compose   ## docker-compose for `config` checks
 

@@ -1,16 +1,9 @@
-"""The CPU image, built from this checkout by a real Docker engine and run as a user runs it.
-
-Needs a Docker engine (`docker info` answers). Without one these tests skip, unless
-LCAD_REQUIRE_DOCKER=1 (CI sets it, after starting the engine: .ci/run), where a missing
-engine fails them. LCAD_DOCKER_BASE names the Python base image to build on instead of the
-official python:3.11-slim (CI's local stand-in: deploy/ci/base-images.sh).
-"""
+"""The CPU image, built from this checkout by a real Docker engine and run as a user runs it
+(the engine and the build: tests/deploy/conftest.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -20,48 +13,14 @@ import numpy as np
 import pytest
 
 from lcad.models.lightcurve import LightCurve
-from tests.conftest import ROOT, free_port, kepler_slices, wait_http, wait_until
+from tests.conftest import free_port, kepler_slices, wait_http, wait_until
+from tests.deploy.conftest import docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-BASE = os.environ.get("LCAD_DOCKER_BASE")
-REQUIRE = os.environ.get("LCAD_REQUIRE_DOCKER") == "1"
 COLD_START_S = 15.0  # docs/benchmarks.md's cold-start target, here from `docker run` on
 # the CPU image as built today (TensorFlow and JAX in it); the serving-only budget is issue 21's
 SIZE_GUARD_GB = 3.5
-
-
-def docker(*args: str, timeout: float = 120, check: bool = True
-           ) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode:
-        raise AssertionError(f"docker {' '.join(args)}: {proc.stderr[-3000:]}")
-    return proc
-
-
-@pytest.fixture(scope="module")
-def engine() -> None:
-    ok = shutil.which("docker") is not None and subprocess.run(
-        ["docker", "info"], capture_output=True, timeout=60).returncode == 0
-    if not ok:
-        if REQUIRE:
-            pytest.fail("LCAD_REQUIRE_DOCKER=1 but no Docker engine answers `docker info`")
-        pytest.skip("no Docker engine here (CI starts one: .ci/run)")
-
-
-@pytest.fixture(scope="module")
-def image(engine: None) -> str:
-    """`docker build .` of this checkout (the Dockerfile's CPU variant)."""
-    tag = f"lcad-test:{uuid.uuid4().hex[:8]}"
-    args = ["build", "-t", tag, "--build-arg", "LCAD_GIT_COMMIT=test"]
-    if BASE:
-        args += ["--build-arg", f"PYTHON_IMAGE={BASE}"]
-    t0 = time.monotonic()
-    proc = docker(*args, str(ROOT), timeout=2400, check=False)
-    assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
-    print(f"image built in {time.monotonic() - t0:.0f} s")
-    yield tag
-    docker("rmi", "-f", tag, check=False)
 
 
 @pytest.fixture()
