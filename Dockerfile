@@ -1,6 +1,7 @@
-# lcad service image. CPU (default) or GPU:
-#   docker build -t lcad:cpu .
-#   docker build --build-arg VARIANT=gpu -t lcad:gpu .
+# lcad images, one Dockerfile (deploy/requirements.py says what each holds):
+#   docker build -t lcad:cpu .                               # serving on CPU (JAX), <= 1 GB
+#   docker build --build-arg VARIANT=full -t lcad:full .     # training + MLflow server, CPU
+#   docker build --build-arg VARIANT=gpu -t lcad:gpu .       # serving + training on a GPU
 # The GPU variant installs tensorflow[and-cuda] (pip's CUDA wheels) on the same slim base:
 # the host needs only the NVIDIA driver and the NVIDIA container toolkit.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
@@ -12,7 +13,7 @@ RUN python -m venv /opt/lcad
 ENV PATH=/opt/lcad/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml README.md ./
-COPY deploy/requirements.py deploy/install.sh ./deploy/
+COPY deploy/requirements.py deploy/install.sh deploy/requirements-cpu.lock ./deploy/
 COPY lcad ./lcad
 COPY models ./models
 COPY training ./training
@@ -32,6 +33,7 @@ ENV PATH=/opt/lcad/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     TF_FORCE_GPU_ALLOW_GROWTH=true \
+    KERAS_HOME=/opt/lcad/keras \
     LCAD_HOST=0.0.0.0 \
     LCAD_PORT=8000 \
     LCAD_BACKEND=auto \

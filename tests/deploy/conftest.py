@@ -44,16 +44,31 @@ def engine() -> None:
         pytest.skip("no Docker engine here (CI starts one: .ci/run)")
 
 
-@pytest.fixture(scope="session")
-def image(engine: None) -> Iterator[str]:
-    """`docker build .` of this checkout (the Dockerfile's CPU variant)."""
-    tag = f"lcad-test:{uuid.uuid4().hex[:8]}"
-    args = ["build", "-t", tag, "--build-arg", "LCAD_GIT_COMMIT=test"]
+def build(variant: str) -> str:
+    """`docker build --build-arg VARIANT=...` of this checkout; the image's tag."""
+    tag = f"lcad-test-{variant}:{uuid.uuid4().hex[:8]}"
+    args = ["build", "-t", tag, "--build-arg", f"VARIANT={variant}",
+            "--build-arg", "LCAD_GIT_COMMIT=test"]
     if BASE:
         args += ["--build-arg", f"PYTHON_IMAGE={BASE}"]
     t0 = time.monotonic()
     proc = docker(*args, str(ROOT), timeout=2400, check=False)
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
-    print(f"image built in {time.monotonic() - t0:.0f} s")
+    print(f"{variant} image built in {time.monotonic() - t0:.0f} s")
+    return tag
+
+
+@pytest.fixture(scope="session")
+def image(engine: None) -> Iterator[str]:
+    """The serving image, `docker build .` (VARIANT=cpu)."""
+    tag = build("cpu")
+    yield tag
+    docker("rmi", "-f", tag, check=False)
+
+
+@pytest.fixture(scope="session")
+def full_image(engine: None) -> Iterator[str]:
+    """The training + MLflow server image (VARIANT=full)."""
+    tag = build("full")
     yield tag
     docker("rmi", "-f", tag, check=False)

@@ -26,14 +26,15 @@ FAST_TRAINER = """services:
 
 
 @pytest.fixture()
-def stack(image, tmp_path):
+def stack(image, full_image, tmp_path):
     if not COMPOSE.exists():
         pytest.fail("docker-compose is missing: `make compose-tool` builds .venv-compose")
     override = tmp_path / "compose.ci.yaml"
     override.write_text(FAST_TRAINER)
     project = f"lcadtest{uuid.uuid4().hex[:8]}"
     lcad_port, mlflow_port = free_port(), free_port()
-    env = {**os.environ, "LCAD_IMAGE": image, "POSTGRES_PASSWORD": uuid.uuid4().hex,
+    env = {**os.environ, "LCAD_IMAGE": image, "LCAD_FULL_IMAGE": full_image,
+           "POSTGRES_PASSWORD": uuid.uuid4().hex,
            "LCAD_PORT": str(lcad_port), "MLFLOW_PORT": str(mlflow_port),
            "LCAD_POLL_SECONDS": "0"}
     if POSTGRES_IMAGE:

@@ -18,9 +18,12 @@ from tests.deploy.conftest import docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-COLD_START_S = 15.0  # docs/benchmarks.md's cold-start target, here from `docker run` on
-# the CPU image as built today (TensorFlow and JAX in it); the serving-only budget is issue 21's
-SIZE_GUARD_GB = 3.5
+COLD_START_S = 15.0  # docs/benchmarks.md's cold-start target, here from `docker run`
+# the serving image's budget, 1 GB, on the official python:3.11-slim-bookworm base (about
+# 131 MB unpacked, as Docker Hub lists its amd64 image; CI builds on a heavier stand-in, so
+# the layers lcad adds are what is checked)
+SIZE_BUDGET_MB = 1000
+OFFICIAL_BASE_MB = 131
 
 
 @pytest.fixture()
@@ -46,10 +49,18 @@ def container(image: str, kepler_bundle, tmp_path):
         docker("rm", "-f", name, check=False)
 
 
-def test_the_image_is_under_its_size_guard(image):
-    size = int(docker("image", "inspect", "-f", "{{.Size}}", image).stdout.strip())
-    print(f"image size {size / 1e9:.2f} GB")
-    assert size <= SIZE_GUARD_GB * 1e9, f"the image grew to {size / 1e9:.2f} GB"
+def test_the_serving_image_is_within_its_size_budget(image):
+    from tests.deploy.conftest import BASE
+
+    def size_mb(name: str) -> float:
+        return int(docker("image", "inspect", "-f", "{{.Size}}", name).stdout.strip()) / 1e6
+
+    total = size_mb(image)
+    base = size_mb(BASE) if BASE else OFFICIAL_BASE_MB
+    added = total - base
+    print(f"serving image {total:.0f} MB = base {base:.0f} MB + lcad's layers {added:.0f} MB")
+    assert added + OFFICIAL_BASE_MB <= SIZE_BUDGET_MB, \
+        f"lcad's layers grew to {added:.0f} MB: over {SIZE_BUDGET_MB} MB on the official base"
 
 
 def test_the_container_serves_a_real_curve_as_a_user(container, kepler_bundle):

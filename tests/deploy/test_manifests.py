@@ -1,6 +1,7 @@
 """Static checks of the Dockerfile, the compose files and the Kubernetes manifests."""
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -36,17 +37,23 @@ def test_dockerfile_essentials():
     assert ".git" in (ROOT / ".dockerignore").read_text()
 
 
-def test_variants_install_the_right_tensorflow():
-    cpu = run("python3", DEPLOY / "requirements.py", "cpu").stdout.split()
-    gpu = run("python3", DEPLOY / "requirements.py", "gpu").stdout.split()
-    assert cpu[0].startswith("tensorflow-cpu") and not any(r.startswith("tensorflow[")
-                                                           for r in cpu)
-    assert gpu[0].startswith("tensorflow[and-cuda]")
-    # the CPU image also serves under JAX (LCAD_BACKEND=auto); the GPU image stays on TF-GPU
-    assert [r for r in cpu[1:] if not r.startswith("jax")] == gpu[1:]
-    assert any(r.startswith("jax[cpu]") for r in cpu) and not any(r.startswith("jax")
-                                                                  for r in gpu)
-    assert "LCAD_BACKEND=auto" in (ROOT / "Dockerfile").read_text()
+def test_variants_hold_what_each_image_is_for():
+    req = {v: run("python3", DEPLOY / "requirements.py", v).stdout.split()
+           for v in ("cpu", "full", "gpu")}
+    names = {v: {re.split(r"[\[<>=!~ ]", r, maxsplit=1)[0] for r in rs} for v, rs in req.items()}
+    # serving: one Keras backend (JAX), the MLflow client only, no training-only packages
+    assert "jax" in names["cpu"] and "mlflow-skinny" in names["cpu"]
+    assert not names["cpu"] & {"tensorflow", "tensorflow-cpu", "mlflow", "matplotlib",
+                               "astropy", "pyarrow", "tqdm", "psycopg"}
+    assert req["full"][0].startswith("tensorflow-cpu") and "mlflow" in names["full"]
+    assert req["gpu"][0].startswith("tensorflow[and-cuda]") and "jax" not in names["gpu"]
+    # full and gpu differ only in TensorFlow's wheel and JAX
+    assert [r for r in req["full"][1:] if not r.startswith("jax")] == req["gpu"][1:]
+    backends = {v: run("python3", DEPLOY / "requirements.py", "--backend", v).stdout.strip()
+                for v in req}
+    assert backends == {"cpu": "jax", "full": "tensorflow", "gpu": "tensorflow"}
+    text = (ROOT / "Dockerfile").read_text()
+    assert "LCAD_BACKEND=auto" in text and "KERAS_HOME=/opt/lcad/keras" in text
 
 
 @pytest.mark.skipif(not COMPOSE.exists(), reason="make compose-tool builds .venv-compose")
@@ -60,6 +67,10 @@ def test_compose_config_parses(files):
     services = cfg["services"]
     assert set(services) == {"postgres", "mlflow", "trainer", "lcad"}
     assert "postgresql://" in " ".join(services["mlflow"]["command"])
+    gpu = "compose.gpu.yaml" in files  # serving image for lcad; the full one trains, tracks
+    assert services["mlflow"]["image"] == "lcad:full"
+    assert services["trainer"]["image"] == ("lcad:gpu" if gpu else "lcad:full")
+    assert services["lcad"]["image"] == ("lcad:gpu" if gpu else "lcad:cpu")
     assert services["lcad"]["depends_on"]["trainer"]["condition"] == \
         "service_completed_successfully"
     assert services["lcad"]["environment"]["LCAD_MODEL_URI"] == "models:/lcad@champion"

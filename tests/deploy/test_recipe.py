@@ -169,8 +169,9 @@ def test_container_recipe_serves_and_passes_its_healthcheck(recipe_venv, bundle,
     health = next(rest for op, rest in runtime if op == "HEALTHCHECK")
     health_cmd = json.loads(health.split("CMD", 1)[1])
     # the image's paths -> this machine's: the venv for /opt/lcad, a free loopback port
-    env["PATH"] = env["PATH"].replace("/opt/lcad/bin", str(recipe_venv / "bin")).replace(
-        "$PATH", "/usr/bin:/bin")
+    env = {k: v.replace("/opt/lcad", str(recipe_venv)) for k, v in env.items()}
+    env["PATH"] = env["PATH"].replace("$PATH", "/usr/bin:/bin")
+    assert (Path(env["KERAS_HOME"]) / "keras.json").exists()  # written by install.sh
     port = free_port()
     env.update(LCAD_HOST="127.0.0.1", LCAD_PORT=str(port), LCAD_MODEL_URI=str(bundle),
                HOME=str(tmp_path))
