@@ -104,3 +104,17 @@ def test_kubernetes_manifests_validate(overlay, tmp_path):
 
 def test_kubectl_is_the_wheel():
     assert shutil.which("kubectl", path=str(BIN))
+
+
+def test_the_gpu_variant_resolves(tmp_path):
+    """The GPU image's requirements resolve for Python 3.11 on Linux x86_64 (uv, from the
+    package index's metadata: the CUDA wheels are not downloaded)."""
+    reqs = tmp_path / "gpu.in"
+    reqs.write_text(run("python3", DEPLOY / "requirements.py", "gpu").stdout)
+    proc = run(BIN / "uv", "pip", "compile", "--quiet", "--python-version", "3.11",
+               "--python-platform", "x86_64-manylinux_2_28", str(reqs))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pinned = {line.split("==")[0] for line in proc.stdout.splitlines() if "==" in line}
+    assert {"tensorflow", "keras", "mlflow", "psycopg"} <= pinned
+    assert any(p.startswith("nvidia-cudnn") for p in pinned)  # pip's CUDA wheels
+    assert "jax" not in pinned
