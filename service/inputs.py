@@ -81,12 +81,13 @@ def check_points(i: int, n: int, max_points: int) -> None:
                                           "value": n})
 
 
-def prepare_all(det: Detector, curves: Sequence[LightCurve]
+def prepare_all(det: Detector, curves: Sequence[LightCurve], first: int = 0
                 ) -> tuple[list[Prepared], np.ndarray]:
     """Prepared curves and their stacked network inputs (cut here, off the event loop);
-    with an object model, its answers for the whole request in one batch."""
+    with an object model, its answers for these curves in one batch. `first`: the index of
+    curves[0] in the request (errors name series[i])."""
     out = []
-    for i, c in enumerate(curves):
+    for i, c in enumerate(curves, start=first):
         try:
             out.append(det.prepare(c))
         except LightCurveError as exc:

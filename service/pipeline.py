@@ -18,22 +18,53 @@ from lcad.service.metrics import ServiceMetrics
 from lcad.service.settings import Settings
 
 Finish = Callable[[Prepared, np.ndarray, np.ndarray], Any]
+# a request is scored in groups of this many network batches of points (bench.soak: 1
+# batch halved the RSS but lengthened p99, big requests queueing once per group)
+STREAM_ROWS = 2
+
+
+def chunks(curves: list[LightCurve], points: int) -> list[tuple[int, list[LightCurve]]]:
+    """Consecutive groups of curves of about `points` points each (a longer curve alone):
+    (index of the group's first curve, the group)."""
+    out: list[tuple[int, list[LightCurve]]] = []
+    start, size = 0, 0
+    for i, c in enumerate(curves):
+        if i > start and size + len(c) > points:
+            out.append((start, curves[start:i]))
+            start, size = i, 0
+        size += len(c)
+    if start < len(curves):
+        out.append((start, curves[start:]))
+    return out
 
 
 async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
               batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings) -> list[Any]:
-    """`finish(prepared, latent codes, reconstructions)` of every curve, in order."""
-    async def work() -> list[Any]:
-        prepared, inputs = await asyncio.to_thread(prepare_all, det, curves)
-        try:
-            z, r = await batcher.submit(det, det.predict_arrays, inputs)
-        except OverloadedError as exc:
-            metrics.rejected.inc()
-            raise ApiError(503, f"overloaded: {exc}; retry shortly", code="overloaded",
-                           headers={"Retry-After": "1"}) from None
+    """`finish(prepared, latent codes, reconstructions)` of every curve, in order.
+
+    The request is streamed through in groups of about `max_batch_rows` points: each
+    group's windows, network outputs and scoring temporaries are dropped once its curves are
+    finished, so a request holds one group's working set at a time, not all of its curves'
+    (16 clients' requests of 100 curves held ~2 GB at once). A group's network call is still
+    shared with other requests' by the micro-batcher."""
+    def finish_all(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[Any]:
         pairs = split_outputs(prepared, z, r)
-        return await asyncio.to_thread(
-            lambda: [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)])
+        return [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)]
+
+    async def work() -> list[Any]:
+        out: list[Any] = []
+        for first, group in chunks(curves, STREAM_ROWS * settings.max_batch_rows):
+            prepared, inputs = await asyncio.to_thread(prepare_all, det, group, first)
+            try:
+                z, r = await batcher.submit(det, det.predict_arrays, inputs)
+            except OverloadedError as exc:
+                metrics.rejected.inc()
+                raise ApiError(503, f"overloaded: {exc}; retry shortly", code="overloaded",
+                               headers={"Retry-After": "1"}) from None
+            del inputs
+            out.extend(await asyncio.to_thread(finish_all, prepared, z, r))
+            del prepared, z, r
+        return out
 
     try:
         with batcher.expect():
