@@ -260,9 +260,10 @@ def score_spark(
         raise DataError(f"{source}: no object id column; columns are {list(frame.columns)}. "
                         "Spark scoring groups rows by object: name it with --object-id-column")
     out = str(output).rstrip("/")
-    if not overwrite and existing_tables(spark, out):  # before the work, not after it
-        raise LcadError(f"{out} already holds results ({', '.join(existing_tables(spark, out))}"
-                        "): pass --overwrite or choose another --output")
+    there = [] if overwrite else existing_tables(spark, out)
+    if there:  # refused before the work, not after it
+        raise LcadError(f"{out} already holds results ({', '.join(there)}): pass "
+                        "--overwrite or choose another --output")
     bundle = resolve_model(model)
     Detector.load(bundle)  # an unusable model fails here, on the driver, with its reason
     name = ship_bundle(spark.sparkContext, bundle)

@@ -6,6 +6,8 @@ LCAD_REQUIRE_DOCKER=1 (CI sets it, after starting the engine: .ci/run), where a 
 engine fails them. LCAD_DOCKER_BASE names the Python base image to build on instead of the
 official python:3.11-slim, LCAD_POSTGRES_IMAGE the compose stack's PostgreSQL instead of
 postgres:16.4-bookworm (CI's local stand-ins: deploy/ci/base-images.sh).
+LCAD_TEST_IMAGE / LCAD_TEST_FULL_IMAGE name images `.ci/run` has already built from this
+checkout (in the background, while the venv was set up); otherwise the tests build them.
 """
 
 from __future__ import annotations
@@ -58,17 +60,23 @@ def build(variant: str) -> str:
     return tag
 
 
+def built(variant: str, prebuilt: str | None) -> Iterator[str]:
+    if prebuilt:  # built by .ci/run from this checkout
+        docker("image", "inspect", prebuilt)
+        yield prebuilt
+        return
+    tag = build(variant)
+    yield tag
+    docker("rmi", "-f", tag, check=False)
+
+
 @pytest.fixture(scope="session")
 def image(engine: None) -> Iterator[str]:
     """The serving image, `docker build .` (VARIANT=cpu)."""
-    tag = build("cpu")
-    yield tag
-    docker("rmi", "-f", tag, check=False)
+    yield from built("cpu", os.environ.get("LCAD_TEST_IMAGE"))
 
 
 @pytest.fixture(scope="session")
 def full_image(engine: None) -> Iterator[str]:
     """The training + MLflow server image (VARIANT=full)."""
-    tag = build("full")
-    yield tag
-    docker("rmi", "-f", tag, check=False)
+    yield from built("full", os.environ.get("LCAD_TEST_FULL_IMAGE"))
