@@ -18,9 +18,6 @@ from lcad.service.metrics import ServiceMetrics
 from lcad.service.settings import Settings
 
 Finish = Callable[[Prepared, np.ndarray, np.ndarray], Any]
-# a request is scored in groups of this many network batches of points (bench.soak: 1
-# batch halved the RSS but lengthened p99, big requests queueing once per group)
-STREAM_ROWS = 2
 
 
 def chunks(curves: list[LightCurve], points: int) -> list[tuple[int, list[LightCurve]]]:
@@ -42,7 +39,8 @@ async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
               batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings) -> list[Any]:
     """`finish(prepared, latent codes, reconstructions)` of every curve, in order.
 
-    The request is streamed through in groups of about `max_batch_rows` points: each
+    The request is streamed through in groups of about `stream_batches` x
+    `max_batch_rows` points (LCAD_STREAM_BATCHES; 0: the whole request at once): each
     group's windows, network outputs and scoring temporaries are dropped once its curves are
     finished, so a request holds one group's working set at a time, not all of its curves'
     (16 clients' requests of 100 curves held ~2 GB at once). A group's network call is still
@@ -53,7 +51,8 @@ async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
 
     async def work() -> list[Any]:
         out: list[Any] = []
-        for first, group in chunks(curves, STREAM_ROWS * settings.max_batch_rows):
+        points = settings.stream_batches * settings.max_batch_rows
+        for first, group in (chunks(curves, points) if points else [(0, curves)]):
             prepared, inputs = await asyncio.to_thread(prepare_all, det, group, first)
             try:
                 z, r = await batcher.submit(det, det.predict_arrays, inputs)

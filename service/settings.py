@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0)
     max_batch_rows: int = Field(4096, ge=1, description="windows per network call")
     max_wait_ms: float = Field(2.0, ge=0, description="how long a batch waits for company")
+    stream_batches: int = Field(
+        2, ge=0, description="score a request in groups of this many network batches of "
+        "points, freeing each group's memory before the next (bounds the RSS under load; "
+        "0 = the whole request at once: ~17 % more throughput, twice the memory)")
     max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
     warmup: bool = True
     poll_seconds: float = Field(

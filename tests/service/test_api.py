@@ -346,23 +346,26 @@ def test_a_request_streamed_in_groups_answers_as_one(tiny_detector, service_curv
     """With small network batches a request is scored in several groups of curves
     (service/pipeline.py): the same answers, in order, and an unusable curve in a later
     group is named by its index in the request."""
-    from lcad.service.pipeline import STREAM_ROWS, chunks
+    from lcad.service.pipeline import chunks
+    from lcad.service.settings import Settings
 
     curves, _ = service_curves
     rows = 300
-    groups = chunks(list(curves), STREAM_ROWS * rows)
+    groups = chunks(list(curves), Settings().stream_batches * rows)
     assert len(groups) > 1 and [c for _, g in groups for c in g] == list(curves)
     assert [first for first, _ in groups] == [sum(len(g) for _, g in groups[:k])
                                               for k in range(len(groups))]
-    with make_client(tiny_detector, max_batch_rows=rows) as c:
-        resp = c.post("/v1/score", json={"series": [series_json(x) for x in curves],
-                                         "include": ["point_scores"]})
-        assert resp.status_code == 200, resp.text
-        want = tiny_detector.score(list(curves))
-        for got, w in zip(resp.json()["results"], want.curves, strict=True):
-            assert got["id"] == w.object_id
-            assert_allclose(np.array(got["point_scores"], float), w.point_score, rtol=1e-6)
-        short = {"id": "short", "time": [0.0, 0.02, 0.04], "flux": [1.0, 1.1, 0.9]}
-        body = {"series": [series_json(x) for x in curves] + [short]}
-        err = _error(c.post("/v1/score", json=body), 422)
-        assert f"series[{len(curves)}]" in err["message"]
+    want = tiny_detector.score(list(curves))
+    for stream in (Settings().stream_batches, 0):  # 0: the whole request at once
+        with make_client(tiny_detector, max_batch_rows=rows, stream_batches=stream) as c:
+            resp = c.post("/v1/score", json={"series": [series_json(x) for x in curves],
+                                             "include": ["point_scores"]})
+            assert resp.status_code == 200, resp.text
+            for got, w in zip(resp.json()["results"], want.curves, strict=True):
+                assert got["id"] == w.object_id
+                assert_allclose(np.array(got["point_scores"], float), w.point_score,
+                                rtol=1e-6)
+            short = {"id": "short", "time": [0.0, 0.02, 0.04], "flux": [1.0, 1.1, 0.9]}
+            body = {"series": [series_json(x) for x in curves] + [short]}
+            err = _error(c.post("/v1/score", json=body), 422)
+            assert f"series[{len(curves)}]" in err["message"]
