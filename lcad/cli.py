@@ -21,6 +21,18 @@ class CliError(Exception):
     """A user-facing error: printed without a traceback, exit code 2."""
 
 
+def _registry_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--register-as", metavar="NAME", help="register the model under NAME")
+    p.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
+
+
+def _scoring_flags(p: argparse.ArgumentParser, batch_help: str) -> None:
+    p.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
+    p.add_argument("--batch-objects", type=_at_least(1), default=256, help=batch_help)
+    p.add_argument("--segment-points", type=_at_least(1000), default=200_000,
+                   help="longer series are scored in overlapping segments of this many points")
+
+
 def _column_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("columns (default: recognised by common names)")
     for role in ("object-id", "time", "flux", "flux-err", "band"):
@@ -52,8 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bundle directory (default: lcad-output/model)")
     t.add_argument("--experiment", default="lcad", help="MLflow experiment name")
     t.add_argument("--run-name", help="MLflow run name")
-    t.add_argument("--register-as", metavar="NAME", help="register the model under NAME")
-    t.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
+    _registry_flags(t)
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     t.add_argument("--processes", type=_at_least(1), default=None, metavar="N",
@@ -65,18 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "not log: the run is continued, or a new one made)")
     g.add_argument("bundle", type=Path, help="bundle directory written by `lcad train`")
     g.add_argument("--experiment", default="lcad", help="MLflow experiment of a new run")
-    g.add_argument("--register-as", metavar="NAME", help="register the model under NAME")
-    g.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
+    _registry_flags(g)
 
     s = sub.add_parser("score", help="score light curves: per-point table + per-object summary")
     s.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
     s.add_argument("--data", required=True)
     s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
-    s.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
-    s.add_argument("--batch-objects", type=_at_least(1), default=256,
-                   help="objects scored per chunk")
-    s.add_argument("--segment-points", type=_at_least(1000), default=200_000,
-                   help="longer series are scored in overlapping segments of this many points")
+    _scoring_flags(s, "objects scored per chunk")
     s.add_argument("--workers", type=_at_least(1), default=None,
                    help="chunks (object groups, segments) scored at once (default: the cores "
                         "plus one, at most 4)")
@@ -93,11 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--master, else local[*])")
     k.add_argument("--partitions", type=_at_least(1), default=None,
                    help="partitions of the objects (default: 4 per core of the session)")
-    k.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
-    k.add_argument("--batch-objects", type=_at_least(1), default=256,
-                   help="objects scored per network call in a task")
-    k.add_argument("--segment-points", type=_at_least(1000), default=200_000,
-                   help="longer series are scored in overlapping segments of this many points")
+    _scoring_flags(k, "objects scored per network call in a task")
     k.add_argument("--overwrite", action="store_true", help="replace earlier results")
     _column_flags(k)
 

@@ -225,3 +225,54 @@ def kepler_slices(n, start=3000, length=600):
         g = frame.iloc[lo: lo + length]
         out.append({"id": f"k{i}", "time": g.time.tolist(), "flux": g.flux.tolist()})
     return out
+
+
+def sigterm_with_requests_in_flight(url: str, n: int, terminate: Any) -> list[int]:
+    """Send n `/v1/score` requests at once (Kepler slices, 4 rows each), call `terminate()`
+    (the SIGTERM) once the service counts one in flight, and return every status code."""
+    import threading
+
+    import httpx
+
+    results: list[int] = []
+    started = threading.Barrier(n + 1)
+
+    def call(s: dict) -> None:
+        with httpx.Client(timeout=120) as c:
+            started.wait()
+            results.append(c.post(url + "/v1/score", json={"series": [s] * 4}).status_code)
+
+    threads = [threading.Thread(target=call, args=(s,)) for s in kepler_slices(n, length=2000)]
+    for t in threads:
+        t.start()
+    started.wait()
+
+    def in_flight() -> bool:
+        text = httpx.get(url + "/metrics", timeout=10).text
+        return any(line.startswith("lcad_requests_in_flight ") and float(line.split()[1]) >= 1
+                   for line in text.splitlines())
+
+    wait_until(in_flight, "requests in flight", timeout=60)
+    terminate()
+    for t in threads:
+        t.join(120)
+    return results
+
+
+def assert_serves_like(url: str, det: Any, rtol: float = 5e-3) -> None:
+    """`/v1/score` at `url` on two real Kepler slices gives the scores and point scores of the
+    in-process detector `det` (another Keras backend, or out of a container)."""
+    import httpx
+
+    from lcad.models.lightcurve import LightCurve
+
+    series = kepler_slices(2)
+    got = httpx.post(url + "/v1/score", json={"series": series, "include": ["point_scores"]},
+                     timeout=120)
+    assert got.status_code == 200, got.text
+    want = det.score([LightCurve.from_arrays(s["id"], s["time"], s["flux"],
+                                             emit_warnings=False) for s in series])
+    for g, w in zip(got.json()["results"], want, strict=True):
+        np.testing.assert_allclose(g["score"], w.score, rtol=rtol)
+        ps = np.array([np.nan if v is None else v for v in g["point_scores"]], float)
+        np.testing.assert_allclose(ps, w.point_score, rtol=rtol, atol=1e-3)

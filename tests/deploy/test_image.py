@@ -4,16 +4,19 @@
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 import uuid
 
 import httpx
-import numpy as np
 import pytest
 
-from lcad.models.lightcurve import LightCurve
-from tests.conftest import free_port, kepler_slices, wait_http, wait_until
+from tests.conftest import (
+    assert_serves_like,
+    free_port,
+    sigterm_with_requests_in_flight,
+    wait_http,
+    wait_until,
+)
 from tests.deploy.conftest import docker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -73,17 +76,7 @@ def test_the_container_serves_a_real_curve_as_a_user(container, kepler_bundle):
     model = httpx.get(url + "/v1/model", timeout=30).json()
     assert model["keras_backend"] == "jax"  # LCAD_BACKEND=auto in the CPU image
 
-    det, _ = kepler_bundle
-    series = kepler_slices(2)
-    got = httpx.post(url + "/v1/score", json={"series": series, "include": ["point_scores"]},
-                     timeout=120)
-    assert got.status_code == 200, got.text
-    want = det.score([LightCurve.from_arrays(s["id"], s["time"], s["flux"],
-                                             emit_warnings=False) for s in series])
-    for g, w in zip(got.json()["results"], want, strict=True):
-        np.testing.assert_allclose(g["score"], w.score, rtol=5e-3)
-        ps = np.array([np.nan if v is None else v for v in g["point_scores"]], float)
-        np.testing.assert_allclose(ps, w.point_score, rtol=5e-3, atol=1e-3)
+    assert_serves_like(url, kepler_bundle[0])
     bad = httpx.post(url + "/v1/score", headers={"content-type": "application/json"},
                      content=b'{"series": [{"id": "x", "time": [1, 2], "flux": [NaN, 1]}]}')
     assert bad.status_code == 422 and "flux" in bad.text  # named, as out of the image
@@ -97,30 +90,10 @@ def test_the_container_serves_a_real_curve_as_a_user(container, kepler_bundle):
 
 def test_sigterm_to_the_container_answers_every_accepted_request(container):
     name, url, _ = container
-    series = kepler_slices(4, length=2000)
-    results: list[int] = []
-    started = threading.Barrier(len(series) + 1)
-
-    def call(s: dict) -> None:
-        with httpx.Client(timeout=120) as c:
-            started.wait()
-            results.append(c.post(url + "/v1/score", json={"series": [s] * 4}).status_code)
-
-    threads = [threading.Thread(target=call, args=(s,)) for s in series]
-    for t in threads:
-        t.start()
-    started.wait()
-
-    def in_flight() -> bool:
-        text = httpx.get(url + "/metrics", timeout=10).text
-        return any(line.startswith("lcad_requests_in_flight ") and float(line.split()[1]) >= 1
-                   for line in text.splitlines())
-
-    wait_until(in_flight, "requests in flight", timeout=60)
-    docker("kill", "--signal", "TERM", name)  # what `docker stop` sends first
-    for t in threads:
-        t.join(120)
-    assert results == [200] * len(series)
+    # `docker kill --signal TERM` is what `docker stop` sends first
+    results = sigterm_with_requests_in_flight(
+        url, 4, lambda: docker("kill", "--signal", "TERM", name))
+    assert results == [200] * 4
     code = int(docker("wait", name, timeout=60).stdout.strip())
     assert code in (0, 143), code  # exited by itself, not killed after the grace period
     assert "Application shutdown complete" in docker("logs", name).stderr

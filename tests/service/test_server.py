@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +16,12 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from lcad.models.lightcurve import LightCurve
 from lcad.service.client import LcadClient
-from tests.conftest import kepler_slices, lcad_serve, wait_until
+from tests.conftest import (
+    assert_serves_like,
+    kepler_slices,
+    lcad_serve,
+    sigterm_with_requests_in_flight,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -155,29 +159,7 @@ def test_openapi_examples_get_real_answers(server):
 
 def test_sigterm_answers_every_accepted_request(server):
     url, proc, log = server
-    series = kepler_slices(8, length=2000)
-    results = []
-    started = threading.Barrier(9)
-
-    def call(s):
-        with httpx.Client(timeout=120) as c:
-            started.wait()
-            results.append(c.post(url + "/v1/score", json={"series": [s] * 4}).status_code)
-
-    threads = [threading.Thread(target=call, args=(s,)) for s in series]
-    for t in threads:
-        t.start()
-    started.wait()
-
-    def in_flight() -> float:
-        text = httpx.get(url + "/metrics").text
-        return float(next(line.split()[1] for line in text.splitlines()
-                          if line.startswith("lcad_requests_in_flight ")))
-
-    wait_until(lambda: in_flight() >= 1, "requests in flight")
-    proc.send_signal(signal.SIGTERM)
-    for t in threads:
-        t.join(120)
+    results = sigterm_with_requests_in_flight(url, 8, lambda: proc.send_signal(signal.SIGTERM))
     assert results == [200] * 8, log.read_text()[-2000:]
     # uvicorn re-raises SIGTERM after a graceful shutdown: the conventional exit by that signal
     assert proc.wait(60) in (0, -signal.SIGTERM)
@@ -192,16 +174,7 @@ def test_serve_backend_jax_scores_like_tensorflow(kepler_bundle, tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_BACKEND", "LCAD_BACKEND")}
     with lcad_serve(bundle, tmp_path / "serve.log", "--backend", "jax", env=env) as (url, _):
         assert httpx.get(url + "/v1/model").json()["keras_backend"] == "jax"
-        series = kepler_slices(2)
-        got = httpx.post(url + "/v1/score", json={"series": series,
-                                                  "include": ["point_scores"]}, timeout=60)
-        assert got.status_code == 200, got.text
-        want = det.score([LightCurve.from_arrays(s["id"], s["time"], s["flux"],
-                                                 emit_warnings=False) for s in series])
-        for g, w in zip(got.json()["results"], want, strict=True):
-            np.testing.assert_allclose(g["score"], w.score, rtol=5e-3)
-            ps = np.array([np.nan if v is None else v for v in g["point_scores"]], float)
-            np.testing.assert_allclose(ps, w.point_score, rtol=5e-3, atol=1e-3)
+        assert_serves_like(url, det)
 
 
 def test_serve_backend_not_installed_is_a_cli_error(tmp_path):
