@@ -83,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
     _scoring_flags(s, "objects scored per chunk")
+    s.add_argument("--samples", type=_at_least(2), default=0, metavar="N",
+                   help="also the mean and spread of every score over N random passes of the "
+                   "network (Monte-Carlo dropout, the variational posterior): columns "
+                   "score_mean, score_std; costs about N scorings")
     s.add_argument("--workers", type=_at_least(1), default=None,
                    help="chunks (object groups, segments) scored at once (default: the cores "
                         "plus one, at most 4)")
@@ -367,11 +371,12 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
+    from lcad.models.uncertainty import sampling_sources
     from lcad.training.scoring import WORKERS, score_to_file
 
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
-                            args.workers or WORKERS)
+                            args.workers or WORKERS, args.samples)
     _report_repairs(summary["repairs"])
     pcfg = det.config.preprocess
     _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),
@@ -379,6 +384,13 @@ def cmd_score(args: argparse.Namespace) -> int:
                    f"no window had {pcfg.min_valid_fraction:.0%} of its {pcfg.window} grid "
                    "points observed. Use a model with a smaller window or a lower "
                    "preprocess.min_valid_fraction")
+    if args.samples:
+        print(f"uncertainty: {args.samples} random passes of "
+              f"{' and '.join(sampling_sources(det.model))} (columns score_mean, score_std)")
+        if summary.get("unspread"):
+            print(f"note: {summary['unspread']} object(s) scored in segments (longer than "
+                  "--segment-points) have point spreads but no object-score spread; raise "
+                  "--segment-points to score them whole", file=sys.stderr)
     print(f"points: {args.output}\nobjects: {summary['objects_file']}")
     return 0
 

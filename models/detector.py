@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import time as _time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +50,7 @@ from lcad.models.scoring import (
     residuals,
     window_errors,
 )
+from lcad.models.uncertainty import ScoreSpread, StochasticNetwork, check_samples
 from lcad.models.windows import (
     Windows,
     coverage_count,
@@ -62,6 +63,8 @@ SCHEMA_VERSION = 1
 MAX_BATCH = 4096
 MIN_BUCKET = 16
 STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
+# a pass of the network: (n, 2*D) inputs -> latent codes, reconstructions
+Network = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 REDUCE_BLOCK = 2048  # windows reduced at a time: their residuals stay in cache
 
 
@@ -262,8 +265,11 @@ class Detector:
         feats = None if self.objects is None else self.objects.features(curve)
         return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg, features=feats)
 
-    def predict_arrays(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches."""
+    def predict_arrays(self, inputs: np.ndarray, network: Network | None = None
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Latent codes and reconstructions of (n, 2*D) inputs, in padded fixed-size batches
+        (`network`: another pass than the deterministic one, e.g. a `StochasticNetwork`)."""
+        network = network or self.network
         n = inputs.shape[0]
         z_out = np.empty((n, self.latent_dim), np.float32)
         r_out = np.empty((n, self.input_dim), np.float32)
@@ -273,7 +279,7 @@ class Detector:
             size = bucket_size(m)
             if size > m:
                 chunk = np.concatenate([chunk, np.zeros((size - m, chunk.shape[1]), np.float32)])
-            z, r = self.network(chunk)
+            z, r = network(chunk)
             z_out[lo: lo + m] = z[:m]
             r_out[lo: lo + m] = r[:m]
         return z_out, r_out
@@ -296,12 +302,14 @@ class Detector:
                 skipped[c.object_id] = exc.message
         return prepared, skipped
 
-    def _run(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _run(self, prepared: Sequence[Prepared], network: Network | None = None
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
         if not prepared:
             return []
-        return split_outputs(prepared, *self.predict_arrays(stack_inputs(prepared)))
+        return split_outputs(prepared, *self.predict_arrays(stack_inputs(prepared), network))
 
-    def _run_reduced(self, prepared: Sequence[Prepared]) -> list[tuple[np.ndarray, Reduced]]:
+    def _run_reduced(self, prepared: Sequence[Prepared], network: Network | None = None
+                     ) -> list[tuple[np.ndarray, Reduced]]:
         """Latent codes and `Reduced` reconstructions of every curve. Curves with many windows
         go through the network a batch at a time, each batch reduced as it comes out; short
         curves are stacked so that they share network calls."""
@@ -318,9 +326,9 @@ class Detector:
             for lo in range(0, n_w, STREAM_BATCH):
                 hi = min(lo + STREAM_BATCH, n_w)
                 if lo < full:
-                    zc, rc = self.network(p.input_rows(slice(lo, hi), out=buf))
+                    zc, rc = (network or self.network)(p.input_rows(slice(lo, hi), out=buf))
                 else:
-                    zc, rc = self.predict_arrays(p.input_rows(slice(lo, hi)))
+                    zc, rc = self.predict_arrays(p.input_rows(slice(lo, hi)), network)
                 z[lo:hi] = zc
                 self.reduce_into(p, red, rc, lo)
             out[i] = (z, red)
@@ -331,7 +339,7 @@ class Detector:
             n += prepared[i].win.n_windows
             if n >= MAX_BATCH or k == len(small) - 1:
                 sub = [prepared[j] for j in group]
-                for j, p, (z, r) in zip(group, sub, self._run(sub), strict=True):
+                for j, p, (z, r) in zip(group, sub, self._run(sub, network), strict=True):
                     out[j] = (z, self.reduce(p, r))
                 group, n = [], 0
         return [o for o in out if o is not None]
@@ -373,15 +381,49 @@ class Detector:
         curves: Sequence[LightCurve],
         threshold: float | None = None,
         on_error: str = "raise",
+        samples: int = 0,
+        seed: int | None = None,
     ) -> ScoreResult:
-        """Scores, p-values, verdicts and intervals; on_error='skip' records unusable curves."""
+        """Scores, p-values, verdicts and intervals; on_error='skip' records unusable curves.
+        `samples` >= 2: also the mean and spread of the scores over that many random passes
+        (Monte-Carlo dropout, the variational posterior: `CurveScore.uncertainty`)."""
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
+        network = self.stochastic_network(samples, seed) if samples else None
         prepared, skipped = self._prepare_all(curves, on_error)
         self.assess_objects(prepared)
         out = [self.finish_score_reduced(p, z, red, threshold)
                for p, (z, red) in zip(prepared, self._run_reduced(prepared), strict=True)]
+        if network is not None:
+            self.attach_spread(prepared, out, samples, network, threshold)
         return ScoreResult(out, skipped)
+
+    # ---- uncertainty (models/uncertainty.py) ----------------------------------------------
+    def stochastic_network(self, samples: int, seed: int | None = None) -> StochasticNetwork:
+        """The random pass for `samples` passes (LcadError: samples out of range, or a model
+        without dropout that is not variational)."""
+        check_samples(samples)
+        return StochasticNetwork(self.model, seed)
+
+    def attach_spread(self, prepared: Sequence[Prepared], scores: Sequence[CurveScore],
+                      samples: int, network: StochasticNetwork,
+                      threshold: float | None = None) -> None:
+        """Score `prepared` `samples` times through `network` and set each score's
+        `uncertainty` (`scores[i]` is the deterministic score of `prepared[i]`)."""
+        runs = [[self.finish_score_reduced(p, z, red, threshold) for p, (z, red) in
+                 zip(prepared, self._run_reduced(prepared, network), strict=True)]
+                for _ in range(samples)]
+        notes = []
+        if self.objects is not None:
+            notes.append("the object score is the object model's (light-curve features "
+                         "through its own network, not sampled): its spread is 0; the point "
+                         "scores carry the sampled network's spread")
+        for i, c in enumerate(scores):
+            drawn = [run[i] for run in runs]
+            c.uncertainty = ScoreSpread.of(network.sources, [d.score for d in drawn],
+                                           [d.point_score for d in drawn],
+                                           [d.window_error for d in drawn],
+                                           [d.reconstruction for d in drawn], notes)
 
     # ---- long curves in pieces (lcad score --segment-points) ------------------------------
     @property
@@ -403,18 +445,24 @@ class Detector:
         return steps * self.preprocessor.cadence
 
     def score_piece(self, piece: LightCurve, anchor: CurveAnchor, core: tuple[float, float],
-                    threshold: float | None = None) -> tuple[CurveScore, np.ndarray]:
+                    threshold: float | None = None, samples: int = 0,
+                    network: StochasticNetwork | None = None
+                    ) -> tuple[CurveScore, np.ndarray]:
         """Score a piece of the curve `anchor` was taken from, on that curve's grid and
         statistics; returns its score and the errors of the windows starting in the
         `core` time range [a, b). The errors of every core put together are those of the
-        whole curve's windows, so `object_verdict` on them gives the whole curve's verdict."""
+        whole curve's windows, so `object_verdict` on them gives the whole curve's verdict.
+        `samples`, `network`: the piece's points get their spread over random passes."""
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
         p = self.prepare(piece, anchor=anchor)
         ((z, red),) = self._run_reduced([p])
         start = p.res.grid_time[p.win.starts]
         in_core = (start >= core[0]) & (start < core[1])
-        return self.finish_score_reduced(p, z, red, threshold), red.werr[in_core]
+        c = self.finish_score_reduced(p, z, red, threshold)
+        if samples and network is not None:  # the piece's point spreads
+            self.attach_spread([p], [c], samples, network, threshold)
+        return c, red.werr[in_core]
 
     def object_verdict(self, window_errors: np.ndarray, any_interval: bool,
                        threshold: float | None = None) -> tuple[float, float, bool]:

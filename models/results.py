@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from lcad.models.scoring import Interval
+
+if TYPE_CHECKING:
+    from lcad.models.uncertainty import ScoreSpread
 
 
 def finite_or_none(value: float) -> float | None:
@@ -71,6 +74,7 @@ class CurveScore:
     latent: np.ndarray
     bands: list[str]
     warnings: list[str] = field(default_factory=list)
+    uncertainty: ScoreSpread | None = None  # Detector.score(..., samples=N)
 
     def points_frame(self, rows: slice = slice(None), categorical: bool = False
                      ) -> pd.DataFrame:
@@ -85,12 +89,16 @@ class CurveScore:
                 band = pd.Categorical.from_codes(np.zeros(n, np.int8), self.bands)
             else:
                 band = pd.Categorical(band)
-        return pd.DataFrame({
+        frame = pd.DataFrame({
             "object_id": oid, "time": self.time[rows], "band": band,
             "flux": self.flux[rows], "reconstruction": self.reconstruction[rows],
             "score": self.point_score[rows], "p_value": self.point_p_value[rows],
             "is_anomaly": self.is_anomaly[rows],
         })
+        if self.uncertainty is not None:
+            frame["score_mean"] = self.uncertainty.point_score_mean[rows]
+            frame["score_std"] = self.uncertainty.point_score_std[rows]
+        return frame
 
     def windows_frame(self) -> pd.DataFrame:
         frame = pd.DataFrame({"object_id": self.object_id, "window_start": self.window_start,
@@ -106,7 +114,7 @@ class CurveScore:
                             columns=cols)
 
     def summary(self) -> dict[str, Any]:
-        return {
+        out = {
             "object_id": self.object_id,
             "score": finite_or_none(self.score),
             "p_value": finite_or_none(self.p_value),
@@ -115,6 +123,10 @@ class CurveScore:
             "n_anomalous_points": int(np.sum(self.is_anomaly)),
             "n_intervals": len(self.intervals),
         }
+        if self.uncertainty is not None:
+            out["score_mean"] = finite_or_none(self.uncertainty.score_mean)
+            out["score_std"] = finite_or_none(self.uncertainty.score_std)
+        return out
 
 
 @dataclass

@@ -46,7 +46,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def read_curves(request: Request, det: Detector, settings: Settings
                       ) -> tuple[list[LightCurve], dict[str, Any]]:
     """The curves of a JSON or CSV body, checked for the model, and the JSON body's options
-    (include, threshold)."""
+    (include, threshold, samples)."""
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "text/csv":
@@ -64,7 +64,8 @@ async def read_curves(request: Request, det: Detector, settings: Settings
     curves = [curve_of_series(i, s, settings.max_points_per_series)
               for i, s in enumerate(payload.series)]
     return ([for_model(i, c, det) for i, c in enumerate(curves)],
-            {"include": payload.include, "threshold": payload.threshold})
+            {"include": payload.include, "threshold": payload.threshold,
+             "samples": payload.samples})
 
 
 def check_count(n: int, settings: Settings) -> None:

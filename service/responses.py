@@ -52,6 +52,8 @@ def score_json(c: Any, include: set[str]) -> dict[str, Any]:
         out["point_p_values"] = _floats(c.point_p_value)
     if "reconstruction" in include:
         out["reconstruction"] = _floats(c.reconstruction)
+    if "uncertainty" in include and c.uncertainty is not None:
+        out["uncertainty"] = c.uncertainty.to_json(points="point_scores" in include)
     if "latent" in include:
         out["latent"] = {"window_start": _floats(c.window_start),
                          "window_end": _floats(c.window_end),

@@ -7,7 +7,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-Include = Literal["latent", "reconstruction", "point_scores", "intervals"]
+Include = Literal["latent", "reconstruction", "point_scores", "intervals", "uncertainty"]
+DEFAULT_SAMPLES = 20  # random passes for include=["uncertainty"] when `samples` is not given
 
 def _example_flux(n: int = 256, flare_at: int = 160) -> list[float]:
     """A quiet star (unit noise, as Kepler's standardised fluxes) with one flare: the /docs
@@ -47,6 +48,10 @@ class ScoreRequest(BaseModel):
     series: list[Series] = Field(..., min_length=1)
     include: list[Include] = Field(default_factory=list)
     threshold: float | None = Field(None, gt=0, allow_inf_nan=False)
+    samples: int | None = Field(
+        None, ge=2, le=200, description='random passes for include ["uncertainty"] '
+        f"(Monte-Carlo dropout, the variational posterior; default {DEFAULT_SAMPLES}): each "
+        "costs about one scoring of the request")
 
 
 class SeriesRequest(BaseModel):
@@ -77,6 +82,18 @@ class ModelRef(BaseModel):
     run_id: str | None
 
 
+class UncertaintyOut(BaseModel):
+    """Mean and spread of the scores over `samples` random passes of the network."""
+
+    samples: int
+    sources: list[Literal["dropout", "latent"]]
+    score_mean: float | None
+    score_std: float | None
+    point_score_mean: list[float | None] | None = None  # with include "point_scores"
+    point_score_std: list[float | None] | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class SeriesScore(BaseModel):
     id: str
     score: float | None
@@ -88,6 +105,7 @@ class SeriesScore(BaseModel):
     point_p_values: list[float | None] | None = None
     reconstruction: list[float | None] | None = None
     latent: LatentOut | None = None
+    uncertainty: UncertaintyOut | None = None
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -4,7 +4,8 @@ It loads the bundle shipped as the `bundle` artifact with `Detector.load` (Keras
 and takes light curves in either of two layouts:
 
 - long format, one row per point: object_id, time, flux[, flux_err][, band]; the answer is
-  one row per point (`params={"output": "objects"}`: one row per object instead);
+  one row per point (`params={"output": "objects"}`: one row per object instead;
+  `params={"samples": N}`: the scores' mean and spread over N random passes as well);
 - one row per object, its points as arrays (`time`, `flux`[, `flux_err`][, `band`] hold
   lists, as a Spark array column or an alert broker's history does); the answer is one row
   per input row, in order: object_id, score, p_value, is_anomalous, latent (the object's
@@ -54,14 +55,17 @@ def object_rows(result: Any) -> dict[str, dict[str, Any]]:
                              "latent": [float(v) for v in code],
                              "error": "" if np.isfinite(c.score)
                              else "no window had enough observed grid points"}
+        if c.uncertainty is not None:
+            rows[c.object_id].update(score_mean=c.uncertainty.score_mean,
+                                     score_std=c.uncertainty.score_std)
     for oid, why in result.skipped.items():
         rows[oid] = {"object_id": oid, "score": np.nan, "p_value": np.nan,
                      "is_anomalous": False, "latent": [], "error": why}
     return rows
 
 
-def score_per_object(det: Detector, frame: pd.DataFrame, threshold: float | None
-                     ) -> pd.DataFrame:
+def score_per_object(det: Detector, frame: pd.DataFrame, threshold: float | None,
+                     samples: int = 0) -> pd.DataFrame:
     """One answer row per input row: each row is exploded into a long frame of its own,
     so an unreadable row gets its reason and the others their scores."""
     curves, errors, ids = [], {}, []
@@ -79,12 +83,18 @@ def score_per_object(det: Detector, frame: pd.DataFrame, threshold: float | None
             curves += curves_from_frame(one, source=f"row {i}", emit_warnings=False)
         except (LcadError, ValueError) as exc:
             errors[oid] = str(exc)
-    result = det.score(curves, threshold=threshold, on_error="skip") if curves else None
+    result = det.score(curves, threshold=threshold, on_error="skip",
+                       samples=samples) if curves else None
     rows = object_rows(result) if result is not None else {}
     for oid, why in errors.items():
         rows[oid] = {"object_id": oid, "score": np.nan, "p_value": np.nan,
                      "is_anomalous": False, "latent": [], "error": why}
-    return pd.DataFrame([rows[oid] for oid in ids], columns=OBJECT_OUTPUT)
+    return pd.DataFrame([rows[oid] for oid in ids], columns=output_columns(samples))
+
+
+def output_columns(samples: int) -> list[str]:
+    """The per-object answer's columns (`samples`: the score's mean and spread too)."""
+    return OBJECT_OUTPUT + (["score_mean", "score_std"] if samples else [])
 
 
 class LcadPyfuncModel(PythonModel):
@@ -100,17 +110,18 @@ class LcadPyfuncModel(PythonModel):
         frame = pd.DataFrame(model_input)
         params = params or {}
         threshold = params.get("threshold")
+        samples = int(params.get("samples") or 0)  # >= 2: the mean and spread of the scores
         if is_per_object(frame):
-            return score_per_object(self.detector, frame, threshold)
+            return score_per_object(self.detector, frame, threshold, samples)
         for optional in ("flux_err", "band"):
             if optional in frame.columns and frame[optional].isna().all():
                 frame = frame.drop(columns=optional)
         curves = curves_from_frame(frame, emit_warnings=False)
-        result = self.detector.score(curves, threshold=threshold)
+        result = self.detector.score(curves, threshold=threshold, samples=samples)
         if params.get("output") == "objects":
             rows = object_rows(result)
             return pd.DataFrame([rows[c.object_id] for c in curves if c.object_id in rows],
-                                columns=OBJECT_OUTPUT)
+                                columns=output_columns(samples))
         return result.points_frame()
 
 

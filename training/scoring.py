@@ -65,6 +65,7 @@ POINT_COLUMNS = ["object_id", "time", "band", "flux", "reconstruction", "score",
                  "is_anomaly"]
 OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
                   "n_anomalous_points", "n_intervals"]
+SPREAD_COLUMNS = ["score_mean", "score_std"]  # with samples
 
 
 SEGMENT_POINTS = 200_000
@@ -99,9 +100,10 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
 
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
                write: Callable[[pd.DataFrame], None],
-               segment_points: int = SEGMENT_POINTS, workers: int = WORKERS) -> dict[str, Any]:
+               segment_points: int = SEGMENT_POINTS, workers: int = WORKERS,
+               samples: int = 0) -> dict[str, Any]:
     """`iter_long`, each segment's points passed to `write`; the object summary returned."""
-    segments = iter_long(det, curve, threshold, segment_points, workers)
+    segments = iter_long(det, curve, threshold, segment_points, workers, samples)
     while True:
         try:
             write(next(segments))
@@ -110,7 +112,7 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
 
 
 def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
-              segment_points: int = SEGMENT_POINTS, workers: int = WORKERS
+              segment_points: int = SEGMENT_POINTS, workers: int = WORKERS, samples: int = 0
               ) -> Generator[pd.DataFrame, None, dict[str, Any]]:
     """Score one long curve in overlapping time segments, so memory holds a few segments.
 
@@ -122,16 +124,18 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
     edge see the same windows; the scan scales residuals by the segment's own scatter.
     Up to `workers` segments are scored at once; each one's points are yielded, in order,
     as soon as it is scored; the object summary is the generator's return value.
+    `samples`: every point gets its spread over that many random passes; the object score's
+    spread needs the whole curve at once, so it is None here (`unspread` in the summary).
     """
     n = len(curve)
     if det.config.preprocess.mode == "whole":  # one grid of `window` points per curve
-        res = det.score([curve], threshold=threshold)
+        res = det.score([curve], threshold=threshold, samples=samples)
         c = res.curves[0]
         yield c.points_frame(categorical=True)
-        return _object_row(c.object_id, n, c.score, c.p_value, c.is_anomalous,
-                           int(np.sum(c.is_anomaly)), len(c.intervals))
+        return c.summary()
     anchor = det.preprocessor.anchor(curve)
     pad = det.piece_margin
+    network = det.stochastic_network(samples) if samples else None
 
     def one(lo: int) -> tuple[pd.DataFrame, int, np.ndarray] | None:
         hi = min(lo + segment_points, n)
@@ -141,7 +145,7 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
         if not seg.mask.any():
             return None
         try:
-            c, werr = det.score_piece(seg, anchor, (a, b), threshold)
+            c, werr = det.score_piece(seg, anchor, (a, b), threshold, samples, network)
         except LightCurveError:
             return None
         core = slice(*np.searchsorted(c.time, [a, b], side="left"))  # times are sorted
@@ -163,14 +167,10 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
         raise LightCurveError("no segment could be scored", object_id=curve.object_id)
     score, p_value, anomalous = det.object_verdict(np.concatenate(errors), n_intervals > 0,
                                                    threshold)
-    return _object_row(curve.object_id, n, score, p_value, anomalous, n_flagged, n_intervals)
-
-
-def _object_row(object_id: str, n_points: int, score: float, p_value: float,
-                anomalous: bool, n_flagged: int, n_intervals: int) -> dict[str, Any]:
-    return {"object_id": object_id, "score": finite_or_none(score),
-            "p_value": finite_or_none(p_value), "is_anomalous": bool(anomalous),
-            "n_points": n_points, "n_anomalous_points": n_flagged, "n_intervals": n_intervals}
+    row = {"object_id": curve.object_id, "score": finite_or_none(score),
+           "p_value": finite_or_none(p_value), "is_anomalous": bool(anomalous),
+           "n_points": n, "n_anomalous_points": n_flagged, "n_intervals": n_intervals}
+    return {**row, "score_mean": None, "score_std": None} if samples else row
 
 
 def objects_path(output: Path) -> Path:
@@ -187,13 +187,17 @@ def score_to_file(
     batch_objects: int = 256,
     segment_points: int = SEGMENT_POINTS,
     workers: int = WORKERS,
+    samples: int = 0,
 ) -> dict[str, Any]:
     """Score every curve under `data`; write points to `output`, objects beside it.
 
     Files are read one at a time, objects scored `batch_objects` at a time, and curves longer
     than `segment_points` in overlapping segments (`score_long`); up to `workers` chunks are
-    scored at once, and written in order.
+    scored at once, and written in order. `samples` >= 2: columns `score_mean`, `score_std`
+    in both tables (the spread over that many random passes: `Detector.score`).
     """
+    if samples:
+        det.stochastic_network(samples)  # a model without randomness fails before reading
     output = Path(output)
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
@@ -210,15 +214,16 @@ def score_to_file(
             short = [c for c in curves if len(c) <= segment_points]
             for c in long:
                 try:  # nothing is written for a curve none of whose segments scores
-                    row = score_long(det, c, threshold, points.write, segment_points, workers)
+                    row = score_long(det, c, threshold, points.write, segment_points, workers,
+                                     samples)
                 except LightCurveError as exc:
                     summary["skipped"][c.object_id] = exc.message
                     continue
                 _count(summary, objects, pd.DataFrame([row]))
                 bar.update(1)
             chunks = (short[lo: lo + batch_objects] for lo in range(0, len(short), batch_objects))
-            for n_chunk, result in ordered_map(partial(_score_chunk, det, threshold), chunks,
-                                               workers):
+            for n_chunk, result in ordered_map(partial(_score_chunk, det, threshold, samples),
+                                               chunks, workers):
                 summary["skipped"].update(result.skipped)
                 if len(result):
                     points.write(result.points_frame(categorical=True))
@@ -226,19 +231,23 @@ def score_to_file(
                 bar.update(n_chunk)
     finally:
         bar.close()
-        points.close(POINT_COLUMNS)
-        objects.close(OBJECT_COLUMNS)
+        spread = SPREAD_COLUMNS if samples else []
+        points.close(POINT_COLUMNS + spread)
+        objects.close(OBJECT_COLUMNS + spread)
     return summary
 
 
-def _score_chunk(det: Detector, threshold: float | None, chunk: list[LightCurve]
-                 ) -> tuple[int, ScoreResult]:
-    return len(chunk), det.score(chunk, threshold=threshold, on_error="skip")
+def _score_chunk(det: Detector, threshold: float | None, samples: int,
+                 chunk: list[LightCurve]) -> tuple[int, ScoreResult]:
+    return len(chunk), det.score(chunk, threshold=threshold, on_error="skip", samples=samples)
 
 
 def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame) -> None:
     objects.write(obj)
     summary["unscored"] += obj.loc[obj["score"].isna(), "object_id"].astype(str).tolist()
+    if "score_std" in obj:  # scored, but without an object-score spread (segments)
+        unspread = obj["score_std"].isna() & obj["score"].notna()
+        summary["unspread"] = summary.get("unspread", 0) + int(unspread.sum())
     summary["n_objects"] += len(obj)
     summary["n_points"] += int(obj["n_points"].sum())
     summary["n_anomalous_objects"] += int(obj["is_anomalous"].sum())

@@ -212,7 +212,8 @@ def param_schema() -> Any:
     from mlflow.types.schema import ParamSchema, ParamSpec
 
     return ParamSchema([ParamSpec("threshold", "double", None),
-                        ParamSpec("output", "string", "points")])
+                        ParamSpec("output", "string", "points"),
+                        ParamSpec("samples", "long", 0)])
 
 
 def example_frame(curve: LightCurve, window: int) -> pd.DataFrame:

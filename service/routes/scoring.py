@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from lcad.models.detector import Detector
+from lcad.models.detector import Detector, Prepared
 from lcad.models.lightcurve import LightCurve
+from lcad.models.uncertainty import MAX_SAMPLES, NoUncertaintyError
 from lcad.service.deps import (
     ApiKey,
     BatcherDep,
@@ -17,6 +19,7 @@ from lcad.service.deps import (
     SettingsDep,
     StateDep,
 )
+from lcad.service.errors import ApiError
 from lcad.service.inputs import one_threshold, read_curves
 from lcad.service.pipeline import Finish, run
 from lcad.service.responses import (
@@ -27,7 +30,12 @@ from lcad.service.responses import (
     reconstruct_json,
     score_json,
 )
-from lcad.service.schemas import EncodeResponse, ReconstructResponse, ScoreResponse
+from lcad.service.schemas import (
+    DEFAULT_SAMPLES,
+    EncodeResponse,
+    ReconstructResponse,
+    ScoreResponse,
+)
 
 router = APIRouter(tags=["scoring"], responses=ERROR_RESPONSES)
 
@@ -53,14 +61,32 @@ ScoringDep = Annotated[Scoring, Depends(Scoring)]
 async def score(request: Request, s: ScoringDep,
                 include: Annotated[list[str] | None, Query(
                     description="text/csv bodies: what to include")] = None,
-                threshold: Annotated[float | None, Query(gt=0)] = None) -> Response:
-    """Scores, p-values, verdicts and intervals per series; more on request."""
+                threshold: Annotated[float | None, Query(gt=0)] = None,
+                samples: Annotated[int | None, Query(
+                    ge=2, le=MAX_SAMPLES, description="text/csv bodies: random passes for "
+                    "include=uncertainty")] = None) -> Response:
+    """Scores, p-values, verdicts and intervals per series; more on request.
+    `include: ["uncertainty"]`: the mean and spread of the scores over `samples` random
+    passes of the network (Monte-Carlo dropout, the variational posterior)."""
     det: Detector = s.det
     curves, opts = await read_curves(request, det, s.settings)
     wanted = set(opts.get("include") or include or [])
     thr = one_threshold(opts.get("threshold"), threshold)
-    return await s.answer(curves,
-                          lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
+    if "uncertainty" not in wanted:
+        return await s.answer(
+            curves, lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
+    n = opts.get("samples") or samples or DEFAULT_SAMPLES
+    try:
+        network = det.stochastic_network(n)
+    except NoUncertaintyError as exc:
+        raise ApiError(422, f"include: {exc}", code="no_uncertainty") from None
+
+    def with_spread(p: Prepared, z: np.ndarray, r: np.ndarray) -> dict:
+        c = det.finish_score(p, z, r, thr)
+        det.attach_spread([p], [c], n, network, thr)
+        return score_json(c, wanted)
+
+    return await s.answer(curves, with_spread)
 
 
 @router.post("/v1/encode", response_model=EncodeResponse, openapi_extra=body_doc("SeriesRequest"))

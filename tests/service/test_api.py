@@ -50,6 +50,43 @@ def test_score_returns_everything_aligned(client, service_curves, tiny_detector)
     assert not second["is_anomalous"]
 
 
+def test_score_with_uncertainty(client, service_curves, tiny_detector):
+    """include "uncertainty": the spread over random passes (the tiny model is variational:
+    its latent code is sampled), as JSON and as CSV; the answer itself does not move."""
+    curves, _ = service_curves
+    body = {"series": [series_json(c) for c in curves[:2]], "samples": 6,
+            "include": ["uncertainty", "point_scores"]}
+    resp = client.post("/v1/score", json=body)
+    assert resp.status_code == 200, resp.text
+    plain = tiny_detector.score(curves[:2])
+    for r, want, c in zip(resp.json()["results"], plain, curves[:2], strict=True):
+        assert r["score"] == pytest.approx(want.score)
+        u = r["uncertainty"]
+        assert u["samples"] == 6 and u["sources"] == ["latent"]
+        assert u["score_std"] is not None and u["score_std"] >= 0
+        assert len(u["point_score_std"]) == len(c) == len(u["point_score_mean"])
+    csv = to_frame(curves[:1]).drop(columns=["band"]).to_csv(index=False)
+    resp = client.post("/v1/score?include=uncertainty&samples=3", content=csv,
+                       headers={"content-type": "text/csv"})
+    assert resp.status_code == 200, resp.text
+    u = resp.json()["results"][0]["uncertainty"]
+    assert u["samples"] == 3 and "point_score_std" not in u  # points only with point_scores
+    bad = client.post("/v1/score", json={**body, "samples": 1})
+    assert bad.status_code == 422 and "samples" in bad.text
+
+
+def test_uncertainty_from_a_model_without_randomness_is_a_422(tiny_detector, service_curves):
+    from tests.models.test_uncertainty import deterministic
+
+    curves, _ = service_curves
+    with make_client(deterministic(tiny_detector)) as c:
+        resp = c.post("/v1/score", json={"series": [series_json(curves[0])],
+                                         "include": ["uncertainty"]})
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "no_uncertainty" and "model.dropout" in err["message"]
+
+
 def test_score_default_is_compact(client, service_curves):
     curves, _ = service_curves
     r = client.post("/v1/score", json={"series": [series_json(curves[1])]}).json()["results"][0]

@@ -473,3 +473,46 @@ def test_sweep_with_an_evaluation_set_logs_eval_metrics(synth_csv, tmp_path, mon
     (child,) = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert 0 < child.data.metrics["eval.pr_auc"] <= 1
     assert "eval.event_recall" in child.data.metrics and "injected.pr_auc" in child.data.metrics
+
+
+def test_score_with_samples_adds_the_spread_and_a_deterministic_model_is_refused(
+        trained, synth_csv, tmp_path, capsys):
+    out = tmp_path / "scores.parquet"
+    assert main(["score", "--model", str(trained), "--data", str(synth_csv),
+                 "--output", str(out), "--samples", "4"]) == 0
+    said = capsys.readouterr().out
+    assert "uncertainty: 4 random passes of latent" in said
+    points, objects = pd.read_parquet(out), pd.read_parquet(tmp_path / "scores.objects.parquet")
+    plain = tmp_path / "plain.parquet"
+    assert main(["score", "--model", str(trained), "--data", str(synth_csv),
+                 "--output", str(plain)]) == 0
+    np.testing.assert_allclose(points["score"], pd.read_parquet(plain)["score"])
+    for table in (points, objects):
+        assert {"score_mean", "score_std"} <= set(table.columns)
+        assert (table["score_std"].dropna() >= 0).all()
+        assert table["score_std"].notna().mean() > 0.9
+    # the Python model MLflow serves takes the same option
+    from lcad.training.mlflow_model import LcadPyfuncModel
+
+    pyfunc = LcadPyfuncModel()
+    pyfunc.detector = Detector.load(trained)
+    frame = pd.read_csv(synth_csv)
+    first = frame[frame["object_id"] == frame["object_id"].iloc[0]]
+    got = pyfunc.predict(None, first, {"samples": 3, "output": "objects"})
+    assert list(got.columns[-2:]) == ["score_mean", "score_std"] and len(got) == 1
+    assert np.isfinite(got["score_std"].iloc[0])
+
+    from tests.models.test_uncertainty import deterministic
+
+    fixed = tmp_path / "deterministic"
+    deterministic(Detector.load(trained)).save(fixed)
+    assert main(["score", "--model", str(fixed), "--data", str(synth_csv),
+                 "--output", str(tmp_path / "x.csv"), "--samples", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "no dropout and is not variational" in err and "model.dropout=0.1" in err
+    assert not (tmp_path / "x.csv").exists()  # refused before anything is written
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--model", str(trained), "--data", str(synth_csv),
+              "--output", str(tmp_path / "y.csv"), "--samples", "1"])
+    assert exit_.value.code == 2 and "--samples: 1 is below the minimum" in \
+        capsys.readouterr().err
