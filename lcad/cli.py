@@ -123,9 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     _column_flags(e)
 
-    w = sub.add_parser("sweep", help="grid or random search as nested MLflow runs")
+    w = sub.add_parser("sweep", help="grid, random or coarse-to-fine search as nested MLflow "
+                       "runs; the best model saved, logged and (when asked) registered")
     w.add_argument("--config", required=True, type=Path, help="sweep YAML")
-    w.add_argument("--trials", type=int, default=None, help="number of trials (random search)")
+    w.add_argument("--trials", type=_at_least(1), default=None,
+                   help="number of trials (random; coarse-to-fine: of the coarse stage)")
+    w.add_argument("--output", type=Path, default=None,
+                   help="bundle directory of the best model (default: lcad-output/sweep-RUN)")
+    _registry_flags(w)
 
     v = sub.add_parser("serve", help="start the scoring service (uvicorn)")
     v.add_argument("--model", help="bundle path or MLflow URI (default: $LCAD_MODEL_URI)")
@@ -465,9 +470,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lcad.training.sweep import run_sweep
 
-    best = run_sweep(args.config, args.trials, progress=lambda line: print(line, flush=True))
+    best = run_sweep(args.config, args.trials, progress=lambda line: print(line, flush=True),
+                     register_as=args.register_as, promote=args.promote, output=args.output)
     print(f"best trial: run {best['run_id']} {best['metric']}={best['value']:.5g}")
     print(f"best config: {best['overrides']}")
+    print(f"best model: {best['bundle']} (logged to the sweep's run: {best['model_uri']})"
+          + (f"; registered {best['registered_model']} version {best['version']}"
+             if best.get("registered_model") else ""))
     return 0
 
 

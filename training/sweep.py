@@ -1,33 +1,88 @@
-"""`lcad sweep`: grid or random search over config keys as nested MLflow runs."""
+"""`lcad sweep`: grid, random or coarse-to-fine search over config keys as nested MLflow
+runs; the best trial's model saved, logged to the parent run and registered when asked.
+
+Coarse-to-fine (the lectures' recipe for hyper-parameters): a coarse stage of random trials
+over the whole ranges (log-uniform where a range says `log: true`: learning rates, sizes),
+then a fine stage of random trials in ranges narrowed around the coarse stage's best
+(`shrink` of each range's width, in log space where the range is logarithmic; categorical
+keys fixed to the best trial's values)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import ConfigError
 from lcad.models.fit import fit_detector, split_curves
+from lcad.training.logrun import MODEL_TAG
+
+
+class Range(BaseModel):
+    """A numeric range to sample from (random and coarse-to-fine search)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low:g}) must be below high ({self.high:g})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0 (got {self.low:g})")
+        return self
+
+    def _to(self, v: float) -> float:
+        return math.log(v) if self.log else v
+
+    def _back(self, u: float) -> float | int:
+        v = math.exp(u) if self.log else u
+        v = min(max(v, self.low), self.high)
+        return round(v) if self.integer else float(f"{v:.4g}")
+
+    def sample(self, rng: np.random.Generator) -> float | int:
+        return self._back(rng.uniform(self._to(self.low), self._to(self.high)))
+
+    def around(self, best: float, shrink: float) -> Range:
+        """`shrink` of this range's width (log width for log ranges) centred on `best`,
+        kept inside this range."""
+        lo, hi = self._to(self.low), self._to(self.high)
+        half = 0.5 * shrink * (hi - lo)
+        c = min(max(self._to(best), lo + half), hi - half)
+        new_lo, new_hi = self._back(c - half), self._back(c + half)
+        if not new_lo < new_hi:  # integers narrowed to one value
+            new_lo, new_hi = new_lo, new_lo + 1
+        return Range(low=new_lo, high=new_hi, log=self.log, integer=self.integer)
 
 
 class SweepSpec(BaseModel):
-    """The sweep YAML."""
+    """The sweep YAML (examples/sweep.yaml, examples/sweep_coarse_to_fine.yaml)."""
 
     model_config = ConfigDict(extra="forbid")
     data: str
     experiment: str = "lcad-sweep"
-    method: str = Field("grid", pattern="^(grid|random)$")
-    trials: int | None = Field(None, ge=1)
+    method: str = Field("grid", pattern="^(grid|random|coarse-to-fine)$")
+    trials: int | None = Field(None, ge=1, description="grid: a cap; random: how many; "
+                               "coarse-to-fine: the coarse stage's trials (default 8)")
+    fine_trials: int | None = Field(None, ge=1, description="coarse-to-fine: the fine "
+                                    "stage's trials (default: as many as the coarse stage)")
+    shrink: float = Field(0.25, gt=0, lt=1, description="coarse-to-fine: the fine ranges' "
+                          "width as a share of the coarse ones")
     metric: str = "best_val_loss"
     goal: str = Field("minimize", pattern="^(minimize|maximize)$")
     seed: int = 0
     base: dict[str, Any] = Field(default_factory=dict)
-    parameters: dict[str, list[Any]]
+    parameters: dict[str, list[Any] | Range]
+    register_as: str | None = Field(None, description="register the best trial's model")
     evaluation: dict[str, str] | None = Field(
         None, description="{data: PATH, labels: PATH}: adds eval.* metrics to every trial")
 
@@ -46,26 +101,54 @@ def load_spec(path: Path) -> SweepSpec:
     if spec.evaluation:
         spec.evaluation = {k: str((base / v).resolve()) for k, v in spec.evaluation.items()}
     for key, values in spec.parameters.items():
-        if not isinstance(values, list) or not values:
+        if isinstance(values, Range):
+            if spec.method == "grid":
+                raise ConfigError(f"{path}: parameters.{key} is a range: a grid needs a list "
+                                  "of values (or use method: random / coarse-to-fine)")
+        elif not values:
             raise ConfigError(f"{path}: parameters.{key} must be a non-empty list")
+    if spec.method == "random" and not spec.trials and any(
+            isinstance(v, Range) for v in spec.parameters.values()):
+        raise ConfigError(f"{path}: random search over a range needs `trials` (or --trials)")
     return spec
 
 
+def sample_plans(parameters: dict[str, list[Any] | Range], n: int,
+                 rng: np.random.Generator) -> list[dict[str, Any]]:
+    """`n` random trials: ranges sampled, lists drawn from."""
+    return [{k: v.sample(rng) if isinstance(v, Range) else v[int(rng.integers(len(v)))]
+             for k, v in parameters.items()} for _ in range(n)]
+
+
+def narrowed(spec: SweepSpec, best: dict[str, Any]) -> dict[str, list[Any] | Range]:
+    """The fine stage's parameters: ranges narrowed around `best`, lists fixed to it."""
+    return {k: v.around(best[k], spec.shrink) if isinstance(v, Range) else [best[k]]
+            for k, v in spec.parameters.items()}
+
+
 def trial_overrides(spec: SweepSpec, trials: int | None) -> list[dict[str, Any]]:
-    keys = list(spec.parameters)
-    grid = [dict(zip(keys, combo, strict=True))
-            for combo in itertools.product(*(spec.parameters[k] for k in keys))]
+    """The trials of grid and random search (and of the coarse stage of coarse-to-fine)."""
     n = trials or spec.trials
+    rng = np.random.default_rng(spec.seed)
+    if spec.method == "coarse-to-fine":
+        return sample_plans(spec.parameters, n or 8, rng)
+    if any(isinstance(v, Range) for v in spec.parameters.values()):  # random over ranges
+        return sample_plans(spec.parameters, n or 1, rng)
+    keys = list(spec.parameters)
+    lists: list[list[Any]] = [v for v in spec.parameters.values() if isinstance(v, list)]
+    grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]
     if spec.method == "random":
-        rng = np.random.default_rng(spec.seed)
         n = n or len(grid)
         return [grid[i] for i in rng.choice(len(grid), size=min(n, len(grid)), replace=False)]
     return grid[:n] if n else grid
 
 
-def run_sweep(path: Path, trials: int | None = None,
-              progress: Any = lambda line: None) -> dict[str, Any]:
-    """Every trial as a nested run; `progress` gets one line per finished trial."""
+def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line: None,
+              register_as: str | None = None, promote: bool = False,
+              output: Path | None = None) -> dict[str, Any]:
+    """Every trial as a nested run; `progress` gets one line per finished trial. The best
+    trial's model is saved (`output`, default lcad-output/sweep-RUN), logged to the parent
+    run as its model and registered as `register_as` (or the file's `register_as`)."""
     import mlflow
 
     from lcad.training import tracking
@@ -73,10 +156,15 @@ def run_sweep(path: Path, trials: int | None = None,
     from lcad.training.io import read_curves
 
     spec = load_spec(path)
+    register_as = register_as or spec.register_as
+    if promote and not register_as:
+        raise ConfigError("--promote needs a name to register under (--register-as NAME or "
+                          "register_as: in the sweep file)")
     base = DetectorConfig.from_dict(spec.base)
     plans = trial_overrides(spec, trials)
-    configs = [base.with_overrides([f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
-                                    for k, v in o.items()]) for o in plans]
+    n_fine = (spec.fine_trials or len(plans)) if spec.method == "coarse-to-fine" else 0
+    for plan in plans:  # every planned config is valid before the first trial trains
+        config_of(base, plan)
     curves = read_curves(spec.data)
     evaluation = None
     if spec.evaluation:
@@ -87,36 +175,73 @@ def run_sweep(path: Path, trials: int | None = None,
     tracking.setup(spec.experiment)
     sign = 1 if spec.goal == "minimize" else -1
     best: dict[str, Any] = {}
+    total = len(plans) + n_fine
+    done = 0
+
+    def trial(plan: dict[str, Any], stage: str, parent_id: str) -> None:
+        nonlocal done
+        cfg = config_of(base, plan)
+        with mlflow.start_run(run_name=f"trial-{done}", nested=True) as child:
+            mlflow.log_params({k: str(v) for k, v in cfg.flat().items()})
+            mlflow.set_tags({"sweep.parent": parent_id, "sweep.stage": stage})
+            splits = split_curves(curves, cfg)  # once: training and the injection check
+            det, metrics = fit_detector(curves, cfg, splits=splits, callbacks=[
+                tracking.EpochLogger(child.info.run_id, [])])
+            metrics.update(injection_check(det, splits.validation))
+            if evaluation is not None:  # lcad alone (no baselines): eval.<metric>
+                metrics.update(eval_metrics(evaluate(det, evaluation[0], evaluation[1])))
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tracking.chosen_tags(det))
+            mlflow.log_params(tracking.resolved_params(det))
+            value = metrics.get(spec.metric)
+            if value is None:
+                raise ConfigError(f"metric {spec.metric!r} not produced; available: "
+                                  f"{sorted(metrics)}")
+            if not best or sign * value < sign * best["value"]:
+                best.update(run_id=child.info.run_id, value=value, overrides=plan,
+                            metric=spec.metric, config=cfg, detector=det, stage=stage)
+        done += 1
+        progress(f"trial {done}/{total}: {spec.metric}={value:.5g} "
+                 f"(best so far {best['value']:.5g}) {plan}"
+                 + (f" [{stage}]" if n_fine else ""))
+
     with mlflow.start_run(run_name=f"sweep:{path.stem}") as parent:
+        pid = parent.info.run_id
         mlflow.set_tags(tracking.run_tags())
         mlflow.log_params({"sweep.method": spec.method, "sweep.metric": spec.metric,
-                           "sweep.goal": spec.goal, "sweep.trials": len(configs),
-                           "data.source": spec.data})
+                           "sweep.goal": spec.goal, "sweep.trials": total,
+                           "data.source": spec.data}
+                          | ({"sweep.shrink": spec.shrink} if n_fine else {}))
         mlflow.log_text(path.read_text(), "sweep.yaml")
-        for i, (plan, cfg) in enumerate(zip(plans, configs, strict=True)):
-            with mlflow.start_run(run_name=f"trial-{i}", nested=True) as child:
-                mlflow.log_params({k: str(v) for k, v in cfg.flat().items()})
-                mlflow.set_tags({"sweep.parent": parent.info.run_id})
-                splits = split_curves(curves, cfg)  # once: training and the injection check
-                det, metrics = fit_detector(curves, cfg, splits=splits, callbacks=[
-                    tracking.EpochLogger(child.info.run_id, [])])
-                metrics.update(injection_check(det, splits.validation))
-                if evaluation is not None:  # lcad alone (no baselines): eval.<metric>
-                    metrics.update(eval_metrics(evaluate(det, evaluation[0], evaluation[1])))
-                mlflow.log_metrics(metrics)
-                mlflow.set_tags(tracking.chosen_tags(det))
-                mlflow.log_params(tracking.resolved_params(det))
-                value = metrics.get(spec.metric)
-                if value is None:
-                    raise ConfigError(f"metric {spec.metric!r} not produced; available: "
-                                      f"{sorted(metrics)}")
-                if not best or sign * value < sign * best["value"]:
-                    best = {"run_id": child.info.run_id, "value": value, "overrides": plan,
-                            "metric": spec.metric, "config": cfg}
-                progress(f"trial {i + 1}/{len(configs)}: {spec.metric}={value:.5g} "
-                         f"(best so far {best['value']:.5g}) {plan}")
-        mlflow.set_tags({"best_run_id": best["run_id"]})
+        for plan in plans:
+            trial(plan, "coarse" if n_fine else spec.method, pid)
+        if n_fine:
+            fine = narrowed(spec, best["overrides"])
+            mlflow.log_params({f"fine.{k}": describe(v) for k, v in fine.items()})
+            progress("fine stage around the best coarse trial: "
+                     + ", ".join(f"{k} {describe(v)}" for k, v in fine.items()))
+            for plan in sample_plans(fine, n_fine, np.random.default_rng(spec.seed + 1)):
+                trial(plan, "fine", pid)
+        mlflow.set_tags({"best_run_id": best["run_id"], "best_stage": best["stage"]})
         mlflow.log_metric(f"best_{spec.metric}", best["value"])
         mlflow.log_params({f"best.{k}": str(v) for k, v in best["overrides"].items()})
         mlflow.log_text(best["config"].to_yaml(), "best_config.yaml")
+        det = best.pop("detector")
+        bundle = output or Path("lcad-output") / f"sweep-{pid[:8]}"
+        det.save(bundle)
+        example = tracking.example_frame(max(curves, key=len), det.window)
+        best.update(tracking.log_pyfunc(bundle, example, register_as, promote),
+                    bundle=str(bundle), parent_run_id=pid)
+        mlflow.set_tag(MODEL_TAG, "true")
     return best
+
+
+def config_of(base: DetectorConfig, plan: dict[str, Any]) -> DetectorConfig:
+    return base.with_overrides([f"{k}={yaml.safe_dump(v, default_flow_style=True).strip()}"
+                                for k, v in plan.items()])
+
+
+def describe(v: list[Any] | Range) -> str:
+    if isinstance(v, Range):
+        return f"[{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
+    return str(v[0]) if len(v) == 1 else str(v)

@@ -167,6 +167,60 @@ def test_the_readme_sweep_file_is_the_shipped_example_and_runs(tmp_path, monkeyp
     assert 0 <= parent.data.metrics["best_injected.pr_auc"] <= 1
 
 
+def test_the_coarse_to_fine_example_runs_and_registers_the_best_model(tmp_path, monkeypatch,
+                                                                     capsys):
+    """The shipped coarse-to-fine file (shown in the README), shortened to 2 coarse + 2 fine
+    trials of 2 epochs: stages tagged, fine trials inside the narrowed ranges, the best
+    model saved, logged to the parent run and registered."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from lcad.training.sweep import Range
+
+    root = Path(__file__).parents[2]
+    example = root / "examples" / "sweep_coarse_to_fine.yaml"
+    readme = (root / "README.md").read_text()
+    shown = readme.split("**Coarse-to-fine**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == example.read_text()
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(example.read_text().replace("epochs: 5", "epochs: 2")
+                    .replace("fine_trials: 6", "fine_trials: 2")
+                    .replace("window: 64", "window: 32")
+                    .replace("../training/data/kepler_demo.csv",
+                             str(root / "training/data/kepler_demo.csv")))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["sweep", "--config", str(spec), "--trials", "2", "--promote",
+                 "--output", str(tmp_path / "best")]) == 0
+    out = capsys.readouterr().out
+    assert "trial 1/4:" in out and "[coarse]" in out and "trial 4/4:" in out
+    assert "fine stage around the best coarse trial: train.learning_rate [" in out
+    assert "registered lcad-swept version 1" in out
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("lcad-sweep").experiment_id])
+    parent = next(r for r in runs if "best_run_id" in r.data.tags)
+    children = {r.info.run_id: r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    stages = sorted(r.data.tags["sweep.stage"] for r in children.values())
+    assert stages == ["coarse", "coarse", "fine", "fine"]
+    best = children[parent.data.tags["best_run_id"]]
+    assert parent.data.metrics["best_injected.pr_auc"] == pytest.approx(
+        max(r.data.metrics["injected.pr_auc"] for r in children.values()))
+    coarse_best = max((r for r in children.values() if r.data.tags["sweep.stage"] == "coarse"),
+                      key=lambda r: r.data.metrics["injected.pr_auc"])
+    for r in children.values():  # fine trials: the best coarse variant, lr in the fine range
+        if r.data.tags["sweep.stage"] == "fine":
+            assert r.data.params["model.variant"] == coarse_best.data.params["model.variant"]
+            lo, hi = parent.data.params["fine.train.learning_rate"].split("]")[0][1:].split(",")
+            assert float(lo) <= float(r.data.params["train.learning_rate"]) <= float(hi)
+            assert Range(low=float(lo), high=float(hi)).high / float(lo) < 100 ** 0.25 + 1e-6
+    mv = client.get_model_version_by_alias("lcad-swept", "champion")
+    assert str(mv.version) == "1" and mv.run_id == parent.info.run_id
+    assert Detector.load(tmp_path / "best").config.model.variant == \
+        best.data.params["model.variant"]
+
+
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
     # long enough to train on, but its last 15% (60 points) is shorter than one window of 64:
     # calibrated on the held-out 30% (120 points) instead, with one warning line

@@ -50,3 +50,52 @@ def test_bad_sweep_files_name_the_problem(tmp_path, text, message):
 def test_missing_sweep_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_spec(tmp_path / "nope.yaml")
+
+
+def test_ranges_sample_on_their_scale_and_narrow_around_the_best(tmp_path):
+    import numpy as np
+
+    from lcad.training.sweep import Range, narrowed, sample_plans
+
+    lr = Range(low=1e-4, high=1e-1, log=True)
+    draws = np.array([lr.sample(np.random.default_rng(i)) for i in range(400)])
+    assert draws.min() >= 1e-4 and draws.max() <= 1e-1
+    # log-uniform: as many draws per decade (a uniform draw puts ~90 % in the top decade)
+    per_decade = np.histogram(np.log10(draws), bins=[-4, -3, -2, -1])[0]
+    assert per_decade.min() > 0.25 * len(draws)
+    fine = lr.around(1e-2, 0.25)  # a quarter of 3 decades, centred on 1e-2
+    assert np.log10(fine.high / fine.low) == pytest.approx(0.75, abs=0.01)
+    assert fine.low < 1e-2 < fine.high and fine.log
+    edge = lr.around(1e-4, 0.25)  # kept inside the coarse range
+    assert edge.low == pytest.approx(1e-4) and edge.high < 1e-3
+    units = Range(low=4, high=64, log=True, integer=True)
+    assert all(isinstance(units.sample(np.random.default_rng(i)), int) for i in range(20))
+    text = ("data: d.csv\nmethod: coarse-to-fine\ntrials: 5\nfine_trials: 3\nshrink: 0.2\n"
+            "parameters:\n  train.learning_rate: {low: 0.0001, high: 0.1, log: true}\n"
+            "  model.latent: {low: 2, high: 16, integer: true}\n"
+            "  model.variant: [plain, variational]\n")
+    spec = load_spec(write(tmp_path, text))
+    coarse = trial_overrides(spec, None)
+    assert len(coarse) == 5 and coarse == trial_overrides(spec, None)  # seeded
+    best = coarse[2]
+    params = narrowed(spec, best)
+    assert params["model.variant"] == [best["model.variant"]]  # categorical: fixed
+    plans = sample_plans(params, 3, np.random.default_rng(0))
+    for plan in plans:
+        assert plan["model.variant"] == best["model.variant"]
+        assert params["train.learning_rate"].low <= plan["train.learning_rate"] \
+            <= params["train.learning_rate"].high
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("data: d.csv\nparameters: {train.learning_rate: {low: 0.1, high: 0.01}}\n", "below high"),
+    ("data: d.csv\nmethod: random\ntrials: 2\nparameters: "
+     "{train.learning_rate: {low: 0, high: 0.1, log: true}}\n", "low > 0"),
+    ("data: d.csv\nparameters: {train.learning_rate: {low: 0.001, high: 0.1}}\n",
+     "a grid needs a list"),
+    ("data: d.csv\nmethod: random\nparameters: {train.learning_rate: {low: 0.001, high: 0.1}}\n",
+     "needs `trials`"),
+])
+def test_bad_ranges_name_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_spec(write(tmp_path, text))
