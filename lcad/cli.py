@@ -72,6 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "keras.distribution.DataParallel; the same loss curve as one process)")
     _column_flags(t)
 
+    f = sub.add_parser("finetune", help="transfer learning: start from a trained model's "
+                       "weights, train on new data, recalibrate; the lineage in MLflow")
+    f.add_argument("--from", dest="parent", required=True, metavar="MODEL",
+                   help="the model to start from: bundle path or models:/name@alias, runs:/...")
+    f.add_argument("--data", required=True, help="the new curves (CSV/Parquet/FITS)")
+    f.add_argument("--encoder", choices=["frozen", "tuned"], default="frozen",
+                   help="frozen (default): only the decoder learns the new data; tuned: the "
+                   "encoder too, at the parent's learning rate x --lr-scale")
+    f.add_argument("--lr-scale", type=float, default=0.1,
+                   help="learning-rate factor when the encoder is tuned (default 0.1)")
+    f.add_argument("--epochs", type=_at_least(1), default=None,
+                   help="training epochs (default: the parent's)")
+    f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a train.* or scoring.* key (the network's shape is the "
+                   "parent's)")
+    f.add_argument("--output", type=Path, default=Path("lcad-output/finetuned"),
+                   help="bundle directory (default: lcad-output/finetuned)")
+    f.add_argument("--experiment", default="lcad", help="MLflow experiment name")
+    f.add_argument("--run-name", help="MLflow run name")
+    _registry_flags(f)
+    f.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    _column_flags(f)
+
     g = sub.add_parser("log-run", help="log a trained bundle to MLflow (what training could "
                        "not log: the run is continued, or a new one made)")
     g.add_argument("bundle", type=Path, help="bundle directory written by `lcad train`")
@@ -281,6 +304,54 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=lead, processes=processes))
     if lead:
         _report_training(outcome)
+    return 0
+
+
+def cmd_finetune(args: argparse.Namespace) -> int:
+    _exists(("--data", args.data))
+    if args.promote and not args.register_as:
+        raise CliError("--promote needs --register-as NAME")
+    if args.register_as and args.no_tracking:
+        raise CliError("--register-as needs tracking (drop --no-tracking)")
+    shape = [o for o in args.overrides if not o.startswith(("train.", "scoring."))]
+    if shape:
+        raise CliError(f"--set {shape[0]}: fine-tuning keeps the parent's preprocessing and "
+                       "network; only train.* and scoring.* keys can change")
+    if not args.lr_scale > 0:
+        raise CliError(f"--lr-scale must be above 0 (got {args.lr_scale:g})")
+    if not args.no_tracking:
+        from lcad.registry import check_reachable, tracking_uri
+
+        check_reachable(tracking_uri())
+    curves = _read(args)
+    parent = load_detector(args.parent)
+    from lcad.models.fit import warm_start
+    from lcad.registry import registry_meta
+    from lcad.training.train import TrainRequest, run_training
+
+    tcfg = parent.config.train
+    train = {"learning_rate": tcfg.learning_rate * (args.lr_scale if args.encoder == "tuned"
+                                                    else 1.0)}
+    if args.epochs:
+        train["epochs"] = args.epochs
+    cfg = parent.config.with_sections({"train": train})
+    if args.overrides:
+        cfg = cfg.with_overrides(args.overrides)
+    meta = registry_meta(args.parent) if args.parent.startswith("models:/") else {}
+    lineage = {"lcad.parent.model": args.parent, "lcad.parent.encoder": args.encoder,
+               "lcad.parent.name": meta.get("name") or parent.info.name or "",
+               "lcad.parent.version": meta.get("version") or parent.info.version or "",
+               "lcad.parent.run_id": meta.get("run_id") or parent.info.run_id or ""}
+    print(f"fine-tuning {args.parent} ({args.encoder} encoder): "
+          + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in lineage.items()
+                      if v and k.split(".")[-1] in ("name", "version", "run_id")))
+    outcome = run_training(TrainRequest(
+        cfg=cfg, curves=curves, data_source=str(args.data), experiment=args.experiment,
+        output=args.output, register_as=args.register_as, promote=args.promote,
+        tracking=not args.no_tracking, run_name=args.run_name,
+        initial_model=warm_start(parent, freeze_encoder=args.encoder == "frozen"),
+        tags={k: v for k, v in lineage.items() if v}))
+    _report_training(outcome)
     return 0
 
 

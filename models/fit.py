@@ -15,7 +15,7 @@ from lcad.models import diagnostics
 from lcad.models.autoencoder import build_autoencoder, make_loss, make_metrics, make_optimizer
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import FitWarning, LightCurveError
+from lcad.models.errors import FitWarning, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
@@ -223,6 +223,11 @@ def fit_detector(
     keras.utils.set_random_seed(tcfg.seed)
     pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
     dim = config.preprocess.window * len(pre.bands)
+    if model is not None and model.input_shape[-1] != 2 * dim:
+        raise LcadError(
+            f"the starting network takes {model.input_shape[-1] // 2} values a window; these "
+            f"curves give {dim} (window {config.preprocess.window} x bands {pre.bands}): "
+            "fine-tune on curves with the parent model's bands")
     net = model or build_autoencoder(dim, config.model, seed=tcfg.seed)
     det = Detector(config, pre, net)
 
@@ -255,7 +260,7 @@ def fit_detector(
 
     parallel = data_parallel()  # (shard, processes) when trained by several processes
     steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
-    if model is None or net.optimizer is None:
+    if model is None or getattr(net, "optimizer", None) is None:
         net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model),
                     metrics=make_metrics(dim, config.model))
     stop = RelativeEarlyStopping(monitor="val_loss", mode="min", patience=tcfg.patience,
@@ -347,3 +352,12 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
             # false alarms on held-out validation data at the calibrated threshold
             out["val_false_alarm_rate"] = float(np.mean(pts > cal.point_threshold))
     return {k: float(v) for k, v in out.items() if np.isfinite(v)}
+
+
+def warm_start(parent: Detector, freeze_encoder: bool = True) -> keras.Model:
+    """A new training network with `parent`'s weights (transfer learning, `lcad finetune`):
+    the encoder frozen (only the decoder learns the new data), or trainable too."""
+    net = build_autoencoder(parent.input_dim, parent.config.model, seed=parent.config.train.seed)
+    net.set_weights(parent.model.get_weights())
+    net.get_layer("encoder").trainable = not freeze_encoder
+    return net

@@ -147,6 +147,8 @@ class TrainRequest:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     progress: bool = True  # one line per epoch on stdout
     processes: int = 1  # data-parallel training processes (training/distributed.py)
+    initial_model: keras.Model | None = None  # start from these weights (lcad finetune)
+    tags: dict[str, str] = field(default_factory=dict)  # of the run and the model version
 
 
 @dataclass
@@ -172,6 +174,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
         log(f"resuming from epoch {initial_epoch} ({ckpt})")
     elif ckpt.exists():
         shutil.rmtree(ckpt)
+    if model is None:
+        model = req.initial_model
 
     splits = split_curves(req.curves, cfg)
     callbacks: list[keras.callbacks.Callback] = []
@@ -268,7 +272,7 @@ def _log_start(req: TrainRequest, splits: Splits) -> None:
 
     from lcad.training import tracking
 
-    mlflow.set_tags(tracking.run_tags())
+    mlflow.set_tags(tracking.run_tags() | req.tags)
     mlflow.log_params(tracking.config_params(req.cfg))
     mlflow.log_params({"data.source": req.data_source, "data.n_objects": len(req.curves),
                        "data.n_points": sum(len(c) for c in req.curves),
@@ -300,5 +304,11 @@ def log_results(detector: Detector, bundle: Path, splits: Splits,
         example = tracking.example_frame(example_curve, detector.window)
         out = tracking.log_pyfunc(bundle, example, req.register_as, req.promote)
         figures.result()
+    if req.tags and out.get("version"):  # the lineage on the model version too
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        for key, value in req.tags.items():
+            client.set_model_version_tag(out["registered_model"], out["version"], key, value)
     mlflow.set_tag(MODEL_TAG, "true")
     return out

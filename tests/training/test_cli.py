@@ -221,6 +221,62 @@ def test_the_coarse_to_fine_example_runs_and_registers_the_best_model(tmp_path, 
         best.data.params["model.variant"]
 
 
+def test_finetune_starts_from_a_registered_model_and_records_its_lineage(
+        synth_csv, tmp_path, monkeypatch, capsys):
+    """`lcad finetune --from models:/parent@candidate`: the encoder kept (frozen), the
+    decoder trained on the new curves, recalibrated on them; the parent's name, version and
+    run as tags of the new run and of the new model version."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from lcad.models.synthetic import synthetic_dataset, to_frame
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["train", "--data", str(synth_csv), "--output", str(tmp_path / "parent"),
+                 "--register-as", "parent", *SMALL_TRAIN]) == 0
+    new, _ = synthetic_dataset(8, seed=9, n_points=800, kinds=("eclipsing",),
+                               period_range=(0.5, 0.7))
+    data = tmp_path / "new.csv"
+    to_frame(new).drop(columns=["band"]).to_csv(data, index=False)
+    capsys.readouterr()
+    assert main(["finetune", "--from", "models:/parent@candidate", "--data", str(data),
+                 "--epochs", "2", "--output", str(tmp_path / "child"),
+                 "--register-as", "child"]) == 0
+    out = capsys.readouterr().out
+    assert "fine-tuning models:/parent@candidate (frozen encoder): name parent, version 1" in out
+    parent, child = Detector.load(tmp_path / "parent"), Detector.load(tmp_path / "child")
+    for a, b in zip(parent.model.get_layer("encoder").get_weights(),
+                    child.model.get_layer("encoder").get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # frozen
+    assert any(not np.array_equal(a, b) for a, b in zip(
+        parent.model.get_layer("decoder").get_weights(),
+        child.model.get_layer("decoder").get_weights(), strict=True))  # trained
+    assert child.threshold != parent.threshold  # calibrated on the new curves
+    assert len(child.info.history) == 2
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    client = MlflowClient()
+    pv = client.get_model_version_by_alias("parent", "candidate")
+    cv = client.get_model_version_by_alias("child", "candidate")
+    run = client.get_run(cv.run_id)
+    for tags in (run.data.tags, cv.tags):
+        assert tags["lcad.parent.name"] == "parent"
+        assert tags["lcad.parent.version"] == str(pv.version)
+        assert tags["lcad.parent.run_id"] == pv.run_id
+        assert tags["lcad.parent.encoder"] == "frozen"
+    # curves of other bands cannot reuse the network; the shape is the parent's
+    two_bands = tmp_path / "two.csv"
+    frame = to_frame(new)
+    frame["band"] = np.where(np.arange(len(frame)) % 2, "g", "r")
+    frame.to_csv(two_bands, index=False)
+    assert main(["finetune", "--from", str(tmp_path / "parent"), "--data", str(two_bands),
+                 "--no-tracking", "--output", str(tmp_path / "x")]) == 2
+    assert "fine-tune on curves with the parent model's bands" in capsys.readouterr().err
+    assert main(["finetune", "--from", str(tmp_path / "parent"), "--data", str(data),
+                 "--no-tracking", "--set", "model.latent=8"]) == 2
+    assert "only train.* and scoring.* keys can change" in capsys.readouterr().err
+
+
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
     # long enough to train on, but its last 15% (60 points) is shorter than one window of 64:
     # calibrated on the held-out 30% (120 points) instead, with one warning line
