@@ -119,6 +119,10 @@ def test_registered_pyfunc_scores_like_the_detector(mlflow_server, registered, s
     want = det.score(curves_from_frame(frame, emit_warnings=False)).points_frame()
     np.testing.assert_allclose(got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-6)
     assert got["is_anomaly"].tolist() == want["is_anomaly"].tolist()
+    # the spread over random passes, through the logged signature's `samples` param
+    spread = model.predict(frame, params={"samples": 3, "output": "objects"})
+    assert list(spread.columns[-2:]) == ["score_mean", "score_std"] and len(spread) == 2
+    assert (spread["score_std"] >= 0).all()
     # the model carries the lcad package it needs (code_paths), and only that
     from pathlib import Path
 
