@@ -73,9 +73,11 @@ def main() -> None:
         runs = {
             "scratch": fit_detector([tenth], cfg)[0],
             "finetune (frozen encoder)": fit_detector(
-                [tenth], cfg, model=warm_start(parent, freeze_encoder=True))[0],
+                [tenth], cfg, model=warm_start(parent, freeze_encoder=True),
+                preprocessor=parent.preprocessor)[0],
             "finetune (tuned, lr x 0.1)": fit_detector(
-                [tenth], tuned_cfg, model=warm_start(parent, freeze_encoder=False))[0],
+                [tenth], tuned_cfg, model=warm_start(parent, freeze_encoder=False),
+                preprocessor=parent.preprocessor)[0],
             "parent as is (no data of this star)": parent,
         }
         for name, det in runs.items():

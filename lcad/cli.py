@@ -350,6 +350,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         output=args.output, register_as=args.register_as, promote=args.promote,
         tracking=not args.no_tracking, run_name=args.run_name,
         initial_model=warm_start(parent, freeze_encoder=args.encoder == "frozen"),
+        preprocessor=parent.preprocessor,
         tags={k: v for k, v in lineage.items() if v}))
     _report_training(outcome)
     return 0

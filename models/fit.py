@@ -211,18 +211,26 @@ def fit_detector(
     model: keras.Model | None = None,
     initial_epoch: int = 0,
     verbose: int = 0,
+    preprocessor: Preprocessor | None = None,
 ) -> tuple[Detector, dict[str, float]]:
     """Train and calibrate a detector; returns it with its metrics.
 
-    `model` and `initial_epoch` continue an interrupted run from a checkpoint.
+    `model` and `initial_epoch` continue an interrupted run from a checkpoint, or start from
+    another detector's weights (`warm_start`); `preprocessor`: that detector's preprocessing
+    (grid cadence, bands, normalisation), so the network sees inputs as it was trained on.
     """
     splits = splits or split_curves(curves, config)
     config, coverage = resolve_mode(config.resolved(splits.by),
                                     [c for c in splits.train if c.mask.any()], splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
-    pre = Preprocessor.fit([c for c in splits.train if c.mask.any()], config.preprocess)
+    pre = preprocessor or Preprocessor.fit([c for c in splits.train if c.mask.any()],
+                                           config.preprocess)
     dim = config.preprocess.window * len(pre.bands)
+    other = sorted({b for c in curves for b in c.bands} - set(pre.bands))
+    if preprocessor is not None and other:
+        raise LcadError(f"bands {other} are not the starting model's {pre.bands}: fine-tune "
+                        "on curves with the parent model's bands")
     if model is not None and model.input_shape[-1] != 2 * dim:
         raise LcadError(
             f"the starting network takes {model.input_shape[-1] // 2} values a window; these "

@@ -21,6 +21,7 @@ from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.models.fit import Splits, fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
+from lcad.models.preprocess import Preprocessor
 from lcad.training.logrun import MODEL_TAG
 
 CHECKPOINT_DIR = ".checkpoint"
@@ -148,6 +149,7 @@ class TrainRequest:
     progress: bool = True  # one line per epoch on stdout
     processes: int = 1  # data-parallel training processes (training/distributed.py)
     initial_model: keras.Model | None = None  # start from these weights (lcad finetune)
+    preprocessor: Preprocessor | None = None  # and that model's preprocessing
     tags: dict[str, str] = field(default_factory=dict)  # of the run and the model version
 
 
@@ -218,7 +220,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
             raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
         detector, metrics = fit_detector(
             req.curves, cfg, callbacks=callbacks, splits=splits, model=model,
-            initial_epoch=initial_epoch, verbose=0)
+            initial_epoch=initial_epoch, verbose=0, preprocessor=req.preprocessor)
         from lcad.training.evaluate import injection_check
 
         metrics.update(injection_check(detector, splits.validation))
