@@ -241,7 +241,7 @@ def test_finetune_starts_from_a_registered_model_and_records_its_lineage(
     to_frame(new).drop(columns=["band"]).to_csv(data, index=False)
     capsys.readouterr()
     assert main(["finetune", "--from", "models:/parent@candidate", "--data", str(data),
-                 "--epochs", "2", "--output", str(tmp_path / "child"),
+                 "--epochs", "2", "--output", str(tmp_path / "child"), "--encoder", "frozen",
                  "--register-as", "child"]) == 0
     out = capsys.readouterr().out
     assert "fine-tuning models:/parent@candidate (frozen encoder): name parent, version 1" in out
