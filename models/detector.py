@@ -410,7 +410,10 @@ class Detector:
                       threshold: float | None = None) -> None:
         """Score `prepared` `samples` times through `network` and set each score's
         `uncertainty` (`scores[i]` is the deterministic score of `prepared[i]`)."""
-        runs = [[self.finish_score_reduced(p, z, red, threshold) for p, (z, red) in
+        def kept(c: CurveScore) -> tuple[Any, ...]:  # a pass keeps only what is averaged
+            return c.score, c.point_score, c.window_error, c.reconstruction
+
+        runs = [[kept(self.finish_score_reduced(p, z, red, threshold)) for p, (z, red) in
                  zip(prepared, self._run_reduced(prepared, network), strict=True)]
                 for _ in range(samples)]
         notes = []
@@ -419,11 +422,9 @@ class Detector:
                          "through its own network, not sampled): its spread is 0; the point "
                          "scores carry the sampled network's spread")
         for i, c in enumerate(scores):
-            drawn = [run[i] for run in runs]
-            c.uncertainty = ScoreSpread.of(network.sources, [d.score for d in drawn],
-                                           [d.point_score for d in drawn],
-                                           [d.window_error for d in drawn],
-                                           [d.reconstruction for d in drawn], notes)
+            score, points, windows, recon = zip(*(run[i] for run in runs), strict=True)
+            c.uncertainty = ScoreSpread.of(network.sources, list(score), list(points),
+                                           list(windows), list(recon), notes)
 
     # ---- long curves in pieces (lcad score --segment-points) ------------------------------
     @property
