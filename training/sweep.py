@@ -107,9 +107,6 @@ def load_spec(path: Path) -> SweepSpec:
                                   "of values (or use method: random / coarse-to-fine)")
         elif not values:
             raise ConfigError(f"{path}: parameters.{key} must be a non-empty list")
-    if spec.method == "random" and not spec.trials and any(
-            isinstance(v, Range) for v in spec.parameters.values()):
-        raise ConfigError(f"{path}: random search over a range needs `trials` (or --trials)")
     return spec
 
 
@@ -133,7 +130,9 @@ def trial_overrides(spec: SweepSpec, trials: int | None) -> list[dict[str, Any]]
     if spec.method == "coarse-to-fine":
         return sample_plans(spec.parameters, n or 8, rng)
     if any(isinstance(v, Range) for v in spec.parameters.values()):  # random over ranges
-        return sample_plans(spec.parameters, n or 1, rng)
+        if not n:
+            raise ConfigError("random search over a range needs `trials` (or --trials)")
+        return sample_plans(spec.parameters, n, rng)
     keys = list(spec.parameters)
     lists: list[list[Any]] = [v for v in spec.parameters.values() if isinstance(v, list)]
     grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*lists)]

@@ -98,4 +98,10 @@ def test_ranges_sample_on_their_scale_and_narrow_around_the_best(tmp_path):
 ])
 def test_bad_ranges_name_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
-        load_spec(write(tmp_path, text))
+        trial_overrides(load_spec(write(tmp_path, text)), None)
+
+
+def test_random_search_over_ranges_takes_its_trials_from_the_command_line(tmp_path):
+    spec = load_spec(write(tmp_path, "data: d.csv\nmethod: random\nparameters:\n"
+                                     "  train.learning_rate: {low: 0.001, high: 0.1}\n"))
+    assert len(trial_overrides(spec, 3)) == 3
