@@ -26,6 +26,28 @@ def _registry_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
 
 
+def _run_flags(p: argparse.ArgumentParser, output: str) -> None:
+    """Where a training run writes and how it is tracked (`train`, `finetune`)."""
+    p.add_argument("--output", type=Path, default=Path(output),
+                   help=f"bundle directory (default: {output})")
+    p.add_argument("--experiment", default="lcad", help="MLflow experiment name")
+    p.add_argument("--run-name", help="MLflow run name")
+    _registry_flags(p)
+    p.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+
+
+def _check_tracking(args: argparse.Namespace) -> None:
+    """The tracked-run flags agree, and an HTTP tracking server answers, before any work."""
+    if args.promote and not args.register_as:
+        raise CliError("--promote needs --register-as NAME")
+    if args.register_as and args.no_tracking:
+        raise CliError("--register-as needs tracking (drop --no-tracking)")
+    if not args.no_tracking:
+        from lcad.registry import check_reachable, tracking_uri
+
+        check_reachable(tracking_uri())
+
+
 def _scoring_flags(p: argparse.ArgumentParser, batch_help: str) -> None:
     p.add_argument("--threshold", type=float, help="point-score threshold (default: calibrated)")
     p.add_argument("--batch-objects", type=_at_least(1), default=256, help=batch_help)
@@ -60,13 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set model.latent=16 (repeatable)")
     t.add_argument("--window", type=int, help="shortcut for --set preprocess.window=N")
-    t.add_argument("--output", type=Path, default=Path("lcad-output/model"),
-                   help="bundle directory (default: lcad-output/model)")
-    t.add_argument("--experiment", default="lcad", help="MLflow experiment name")
-    t.add_argument("--run-name", help="MLflow run name")
-    _registry_flags(t)
+    _run_flags(t, "lcad-output/model")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    t.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     t.add_argument("--processes", type=_at_least(1), default=None, metavar="N",
                    help="train data-parallel in N processes on this machine (JAX backend, "
                    "keras.distribution.DataParallel; the same loss curve as one process)")
@@ -88,12 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a train.* or scoring.* key (the network's shape is the "
                    "parent's)")
-    f.add_argument("--output", type=Path, default=Path("lcad-output/finetuned"),
-                   help="bundle directory (default: lcad-output/finetuned)")
-    f.add_argument("--experiment", default="lcad", help="MLflow experiment name")
-    f.add_argument("--run-name", help="MLflow run name")
-    _registry_flags(f)
-    f.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    _run_flags(f, "lcad-output/finetuned")
     _column_flags(f)
 
     g = sub.add_parser("log-run", help="log a trained bundle to MLflow (what training could "
@@ -278,14 +290,7 @@ def _exists(*paths: tuple[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     _exists(("--data", args.data), ("--config", args.config))
     cfg = load_config(args.config, args.overrides, args.window)
-    if args.promote and not args.register_as:
-        raise CliError("--promote needs --register-as NAME")
-    if args.register_as and args.no_tracking:
-        raise CliError("--register-as needs tracking (drop --no-tracking)")
-    if not args.no_tracking:
-        from lcad.registry import check_reachable, tracking_uri
-
-        check_reachable(tracking_uri())
+    _check_tracking(args)
     from lcad.training import distributed
 
     if args.processes:
@@ -310,20 +315,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     _exists(("--data", args.data))
-    if args.promote and not args.register_as:
-        raise CliError("--promote needs --register-as NAME")
-    if args.register_as and args.no_tracking:
-        raise CliError("--register-as needs tracking (drop --no-tracking)")
     shape = [o for o in args.overrides if not o.startswith(("train.", "scoring."))]
     if shape:
         raise CliError(f"--set {shape[0]}: fine-tuning keeps the parent's preprocessing and "
                        "network; only train.* and scoring.* keys can change")
     if not args.lr_scale > 0:
         raise CliError(f"--lr-scale must be above 0 (got {args.lr_scale:g})")
-    if not args.no_tracking:
-        from lcad.registry import check_reachable, tracking_uri
-
-        check_reachable(tracking_uri())
+    _check_tracking(args)
     curves = _read(args)
     parent = load_detector(args.parent)
     from lcad.models.fit import warm_start

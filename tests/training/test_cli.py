@@ -626,3 +626,12 @@ def test_score_with_samples_adds_the_spread_and_a_deterministic_model_is_refused
               "--output", str(tmp_path / "y.csv"), "--samples", "1"])
     assert exit_.value.code == 2 and "--samples: 1 is below the minimum" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["train"], ["finetune", "--from", "somewhere"]])
+def test_tracked_run_flags_that_disagree_exit_2(command, synth_csv, capsys):
+    base = ["--data", str(synth_csv), "--output", "unused"]
+    assert main([*command, *base, "--promote"]) == 2
+    assert "--promote needs --register-as NAME" in capsys.readouterr().err
+    assert main([*command, *base, "--register-as", "x", "--no-tracking"]) == 2
+    assert "--register-as needs tracking" in capsys.readouterr().err
