@@ -15,7 +15,9 @@ is (benchmark 2's objects hold a million points each).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -111,6 +113,7 @@ def main() -> None:
     from lcad.training.io import read_curves
 
     tmp = Path(tempfile.mkdtemp(prefix="lcad-spark-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # ~1 GB of data and outputs per run
     data = tmp / "points.parquet"
     if args.survey:
         from bench.survey_throughput import survey_frame

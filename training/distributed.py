@@ -14,6 +14,7 @@ those variables set (docs/scale.md): no launcher needed.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess  # this Python running lcad itself, no shell  # nosec B404
 import sys
@@ -94,4 +95,5 @@ def launch(argv: list[str], processes: int) -> int:
                 if p.returncode not in (0, -15):
                     tail = (logs / f"process-{rank}.log").read_text()[-3000:]
                     print(f"training process {rank} failed:\n{tail}", file=sys.stderr)
+        shutil.rmtree(logs, ignore_errors=True)
     return code
