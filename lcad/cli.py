@@ -183,6 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax "
                    "when it is installed (the CPU image), else tensorflow (the GPU image)")
 
+    v.add_argument("--catalogue", metavar="DATA", default=os.environ.get("LCAD_CATALOGUE"),
+                   help="light curves to score at start-up and show in the viewer (/ui): "
+                   "ranked, with neighbours and labels (default: $LCAD_CATALOGUE)")
+    v.add_argument("--labels", metavar="FILE", default=os.environ.get("LCAD_LABELS_PATH"),
+                   help="SQLite file for the catalogue's labels (default: "
+                   "DATA's folder/<name>.labels.db)")
+
+    m = sub.add_parser("similar", help="nearest catalogue objects in the model's latent space")
+    m.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
+    m.add_argument("--catalogue", required=True, metavar="DATA",
+                   help="light curves to search among (scored with the model)")
+    m.add_argument("--data", required=True, help="light curves whose neighbours to find")
+    m.add_argument("-k", type=_at_least(1), default=5, help="neighbours per curve (default 5)")
+    m.add_argument("--output", type=Path, help="also write the table (FILE.csv or FILE.parquet)")
+    _column_flags(m)
+
     d = sub.add_parser("demo", help="train, evaluate and register on the bundled data")
     d.add_argument("--output", type=Path, default=Path("lcad-output/demo-model"))
     d.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
@@ -577,9 +593,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["LCAD_MODEL_URI"] = args.model
     if not os.environ.get("LCAD_MODEL_URI"):
         raise CliError("no model: pass --model or set LCAD_MODEL_URI")
+    if args.catalogue:
+        _exists(("--catalogue", Path(args.catalogue)))
+        os.environ["LCAD_CATALOGUE"] = str(Path(args.catalogue).resolve())
+    if args.labels:
+        os.environ["LCAD_LABELS_PATH"] = str(Path(args.labels).resolve())
     uvicorn.run("lcad.service.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0
+
+
+def cmd_similar(args: argparse.Namespace) -> int:
+    _exists(("--catalogue", Path(args.catalogue)), ("--data", Path(args.data)))
+    if args.output is not None and args.output.suffix.lower() not in (".csv", ".parquet"):
+        raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
+    import numpy as np
+    import pandas as pd
+
+    from lcad.models.catalogue import Catalogue, embedding_of
+    from lcad.training.io import read_curves
+
+    det = load_detector(args.model)
+    cat = Catalogue.build(det, read_curves(args.catalogue, _columns(args), args.unit))
+    queries = _read(args)
+    rows = []
+    for e in det.encode(queries):
+        raw = embedding_of(e.latent)
+        if not np.isfinite(raw).all():
+            print(f"{e.object_id}: no latent code (no window with enough valid points)",
+                  file=sys.stderr)
+            continue
+        for rank, (oid, dist) in enumerate(cat.similar(raw, args.k, exclude=e.object_id), 1):
+            s = cat.scores[cat.index(oid)]
+            rows.append({"object_id": e.object_id, "rank": rank, "neighbour": oid,
+                         "distance": dist, "neighbour_score": s.score,
+                         "neighbour_p_value": s.p_value})
+    frame = pd.DataFrame(rows, columns=["object_id", "rank", "neighbour", "distance",
+                                        "neighbour_score", "neighbour_p_value"])
+    print(f"catalogue: {len(cat.scores)} object(s) of {args.catalogue}, scored by the model; "
+          f"distances in its latent space ({det.embedding_dim} dimensions, each scaled by "
+          "its spread over the catalogue)")
+    print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        if args.output.suffix.lower() == ".csv":
+            frame.to_csv(args.output, index=False)
+        else:
+            frame.to_parquet(args.output, index=False)
+        print(f"table: {args.output}")
+    return 0 if rows else EXIT_USAGE
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -17,10 +17,11 @@ from lcad._meta import __version__
 from lcad.models.detector import Detector
 from lcad.service import errors, middleware
 from lcad.service.batching import MicroBatcher
+from lcad.service.catalogue_state import CatalogueState
 from lcad.service.lifecycle import lifespan
 from lcad.service.metrics import ServiceMetrics
 from lcad.service.model_state import ModelState
-from lcad.service.routes import health, mlflow, model, scoring
+from lcad.service.routes import health, mlflow, model, scoring, viewer
 from lcad.service.schemas import ScoreRequest, SeriesRequest
 from lcad.service.settings import Settings
 
@@ -30,18 +31,19 @@ def create_app(settings: Settings | None = None, detector: Detector | None = Non
     settings = settings or Settings()
     metrics = ServiceMetrics()
     state = ModelState()
+    catalogue = CatalogueState.from_settings(settings)
     batcher = MicroBatcher(settings.max_batch_rows, settings.max_wait_ms / 1000.0,
                            settings.max_queue, metrics.observe_batch)
     app = FastAPI(
         title="lcad", version=__version__, docs_url=None, redoc_url=None,
-        lifespan=lifespan(settings, state, metrics, batcher, detector),
+        lifespan=lifespan(settings, state, metrics, batcher, detector, catalogue),
         description="Light-curve anomaly detection: latent codes, reconstructions and "
                     "reconstruction-error anomaly scores from a dense autoencoder.")
     app.state.settings, app.state.model, app.state.metrics = settings, state, metrics
-    app.state.batcher = batcher
+    app.state.batcher, app.state.catalogue = batcher, catalogue
     errors.install(app)
     middleware.install(app, settings, metrics)
-    for router in (scoring.router, model.router, health.router, mlflow.router):
+    for router in (scoring.router, model.router, health.router, mlflow.router, viewer.router):
         app.include_router(router)
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     install_docs(app)

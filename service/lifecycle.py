@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from lcad.models.detector import Detector
 from lcad.service.batching import MicroBatcher
+from lcad.service.catalogue_state import CatalogueState
 from lcad.service.metrics import ServiceMetrics
 from lcad.service.model_state import ModelState, fingerprint, warm_up
 from lcad.service.settings import Settings
@@ -50,8 +51,19 @@ async def watch_model(uri: str, every: float, state: ModelState, settings: Setti
             await load_model(uri, state, settings, metrics)
 
 
+async def build_catalogue(state: ModelState, catalogue: CatalogueState) -> None:
+    """Score the catalogue once the first model is ready (routes rescore it after a
+    reload)."""
+    while state.status != "ready" or state.detector is None:
+        if state.status == "failed":
+            catalogue.reason = f"no model to score it with: {state.reason}"
+        await asyncio.sleep(0.2)
+    await catalogue.build(state.detector)
+
+
 def lifespan(settings: Settings, state: ModelState, metrics: ServiceMetrics,
-             batcher: MicroBatcher, detector: Detector | None
+             batcher: MicroBatcher, detector: Detector | None,
+             catalogue: CatalogueState | None = None
              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan of an app serving `detector`, or the model at `settings.model_uri`."""
 
@@ -70,6 +82,8 @@ def lifespan(settings: Settings, state: ModelState, metrics: ServiceMetrics,
             if settings.poll_seconds > 0:
                 tasks.append(asyncio.create_task(watch_model(
                     settings.model_uri, settings.poll_seconds, state, settings, metrics)))
+        if catalogue is not None and catalogue.source is not None:
+            tasks.append(asyncio.create_task(build_catalogue(state, catalogue)))
         try:
             yield
         finally:

@@ -14,13 +14,16 @@ from lcad.service.metrics import ServiceMetrics
 from lcad.service.settings import Settings
 
 OPEN_PATHS = ("/health/live", "/health/ready", "/metrics", "/ping", "/version")
+# the viewer's page and scripts hold no data: they load without a key, then ask for one
+# and send it with every /v1 call they make
+PAGE_PATHS = ("/ui",)
 CallNext = Callable[[Request], Awaitable[Response]]
 
 
 def install(app: FastAPI, settings: Settings, metrics: ServiceMetrics) -> None:
     @app.middleware("http")
     async def authenticate(request: Request, call_next: CallNext) -> Response:
-        if settings.api_keys and not request.url.path.startswith(OPEN_PATHS):
+        if settings.api_keys and not request.url.path.startswith(OPEN_PATHS + PAGE_PATHS):
             key = request.headers.get("x-api-key")
             auth = request.headers.get("authorization", "")
             if key is None and auth.lower().startswith("bearer "):

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
         "0 = the whole request at once: ~17 % more throughput, twice the memory)")
     max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
     warmup: bool = True
+    catalogue: str | None = Field(
+        None, description="light curves (a file or folder, as `lcad score --data`) scored at "
+        "start-up for the viewer (/ui), /v1/catalogue, /v1/similar and /v1/labels")
+    labels_path: str | None = Field(
+        None, description="SQLite file of the catalogue's labels (default: beside the "
+        "catalogue, <name>.labels.db)")
     poll_seconds: float = Field(
         0.0, ge=0, description="every N s, reload when the registry alias (or the local bundle) "
         "points to a new model, or when the last load failed; 0 = off")

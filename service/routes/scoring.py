@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
@@ -48,9 +48,13 @@ class Scoring:
         self.det, self.state, self.settings = det, state, settings
         self.metrics, self.batcher = metrics, batcher
 
+    async def answer_raw(self, curves: list[LightCurve], finish: Finish) -> list[Any]:
+        """`finish(prepared, latent codes, reconstructions)` of every curve, in order."""
+        return await run(self.det, curves, finish, batcher=self.batcher,
+                         metrics=self.metrics, settings=self.settings)
+
     async def answer(self, curves: list[LightCurve], finish: Finish) -> Response:
-        results = await run(self.det, curves, finish, batcher=self.batcher,
-                            metrics=self.metrics, settings=self.settings)
+        results = await self.answer_raw(curves, finish)
         return FastJSONResponse({"model": self.state.ref(), "results": results})
 
 

@@ -80,6 +80,9 @@ def test_the_container_serves_a_real_curve_as_a_user(container, kepler_bundle):
     bad = httpx.post(url + "/v1/score", headers={"content-type": "application/json"},
                      content=b'{"series": [{"id": "x", "time": [1, 2], "flux": [NaN, 1]}]}')
     assert bad.status_code == 422 and "flux" in bad.text  # named, as out of the image
+    # the viewer's page and its plotting library come from the image, not a CDN
+    assert "plotly.min.js" in httpx.get(url + "/ui", timeout=30).text
+    assert httpx.get(url + "/ui/static/plotly.min.js", timeout=30).status_code == 200
 
     def health() -> str:
         return docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip()

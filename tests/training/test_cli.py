@@ -635,3 +635,34 @@ def test_tracked_run_flags_that_disagree_exit_2(command, synth_csv, capsys):
     assert "--promote needs --register-as NAME" in capsys.readouterr().err
     assert main([*command, *base, "--register-as", "x", "--no-tracking"]) == 2
     assert "--register-as needs tracking" in capsys.readouterr().err
+
+
+def test_similar_lists_nearest_catalogue_objects(trained, synth_csv, tmp_path, capsys):
+    out = tmp_path / "near.csv"
+    code = main(["similar", "--model", str(trained), "--catalogue", str(synth_csv),
+                 "--data", str(synth_csv), "-k", "3", "--output", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "catalogue: 12 object(s)" in printed and "latent space" in printed
+    table = pd.read_csv(out)
+    assert len(table) == 12 * 3 and list(table["rank"][:3]) == [1, 2, 3]
+    for oid, rows in table.groupby("object_id"):
+        assert oid not in set(rows["neighbour"])  # a curve of the catalogue is not its own
+        assert rows["distance"].is_monotonic_increasing
+    assert table["neighbour_score"].notna().all()
+    # the same curve, renamed, finds itself first at distance 0
+    frame = pd.read_csv(synth_csv)
+    first = frame[frame.object_id == frame.object_id.iloc[0]].assign(object_id="query")
+    first.to_csv(tmp_path / "q.csv", index=False)
+    assert main(["similar", "--model", str(trained), "--catalogue", str(synth_csv),
+                 "--data", str(tmp_path / "q.csv"), "-k", "1"]) == 0
+    line = capsys.readouterr().out.splitlines()[-1].split()
+    assert line[0] == "query" and line[2] == frame.object_id.iloc[0] and float(line[3]) < 1e-3
+
+
+def test_similar_and_serve_name_a_missing_catalogue(trained, synth_csv, capsys):
+    assert main(["similar", "--model", str(trained), "--catalogue", "nope.csv",
+                 "--data", str(synth_csv)]) == 2
+    assert "nope.csv: no such file or directory (--catalogue)" in capsys.readouterr().err
+    assert main(["serve", "--model", str(trained), "--catalogue", "nope.csv"]) == 2
+    assert "(--catalogue)" in capsys.readouterr().err

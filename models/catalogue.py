@@ -1,0 +1,174 @@
+"""A scored catalogue: the objects of a file scored by a detector, their embeddings (latent
+codes), a 2-D map of them, nearest neighbours, and a ranking that learns from labels.
+
+`Catalogue.build(det, curves)` scores every curve once and keeps what a viewer shows: the
+ranked objects, each object's points (flux, errors, reconstruction, point scores, flagged
+intervals) and its embedding. An object's embedding is the detector's latent code of it: the
+object model's code in whole-curve mode, the mean of its windows' codes otherwise. Distances
+are Euclidean after each dimension is scaled by its spread over the catalogue.
+
+Labels re-rank (active anomaly detection, in the spirit of Astronomaly's neighbour score):
+an object's relevance is the kernel-weighted mean of the labels (+1 anomaly, -1 not) of the
+labelled objects near it in latent space; its ranking score is the percentile of its anomaly
+score plus that relevance. Labelled anomalies go first and labelled normals last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lcad.models.errors import LcadError
+from lcad.models.results import CurveScore, finite_or_none
+
+if TYPE_CHECKING:
+    from lcad.models.detector import Detector
+    from lcad.models.lightcurve import LightCurve
+
+LABELS = ("anomaly", "normal")
+NEIGHBOURS_FOR_BANDWIDTH = 5  # the kernel's width: the median distance to the 5th neighbour
+
+
+def embedding_of(latent: np.ndarray) -> np.ndarray:
+    """One vector per object from its latent codes (CurveScore.latent, CurveEncoding.latent):
+    its object code, or the mean of its windows' codes (NaN where it has none)."""
+    z = np.asarray(latent, dtype=float)
+    z = z.reshape(-1, z.shape[-1])
+    ok = np.isfinite(z).all(axis=1)
+    return z[ok].mean(axis=0) if ok.any() else np.full(z.shape[1], np.nan)
+
+
+@dataclass
+class Catalogue:
+    scores: list[CurveScore]
+    errors: list[np.ndarray | None]  # each object's flux errors, aligned with its points
+    raw: np.ndarray  # (n, E) embeddings as the detector gives them
+    center: np.ndarray
+    scale: np.ndarray
+    axes: np.ndarray  # (2, E) principal axes of the scaled embeddings: the map
+    skipped: dict[str, str]
+
+    @classmethod
+    def build(cls, det: Detector, curves: Sequence[LightCurve]) -> Catalogue:
+        result = det.score(curves)
+        if len(result) == 0:
+            reasons = "; ".join(f"{k}: {v}" for k, v in list(result.skipped.items())[:3])
+            raise LcadError(f"no object of the catalogue could be scored ({reasons})")
+        by_id = {c.object_id: c for c in curves}
+        errors = [by_id[s.object_id].flux_err if s.object_id in by_id else None
+                  for s in result.curves]
+        raw = np.array([embedding_of(s.latent) for s in result.curves])
+        ok = np.isfinite(raw).all(axis=1)
+        center = np.median(raw[ok], axis=0) if ok.any() else np.zeros(raw.shape[1])
+        scale = np.std(raw[ok], axis=0) if ok.sum() > 1 else np.ones(raw.shape[1])
+        scale = np.where(scale > 1e-9, scale, 1.0)
+        unit = (raw[ok] - center) / scale
+        axes = np.zeros((2, raw.shape[1]))
+        if unit.shape[0] > 1:
+            _, _, vt = np.linalg.svd(unit - unit.mean(axis=0), full_matrices=False)
+            axes[: min(2, vt.shape[0])] = vt[:2]
+        return cls(list(result.curves), errors, raw, center, scale, axes, dict(result.skipped))
+
+    # ----- looking up
+    @property
+    def ids(self) -> list[str]:
+        return [s.object_id for s in self.scores]
+
+    def index(self, object_id: str) -> int:
+        try:
+            return self.ids.index(object_id)
+        except ValueError:
+            raise KeyError(object_id) from None
+
+    def unit(self, raw: np.ndarray) -> np.ndarray:
+        return (np.atleast_2d(raw) - self.center) / self.scale
+
+    def place(self, raw: np.ndarray) -> np.ndarray:
+        """(n, 2) positions on the map of embeddings `raw` (n, E)."""
+        return self.unit(raw) @ self.axes.T
+
+    def similar(self, raw: np.ndarray, k: int = 5, exclude: str | None = None
+                ) -> list[tuple[str, float]]:
+        """The `k` catalogue objects nearest the embedding `raw` (E,): (object_id, distance)."""
+        if raw.shape[-1] != self.raw.shape[1]:
+            raise LcadError(f"embedding has {raw.shape[-1]} dimensions, the catalogue's "
+                            f"{self.raw.shape[1]}: it was scored by another model")
+        if not np.isfinite(raw).all():
+            raise LcadError("the curve has no latent code (no window with enough valid "
+                            "points): it has no neighbours")
+        d = np.linalg.norm(self.unit(self.raw) - self.unit(raw), axis=1)
+        d = np.where(np.isfinite(d), d, np.inf)
+        if exclude is not None:
+            d[[i for i, oid in enumerate(self.ids) if oid == exclude]] = np.inf
+        order = [i for i in np.argsort(d, kind="stable") if np.isfinite(d[i])][:k]
+        return [(self.ids[i], float(d[i])) for i in order]
+
+    # ----- ranking
+    def ranking(self, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+        """Every object, best first: anomaly score percentile plus the labels' relevance."""
+        labels = dict(labels or {})
+        n = len(self.scores)
+        score = np.array([s.score for s in self.scores], dtype=float)
+        finite = np.isfinite(score)
+        pct = np.zeros(n)
+        if finite.any():  # rank percentile in (0, 1]; an unscored object ranks last
+            ranks = np.argsort(np.argsort(score[finite], kind="stable"), kind="stable")
+            pct[finite] = (ranks + 1) / finite.sum()
+        relevance = label_relevance(self.unit(self.raw), self.ids, labels)
+        key = pct + relevance
+        for i, oid in enumerate(self.ids):
+            if labels.get(oid) == "anomaly":
+                key[i] = 10.0 + pct[i]
+            elif labels.get(oid) == "normal":
+                key[i] = -10.0 + pct[i]
+        order = np.argsort(-key, kind="stable")
+        xy = self.place(self.raw)
+        rows = []
+        for rank, i in enumerate(order, start=1):
+            s = self.scores[i]
+            rows.append({"object_id": s.object_id, "rank": rank,
+                         "score": finite_or_none(s.score), "p_value": finite_or_none(s.p_value),
+                         "is_anomalous": bool(s.is_anomalous), "n_points": int(s.time.size),
+                         "n_intervals": len(s.intervals), "label": labels.get(s.object_id),
+                         "relevance": float(relevance[i]),
+                         "x": finite_or_none(xy[i, 0]), "y": finite_or_none(xy[i, 1])})
+        return rows
+
+
+def label_relevance(unit: np.ndarray, ids: Sequence[str], labels: Mapping[str, str]
+                    ) -> np.ndarray:
+    """(n,) in (-1, 1): sum_j K(d_ij) y_j / (sum_j K(d_ij) + 1) over the labelled objects j
+    (y = +1 anomaly, -1 normal), K(d) = exp(-(d/h)^2 / 2), h the median distance of an
+    object to its 5th nearest neighbour. No labels: all zero. The +1 keeps an object far from
+    every label near zero (its own score decides)."""
+    n = len(ids)
+    out = np.zeros(n)
+    known = [(i, 1.0 if labels[oid] == "anomaly" else -1.0)
+             for i, oid in enumerate(ids) if labels.get(oid) in LABELS]
+    ok = np.isfinite(unit).all(axis=1)
+    if not known or ok.sum() < 2:
+        return out
+    x = np.where(ok[:, None], unit, 0.0)
+    d_all = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0.0)) \
+        if n <= 4000 else None
+    h = _bandwidth(x[ok], d_all[np.ix_(ok, ok)] if d_all is not None else None)
+    idx = np.array([i for i, _ in known])
+    y = np.array([v for _, v in known])
+    d = d_all[:, idx] if d_all is not None else np.linalg.norm(
+        x[:, None, :] - x[idx][None, :, :], axis=-1)
+    w = np.exp(-0.5 * (d / h) ** 2) * ok[idx][None, :]
+    out = (w @ y) / (w.sum(axis=1) + 1.0)
+    return np.where(ok, out, 0.0)
+
+
+def _bandwidth(x: np.ndarray, d: np.ndarray | None) -> float:
+    if d is None:  # large catalogues: from a subsample
+        rng = np.random.default_rng(0)
+        sub = x[rng.choice(x.shape[0], 2000, replace=False)]
+        d = np.linalg.norm(sub[:, None, :] - sub[None, :, :], axis=-1)
+    k = min(NEIGHBOURS_FOR_BANDWIDTH, d.shape[0] - 1)
+    h = float(np.median(np.sort(d, axis=1)[:, k]))
+    return h if h > 0 else 1.0
