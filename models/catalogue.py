@@ -45,6 +45,7 @@ def embedding_of(latent: np.ndarray) -> np.ndarray:
 class Catalogue:
     scores: list[CurveScore]
     errors: list[np.ndarray | None]  # each object's flux errors, aligned with its points
+    units: list[str]  # what each object's input was in ("mag": shown as magnitudes)
     raw: np.ndarray  # (n, E) embeddings as the detector gives them
     center: np.ndarray
     scale: np.ndarray
@@ -60,6 +61,8 @@ class Catalogue:
         by_id = {c.object_id: c for c in curves}
         errors = [by_id[s.object_id].flux_err if s.object_id in by_id else None
                   for s in result.curves]
+        units = [by_id[s.object_id].unit if s.object_id in by_id else "flux"
+                 for s in result.curves]
         raw = np.array([embedding_of(s.latent) for s in result.curves])
         ok = np.isfinite(raw).all(axis=1)
         center = np.median(raw[ok], axis=0) if ok.any() else np.zeros(raw.shape[1])
@@ -70,7 +73,8 @@ class Catalogue:
         if unit.shape[0] > 1:
             _, _, vt = np.linalg.svd(unit - unit.mean(axis=0), full_matrices=False)
             axes[: min(2, vt.shape[0])] = vt[:2]
-        return cls(list(result.curves), errors, raw, center, scale, axes, dict(result.skipped))
+        return cls(list(result.curves), errors, units, raw, center, scale, axes,
+                   dict(result.skipped))
 
     # ----- looking up
     @property

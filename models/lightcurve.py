@@ -41,6 +41,7 @@ class LightCurve:
     band: np.ndarray | None = None
     mask: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     warnings: list[str] = field(default_factory=list)
+    unit: str = "flux"  # what the input was in: "mag" was converted to flux (MAG_ZERO_POINT)
 
     def __len__(self) -> int:
         return int(self.time.size)
@@ -179,7 +180,19 @@ class LightCurve:
         if emit_warnings:
             for msg in repairs:
                 warnings.warn(f"light curve {oid!r}: {msg}", LightCurveWarning, stacklevel=2)
-        return cls(oid, t, f, e, b, mask, repairs)
+        return cls(oid, t, f, e, b, mask, repairs, unit)
+
+
+def to_magnitudes(flux: np.ndarray, err: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Fluxes made from magnitudes back to magnitudes (non-positive fluxes: NaN), and their
+    errors."""
+    f = np.asarray(flux, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mag = np.where(f > 0, MAG_ZERO_POINT - 2.5 * np.log10(f), np.nan)
+        mag_err = None if err is None else np.where(f > 0, err / (0.4 * np.log(10.0) * f),
+                                                    np.nan)
+    return mag, mag_err
 
 
 def _sentinels(oid: str, mag: np.ndarray, err: np.ndarray | None, strict: bool

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lcad.models.catalogue import Catalogue, embedding_of
 from lcad.models.errors import LcadError
+from lcad.models.lightcurve import to_magnitudes
 from lcad.models.results import finite_or_none
 from lcad.service.catalogue_state import CatalogueState
 from lcad.service.deps import ApiKey, ReadyDetector
@@ -98,10 +99,18 @@ def _floats(a: Any) -> list[float | None]:
     return [float(v) if np.isfinite(v) else None for v in a]
 
 
-def detail(s: Any, err: np.ndarray | None, cat: Catalogue | None, labels: dict[str, str],
-           k: int, exclude: str | None = None) -> dict[str, Any]:
-    """Everything the viewer shows of one scored curve (a CurveScore)."""
+def detail(s: Any, err: np.ndarray | None, unit: str, cat: Catalogue | None,
+           labels: dict[str, str], k: int, exclude: str | None = None) -> dict[str, Any]:
+    """Everything the viewer shows of one scored curve (a CurveScore); a curve given in
+    magnitudes also gets them back (`magnitudes`: the points, errors and reconstruction)."""
     raw = embedding_of(s.latent)
+    err = err if err is not None and err.size == s.time.size else None
+    mags = None
+    if unit == "mag":
+        mag, mag_err = to_magnitudes(s.flux, err)
+        recon, _ = to_magnitudes(s.reconstruction)
+        mags = {"mag": _floats(mag), "mag_err": None if mag_err is None else _floats(mag_err),
+                "reconstruction": _floats(recon), "residual": _floats(mag - recon)}
     placed = cat is not None and np.isfinite(raw).all() and raw.size == cat.raw.shape[1]
     return {
         "object_id": s.object_id, "score": finite_or_none(s.score),
@@ -109,8 +118,7 @@ def detail(s: Any, err: np.ndarray | None, cat: Catalogue | None, labels: dict[s
         "threshold": finite_or_none(s.threshold), "bands": [str(b) for b in s.bands],
         "points": {"time": _floats(s.time), "band": [str(b) for b in s.band],
                    "flux": _floats(s.flux),
-                   "flux_err": _floats(err) if err is not None and err.size == s.time.size
-                   else None,
+                   "flux_err": None if err is None else _floats(err),
                    "reconstruction": _floats(s.reconstruction),
                    "residual": _floats(np.asarray(s.flux, float) - s.reconstruction),
                    "score": _floats(s.point_score), "p_value": _floats(s.point_p_value),
@@ -123,7 +131,7 @@ def detail(s: Any, err: np.ndarray | None, cat: Catalogue | None, labels: dict[s
         "neighbours": _neighbours(cat, raw, k, labels, exclude)
         if placed and cat is not None else [],
         "label": labels.get(s.object_id) if exclude is not None else None,
-        "warnings": list(s.warnings)}
+        "unit": unit, "magnitudes": mags, "warnings": list(s.warnings)}
 
 
 @router.get("/v1/catalogue/{object_id:path}")
@@ -139,7 +147,7 @@ async def catalogue_object(object_id: str, det: ReadyDetector, cs: CatalogueDep,
         raise ApiError(404, f"object_id: {object_id!r} is not in the catalogue",
                        code="unknown_object") from None
     labels = cs.store().mapping()
-    return FastJSONResponse(detail(cat.scores[i], cat.errors[i], cat, labels, k,
+    return FastJSONResponse(detail(cat.scores[i], cat.errors[i], cat.units[i], cat, labels, k,
                                    exclude=cat.scores[i].object_id))
 
 
@@ -152,10 +160,11 @@ async def view(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5) -> R
     curves, _ = await read_curves(request, det, s.settings)
     cat = cs.catalogue if cs.status == "ready" and cs.detector is det else None
     labels = cs.labels.mapping() if cs.labels is not None else {}
-    errs = {c.object_id: c.flux_err for c in curves}
+    given = {c.object_id: c for c in curves}
     results = await s.answer_raw(curves, lambda p, z, r: det.finish_score(p, z, r))
     return FastJSONResponse({"model": s.state.ref(), "results": [
-        detail(c, errs.get(c.object_id), cat, labels, k) for c in results]})
+        detail(c, given[c.object_id].flux_err, given[c.object_id].unit, cat, labels, k)
+        for c in results]})
 
 
 @router.post("/v1/similar", openapi_extra=body_doc("SeriesRequest"))

@@ -215,3 +215,24 @@ def test_catalogue_that_cannot_be_read_says_why(tiny_detector, tmp_path):
             time.sleep(0.1)
         assert r.status_code == 503 and r.json()["error"]["code"] == "catalogue_failed"
         assert "broken.csv" in r.json()["error"]["message"]
+
+
+def test_a_catalogue_in_magnitudes_is_shown_in_magnitudes(viewer, tiny_detector, tmp_path):
+    c, curves, _ = viewer
+    frame = to_frame(curves[:3]).drop(columns=["band"])
+    assert (frame["flux"] > 0).all()
+    mags = pd.DataFrame({"object_id": frame["object_id"], "time": frame["time"],
+                         "mag": 22.5 - 2.5 * np.log10(frame["flux"]),
+                         "magerr": 1.0857 * frame["flux_err"] / frame["flux"]})
+    mags.to_csv(tmp_path / "mags.csv", index=False)
+    oid = curves[1].object_id
+    with make_client(tiny_detector, catalogue=str(tmp_path / "mags.csv")) as m:
+        wait_ready(m)
+        d = m.get(f"/v1/catalogue/{oid}").json()
+    assert d["unit"] == "mag"
+    mine = mags[mags.object_id == oid]
+    np.testing.assert_allclose(d["magnitudes"]["mag"], mine["mag"], atol=1e-9)
+    np.testing.assert_allclose(d["magnitudes"]["mag_err"], mine["magerr"], rtol=2e-3)
+    flux = c.get(f"/v1/catalogue/{oid}").json()  # the same curve given in flux
+    assert flux["unit"] == "flux" and flux["magnitudes"] is None
+    assert d["score"] == pytest.approx(flux["score"], rel=1e-4)

@@ -109,14 +109,18 @@ function show(detail, inCatalogue) {
   listNeighbours(detail);
 }
 
+// a curve given in magnitudes is shown in magnitudes (on a reversed axis: brighter is up)
 function byBand(detail) {
   const p = detail.points;
+  const m = detail.magnitudes;
   const bands = [...new Set(p.band)];
   return bands.map((b) => {
     const idx = p.band.map((x, i) => (x === b ? i : -1)).filter((i) => i >= 0);
     const pick = (a) => (a ? idx.map((i) => a[i]) : null);
-    return { band: b, time: pick(p.time), flux: pick(p.flux), err: pick(p.flux_err),
-             recon: pick(p.reconstruction), resid: pick(p.residual), score: pick(p.score) };
+    return { band: b, time: pick(p.time), score: pick(p.score),
+             flux: pick(m ? m.mag : p.flux), err: pick(m ? m.mag_err : p.flux_err),
+             recon: pick(m ? m.reconstruction : p.reconstruction),
+             resid: pick(m ? m.residual : p.residual) };
   });
 }
 
@@ -135,31 +139,37 @@ function intervalNotes(detail) {
 
 function plotCurve(detail) {
   const traces = [];
+  const mags = Boolean(detail.magnitudes);
+  const what = mags ? "mag" : "flux";
+  // many points: WebGL traces (SVG slows down past ~10,000 markers)
+  const type = detail.points.time.length > 10000 ? "scattergl" : "scatter";
   byBand(detail).forEach((b, k) => {
     const colour = COLOURS[k % COLOURS.length];
-    traces.push({ name: `${b.band} flux`, x: b.time, y: b.flux, mode: "markers", type: "scatter",
+    traces.push({ name: `${b.band} ${what}`, x: b.time, y: b.flux, mode: "markers", type,
                   marker: { size: 4, color: colour }, meta: { band: b.band, kind: "flux" },
                   error_y: b.err ? { type: "data", array: b.err, visible: true, thickness: 0.6,
                                      width: 0, color: colour } : undefined });
     traces.push({ name: `${b.band} reconstruction`, x: b.time, y: b.recon, mode: "lines",
-                  type: "scatter", line: { color: "#333", width: 1 },
+                  type, line: { color: "#333", width: 1 },
                   meta: { band: b.band, kind: "reconstruction" } });
     traces.push({ name: `${b.band} residual`, x: b.time, y: b.resid, mode: "markers",
-                  type: "scatter", yaxis: "y2", marker: { size: 3, color: colour },
+                  type, yaxis: "y2", marker: { size: 3, color: colour },
                   meta: { band: b.band, kind: "residual" } });
   });
   Plotly.react("curve-plot", traces, {
     margin: { t: 20, r: 10, b: 40, l: 50 }, showlegend: true, legend: { orientation: "h" },
     xaxis: { title: { text: "time" } },
-    yaxis: { title: { text: "flux" }, domain: [0.35, 1] },
-    yaxis2: { title: { text: "residual" }, domain: [0, 0.28] },
+    yaxis: { title: { text: mags ? "magnitude" : "flux" }, domain: [0.35, 1],
+             autorange: mags ? "reversed" : true },
+    yaxis2: { title: { text: "residual" }, domain: [0, 0.28], autorange: mags ? "reversed" : true },
     shapes: intervalShapes(detail, "paper"), annotations: intervalNotes(detail),
   }, { responsive: true, displaylogo: false });
 }
 
 function plotScores(detail) {
+  const type = detail.points.time.length > 10000 ? "scattergl" : "scatter";
   const traces = byBand(detail).map((b, k) => ({
-    name: `${b.band} point score`, x: b.time, y: b.score, mode: "markers", type: "scatter",
+    name: `${b.band} point score`, x: b.time, y: b.score, mode: "markers", type,
     marker: { size: 3, color: COLOURS[k % COLOURS.length] }, meta: { band: b.band, kind: "score" } }));
   const t = detail.points.time.filter((v) => v !== null);
   const shapes = intervalShapes(detail, "paper");
