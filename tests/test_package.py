@@ -34,6 +34,7 @@ def test_wheel_holds_only_the_lcad_package(wheel):
             assert f"lcad/{rel}" in names, f"lcad/{rel} is not in the wheel"
     assert "lcad/training/data/kepler_demo.csv" in names  # the demo's data ships
     assert "lcad/service/static/swagger/swagger-ui-bundle.js" in names  # /docs offline
+    assert "lcad/service/static/ui/viewer.js" in names  # /ui offline (plotly: its package)
     assert not [n for n in names if "/tests/" in n or n.startswith(("lcad/bench", "bench"))]
 
 
