@@ -232,6 +232,7 @@ def test_demo_runs_on_a_fresh_directory(tmp_path):
     assert {"eval.pr_auc", "eval.event_recall", "eval.isolation_forest.pr_auc",
             "injected.pr_auc"} <= set(run.data.metrics)
     _readme_block_runs_after_the_demo(tmp_path)
+    _readme_viewer_serves_the_demo_catalogue(tmp_path)
 
 
 def _readme_commands(section):
@@ -258,6 +259,36 @@ def _readme_block_runs_after_the_demo(cwd):
     assert (BIN / "mlflow").exists()  # the UI command's program (a server: not started here)
     scores = pd.read_parquet(cwd / "lcad-output" / "scores.objects.parquet")
     assert scores["score"].notna().all() and scores["is_anomalous"].any()
+
+
+def _readme_viewer_serves_the_demo_catalogue(cwd):
+    """The README's viewer command, as pasted (on a free port), serves the demo's evaluation
+    stars ranked, each one in full, and the page."""
+    import httpx
+
+    (cmd,) = [c for c in _readme_commands("Look, compare, label: the viewer")
+              if c.startswith(".venv/bin/lcad serve")]
+    port = free_port()
+    args = [*cmd.replace(".venv/bin/", f"{BIN}/").split(), "--port", str(port)]
+    with open(cwd / "viewer.log", "w") as log:
+        proc = subprocess.Popen(args, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "MLFLOW_TRACKING_URI": ""})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/health/ready", timeout=120, proc=proc)
+        body = wait_until(lambda: (r := httpx.get(url + "/v1/catalogue", timeout=60)).status_code
+                          == 200 and r.json(), "the demo catalogue", 300, 1.0, proc)
+        stars = pd.read_csv(cwd / "lcad-output" / "demo-evaluation.csv")["object_id"].unique()
+        assert body["n_objects"] == len(stars) and not body["skipped"]
+        top = body["objects"][0]
+        one = httpx.get(f"{url}/v1/catalogue/{top['object_id']}", timeout=60).json()
+        assert one["score"] == pytest.approx(top["score"]) and one["points"]["time"]
+        assert len(one["neighbours"]) == len(stars) - 1
+        assert httpx.get(url + "/ui", timeout=30).status_code == 200
+        assert (cwd / "lcad-output" / "demo-evaluation.labels.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def _start_mlflow(root, port):
