@@ -51,6 +51,7 @@ class Catalogue:
     scale: np.ndarray
     axes: np.ndarray  # (2, E) principal axes of the scaled embeddings: the map
     skipped: dict[str, str]
+    _window_cache: tuple[np.ndarray, ...] | None = None
 
     @classmethod
     def build(cls, det: Detector, curves: Sequence[LightCurve]) -> Catalogue:
@@ -109,6 +110,47 @@ class Catalogue:
             d[[i for i, oid in enumerate(self.ids) if oid == exclude]] = np.inf
         order = [i for i in np.argsort(d, kind="stable") if np.isfinite(d[i])][:k]
         return [(self.ids[i], float(d[i])) for i in order]
+
+    def similar_windows(self, object_id: str, time: float, k: int = 5
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The window of `object_id` nearest `time` (its centre) and the `k` catalogue windows
+        nearest it in latent space (each dimension scaled by its spread over all windows),
+        none overlapping it: (that window, [{object_id, window_start, window_end, distance,
+        error}])."""
+        s = self.scores[self.index(object_id)]
+        if s.window_start.size == 0 or np.asarray(s.latent).shape[0] != s.window_start.size:
+            raise LcadError("this model scores whole objects (no windows): ask for similar "
+                            "objects instead")
+        codes, owner, start, end, error = self._windows()
+        mine = np.flatnonzero(owner == self.index(object_id))
+        centre = 0.5 * (start[mine] + end[mine])
+        q = mine[int(np.argmin(np.abs(centre - time)))]
+        if not np.isfinite(codes[q]).all():
+            raise LcadError(f"the window at {start[q]:g}..{end[q]:g} has no latent code "
+                            "(too few valid points)")
+        spread = np.nanstd(codes, axis=0)
+        spread = np.where(spread > 1e-9, spread, 1.0)
+        d = np.linalg.norm((codes - codes[q]) / spread, axis=1)
+        overlap = (owner == owner[q]) & (start < end[q]) & (end > start[q])
+        d = np.where(np.isfinite(d) & ~overlap, d, np.inf)
+        order = [i for i in np.argsort(d, kind="stable")[:k] if np.isfinite(d[i])]
+
+        def row(i: int) -> dict[str, Any]:
+            return {"object_id": self.scores[owner[i]].object_id,
+                    "window_start": float(start[i]), "window_end": float(end[i]),
+                    "error": finite_or_none(error[i])}
+
+        return row(q), [{**row(i), "distance": float(d[i])} for i in order]
+
+    def _windows(self) -> tuple[np.ndarray, ...]:
+        """Every window's latent code, object, start, end and error (built once)."""
+        if self._window_cache is None:
+            parts = [(np.asarray(s.latent, np.float32), np.full(s.window_start.size, i),
+                      s.window_start, s.window_end, s.window_error)
+                     for i, s in enumerate(self.scores)
+                     if np.asarray(s.latent).shape[0] == s.window_start.size]
+            self._window_cache = tuple(np.concatenate(x) for x in zip(*parts, strict=True))
+        return self._window_cache
 
     # ----- ranking
     def ranking(self, labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:

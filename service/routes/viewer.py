@@ -134,6 +134,24 @@ def detail(s: Any, err: np.ndarray | None, unit: str, cat: Catalogue | None,
         "unit": unit, "magnitudes": mags, "warnings": list(s.warnings)}
 
 
+@router.get("/v1/catalogue/{object_id:path}/similar-windows")
+async def similar_windows(object_id: str, det: ReadyDetector, cs: CatalogueDep, _key: ApiKey,
+                          time: Annotated[float, Query(description="a time in the window")],
+                          k: K = 5) -> Response:
+    """The window of a catalogue object around `time`, and the `k` catalogue windows (of
+    any object, none overlapping it) nearest it in latent space: where else a stretch like
+    this one occurs."""
+    cat = await cs.ready(det)
+    try:
+        window, near = cat.similar_windows(object_id, time, k)
+    except KeyError:
+        raise ApiError(404, f"object_id: {object_id!r} is not in the catalogue",
+                       code="unknown_object") from None
+    except LcadError as exc:
+        raise ApiError(422, str(exc), code="no_windows") from None
+    return FastJSONResponse({"window": window, "neighbours": near})
+
+
 @router.get("/v1/catalogue/{object_id:path}")
 async def catalogue_object(object_id: str, det: ReadyDetector, cs: CatalogueDep,
                            _key: ApiKey, k: K = 5) -> Response:

@@ -236,3 +236,33 @@ def test_a_catalogue_in_magnitudes_is_shown_in_magnitudes(viewer, tiny_detector,
     flux = c.get(f"/v1/catalogue/{oid}").json()  # the same curve given in flux
     assert flux["unit"] == "flux" and flux["magnitudes"] is None
     assert d["score"] == pytest.approx(flux["score"], rel=1e-4)
+
+
+def test_similar_windows_finds_the_same_stretch_in_a_twin(viewer, tiny_detector, tmp_path):
+    import copy
+
+    _, curves, _ = viewer
+    twin = copy.deepcopy(curves[1])
+    twin.object_id = "twin"
+    field = tmp_path / "twins.csv"
+    to_frame([*curves[:4], twin]).drop(columns=["band"]).to_csv(field, index=False)
+    oid = curves[1].object_id
+    t = float(np.median(curves[1].time))
+    with make_client(tiny_detector, catalogue=str(field)) as c:
+        wait_ready(c)
+        r = c.get(f"/v1/catalogue/{oid}/similar-windows", params={"time": t, "k": 4})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        w = body["window"]
+        assert w["object_id"] == oid and w["window_start"] <= t <= w["window_end"]
+        first = body["neighbours"][0]
+        assert first["object_id"] == "twin" and first["distance"] == pytest.approx(0, abs=1e-4)
+        assert first["window_start"] == pytest.approx(w["window_start"])
+        dists = [n["distance"] for n in body["neighbours"]]
+        assert len(dists) == 4 and dists == sorted(dists)
+        for n in body["neighbours"]:  # none overlaps the window asked about
+            assert n["object_id"] != oid or n["window_end"] <= w["window_start"] \
+                or n["window_start"] >= w["window_end"]
+        assert c.get("/v1/catalogue/nope/similar-windows",
+                     params={"time": t}).status_code == 404
+        assert c.get(f"/v1/catalogue/{oid}/similar-windows").status_code == 422  # no time
