@@ -115,6 +115,16 @@ def test_rank_look_label_and_upload_in_a_real_browser(browser, served, tmp_path)
     neighbours = page.eval_on_selector_all("#neighbours li",
                                            "ls => ls.map(l => l.dataset.objectId)")
     assert neighbours == [n["object_id"] for n in detail["neighbours"]]
+    # where else a stretch like this one occurs: the API's windows, listed
+    t = float(np.median([v for v in detail["points"]["time"] if v is not None]))
+    page.fill("#window-time", str(t))
+    page.click("#find-windows")
+    page.wait_for_selector("#similar-windows li")
+    near = http.get(f"/v1/catalogue/{top}/similar-windows", params={"time": t}).json()
+    listed = page.eval_on_selector_all(
+        "#similar-windows li", "ls => ls.map(l => [l.dataset.objectId, +l.dataset.start])")
+    assert listed == [[n["object_id"], pytest.approx(n["window_start"])]
+                      for n in near["neighbours"]]
     # LCAD_VIEWER_SCREENSHOT=docs/images/viewer.png refreshes the one in the docs
     shot = Path(os.environ.get("LCAD_VIEWER_SCREENSHOT") or tmp_path / "viewer.png")
     page.screenshot(path=str(shot), full_page=True)

@@ -102,6 +102,8 @@ function show(detail, inCatalogue) {
     `${detail.is_anomalous ? "flagged" : "not flagged"}, ${detail.intervals.length} interval(s)` +
     (detail.warnings.length ? ` - ${detail.warnings.join("; ")}` : "");
   $("labelling").hidden = !inCatalogue;
+  $("windows-panel").hidden = !inCatalogue;
+  $("similar-windows").replaceChildren();
   $("label-state").textContent = detail.label ? `labelled: ${detail.label}` : "";
   plotCurve(detail);
   plotScores(detail);
@@ -164,6 +166,32 @@ function plotCurve(detail) {
     yaxis2: { title: { text: "residual" }, domain: [0, 0.28], autorange: mags ? "reversed" : true },
     shapes: intervalShapes(detail, "paper"), annotations: intervalNotes(detail),
   }, { responsive: true, displaylogo: false });
+  const div = $("curve-plot");
+  div.removeAllListeners && div.removeAllListeners("plotly_click");
+  div.on("plotly_click", (ev) => {
+    if (!ev.points.length || $("windows-panel").hidden) return;
+    $("window-time").value = ev.points[0].x;
+    guard(similarWindows)();
+  });
+}
+
+// where else a stretch like the one around a time occurs (windowed models)
+async function similarWindows() {
+  const id = state.current.object_id;
+  const t = $("window-time").value;
+  if (t === "") throw new Error("pick a time: click the light curve or type one");
+  const body = await api(`/v1/catalogue/${encodeURIComponent(id)}/similar-windows?` +
+                         new URLSearchParams({ time: t, k: "5" }));
+  state.windows = body;
+  $("similar-windows").replaceChildren(...body.neighbours.map((n) => {
+    const li = document.createElement("li");
+    li.dataset.objectId = n.object_id;
+    li.dataset.start = n.window_start;
+    li.textContent = `${n.object_id} ${fmt(n.window_start, 5)}-${fmt(n.window_end, 5)} ` +
+      `(distance ${fmt(n.distance, 2)})`;
+    li.addEventListener("click", () => openObject(n.object_id));
+    return li;
+  }));
 }
 
 function plotScores(detail) {
@@ -269,6 +297,10 @@ $("key-form").addEventListener("submit", guard(async (ev) => {
 for (const id of ["filter-anomalous", "filter-min-score", "filter-q"]) {
   $(id).addEventListener("change", guard(loadCatalogue));
 }
+$("windows-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  guard(similarWindows)();
+});
 $("label-anomaly").addEventListener("click", guard(() => label("anomaly")));
 $("label-normal").addEventListener("click", guard(() => label("normal")));
 $("upload").addEventListener("change", guard(async () => {
