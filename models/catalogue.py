@@ -52,6 +52,8 @@ class Catalogue:
     axes: np.ndarray  # (2, E) principal axes of the scaled embeddings: the map
     skipped: dict[str, str]
     _window_cache: tuple[np.ndarray, ...] | None = None
+    _bandwidth: float | None = None
+    _index: dict[str, int] | None = None
 
     @classmethod
     def build(cls, det: Detector, curves: Sequence[LightCurve]) -> Catalogue:
@@ -83,10 +85,9 @@ class Catalogue:
         return [s.object_id for s in self.scores]
 
     def index(self, object_id: str) -> int:
-        try:
-            return self.ids.index(object_id)
-        except ValueError:
-            raise KeyError(object_id) from None
+        if self._index is None:
+            self._index = {s.object_id: i for i, s in enumerate(self.scores)}
+        return self._index[object_id]  # KeyError: not in the catalogue
 
     def unit(self, raw: np.ndarray) -> np.ndarray:
         return (np.atleast_2d(raw) - self.center) / self.scale
@@ -163,7 +164,11 @@ class Catalogue:
         if finite.any():  # rank percentile in (0, 1]; an unscored object ranks last
             ranks = np.argsort(np.argsort(score[finite], kind="stable"), kind="stable")
             pct[finite] = (ranks + 1) / finite.sum()
-        relevance = label_relevance(self.unit(self.raw), self.ids, labels)
+        unit = self.unit(self.raw)
+        if labels and self._bandwidth is None:
+            ok = np.isfinite(unit).all(axis=1)
+            self._bandwidth = kernel_bandwidth(unit[ok]) if ok.sum() > 1 else 1.0
+        relevance = label_relevance(unit, self.ids, labels, self._bandwidth)
         key = pct + relevance
         for i, oid in enumerate(self.ids):
             if labels.get(oid) == "anomaly":
@@ -184,12 +189,13 @@ class Catalogue:
         return rows
 
 
-def label_relevance(unit: np.ndarray, ids: Sequence[str], labels: Mapping[str, str]
-                    ) -> np.ndarray:
+def label_relevance(unit: np.ndarray, ids: Sequence[str], labels: Mapping[str, str],
+                    bandwidth: float | None = None) -> np.ndarray:
     """(n,) in (-1, 1): sum_j K(d_ij) y_j / (sum_j K(d_ij) + 1) over the labelled objects j
     (y = +1 anomaly, -1 normal), K(d) = exp(-(d/h)^2 / 2), h the median distance of an
-    object to its 5th nearest neighbour. No labels: all zero. The +1 keeps an object far from
-    every label near zero (its own score decides)."""
+    object to its 5th nearest neighbour (`kernel_bandwidth`). No labels: all zero. The +1
+    keeps an object far from every label near zero (its own score decides). Memory: n x
+    (labels), never n x n."""
     n = len(ids)
     out = np.zeros(n)
     known = [(i, 1.0 if labels[oid] == "anomaly" else -1.0)
@@ -198,23 +204,27 @@ def label_relevance(unit: np.ndarray, ids: Sequence[str], labels: Mapping[str, s
     if not known or ok.sum() < 2:
         return out
     x = np.where(ok[:, None], unit, 0.0)
-    d_all = np.sqrt(np.maximum(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), 0.0)) \
-        if n <= 4000 else None
-    h = _bandwidth(x[ok], d_all[np.ix_(ok, ok)] if d_all is not None else None)
+    h = kernel_bandwidth(x[ok]) if bandwidth is None else bandwidth
     idx = np.array([i for i, _ in known])
     y = np.array([v for _, v in known])
-    d = d_all[:, idx] if d_all is not None else np.linalg.norm(
-        x[:, None, :] - x[idx][None, :, :], axis=-1)
-    w = np.exp(-0.5 * (d / h) ** 2) * ok[idx][None, :]
+    w = np.exp(-0.5 * (pairwise_distances(x, x[idx]) / h) ** 2) * ok[idx][None, :]
     out = (w @ y) / (w.sum(axis=1) + 1.0)
     return np.where(ok, out, 0.0)
 
 
-def _bandwidth(x: np.ndarray, d: np.ndarray | None) -> float:
-    if d is None:  # large catalogues: from a subsample
-        rng = np.random.default_rng(0)
-        sub = x[rng.choice(x.shape[0], 2000, replace=False)]
-        d = np.linalg.norm(sub[:, None, :] - sub[None, :, :], axis=-1)
-    k = min(NEIGHBOURS_FOR_BANDWIDTH, d.shape[0] - 1)
-    h = float(np.median(np.sort(d, axis=1)[:, k]))
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) Euclidean distances, through the Gram matrix (no a x b x dim)."""
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(sq, 0.0))
+
+
+def kernel_bandwidth(x: np.ndarray, sample: int = 2000) -> float:
+    """The median distance of an object to its 5th nearest neighbour (at most `sample`
+    objects, a seeded subsample, against all)."""
+    rows = x if x.shape[0] <= sample else x[np.random.default_rng(0).choice(
+        x.shape[0], sample, replace=False)]
+    k = min(NEIGHBOURS_FOR_BANDWIDTH, x.shape[0] - 1)
+    kth = [np.partition(pairwise_distances(rows[lo: lo + 256], x), k, axis=1)[:, k]
+           for lo in range(0, rows.shape[0], 256)]
+    h = float(np.median(np.concatenate(kth)))
     return h if h > 0 else 1.0

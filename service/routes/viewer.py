@@ -208,9 +208,11 @@ async def put_label(label: LabelIn, det: ReadyDetector, cs: CatalogueDep, _key: 
                     ) -> dict[str, Any]:
     """Label a catalogue object (the latest label wins); the ranking uses it at once."""
     cat = await cs.ready(det)
-    if label.object_id not in set(cat.ids):
+    try:
+        cat.index(label.object_id)
+    except KeyError:
         raise ApiError(404, f"object_id: {label.object_id!r} is not in the catalogue",
-                       code="unknown_object")
+                       code="unknown_object") from None
     row = cs.store().put(label.object_id, label.label, label.note)
     rank = next(r["rank"] for r in cat.ranking(cs.store().mapping())
                 if r["object_id"] == label.object_id)
