@@ -21,7 +21,7 @@ VARIANTS = ("cpu", "full", "gpu")
 # the distributions `lcad serve` imports (lcad/, models/, service/), by name in pyproject
 SERVE = {"keras", "numpy", "pandas", "pydantic", "pydantic-settings", "pyyaml", "mlflow",
          "scikit-learn", "scipy", "fastapi", "uvicorn", "httpx", "prometheus-client",
-         "orjson", "psutil", "plotly"}
+         "orjson", "psutil"}
 
 
 def name(req: str) -> str:

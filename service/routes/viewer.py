@@ -1,6 +1,7 @@
 """The catalogue behind the viewer: ranked objects, one object in full, nearest neighbours in
 latent space, labels that re-rank; and the viewer page itself (/ui, served from the package:
-no CDN, works offline)."""
+no CDN, works offline; plotly.min.js is plotly.js v4.1.1, MIT, as the plotly package ships it,
+kept here so the serving image does not carry the 39 MB Python package for one file)."""
 
 from __future__ import annotations
 
@@ -244,18 +245,7 @@ async def ui() -> HTMLResponse:
 
 @router.get("/ui/static/{name}", include_in_schema=False)
 async def ui_asset(name: str) -> FileResponse:
-    if name == "plotly.min.js":
-        return FileResponse(_plotly_js(), media_type="text/javascript")
     if not ASSET.match(name) or not (UI / name).is_file():
         raise ApiError(404, f"no such asset {name!r}")
-    return FileResponse(UI / name)
-
-
-def _plotly_js() -> Path:
-    """The plotly.min.js that the plotly Python package ships (no CDN)."""
-    import plotly
-
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise ApiError(503, "plotly.min.js not found in the plotly package", code="no_plotly")
-    return path
+    return FileResponse(UI / name, media_type="text/javascript" if name.endswith(".js")
+                        else None)
