@@ -76,9 +76,10 @@ def generate(path: Path, points: int, objects: int) -> None:
 
 def run_once(bundle: Path, data: Path, out: Path) -> dict[str, Any]:
     """Score with the real path, timing each stage (runs in its own process)."""
+    from lcad.models import io
     from lcad.models.detector import Detector
     from lcad.models.results import CurveScore
-    from lcad.training import io, scoring
+    from lcad.training import scoring
 
     det = Detector.load(bundle)
     times: dict[str, float] = defaultdict(float)
@@ -126,8 +127,8 @@ def main() -> None:
     from lcad.models.config import DetectorConfig
     from lcad.models.detector import Detector
     from lcad.models.fit import fit_detector
+    from lcad.models.io import read_curves
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
 
     tmp = Path(tempfile.mkdtemp(prefix="lcad-batch-"))
     det, _ = fit_detector(read_curves(DEMO_DATA), DetectorConfig.from_dict(

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 def small_bundle(where: Path) -> Path:
     from lcad.models.config import DetectorConfig
     from lcad.models.fit import fit_detector
+    from lcad.models.io import read_curves
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
 
     det, _ = fit_detector(read_curves(DEMO_DATA), DetectorConfig.from_dict(
         {"train": {"epochs": 2}}))

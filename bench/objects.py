@@ -44,10 +44,10 @@ import pandas as pd
 from bench.common import table
 from bench.quality import SHARED
 from lcad.models.config import DetectorConfig
+from lcad.models.io import read_curves
 from lcad.models.lightcurve import LightCurve
 from lcad.models.objects import ObjectModel
 from lcad.training.evaluate import at_k_metrics, features_iforest, ranking_metrics
-from lcad.training.io import read_curves
 
 
 def rr_lyrae() -> tuple[list[LightCurve], np.ndarray]:

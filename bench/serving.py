@@ -58,9 +58,9 @@ def main() -> None:
     from lcad.models.config import DetectorConfig
     from lcad.models.detector import Detector
     from lcad.models.fit import fit_detector
+    from lcad.models.io import read_curves
     from lcad.models.lightcurve import LightCurve
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
     from tests.conftest import free_port, wait_http
 
     ap = argparse.ArgumentParser()

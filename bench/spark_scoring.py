@@ -109,8 +109,8 @@ def main() -> None:
     from bench.common import machine, table
     from lcad.models.config import DetectorConfig
     from lcad.models.fit import fit_detector
+    from lcad.models.io import read_curves
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
 
     tmp = Path(tempfile.mkdtemp(prefix="lcad-spark-bench-"))
     atexit.register(shutil.rmtree, tmp, True)  # ~1 GB of data and outputs per run

@@ -39,9 +39,9 @@ def main() -> None:
     from lcad.models.config import DetectorConfig
     from lcad.models.detector import Detector
     from lcad.models.fit import split_curves, window_arrays
+    from lcad.models.io import read_curves
     from lcad.models.preprocess import Preprocessor
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
     from lcad.training.tracking import setup as tracking_setup
     from lcad.training.train import TrainRequest, run_training
 

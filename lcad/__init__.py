@@ -20,9 +20,9 @@ from lcad._meta import __version__
 if TYPE_CHECKING:
     from lcad.models.config import DetectorConfig
     from lcad.models.detector import Detector
+    from lcad.models.io import read_curves
     from lcad.models.lightcurve import LightCurve
     from lcad.models.results import ScoreResult
-    from lcad.training.io import read_curves
 
 __all__ = ["Detector", "DetectorConfig", "LightCurve", "ScoreResult", "__version__",
            "read_curves"]
@@ -32,7 +32,7 @@ _LAZY = {
     "DetectorConfig": "lcad.models.config",
     "LightCurve": "lcad.models.lightcurve",
     "ScoreResult": "lcad.models.results",
-    "read_curves": "lcad.training.io",
+    "read_curves": "lcad.models.io",
 }
 
 

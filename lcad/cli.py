@@ -280,7 +280,7 @@ def load_config(path: Path | None, overrides: list[str], window: int | None) -> 
 
 
 def _read(args: argparse.Namespace) -> list[Any]:
-    from lcad.training.io import read_curves, summarize_repairs
+    from lcad.models.io import read_curves, summarize_repairs
 
     curves = read_curves(args.data, _columns(args), args.unit)
     if not curves:
@@ -459,7 +459,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
-    from lcad.training.io import data_files
+    from lcad.models.io import data_files
 
     data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
@@ -611,7 +611,7 @@ def cmd_similar(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from lcad.models.catalogue import Catalogue, embedding_of
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
 
     det = load_detector(args.model)
     cat = Catalogue.build(det, read_curves(args.catalogue, _columns(args), args.unit))

@@ -2,7 +2,7 @@
 
 Columns are found by role (`resolve_columns`: a flag, else a common name); times become days;
 each object becomes a `LightCurve` through `LightCurve.from_arrays`, which repairs and
-reports. No file I/O here (training/io.py reads files, the service parses bodies).
+reports. No file I/O here (models/io.py reads files, the service parses bodies).
 """
 
 from __future__ import annotations

@@ -93,6 +93,6 @@ class CatalogueState:
 
 
 def _build(det: Detector, source: str) -> Catalogue:
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
 
     return Catalogue.build(det, read_curves(source))

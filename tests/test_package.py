@@ -63,7 +63,7 @@ def test_a_users_own_models_package_does_not_shadow_lcad(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "__init__.py").write_text("raise ImportError('the user models')\n")
     (tmp_path / "training.py").write_text("raise ImportError('the user training')\n")
-    code = ("from lcad.models.config import DetectorConfig; import lcad.training.io; "
+    code = ("from lcad.models.config import DetectorConfig; import lcad.models.io; "
             "import lcad.service.settings; print(DetectorConfig().preprocess.window)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120)

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.config import DetectorConfig
+from lcad.models.io import read_curves
 from lcad.models.lightcurve import LightCurve
-from lcad.training.io import read_curves
 
 DEMO_DATA = Path(__file__).with_name("data") / "kepler_demo.csv"
 DEMO_CONFIG: dict[str, Any] = {

@@ -17,9 +17,9 @@ from tqdm import tqdm
 
 from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
+from lcad.models.io import iter_curves, summarize_repairs
 from lcad.models.lightcurve import LightCurve
 from lcad.models.results import ScoreResult, finite_or_none
-from lcad.training.io import iter_curves, summarize_repairs
 
 
 class TableWriter:

@@ -150,9 +150,9 @@ def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line
     run as its model and registered as `register_as` (or the file's `register_as`)."""
     import mlflow
 
+    from lcad.models.io import read_curves
     from lcad.training import tracking
     from lcad.training.evaluate import eval_metrics, evaluate, injection_check
-    from lcad.training.io import read_curves
 
     spec = load_spec(path)
     register_as = register_as or spec.register_as

@@ -262,7 +262,7 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
     """Sparse, irregular, five-band survey curves: one resampled window per object."""
     from lcad.models.config import DetectorConfig
     from lcad.models.fit import fit_detector
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
     from tests.conftest import shared_data
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:60]
@@ -307,8 +307,8 @@ def test_whole_curve_mode_ranks_odd_survey_objects_first_and_keeps_it_in_the_bun
     embeddings; `encode` returns the embeddings."""
     from lcad.models.config import DetectorConfig
     from lcad.models.fit import fit_detector
+    from lcad.models.io import read_curves
     from lcad.training.evaluate import ranking_metrics
-    from lcad.training.io import read_curves
     from tests.conftest import shared_data
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))

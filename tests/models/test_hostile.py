@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lcad.models.errors import LcadError
+from lcad.models.io import read_curves
 from lcad.models.lightcurve import LightCurve
-from lcad.training.io import read_curves
 
 HOSTILE_FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),

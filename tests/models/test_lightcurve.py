@@ -98,7 +98,7 @@ def test_fluxes_beyond_float_range_are_masked_or_refused():
 
 
 def test_shared_rr_lyrae_sentinels_are_masked():
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
     from tests.conftest import shared_data
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))

@@ -174,7 +174,7 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     the held-out calibration stars keeps the false alarms of unseen stars near the target
     (a self-join of the training stars, whose codes the encoder was fitted on, let 6.7 % of
     validation points through)."""
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
     cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 32},
@@ -189,7 +189,7 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
 def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
     """A few stars (split by time), one window per curve: a curve must not be its own
     neighbour in the self-join, or the threshold is 0 and every point is flagged."""
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:6]
     cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 16},

@@ -118,9 +118,9 @@ def _readme_score_pipeline():
 
 
 def test_readme_curl_example_scores_the_demo_file_for_real(server, tmp_path):
+    from lcad.models.io import read_curves
     from lcad.models.synthetic import to_frame
     from lcad.training.demo import DEMO_DATA
-    from lcad.training.io import read_curves
 
     url, _, _ = server
     # the file `make demo` writes, in its format (empty flux_err column, band column)

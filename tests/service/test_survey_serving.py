@@ -19,7 +19,7 @@ def survey_json(curve):
 def survey():
     from lcad.models.config import DetectorConfig
     from lcad.models.fit import fit_detector
-    from lcad.training.io import read_curves
+    from lcad.models.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:100]
     det, _ = fit_detector(curves[:90], DetectorConfig.from_dict({

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lcad.training.io import DataError, read_curves
+from lcad.models.io import DataError, read_curves
 from tests.conftest import shared_data
 
 
