@@ -44,7 +44,7 @@ from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector, Prepared
 from lcad.models.lightcurve import LightCurve
 from lcad.models.windows import coverage_max, coverage_mean
-from lcad.training.evaluate import event_recall, ranking_metrics, true_runs
+from lcad.training.evaluate import event_recall, ranking_metrics, true_runs, vus_pr
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -353,18 +353,21 @@ def unscored_lowest(s: np.ndarray) -> np.ndarray:
     return np.where(ok, s, (s[ok].min() - 1.0) if ok.any() else 0.0)
 
 
-def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FAR
-            ) -> dict[str, Any]:
+def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FAR,
+            buffer: int = 64) -> dict[str, Any]:
+    """Point PR/ROC-AUC per series (mean) and pooled, event recall at `far` false alarms, and
+    the range-aware VUS-PR (buffers up to `buffer` points: lcad's window) per series."""
     per = []
     ranked = [unscored_lowest(s) for s in scores]
     for c, s in zip(cases, ranked, strict=True):
         m = ranking_metrics(c.truth, s)
         if m:
-            per.append({"object": c.object_id, **m})
+            per.append({"object": c.object_id, **m, "vus_pr": vus_pr(c.truth, s, buffer)})
     pooled = ranking_metrics(np.concatenate([c.truth for c in cases]), np.concatenate(ranked))
     out: dict[str, Any] = {
         "mean_pr_auc": float(np.mean([m["pr_auc"] for m in per])) if per else float("nan"),
         "mean_roc_auc": float(np.mean([m["roc_auc"] for m in per])) if per else float("nan"),
+        "mean_vus_pr": float(np.mean([m["vus_pr"] for m in per])) if per else float("nan"),
         "pooled_pr_auc": pooled.get("pr_auc", float("nan")),
         "pooled_roc_auc": pooled.get("roc_auc", float("nan")),
         "event_recall": event_recall(list(scores), [c.truth for c in cases], far),
@@ -414,7 +417,8 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
                 scores.setdefault(name, []).extend(s)
         log(f"  {suite}: {', '.join(c.object_id for c in group)} done "
             f"({time.perf_counter() - t0:.0f} s)")
-    result = {name: metrics(cases, s) for name, s in scores.items()}
+    result = {name: metrics(cases, s, buffer=config.preprocess.window)
+              for name, s in scores.items()}
     if suite == "discord":
         for name, s in scores.items():
             result[name]["located"] = located(cases, s)
@@ -427,7 +431,7 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
 
 
 def summary_table(res: dict[str, Any]) -> str:
-    cols = ["mean_pr_auc", "mean_roc_auc", "pooled_pr_auc", "event_recall"]
+    cols = ["mean_pr_auc", "mean_vus_pr", "mean_roc_auc", "pooled_pr_auc", "event_recall"]
     extra = sorted(k for k in next(iter(res["methods"].values()))
                    if k.startswith("recall_") or k == "located")
     rows = [[name] + [f"{m[c]:.3f}" if isinstance(m[c], float) and np.isfinite(m[c])

@@ -136,6 +136,54 @@ def true_runs(y: np.ndarray) -> list[tuple[int, int]]:
                     strict=True))
 
 
+def buffered_labels(y: np.ndarray, buffer: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Labels with a soft margin: `buffer // 2` points on each side of every event, weighted
+    sqrt(1 - d / buffer) at distance d (Paparrizos et al., PVLDB 2022), and the runs of the
+    widened events (merged where margins meet)."""
+    soft = np.asarray(y, dtype=float).copy()
+    if buffer > 1:
+        n, half = soft.size, buffer // 2
+        for a, b in true_runs(y):
+            after = np.arange(b - 1, min(b - 1 + half, n))
+            soft[after] += np.sqrt(1 - (after - (b - 1)) / buffer)
+            before = np.arange(max(a - half, 0), a)
+            soft[before] += np.sqrt(1 - (a - before) / buffer)
+        soft = np.minimum(soft, 1.0)
+    return soft, true_runs(soft > 0)
+
+
+def range_pr_auc(y: np.ndarray, s: np.ndarray, buffer: int, thresholds: int = 250) -> float:
+    """Range-based PR-AUC (Paparrizos et al. 2022, as in TSB-AD): precision and recall on the
+    buffered labels, recall times the share of events touched, over `thresholds` score
+    levels sampled evenly from the sorted scores. NaN scores rank last."""
+    s = np.nan_to_num(np.asarray(s, dtype=float), nan=-np.inf)
+    soft, runs = buffered_labels(y, buffer)
+    if not runs:
+        return float("nan")
+    order = np.argsort(-s, kind="stable")
+    desc = s[order]
+    levels = desc[np.linspace(0, s.size - 1, thresholds).astype(int)]
+    # points at or above each level: a prefix of the descending order (ties included)
+    counts = np.searchsorted(-desc, -levels, side="right")
+    tp = np.concatenate([[0.0], np.cumsum(soft[order])])[counts]
+    run_max = np.array([s[a:b].max() for a, b in runs])
+    touched = (run_max[None, :] >= levels[:, None]).mean(axis=1)
+    positives = (float(np.sum(y)) + float(soft.sum())) / 2
+    recall = np.concatenate([[0.0], np.minimum(tp / positives, 1.0) * touched])
+    precision = np.concatenate([[1.0], tp / np.maximum(counts, 1)])
+    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
+
+
+def vus_pr(y: np.ndarray, s: np.ndarray, max_buffer: int) -> float:
+    """Volume under the range-PR surface: the mean range-based PR-AUC over buffers 0 ..
+    `max_buffer` points (TSB-AD's VUS-PR; it credits flags near an event, and whole events
+    over their peaks, unlike the point PR-AUC)."""
+    y = np.asarray(y, dtype=bool)
+    if not y.any() or y.all():
+        return float("nan")
+    return float(np.mean([range_pr_auc(y, s, b) for b in range(max_buffer + 1)]))
+
+
 def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float,
                  normal: Sequence[np.ndarray] | None = None) -> float:
     """Share of labelled events with a point above the threshold that flags `far` of normals.
@@ -220,6 +268,10 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
         per = [r["pr_auc"] for y, s in zip(truths, scores, strict=True)
                if (r := ranking_metrics(y, s))]
         m["mean_pr_auc"] = float(np.mean(per)) if per else float("nan")
+        # range-aware: credit for flags beside an event, buffers up to one window
+        vus = [vus_pr(y, s, det.window) for y, s in zip(truths, scores, strict=True)
+               if y.any() and not y.all()]
+        m["mean_vus_pr"] = float(np.mean(vus)) if vus else float("nan")
         m["event_recall"] = event_recall(scores, truths, far)
         out["methods"][name] = m
     return out

@@ -5,11 +5,14 @@ import pytest
 
 from lcad.training.evaluate import (
     LabelError,
+    buffered_labels,
     event_recall,
     point_truth,
+    range_pr_auc,
     ranking_metrics,
     read_labels,
     true_runs,
+    vus_pr,
 )
 
 
@@ -39,6 +42,68 @@ def test_event_recall_counts_events_above_the_false_alarm_threshold():
     # event 1 peaks at 5 (found), event 2 peaks at 0.98 (below 0.99: missed)
     assert event_recall([s1, s2], [y1, y2], far=0.01) == pytest.approx(0.5)
     assert np.isnan(event_recall([s2], [np.ones(3, bool)], far=0.01))  # no normal points
+
+
+def test_buffered_labels_ramp_down_beside_each_event():
+    y = np.zeros(12, bool)
+    y[5:7] = True
+    # sqrt(1 - d / 4) at distance d: two points before, one after (the published ramp
+    # counts from the event's last point)
+    soft, runs = buffered_labels(y, 4)
+    np.testing.assert_allclose(soft[3:8], [np.sqrt(0.5), np.sqrt(0.75), 1, 1, np.sqrt(0.75)])
+    assert soft[:3].sum() == soft[8:].sum() == 0 and runs == [(3, 8)]
+    assert buffered_labels(y, 1)[1] == [(5, 7)]  # no margin below 2
+
+
+def _published_range_pr_auc(y, s, buffer):
+    """Range-based PR-AUC written out loop by loop from Paparrizos et al. (PVLDB 2022)."""
+    soft, runs = buffered_labels(y, buffer)
+    levels = np.sort(s)[::-1][np.linspace(0, s.size - 1, 250).astype(int)]
+    positives = (y.sum() + soft.sum()) / 2
+    recall, precision = [0.0], [1.0]
+    for t in levels:
+        pred = s >= t
+        tp = np.sum(soft * pred)
+        touched = np.mean([pred[a:b].any() for a, b in runs])
+        recall.append(min(tp / positives, 1) * touched)
+        precision.append(tp / pred.sum())
+    r, p = np.array(recall), np.array(precision)
+    return np.sum(np.diff(r) * (p[1:] + p[:-1]) / 2)
+
+
+def test_range_pr_auc_follows_the_published_definition():
+    rng = np.random.default_rng(0)
+    for trial in range(6):
+        n = int(rng.integers(300, 2000))
+        y = np.zeros(n, bool)
+        for _ in range(int(rng.integers(1, 5))):
+            a = int(rng.integers(0, n - 40))
+            y[a: a + int(rng.integers(1, 30))] = True
+        s = rng.normal(size=n) + 2.0 * y
+        if trial % 2:
+            s = np.round(s, 1)  # ties
+        for buffer in (0, 1, 6, 25):
+            assert range_pr_auc(y, s, buffer) == pytest.approx(
+                _published_range_pr_auc(y, s, buffer), abs=1e-9)
+
+
+def test_vus_pr_credits_flags_beside_the_event_and_whole_events():
+    y = np.zeros(400, bool)
+    y[100:110] = y[300:310] = True
+    exact = y.astype(float)
+    assert range_pr_auc(y, exact, 0) == pytest.approx(1.0)
+    assert vus_pr(y, exact, 16) > 0.85  # the margins are positives it did not flag
+    beside = np.zeros(400)
+    beside[[98, 99, 110, 111, 298, 299, 310, 311]] = 1.0  # the edges, not the events
+    assert ranking_metrics(y, beside)["pr_auc"] < 0.1
+    assert vus_pr(y, beside, 16) > 0.3
+    # flagging the peak of one event only: touches half the events
+    one = np.zeros(400)
+    one[104] = 1.0
+    assert vus_pr(y, one, 16) < 0.7 * vus_pr(y, exact, 16)
+    assert np.isnan(vus_pr(np.zeros(5, bool), np.arange(5.0), 4))
+    # unscored points (NaN) rank last
+    assert vus_pr(y, np.where(y, 1.0, np.nan), 8) == pytest.approx(vus_pr(y, exact, 8))
 
 
 def test_labels_of_three_kinds(tmp_path):
