@@ -44,24 +44,28 @@ async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
     group's windows, network outputs and scoring temporaries are dropped once its curves are
     finished, so a request holds one group's working set at a time, not all of its curves'
     (16 clients' requests of 100 curves held ~2 GB at once). A group's network call is still
-    shared with other requests' by the micro-batcher."""
+    shared with other requests' by the micro-batcher. Every step is queued with the
+    request's start time, so the oldest request's groups go first (see batching.py)."""
     def finish_all(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[Any]:
         pairs = split_outputs(prepared, z, r)
         return [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)]
+
+    started = asyncio.get_running_loop().time()
 
     async def work() -> list[Any]:
         out: list[Any] = []
         points = settings.stream_batches * settings.max_batch_rows
         for first, group in (chunks(curves, points) if points else [(0, curves)]):
-            prepared, inputs = await asyncio.to_thread(prepare_all, det, group, first)
+            prepared, inputs = await batcher.offload(started, prepare_all, det, group,
+                                                       first)
             try:
-                z, r = await batcher.submit(det, det.predict_arrays, inputs)
+                z, r = await batcher.submit(det, det.predict_arrays, inputs, started)
             except OverloadedError as exc:
                 metrics.rejected.inc()
                 raise ApiError(503, f"overloaded: {exc}; retry shortly", code="overloaded",
                                headers={"Retry-After": "1"}) from None
             del inputs
-            out.extend(await asyncio.to_thread(finish_all, prepared, z, r))
+            out.extend(await batcher.offload(started, finish_all, prepared, z, r))
             del prepared, z, r
         return out
 

@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     stream_batches: int = Field(
         2, ge=0, description="score a request in groups of this many network batches of "
         "points, freeing each group's memory before the next (bounds the RSS under load; "
-        "0 = the whole request at once: ~17 % more throughput, twice the memory)")
+        "0 = the whole request at once: about twice the memory, no faster; docs/reliability.md)")
     max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
     warmup: bool = True
     catalogue: str | None = Field(
