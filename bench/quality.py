@@ -440,6 +440,29 @@ def summary_table(res: dict[str, Any]) -> str:
     return table(["method", *cols, *extra], rows)
 
 
+def spread_table(res: dict[str, Any]) -> str:
+    """Per method, over the series of a suite: PR-AUC and VUS-PR as mean +- std and the worst
+    series, and on how many series lcad does at least as well (a one-series tuning shows up
+    as a large spread and few wins)."""
+    ours = {m["object"]: m for m in res["methods"]["lcad"]["per_series"]}
+
+    def stats(values: list[float]) -> str:
+        v = np.asarray(values, dtype=float)
+        return f"{v.mean():.3f} +- {v.std():.3f} (min {v.min():.3f})" if v.size else "-"
+
+    rows = []
+    for name, m in sorted(res["methods"].items(), key=lambda kv: -kv[1]["mean_pr_auc"]):
+        per = m["per_series"]
+        won = [sum(ours[r["object"]][k] >= r[k] - 1e-12 for r in per if r["object"] in ours)
+               for k in ("pr_auc", "vus_pr")]
+        rows.append([name, stats([r["pr_auc"] for r in per]),
+                     stats([r["vus_pr"] for r in per]),
+                     "-" if name == "lcad" else f"{won[0]}/{len(per)}",
+                     "-" if name == "lcad" else f"{won[1]}/{len(per)}"])
+    return table(["method", "PR-AUC over series", "VUS-PR over series",
+                  "lcad >= it (PR-AUC)", "lcad >= it (VUS-PR)"], rows)
+
+
 def export(out: Path, seed: int = 0, suite: str = "kepler") -> None:
     """A suite as files for `lcad sweep` (and `lcad evaluate`): train.csv, test.csv and
     labels.csv (object_id, start, end: injected events or NAB's label windows)."""
@@ -470,7 +493,8 @@ def _spans(case: Case) -> list[tuple[float, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("action", nargs="?", default="run", choices=["run", "export"])
+    ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
+                    help="report: print the tables of a results JSON (--out) again")
     ap.add_argument("--suite", default="all", choices=["all", "kepler", "nab", "discord"])
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -482,6 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "export":
         export(args.out or Path("quality-data"), args.seed,
                "nab" if args.suite == "nab" else "kepler")
+        return 0
+    if args.action == "report":
+        saved = json.loads((args.out or RESULTS / f"quality-{args.suite}.json").read_text())
+        for suite, res in saved["suites"].items():
+            print(f"\n## {suite}: {res['series']} series, {res['events']} injected events\n")
+            print(summary_table(res) + "\n\n" + spread_table(res))
         return 0
     cfg = (DetectorConfig.from_yaml(args.config.read_text()) if args.config
            else DetectorConfig())
@@ -496,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         report["suites"][suite] = res
         print(f"\n## {suite}: {res['series']} series, {res['events']} injected events, "
               f"{res['seconds']:.0f} s\n")
-        print(summary_table(res))
+        print(summary_table(res) + "\n\n" + spread_table(res))
     out = args.out or RESULTS / f"quality-{args.suite}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1, default=float))

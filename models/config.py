@@ -100,7 +100,8 @@ class ScoringConfig(_Section):
         "auto",
         description="point score (models/point_scores.py; a registered scorer's name): "
         "'scan', a multi-scale scan of the residuals (-log10 p of "
-        "the most surprising run of `scales` points covering the point); 'novelty', the "
+        "the most surprising run of `scales` points centred on the point, or containing it "
+        "with `scan_cover`); 'novelty', the "
         "largest distance to the training windows (input and latent space) of the windows "
         "covering the point; 'window', the mean error of the covering windows; 'auto' "
         "(default): scan when the held-out residuals are white (|lag-1 autocorrelation| <= "
@@ -122,6 +123,12 @@ class ScoringConfig(_Section):
     scan_clip: float = Field(
         4.0, gt=0, description="|z| cap inside runs longer than one point, so that one outlier "
         "does not light up its neighbours (scale 1 still scores it in full)")
+    scan_cover: bool = Field(
+        False, description="give every point of a scanned run the run's statistic (the "
+        "largest over the runs containing it), not only the run's centre: whole events "
+        "score high (Kepler VUS-PR 0.40 -> 0.53) but so do the neighbours of the stars' "
+        "own outliers, which raises the false-alarm threshold (event recall at 1 % 0.82 -> "
+        "0.68): off by default (docs/quality.md, session 15)")
 
     @model_validator(mode="after")
     def _scales(self) -> ScoringConfig:

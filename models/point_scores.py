@@ -151,7 +151,8 @@ class ScanScorer(PointScorer):
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:
         scfg = det.config.scoring
-        stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip)
+        stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
+                                 scfg.scan_cover)
                  for p, _z, red in held_out]
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                        if any(np.isfinite(st[i]).any() for st in stats)
@@ -162,7 +163,8 @@ class ScanScorer(PointScorer):
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:
         scfg = det.config.scoring
-        s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables)
+        s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
+                        scfg.scan_cover)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     def calibration_state(self) -> dict[str, Any]:

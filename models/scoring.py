@@ -67,8 +67,8 @@ def robust_z(residual: np.ndarray) -> np.ndarray:
 SCAN_CLIP = 4.0
 
 
-def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP
-                    ) -> np.ndarray:
+def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
+                    cover: bool = False) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales), n_grid) -log10 p per scale.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
@@ -78,7 +78,9 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     bursts of noise); the more significant of the two is kept. In runs longer than one point
     z is clipped to +-clip, so that one outlier (which scale 1 scores on its own) does not
     light up its neighbours. Under white noise these p-values are exact per run. A scale
-    longer than the series, or a point without data, gives NaN.
+    longer than the series, or a point without data, gives NaN. A run's statistic is its
+    centre's; with `cover` every point of the run gets it (the largest over the runs
+    containing the point): whole events are flagged, and a few points beside them.
     """
     from scipy.special import log_ndtr
 
@@ -110,8 +112,19 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
                 run[several] = np.minimum(run[several], log_ndtr(-wh))
         np.minimum(run, 0.0, out=run)
         run *= -1.0 / np.log(10.0)
+        if k > 1 and cover:
+            run = _covering_max(np.where(n > 0.5, run, -np.inf), k)
         out[i] = np.where((n > 0.5) & has_data, run, np.nan)
     return out
+
+
+def _covering_max(run: np.ndarray, k: int) -> np.ndarray:
+    """Each point's largest statistic over the k-point runs that contain it (the run centred
+    on j covers j - (k-1)//2 .. j + k//2), so a whole significant run is flagged, not only
+    its centre."""
+    from scipy.ndimage import maximum_filter1d
+
+    return maximum_filter1d(run, size=k, mode="nearest")
 
 
 def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
@@ -129,7 +142,8 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
-                tables: Sequence[EmpiricalDistribution] | None = None) -> np.ndarray:
+                tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False
+                ) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -137,7 +151,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     first turned into its empirical p-value, so that a scale at which the data are naturally
     rough (outliers, red noise) weighs no more than it should.
     """
-    stats = scan_statistics(residual, scales, clip)
+    stats = scan_statistics(residual, scales, clip, cover)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -154,3 +154,15 @@ def test_an_interval_reaches_out_to_where_the_residual_is_back_in_the_noise():
     one = find_intervals(t, score, np.full(n, 0.5), resid, threshold=5.0, extend_z=1.0)
     assert [(iv.start, iv.end, iv.n_points) for iv in one] == [(200.0, 229.0, 6)]
     assert find_intervals(t, np.zeros(n), np.ones(n), resid, 5.0, extend_z=1.0) == []
+
+
+def test_scan_cover_flags_every_point_of_a_significant_run():
+    r = _noise()
+    r[0, 3_000:3_016] -= 1.5  # a 16-point dip, 1.5 sigma deep: significant as a run only
+    centre, cover = scan_scores(r, [1, 4, 16]), scan_scores(r, [1, 4, 16], cover=True)
+    background = np.quantile(np.delete(centre, np.arange(2_980, 3_036)), 0.999)
+    assert (cover[3_000:3_016] > background).all()  # the whole dip
+    assert (centre[3_000:3_016] > background).sum() < 16  # its middle only
+    assert (cover >= centre - 1e-12).all()  # a point's own run is among those containing it
+    # away from the dip, a point gets no more than the runs around it allow
+    assert cover[3_040:].max() < cover[3_000:3_016].min()
