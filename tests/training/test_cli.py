@@ -108,6 +108,8 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert metrics["lcad"]["roc_auc"] > 0.7
     assert 0 <= metrics["lcad"]["event_recall"] <= 1
     assert 0 < metrics["lcad"]["mean_pr_auc"] <= 1  # the mean over the four labelled curves
+    assert 0 < metrics["lcad"]["mean_vus_pr"] <= 1  # range-aware, same curves
+    assert 0 < metrics["pca"]["mean_vus_pr"] <= 1
     assert "isolation_forest" in capsys.readouterr().out
 
 
