@@ -152,36 +152,56 @@ def buffered_labels(y: np.ndarray, buffer: int) -> tuple[np.ndarray, list[tuple[
     return soft, true_runs(soft > 0)
 
 
-def range_pr_auc(y: np.ndarray, s: np.ndarray, buffer: int, thresholds: int = 250) -> float:
-    """Range-based PR-AUC (Paparrizos et al. 2022, as in TSB-AD): precision and recall on the
-    buffered labels, recall times the share of events touched, over `thresholds` score
-    levels sampled evenly from the sorted scores. NaN scores rank last."""
-    s = np.nan_to_num(np.asarray(s, dtype=float), nan=-np.inf)
+@dataclass
+class _Levels:
+    """Scores sorted once for every buffer of a VUS: NaN ranks last; `counts[j]` points
+    score at or above the j-th of `thresholds` levels sampled evenly from the sorted scores
+    (a prefix of the descending order, ties included)."""
+
+    s: np.ndarray
+    order: np.ndarray
+    levels: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, s: np.ndarray, thresholds: int = 250) -> _Levels:
+        s = np.nan_to_num(np.asarray(s, dtype=float), nan=-np.inf)
+        order = np.argsort(-s, kind="stable")
+        desc = s[order]
+        levels = desc[np.linspace(0, s.size - 1, thresholds).astype(int)]
+        return cls(s, order, levels, np.searchsorted(-desc, -levels, side="right"))
+
+
+def _range_pr_auc(y: np.ndarray, ranked: _Levels, buffer: int) -> float:
     soft, runs = buffered_labels(y, buffer)
     if not runs:
         return float("nan")
-    order = np.argsort(-s, kind="stable")
-    desc = s[order]
-    levels = desc[np.linspace(0, s.size - 1, thresholds).astype(int)]
-    # points at or above each level: a prefix of the descending order (ties included)
-    counts = np.searchsorted(-desc, -levels, side="right")
-    tp = np.concatenate([[0.0], np.cumsum(soft[order])])[counts]
-    run_max = np.array([s[a:b].max() for a, b in runs])
-    touched = (run_max[None, :] >= levels[:, None]).mean(axis=1)
+    counts = ranked.counts
+    tp = np.concatenate([[0.0], np.cumsum(soft[ranked.order])])[counts]
+    run_max = np.array([ranked.s[a:b].max() for a, b in runs])
+    touched = (run_max[None, :] >= ranked.levels[:, None]).mean(axis=1)
     positives = (float(np.sum(y)) + float(soft.sum())) / 2
     recall = np.concatenate([[0.0], np.minimum(tp / positives, 1.0) * touched])
     precision = np.concatenate([[1.0], tp / np.maximum(counts, 1)])
     return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
 
 
+def range_pr_auc(y: np.ndarray, s: np.ndarray, buffer: int, thresholds: int = 250) -> float:
+    """Range-based PR-AUC (Paparrizos et al. 2022, as in TSB-AD): precision and recall on the
+    buffered labels, recall times the share of events touched, over `thresholds` score
+    levels sampled evenly from the sorted scores. NaN scores rank last."""
+    return _range_pr_auc(y, _Levels.of(s, thresholds), buffer)
+
+
 def vus_pr(y: np.ndarray, s: np.ndarray, max_buffer: int) -> float:
     """Volume under the range-PR surface: the mean range-based PR-AUC over buffers 0 ..
     `max_buffer` points (TSB-AD's VUS-PR; it credits flags near an event, and whole events
-    over their peaks, unlike the point PR-AUC)."""
+    over their peaks, unlike the point PR-AUC). The scores are sorted once for all buffers."""
     y = np.asarray(y, dtype=bool)
     if not y.any() or y.all():
         return float("nan")
-    return float(np.mean([range_pr_auc(y, s, b) for b in range(max_buffer + 1)]))
+    ranked = _Levels.of(s)
+    return float(np.mean([_range_pr_auc(y, ranked, b) for b in range(max_buffer + 1)]))
 
 
 def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far: float,
