@@ -101,3 +101,25 @@ def test_unknown_point_score_in_the_config_is_named():
         DetectorConfig.from_dict({"scoring": {"point": "nope"}})
     with pytest.raises(ValueError, match="other than 'auto'"):
         register_point_scorer(type("Auto", (AbsResidual,), {"name": "auto"}))
+
+
+def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
+    from lcad.models.scoring import scan_scores
+
+    curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
+    det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                       scoring={"point": "scan", "scan_cover": True})
+    scfg = det.config.scoring
+    assert det.point_method == "scan" and scfg.scan_cover
+    c, p = det.score(curves[:1]).curves[0], det.prepare(curves[0])
+    ((_z, red),) = det._run_reduced([p])
+    residual = det.point_residuals(p, red)
+    tables = det.point_scorer.tables
+    grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True)
+    assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
+    centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables)
+    assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
+    det.save(tmp_path / "b")
+    again = Detector.load(tmp_path / "b")
+    assert again.config.scoring.scan_cover
+    assert_allclose(again.score(curves[:1]).curves[0].point_score, c.point_score)
