@@ -331,27 +331,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     _exists(("--data", args.data))
-    shape = [o for o in args.overrides if not o.startswith(("train.", "scoring."))]
-    if shape:
-        raise CliError(f"--set {shape[0]}: fine-tuning keeps the parent's preprocessing and "
-                       "network; only train.* and scoring.* keys can change")
-    if not args.lr_scale > 0:
-        raise CliError(f"--lr-scale must be above 0 (got {args.lr_scale:g})")
+    from lcad.models.fit import check_finetune_args, finetune_config, warm_start
+    from lcad.models.novelty import LAG1_LIMIT
+
+    check_finetune_args(args.encoder, args.lr_scale, args.overrides)
     _check_tracking(args)
     curves = _read(args)
     parent = load_detector(args.parent)
-    from lcad.models.fit import warm_start
     from lcad.registry import registry_meta
     from lcad.training.train import TrainRequest, run_training
 
-    tcfg = parent.config.train
-    train = {"learning_rate": tcfg.learning_rate * (args.lr_scale if args.encoder == "tuned"
-                                                    else 1.0)}
-    if args.epochs:
-        train["epochs"] = args.epochs
-    cfg = parent.config.with_sections({"train": train})
-    if args.overrides:
-        cfg = cfg.with_overrides(args.overrides)
+    cfg = finetune_config(parent, encoder=args.encoder, lr_scale=args.lr_scale,
+                          epochs=args.epochs, overrides=args.overrides)
     meta = registry_meta(args.parent) if args.parent.startswith("models:/") else {}
     lineage = {"lcad.parent.model": args.parent, "lcad.parent.encoder": args.encoder,
                "lcad.parent.name": meta.get("name") or parent.info.name or "",
@@ -360,6 +351,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     print(f"fine-tuning {args.parent} ({args.encoder} encoder): "
           + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in lineage.items()
                       if v and k.split(".")[-1] in ("name", "version", "run_id")))
+    inherited = cfg.scoring.point != parent.config.scoring.point and not any(
+        o.startswith("scoring.point=") for o in args.overrides)
+    if inherited:
+        print(f"point score: {cfg.scoring.point}, as the parent chose it (--set "
+              "scoring.point=auto chooses again on the new data)")
     outcome = run_training(TrainRequest(
         cfg=cfg, curves=curves, data_source=str(args.data), experiment=args.experiment,
         output=args.output, register_as=args.register_as, promote=args.promote,
@@ -368,6 +364,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         preprocessor=parent.preprocessor,
         tags={k: v for k, v in lineage.items() if v}))
     _report_training(outcome)
+    lag1 = outcome.detector.calibration.residual_lag1 if outcome.detector.calibration else None
+    if inherited and cfg.scoring.point == "scan" and lag1 is not None and abs(lag1) > LAG1_LIMIT:
+        print(f"note: the new data's held-out residuals are not white (lag-1 {lag1:.2f}); "
+              "the parent's scan was kept: if the new series really is structured (not a "
+              "short stretch of one), retrain with --set scoring.point=auto", file=sys.stderr)
     return 0
 
 

@@ -15,7 +15,7 @@ from lcad.models import diagnostics
 from lcad.models.autoencoder import build_autoencoder, make_loss, make_metrics, make_optimizer
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import FitWarning, LcadError, LightCurveError
+from lcad.models.errors import ConfigError, FitWarning, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
@@ -369,3 +369,44 @@ def warm_start(parent: Detector, freeze_encoder: bool = True) -> keras.Model:
     net.set_weights(parent.model.get_weights())
     net.get_layer("encoder").trainable = not freeze_encoder
     return net
+
+
+FINETUNE_KEYS = ("train.", "scoring.")
+
+
+def finetune_config(parent: Detector, *, encoder: str = "tuned", lr_scale: float = 0.1,
+                    epochs: int | None = None, overrides: Sequence[str] = ()
+                    ) -> DetectorConfig:
+    """The configuration a fine-tuned model trains and calibrates with (`lcad finetune`).
+
+    The parent's, with the learning rate x `lr_scale` when the encoder is tuned, and the
+    parent's *chosen* point score where the parent chose it ("auto"): which score suits a
+    kind of series (the residual scan for white residuals, novelty for structured ones) was
+    decided on the parent's held-out data; a few days of a new series are too little to
+    decide it again (bench.transfer: a tenth of a quiet Kepler star looked structured,
+    lag-1 0.10, and novelty over its 2,600 points fell to PR-AUC 0.14 from the scan's 0.44).
+    `--set scoring.point=auto` decides again on the new data. Only train.* and scoring.*
+    keys can change: the network and its preprocessing are the parent's."""
+    check_finetune_args(encoder, lr_scale, overrides)
+    tcfg = parent.config.train
+    train: dict[str, Any] = {"learning_rate": tcfg.learning_rate
+                             * (lr_scale if encoder == "tuned" else 1.0)}
+    if epochs:
+        train["epochs"] = epochs
+    sections: dict[str, dict[str, Any]] = {"train": train}
+    if parent.config.scoring.point == "auto" and parent.calibration is not None:
+        sections["scoring"] = {"point": parent.point_method}
+    cfg = parent.config.with_sections(sections)
+    return cfg.with_overrides(overrides) if overrides else cfg
+
+
+def check_finetune_args(encoder: str, lr_scale: float, overrides: Sequence[str]) -> None:
+    """What `finetune_config` refuses, checked before the data is read and the parent loaded."""
+    shape = [o for o in overrides if not o.startswith(FINETUNE_KEYS)]
+    if shape:
+        raise ConfigError(f"--set {shape[0]}: fine-tuning keeps the parent's preprocessing "
+                          "and network; only train.* and scoring.* keys can change")
+    if encoder not in ("tuned", "frozen"):
+        raise ConfigError(f"encoder must be 'tuned' or 'frozen' (got {encoder!r})")
+    if not lr_scale > 0:
+        raise ConfigError(f"--lr-scale must be above 0 (got {lr_scale:g})")
