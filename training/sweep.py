@@ -1,11 +1,17 @@
-"""`lcad sweep`: grid, random or coarse-to-fine search over config keys as nested MLflow
-runs; the best trial's model saved, logged to the parent run and registered when asked.
+"""`lcad sweep`: grid, random, coarse-to-fine or TPE search over config keys as nested
+MLflow runs; the best trial's model saved, logged to the parent run and registered when asked.
 
 Coarse-to-fine (the lectures' recipe for hyper-parameters): a coarse stage of random trials
 over the whole ranges (log-uniform where a range says `log: true`: learning rates, sizes),
 then a fine stage of random trials in ranges narrowed around the coarse stage's best
 (`shrink` of each range's width, in log space where the range is logarithmic; categorical
-keys fixed to the best trial's values)."""
+keys fixed to the best trial's values).
+
+TPE (`method: tpe`, Optuna's Tree-structured Parzen Estimator through its ask-and-tell
+interface): `startup_trials` random trials, then each trial drawn where the good trials so far
+are dense; with `pruner: median` a trial whose validation loss at an epoch is worse than the
+median of earlier trials at that epoch stops there (Optuna's MedianPruner), logged as pruned
+and never the best."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -70,9 +77,17 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     data: str
     experiment: str = "lcad-sweep"
-    method: str = Field("grid", pattern="^(grid|random|coarse-to-fine)$")
-    trials: int | None = Field(None, ge=1, description="grid: a cap; random: how many; "
-                               "coarse-to-fine: the coarse stage's trials (default 8)")
+    method: str = Field("grid", pattern="^(grid|random|coarse-to-fine|tpe)$")
+    trials: int | None = Field(None, ge=1, description="grid: a cap; random, tpe: how many "
+                               "(tpe default 12); coarse-to-fine: the coarse stage's trials "
+                               "(default 8)")
+    startup_trials: int = Field(4, ge=1, description="tpe: random trials before the "
+                                "estimator proposes")
+    pruner: str = Field("none", pattern="^(none|median)$", description="tpe: 'median' stops a "
+                        "trial whose per-epoch validation loss is worse than the median of "
+                        "earlier trials at that epoch (metric best_val_loss only)")
+    pruning_warmup: int = Field(2, ge=0, description="tpe: epochs a trial runs before it can "
+                                "be pruned")
     fine_trials: int | None = Field(None, ge=1, description="coarse-to-fine: the fine "
                                     "stage's trials (default: as many as the coarse stage)")
     shrink: float = Field(0.25, gt=0, lt=1, description="coarse-to-fine: the fine ranges' "
@@ -107,6 +122,11 @@ def load_spec(path: Path) -> SweepSpec:
                                   "of values (or use method: random / coarse-to-fine)")
         elif not values:
             raise ConfigError(f"{path}: parameters.{key} must be a non-empty list")
+    if spec.pruner != "none" and (spec.method != "tpe" or spec.metric != "best_val_loss"):
+        raise ConfigError(
+            f"{path}: pruner: {spec.pruner} compares trials by their validation loss epoch by "
+            "epoch: it needs method: tpe and metric: best_val_loss (other metrics are known "
+            "only when a trial ends)")
     return spec
 
 
@@ -127,6 +147,8 @@ def trial_overrides(spec: SweepSpec, trials: int | None) -> list[dict[str, Any]]
     """The trials of grid and random search (and of the coarse stage of coarse-to-fine)."""
     n = trials or spec.trials
     rng = np.random.default_rng(spec.seed)
+    if spec.method == "tpe":  # proposed one by one as the trials end (run_sweep)
+        return [{} for _ in range(n or 12)]
     if spec.method == "coarse-to-fine":
         return sample_plans(spec.parameters, n or 8, rng)
     if any(isinstance(v, Range) for v in spec.parameters.values()):  # random over ranges
@@ -162,8 +184,8 @@ def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line
     base = DetectorConfig.from_dict(spec.base)
     plans = trial_overrides(spec, trials)
     n_fine = (spec.fine_trials or len(plans)) if spec.method == "coarse-to-fine" else 0
-    for plan in plans:  # every planned config is valid before the first trial trains
-        config_of(base, plan)
+    for plan in [*plans, *corners(spec.parameters)]:  # every planned config (and every
+        config_of(base, plan)                             # range's ends) valid before training
     curves = read_curves(spec.data)
     evaluation = None
     if spec.evaluation:
@@ -177,15 +199,27 @@ def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line
     total = len(plans) + n_fine
     done = 0
 
-    def trial(plan: dict[str, Any], stage: str, parent_id: str) -> None:
+    def trial(plan: dict[str, Any], stage: str, parent_id: str,
+              pruning: Any = None) -> float | None:
+        """One nested run; its metric's value, or None when `pruning` (an Optuna trial)
+        stopped it."""
         nonlocal done
         cfg = config_of(base, plan)
         with mlflow.start_run(run_name=f"trial-{done}", nested=True) as child:
             mlflow.log_params({k: str(v) for k, v in cfg.flat().items()})
             mlflow.set_tags({"sweep.parent": parent_id, "sweep.stage": stage})
             splits = split_curves(curves, cfg)  # once: training and the injection check
+            pruner = PruneOnValLoss(pruning) if pruning is not None else None
             det, metrics = fit_detector(curves, cfg, splits=splits, callbacks=[
-                tracking.EpochLogger(child.info.run_id, [])])
+                tracking.EpochLogger(child.info.run_id, []), *([pruner] if pruner else [])])
+            if pruner is not None and pruner.pruned_at:
+                mlflow.log_metrics(metrics | {"pruned_at_epoch": float(pruner.pruned_at)})
+                mlflow.set_tags({"sweep.pruned": "true"})
+                done += 1
+                progress(f"trial {done}/{total}: pruned at epoch {pruner.pruned_at} "
+                         f"(val_loss {pruner.last:.5g} worse than the median of earlier "
+                         f"trials) {plan}")
+                return None
             metrics.update(injection_check(det, splits.validation))
             if evaluation is not None:  # lcad alone (no baselines): eval.<metric>
                 metrics.update(eval_metrics(evaluate(det, evaluation[0], evaluation[1])))
@@ -203,6 +237,7 @@ def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line
         progress(f"trial {done}/{total}: {spec.metric}={value:.5g} "
                  f"(best so far {best['value']:.5g}) {plan}"
                  + (f" [{stage}]" if n_fine else ""))
+        return float(value)
 
     with mlflow.start_run(run_name=f"sweep:{path.stem}") as parent:
         pid = parent.info.run_id
@@ -210,10 +245,15 @@ def run_sweep(path: Path, trials: int | None = None, progress: Any = lambda line
         mlflow.log_params({"sweep.method": spec.method, "sweep.metric": spec.metric,
                            "sweep.goal": spec.goal, "sweep.trials": total,
                            "data.source": spec.data}
-                          | ({"sweep.shrink": spec.shrink} if n_fine else {}))
+                          | ({"sweep.shrink": spec.shrink} if n_fine else {})
+                          | ({"sweep.startup_trials": spec.startup_trials,
+                              "sweep.pruner": spec.pruner} if spec.method == "tpe" else {}))
         mlflow.log_text(path.read_text(), "sweep.yaml")
-        for plan in plans:
-            trial(plan, "coarse" if n_fine else spec.method, pid)
+        if spec.method == "tpe":
+            tpe_search(spec, total, lambda plan, ot: trial(plan, "tpe", pid, ot))
+        else:
+            for plan in plans:
+                trial(plan, "coarse" if n_fine else spec.method, pid)
         if n_fine:
             fine = narrowed(spec, best["overrides"])
             mlflow.log_params({f"fine.{k}": describe(v) for k, v in fine.items()})
@@ -244,3 +284,63 @@ def describe(v: list[Any] | Range) -> str:
     if isinstance(v, Range):
         return f"[{v.low:g}, {v.high:g}]" + (" log" if v.log else "")
     return str(v[0]) if len(v) == 1 else str(v)
+
+
+def corners(parameters: dict[str, list[Any] | Range]) -> list[dict[str, Any]]:
+    """The two extreme plans (every range's low, every list's first value; then the highs
+    and last values): configs the sweep may meet, checked before any trial trains."""
+    return [{k: (v.low if isinstance(v, Range) else v[0]) for k, v in parameters.items()},
+            {k: (v.high if isinstance(v, Range) else v[-1]) for k, v in parameters.items()}]
+
+
+def suggest(trial: Any, key: str, values: list[Any] | Range) -> Any:
+    """One parameter of an Optuna trial: ranges as floats or integers on their scale, lists
+    as categories (by position when the values are not plain scalars, e.g. lists)."""
+    if isinstance(values, Range):
+        if values.integer:
+            return trial.suggest_int(key, math.ceil(values.low), math.floor(values.high),
+                                     log=values.log)
+        return trial.suggest_float(key, values.low, values.high, log=values.log)
+    if all(v is None or isinstance(v, str | int | float | bool) for v in values):
+        return trial.suggest_categorical(key, values)
+    return values[trial.suggest_categorical(key, list(range(len(values))))]
+
+
+def tpe_search(spec: SweepSpec, n: int, run: Any) -> None:
+    """`n` trials proposed by Optuna's TPE sampler (ask and tell: each trial is one of our
+    nested MLflow runs); `run(plan, optuna_trial)` returns the metric, or None if pruned."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=spec.seed, n_startup_trials=spec.startup_trials)
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=spec.startup_trials,
+                                          n_warmup_steps=spec.pruning_warmup)
+              if spec.pruner == "median" else optuna.pruners.NopPruner())
+    study = optuna.create_study(direction=spec.goal, sampler=sampler, pruner=pruner)
+    for _ in range(n):
+        ot = study.ask()
+        plan = {k: suggest(ot, k, v) for k, v in spec.parameters.items()}
+        value = run(plan, ot)
+        if value is None:
+            study.tell(ot, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(ot, value)
+
+
+class PruneOnValLoss(keras.callbacks.Callback):
+    """Reports each epoch's validation loss to an Optuna trial and stops training when the
+    trial's pruner says so (`pruned_at`: that epoch, 1-based; 0: ran to the end)."""
+
+    def __init__(self, trial: Any) -> None:
+        super().__init__()
+        self.trial, self.pruned_at, self.last = trial, 0, float("nan")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("val_loss")
+        if loss is None or not math.isfinite(float(loss)):
+            return
+        self.last = float(loss)
+        self.trial.report(self.last, epoch)
+        if self.trial.should_prune():
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True

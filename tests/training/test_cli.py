@@ -223,6 +223,54 @@ def test_the_coarse_to_fine_example_runs_and_registers_the_best_model(tmp_path, 
         best.data.params["model.variant"]
 
 
+def test_the_tpe_example_prunes_trials_worse_than_the_median(tmp_path, monkeypatch, capsys):
+    """The shipped TPE file (shown in the README), 6 trials of 4 epochs, 2 random ones
+    first: Optuna proposes the rest; a trial whose validation loss falls behind the median is
+    stopped, tagged and never the best; the best of the others saved and registered."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    root = Path(__file__).parents[2]
+    example = root / "examples" / "sweep_tpe.yaml"
+    readme = (root / "README.md").read_text()
+    shown = readme.split("**TPE with pruning**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert shown == example.read_text()
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(example.read_text().replace("epochs: 10", "epochs: 4")
+                    .replace("window: 64", "window: 32")
+                    .replace("startup_trials: 4", "startup_trials: 2")
+                    .replace("pruning_warmup: 2", "pruning_warmup: 1")
+                    .replace("../training/data/kepler_demo.csv",
+                             str(root / "training/data/kepler_demo.csv")))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["sweep", "--config", str(spec), "--trials", "6",
+                 "--output", str(tmp_path / "best")]) == 0
+    out = capsys.readouterr().out
+    assert "trial 6/6:" in out and "registered lcad-swept version 1" in out
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    client = MlflowClient()
+    runs = client.search_runs([client.get_experiment_by_name("lcad-sweep").experiment_id])
+    parent = next(r for r in runs if "best_run_id" in r.data.tags)
+    assert parent.data.params["sweep.method"] == "tpe"
+    assert parent.data.params["sweep.pruner"] == "median"
+    children = {r.info.run_id: r for r in runs
+                if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert len(children) == 6 and {r.data.tags["sweep.stage"] for r in children.values()} \
+        == {"tpe"}
+    pruned = [r for r in children.values() if r.data.tags.get("sweep.pruned") == "true"]
+    kept = [r for r in children.values() if r not in pruned]
+    assert pruned, out  # some proposals fall behind the median at epoch 2
+    assert out.count("pruned at epoch") == len(pruned)
+    for r in pruned:
+        assert 2 <= r.data.metrics["pruned_at_epoch"] < 4
+        assert "injected.pr_auc" not in r.data.metrics  # stopped: never checked nor best
+    assert len(kept) >= 2 and parent.data.tags["best_run_id"] in {r.info.run_id for r in kept}
+    assert parent.data.metrics["best_best_val_loss"] == pytest.approx(
+        min(r.data.metrics["best_val_loss"] for r in kept))
+    assert Detector.load(tmp_path / "best").config.model.variant == "plain"
+
+
 def test_finetune_starts_from_a_registered_model_and_records_its_lineage(
         synth_csv, tmp_path, monkeypatch, capsys):
     """`lcad finetune --from models:/parent@candidate`: the encoder kept (frozen), the
@@ -277,6 +325,40 @@ def test_finetune_starts_from_a_registered_model_and_records_its_lineage(
     assert main(["finetune", "--from", str(tmp_path / "parent"), "--data", str(data),
                  "--no-tracking", "--set", "model.latent=8"]) == 2
     assert "only train.* and scoring.* keys can change" in capsys.readouterr().err
+
+
+def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_path, capsys):
+    """A few days of a new star with red noise look structured; the fine-tuned model keeps
+    the scan its Kepler parent chose (bench.transfer: re-choosing on a tenth of a star fell
+    from PR-AUC 0.44 to 0.14), says so and notes the residuals; `--set scoring.point=auto`
+    chooses again on the new data."""
+    from tests.conftest import shared_data
+
+    parent, bundle = kepler_bundle
+    assert parent.point_method == "scan"
+    frame = pd.read_csv(shared_data("kepler", "Kepler3231341.csv")).iloc[:1500]
+    rng = np.random.default_rng(0)
+    red = np.zeros(len(frame))
+    for i in range(1, len(red)):  # AR(1), lag-1 correlation 0.8, twice the flux's spread
+        red[i] = 0.8 * red[i - 1] + rng.normal()
+    flux = frame.flux.to_numpy()
+    data = tmp_path / "new.csv"
+    pd.DataFrame({"time": frame.time, "flux": flux + 2 * np.std(flux) * red / np.std(red)}
+                 ).to_csv(data, index=False)
+    args = ["finetune", "--from", str(bundle), "--data", str(data), "--no-tracking",
+            "--epochs", "2"]
+    assert main([*args, "--output", str(tmp_path / "kept")]) == 0
+    out, err = capsys.readouterr()
+    assert "point score: scan, as the parent chose it" in out
+    assert "note: the new data's held-out residuals are not white" in err
+    kept = Detector.load(tmp_path / "kept")
+    assert kept.point_method == "scan" and kept.config.scoring.point == "scan"
+    assert main([*args, "--output", str(tmp_path / "again"), "--set",
+                 "scoring.point=auto"]) == 0
+    out, err = capsys.readouterr()
+    assert "as the parent chose it" not in out and "not white" not in err
+    again = Detector.load(tmp_path / "again")
+    assert again.config.scoring.point == "auto" and again.point_method == "novelty"
 
 
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):

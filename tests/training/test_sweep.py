@@ -105,3 +105,64 @@ def test_random_search_over_ranges_takes_its_trials_from_the_command_line(tmp_pa
     spec = load_spec(write(tmp_path, "data: d.csv\nmethod: random\nparameters:\n"
                                      "  train.learning_rate: {low: 0.001, high: 0.1}\n"))
     assert len(trial_overrides(spec, 3)) == 3
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("data: d.csv\nmethod: random\ntrials: 2\npruner: median\nmetric: best_val_loss\n"
+     "parameters: {model.latent: [4, 8]}\n", "needs method: tpe"),
+    ("data: d.csv\nmethod: tpe\npruner: median\nmetric: injected.pr_auc\ngoal: maximize\n"
+     "parameters: {model.latent: [4, 8]}\n", "metric: best_val_loss"),
+    ("data: d.csv\nmethod: tpe\npruner: hyperband\nparameters: {model.latent: [4, 8]}\n",
+     "pruner"),
+])
+def test_pruning_is_refused_where_it_cannot_compare_trials(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_spec(write(tmp_path, text))
+
+
+def test_tpe_suggests_on_each_parameters_scale():
+    import optuna
+
+    from lcad.training.sweep import Range, suggest
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = []
+    for _ in range(30):
+        t = study.ask()
+        plan = {"lr": suggest(t, "lr", Range(low=1e-5, high=1e-1, log=True)),
+                "latent": suggest(t, "latent", Range(low=2, high=16, integer=True)),
+                "variant": suggest(t, "variant", ["plain", "denoising"]),
+                "hidden": suggest(t, "hidden", [[64], [128, 64]])}
+        study.tell(t, 0.0)
+        seen.append(plan)
+    assert all(1e-5 <= p["lr"] <= 1e-1 for p in seen)
+    assert sum(p["lr"] < 1e-3 for p in seen) >= 10  # log scale: half the decades below 1e-3
+    assert all(isinstance(p["latent"], int) and 2 <= p["latent"] <= 16 for p in seen)
+    assert {p["variant"] for p in seen} == {"plain", "denoising"}
+    assert {tuple(p["hidden"]) for p in seen} == {(64,), (128, 64)}  # lists kept as lists
+
+
+def test_a_trial_worse_than_the_median_is_stopped_at_that_epoch():
+    """PruneOnValLoss in a real Keras fit: earlier trials reached val_loss 0.01; this one
+    (learning nothing, loss ~1) is stopped at the first epoch past the warm-up."""
+    import keras
+    import numpy as np
+    import optuna
+
+    from lcad.training.sweep import PruneOnValLoss
+
+    study = optuna.create_study(pruner=optuna.pruners.MedianPruner(n_startup_trials=2,
+                                                                   n_warmup_steps=1))
+    for _ in range(2):
+        done = study.ask()
+        for step in range(5):
+            done.report(0.01, step)
+        study.tell(done, 0.01)
+    trial = study.ask()
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+    net.compile(optimizer=keras.optimizers.SGD(1e-9), loss="mse")
+    callback = PruneOnValLoss(trial)
+    history = net.fit(x, x, validation_data=(x, x), epochs=5, verbose=0, callbacks=[callback])
+    assert callback.pruned_at == 2  # epoch 1 is warm-up; epoch 2 is worse than the median
+    assert len(history.history["loss"]) == 2 and callback.last > 0.01
