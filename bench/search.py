@@ -1,10 +1,11 @@
-"""Coarse-to-fine vs random search at the same budget (issue 23): what narrowing buys.
+"""Coarse-to-fine, TPE and random search at the same budget (issue 23): what narrowing buys.
 
 The search `lcad sweep` runs (training/sweep.py: `sample_plans`, `narrowed`), without MLflow:
 learning rate (1e-4..1e-1, log) and latent size (2..16, log, integer) of the tests' tiny
 network on synthetic sinusoids with injected flares and dips (window 32, 10 epochs); the
 metric is the run's own detection metric `injected.pr_auc` (maximised). Budget 12 trials:
-random = 12 random trials; coarse-to-fine = 6 coarse + 6 fine (shrink 0.25). Each search is
+random = 12 random trials; coarse-to-fine = 6 coarse + 6 fine (shrink 0.25); TPE = Optuna's
+sampler (`method: tpe`, `tpe_search`), 4 random startup trials then 8 proposed. Each search is
 repeated with 4 seeds; reported: the best value found (mean ± std) and how many of the 4
 searches found a value within 0.01 of the best any search found.
 
@@ -36,7 +37,7 @@ def main() -> None:
     from lcad.models.fit import fit_detector, split_curves
     from lcad.models.synthetic import synthetic_dataset
     from lcad.training.evaluate import injection_check
-    from lcad.training.sweep import load_spec, narrowed, sample_plans
+    from lcad.training.sweep import load_spec, narrowed, sample_plans, tpe_search
 
     warnings.simplefilter("ignore")
     path = Path(tempfile.mkdtemp()) / "sweep.yaml"
@@ -58,8 +59,20 @@ def main() -> None:
             cache[key] = float(injection_check(det, splits.validation)["injected.pr_auc"])
         return cache[key]
 
+    def tpe_best(seed: int) -> float:
+        path.write_text(SPEC.replace("coarse-to-fine", "tpe")
+                        + f"startup_trials: 4\nseed: {seed}\ngoal: maximize\n")
+        tried: list[float] = []
+
+        def run(plan: dict, _trial: object) -> float:
+            tried.append(value(plan))
+            return tried[-1]
+
+        tpe_search(load_spec(path), BUDGET, run)
+        return max(tried)
+
     print(f"# .venv/bin/python -m bench.search\n{machine()}\n", flush=True)
-    found: dict[str, list[float]] = {"random": [], "coarse-to-fine": []}
+    found: dict[str, list[float]] = {"random": [], "coarse-to-fine": [], "tpe": []}
     for seed in range(SEEDS):
         rng = np.random.default_rng(seed)
         found["random"].append(max(value(p) for p in sample_plans(spec.parameters, BUDGET,
@@ -70,6 +83,7 @@ def main() -> None:
         fine = sample_plans(narrowed(spec, best), BUDGET - COARSE,
                             np.random.default_rng(seed + 100))
         found["coarse-to-fine"].append(max(value(p) for p in [*coarse, *fine]))
+        found["tpe"].append(tpe_best(seed))
         print(seed, {k: round(v[-1], 4) for k, v in found.items()}, flush=True)
     top = max(cache.values())
     print(f"\n## best injected.pr_auc found with {BUDGET} trials ({SEEDS} searches each; "
