@@ -51,49 +51,47 @@ def _log(x: float) -> float:
 
 
 def lomb_scargle_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, f0: float, df: float,
-                       n_freq: int, block: int = 256) -> np.ndarray:
+                       n_freq: int, block: int = 128) -> np.ndarray:
     """Generalised (floating-mean) Lomb-Scargle power, astropy's "standard" normalisation,
-    on the regular frequency grid f0 + k df (k < n_freq). The cosines and sines of a block of
-    frequencies are rotated to the next block by the angle-sum formulas (no sin/cos after
-    the first block; cos 2x and sin 2x from the double-angle ones), in single precision,
-    every sum a matrix-vector product: about 5x astropy's "fast" method here, the same peaks
-    (tests/models/test_features.py)."""
+    on the regular frequency grid f0 + k df (k < n_freq).
+
+    The sums over epochs (of w e^{ix}, w y e^{ix} and w e^{2ix}, x = 2 pi f t) are matrix
+    products: with k = a * block + b, e^{2 pi i (f0 + k df) t} = L[a, t] R[t, b] where
+    L = e^{2 pi i (f0 + a block df) t} and R = e^{2 pi i b df t}, so every frequency's sums
+    come from two complex single-precision GEMMs of (n_freq / block + block) x epochs
+    phasors (built in double precision) instead of one phasor per frequency and epoch:
+    about 5x the rotated-phasor loop this replaced, which was 5x astropy's "fast" method;
+    the same power to 1e-4 (tests/models/test_features.py)."""
     w = 1.0 / np.square(e)
     w /= w.sum()
     y = v - np.dot(w, v)
     yy = float(np.dot(w, y * y))
-    out = np.zeros(n_freq)
     if not yy > 0:
-        return out
+        return np.zeros(n_freq)
     tt = t - t[0]
-    k = np.arange(min(block, n_freq))
-    ph = 2 * np.pi * np.outer(f0 + k * df, tt)
-    c, s = np.cos(ph).astype(np.float32), np.sin(ph).astype(np.float32)
-    step = 2 * np.pi * k.size * df * tt
-    cr, sr = np.cos(step).astype(np.float32), np.sin(step).astype(np.float32)
-    w32, wy = w.astype(np.float32), (w * y).astype(np.float32)
-    tmp = np.empty_like(c)
-    for lo in range(0, n_freq, k.size):
-        m = min(k.size, n_freq - lo)
-        cb, sb, tb = c[:m], s[:m], tmp[:m]
-        cw, sw = cb @ w32, sb @ w32
-        yc, ys = cb @ wy, sb @ wy
-        np.multiply(cb, cb, out=tb)
-        c2 = 2.0 * (tb @ w32) - 1.0  # sum w cos 2x
-        np.multiply(cb, sb, out=tb)
-        s2 = 2.0 * (tb @ w32)  # sum w sin 2x
-        cc = 0.5 * (1 + c2) - cw * cw
-        ss = 0.5 * (1 - c2) - sw * sw
-        cs = 0.5 * s2 - cw * sw
-        d = cc * ss - cs * cs
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[lo: lo + m] = (ss * yc * yc + cc * ys * ys - 2 * cs * yc * ys) / (yy * d)
-        np.multiply(c, cr, out=tmp)  # cos(x + a) = cos x cos a - sin x sin a
-        tmp -= s * sr
-        s *= cr  # sin(x + a) = sin x cos a + cos x sin a
-        s += c * sr
-        c, tmp = tmp, c
-    return out
+    n_a = -(-n_freq // block)
+    a_freq = f0 + np.arange(n_a) * block * df
+    left = np.exp(2j * np.pi * np.outer(a_freq, tt))  # (n_a, epochs), double precision
+    right = np.exp(2j * np.pi * np.outer(tt, np.arange(block) * df))  # (epochs, block)
+    stacked = np.concatenate([left * w, left * (w * y)]).astype(np.complex64)
+    sums = (stacked @ right.astype(np.complex64)).reshape(2, -1)[:, :n_freq]
+    twice = ((np.square(left) * w).astype(np.complex64)
+             @ np.square(right).astype(np.complex64)).reshape(-1)[:n_freq]
+    parts = sums.view(np.float32).reshape(2, -1, 2)  # real and imaginary parts, contiguous
+    cw, sw = np.ascontiguousarray(parts[0, :, 0]), np.ascontiguousarray(parts[0, :, 1])
+    yc, ys = np.ascontiguousarray(parts[1, :, 0]), np.ascontiguousarray(parts[1, :, 1])
+    c2, s2 = np.ascontiguousarray(twice.real), np.ascontiguousarray(twice.imag)
+    cc = 0.5 * (1 + c2) - cw * cw
+    ss = 0.5 * (1 - c2) - sw * sw
+    cs = 0.5 * s2 - cw * sw
+    num = ss * yc * yc
+    num += cc * ys * ys
+    num -= 2 * cs * yc * ys
+    d = cc * ss
+    d -= cs * cs
+    d *= yy
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (num / d).astype(float)
 
 
 def best_period(t: np.ndarray, v: np.ndarray, e: np.ndarray | None) -> tuple[float, float]:
