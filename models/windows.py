@@ -146,6 +146,9 @@ def coverage_max(
     ok = np.isfinite(values)
     v, st = values[ok].astype(np.float64), starts[ok]
     out = np.full(n_grid, -np.inf)
+    if v.size == 1:  # one window (a whole survey curve): its value over its span
+        out[int(st[0]): int(st[0]) + window] = v[0]
+        return np.where(np.isfinite(out), out, np.nan)
     for k in range(window):  # distinct starts: no index repeats within one offset
         idx = st + k
         inside = idx < n_grid

@@ -60,3 +60,21 @@ def test_diagonal_sums_match_index_arithmetic(stride):
     assert_allclose(diagonal_sums(cells, starts, n_grid), expected)
     shuffled = rng.permutation(starts.size)  # irregular starts take the general path
     assert_allclose(diagonal_sums(cells[shuffled], starts[shuffled], n_grid), expected)
+
+
+@pytest.mark.parametrize(("values", "starts"), [
+    ([2.0], [3]),  # one window: a whole survey curve
+    ([1.0, 5.0, np.nan, 3.0], [0, 2, 4, 6]),
+    ([4.0], [8]),  # running past the grid's end
+])
+def test_coverage_max_is_the_largest_covering_value(values, starts):
+    from lcad.models.windows import coverage_max
+
+    values, starts, window, n_grid = np.array(values), np.array(starts), 4, 10
+    got = coverage_max(values, starts, window, n_grid)
+    want = np.full(n_grid, np.nan)
+    for v, s in zip(values, starts, strict=True):
+        if np.isfinite(v):
+            span = slice(s, min(s + window, n_grid))
+            want[span] = np.fmax(want[span], v)
+    np.testing.assert_array_equal(got, want)
