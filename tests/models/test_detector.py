@@ -366,3 +366,24 @@ def test_reduce_and_point_residuals_match_hand_computed_arrays(tiny_detector):
                           if s <= g < s + det.window]) for g in range(p.res.n_grid)]
     assert_allclose(WindowErrorScorer().grid_scores(det, p, red, None), per_point,
                     rtol=1e-5)
+
+
+@pytest.mark.parametrize("categorical", [False, True])
+def test_the_points_table_of_many_curves_is_theirs_one_after_the_other(scored, tiny_detector,
+                                                                       categorical):
+    """ScoreResult.points_frame (built column by column) = every curve's own table,
+    concatenated; with categoricals, one set of categories in order of appearance; the
+    spread columns where a result has them."""
+    import pandas as pd
+    from pandas.api.types import union_categoricals
+
+    curves, _, result = scored
+    for res in (result, tiny_detector.score(curves[:3], samples=2)):
+        frames = [c.points_frame(categorical=categorical) for c in res.curves]
+        want = pd.concat(frames, ignore_index=True)
+        if categorical:
+            for col in ("object_id", "band"):
+                want[col] = union_categoricals([f[col] for f in frames])
+        got = res.points_frame(categorical=categorical)
+        pd.testing.assert_frame_equal(got, want)
+        assert ("score_std" in got) == (res.curves[0].uncertainty is not None)
