@@ -11,7 +11,7 @@ COMPOSE_VENV = .venv-compose
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -e ".[dev]"
+	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -e ".[dev]"
 	touch $@
 
 setup: $(BIN)/.installed            ## create .venv with lcad and its dev tools

@@ -125,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "score_mean, score_std; costs about N scorings")
     s.add_argument("--workers", type=_at_least(1), default=None,
                    help="chunks (object groups, segments) scored at once (default: the cores "
-                        "plus one, at most 4)")
+                        "plus one, at most 4; one for survey (whole-curve) models, whose "
+                        "threads only contend)")
     _column_flags(s)
 
     k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects "
@@ -465,11 +466,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
     from lcad.models.uncertainty import sampling_sources
-    from lcad.training.scoring import WORKERS, score_to_file
+    from lcad.training.scoring import score_to_file
 
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
-                            args.workers or WORKERS, args.samples)
+                            args.workers, args.samples)
     _report_repairs(summary["repairs"])
     pcfg = det.config.preprocess
     _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),
