@@ -289,8 +289,13 @@ def describe(v: list[Any] | Range) -> str:
 def corners(parameters: dict[str, list[Any] | Range]) -> list[dict[str, Any]]:
     """The two extreme plans (every range's low, every list's first value; then the highs
     and last values): configs the sweep may meet, checked before any trial trains."""
-    return [{k: (v.low if isinstance(v, Range) else v[0]) for k, v in parameters.items()},
-            {k: (v.high if isinstance(v, Range) else v[-1]) for k, v in parameters.items()}]
+    def end(v: Range, high: bool) -> float | int:
+        if v.integer:
+            return math.floor(v.high) if high else math.ceil(v.low)
+        return v.high if high else v.low
+
+    return [{k: (end(v, high) if isinstance(v, Range) else v[-1 if high else 0])
+             for k, v in parameters.items()} for high in (False, True)]
 
 
 def suggest(trial: Any, key: str, values: list[Any] | Range) -> Any:

@@ -166,3 +166,18 @@ def test_a_trial_worse_than_the_median_is_stopped_at_that_epoch():
     history = net.fit(x, x, validation_data=(x, x), epochs=5, verbose=0, callbacks=[callback])
     assert callback.pruned_at == 2  # epoch 1 is warm-up; epoch 2 is worse than the median
     assert len(history.history["loss"]) == 2 and callback.last > 0.01
+
+
+def test_a_sweep_checks_the_ends_of_its_ranges_before_training(tmp_path):
+    from lcad.models.config import DetectorConfig
+    from lcad.training.sweep import Range, config_of, corners
+
+    params = {"model.latent": Range(low=2.5, high=16.5, integer=True),
+              "model.variant": ["plain", "denoising"]}
+    assert corners(params) == [{"model.latent": 3, "model.variant": "plain"},
+                               {"model.latent": 16, "model.variant": "denoising"}]
+    for plan in corners(params):
+        assert config_of(DetectorConfig(), plan).model.latent == plan["model.latent"]
+    with pytest.raises(ConfigError, match="dropout"):  # a range past what the key accepts
+        for plan in corners({"model.dropout": Range(low=0.0, high=1.5)}):
+            config_of(DetectorConfig(), plan)
