@@ -169,6 +169,22 @@ def test_the_readme_sweep_file_is_the_shipped_example_and_runs(tmp_path, monkeyp
     assert 0 <= parent.data.metrics["best_injected.pr_auc"] <= 1
 
 
+def shortened_example(tmp_path: Path, name: str, heading: str,
+                      shorter: dict[str, str]) -> Path:
+    """examples/NAME, checked to be the YAML block the README shows after `heading`, written
+    to tmp_path with the `shorter` replacements and its data path made absolute."""
+    root = Path(__file__).parents[2]
+    text = (root / "examples" / name).read_text()
+    readme = (root / "README.md").read_text()
+    assert readme.split(heading, 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0] == text
+    for old, new in {**shorter, "../training/data/kepler_demo.csv":
+                     str(root / "training/data/kepler_demo.csv")}.items():
+        text = text.replace(old, new)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(text)
+    return spec
+
+
 def test_the_coarse_to_fine_example_runs_and_registers_the_best_model(tmp_path, monkeypatch,
                                                                      capsys):
     """The shipped coarse-to-fine file (shown in the README), shortened to 2 coarse + 2 fine
@@ -179,17 +195,9 @@ def test_the_coarse_to_fine_example_runs_and_registers_the_best_model(tmp_path, 
 
     from lcad.training.sweep import Range
 
-    root = Path(__file__).parents[2]
-    example = root / "examples" / "sweep_coarse_to_fine.yaml"
-    readme = (root / "README.md").read_text()
-    shown = readme.split("**Coarse-to-fine**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
-    assert shown == example.read_text()
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(example.read_text().replace("epochs: 5", "epochs: 2")
-                    .replace("fine_trials: 6", "fine_trials: 2")
-                    .replace("window: 64", "window: 32")
-                    .replace("../training/data/kepler_demo.csv",
-                             str(root / "training/data/kepler_demo.csv")))
+    spec = shortened_example(tmp_path, "sweep_coarse_to_fine.yaml", "**Coarse-to-fine**", {
+        "epochs: 5": "epochs: 2", "fine_trials: 6": "fine_trials: 2",
+        "window: 64": "window: 32"})
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["sweep", "--config", str(spec), "--trials", "2", "--promote",
@@ -230,18 +238,9 @@ def test_the_tpe_example_prunes_trials_worse_than_the_median(tmp_path, monkeypat
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    root = Path(__file__).parents[2]
-    example = root / "examples" / "sweep_tpe.yaml"
-    readme = (root / "README.md").read_text()
-    shown = readme.split("**TPE with pruning**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
-    assert shown == example.read_text()
-    spec = tmp_path / "sweep.yaml"
-    spec.write_text(example.read_text().replace("epochs: 10", "epochs: 4")
-                    .replace("window: 64", "window: 32")
-                    .replace("startup_trials: 4", "startup_trials: 2")
-                    .replace("pruning_warmup: 2", "pruning_warmup: 1")
-                    .replace("../training/data/kepler_demo.csv",
-                             str(root / "training/data/kepler_demo.csv")))
+    spec = shortened_example(tmp_path, "sweep_tpe.yaml", "**TPE with pruning**", {
+        "epochs: 10": "epochs: 4", "window: 64": "window: 32",
+        "startup_trials: 4": "startup_trials: 2", "pruning_warmup: 2": "pruning_warmup: 1"})
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert main(["sweep", "--config", str(spec), "--trials", "6",
