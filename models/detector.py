@@ -262,8 +262,7 @@ class Detector:
         xg, eg = pre.normalize_grid(res, band_off, band_sc)
         shape = (win.n_windows, len(self.bands))
         off, sc = np.broadcast_to(band_off, shape), np.broadcast_to(band_sc, shape)
-        feats = None if self.objects is None else self.objects.features(curve)
-        return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg, features=feats)
+        return Prepared(curve, res, win, off, sc, eg, valid, xgrid=xg)
 
     def predict_arrays(self, inputs: np.ndarray, network: Network | None = None
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -487,16 +486,18 @@ class Detector:
     def assess_objects(self, prepared: Sequence[Prepared]) -> None:
         """The object model's answers for every prepared curve, in one batch (a no-op
         without an object model)."""
-        todo = [p for p in prepared if p.features is not None and p.assessed is None]
+        todo = [p for p in prepared if p.assessed is None]
         if self.objects is None or not todo:
             return
-        a = self.objects.assess(np.stack([p.features for p in todo]))  # type: ignore[misc]
+        raw = self.objects.feature_rows([p.curve for p in todo])  # all at once: vectorised
+        a = self.objects.assess(raw)
         for i, p in enumerate(todo):
+            p.features = raw[i]
             p.assessed = ObjectAssessment(a.score[i: i + 1], a.embedding[i: i + 1],
                                           a.error[i: i + 1])
 
     def _assessment(self, p: Prepared) -> ObjectAssessment | None:
-        if self.objects is None or p.features is None:
+        if self.objects is None:
             return None
         if p.assessed is None:
             self.assess_objects([p])
@@ -508,7 +509,7 @@ class Detector:
         if self.objects is None or self.calibration is None:
             return
         usable = [c for c in curves if c.mask.any()]
-        scores = self.objects.assess(np.stack([self.objects.features(c) for c in usable])
+        scores = self.objects.assess(self.objects.feature_rows(usable)
                                      ).score if usable else np.empty(0)
         cal, scfg = self.calibration, self.config.scoring
         scores = scores[np.isfinite(scores)]

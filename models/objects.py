@@ -103,6 +103,10 @@ class ObjectModel:
         """One object's raw features (`feature_names(bands)` order)."""
         return object_features(curve, self.bands, self.cfg.periods)
 
+    def feature_rows(self, curves: Sequence[LightCurve]) -> np.ndarray:
+        """(objects, features) raw features of many objects, computed together."""
+        return feature_matrix(curves, self.bands, self.cfg.periods)[0]
+
     def standardize(self, raw: np.ndarray) -> np.ndarray:
         x = (np.atleast_2d(raw) - self.center) / self.scale
         return np.clip(np.where(np.isfinite(x), x, 0.0), -CLIP, CLIP).astype(np.float32)
