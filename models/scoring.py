@@ -245,7 +245,7 @@ class EmpiricalDistribution:
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
         s = np.asarray(scores, dtype=np.float64)
-        q = np.asarray(self.quantiles)
+        q = self._bins[0]  # the quantiles as an array, once (not the list at every call)
         finite = np.isfinite(s)
         frac_below = self.count_below(np.where(finite, s, q[0])) / q.size  # strictly below
         p = (1.0 + (1.0 - frac_below) * self.n) / (self.n + 1.0)
