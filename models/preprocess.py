@@ -83,11 +83,12 @@ def resample_band(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each grid point takes the nearest observation when one is within half a step of it,
     else linear interpolation across gaps up to `max_gap` steps; longer gaps are masked.
-    Returns (values, valid).
+    Returns (values, valid). `f_obs` may be (k, n): k series at the same times (a band's
+    fluxes and errors) resampled with one search.
     """
     n = t_obs.size
     if n == 0:
-        return np.full(grid.size, np.nan), np.zeros(grid.size, dtype=bool)
+        return np.full(f_obs.shape[:-1] + grid.shape, np.nan), np.zeros(grid.size, dtype=bool)
     idx = np.searchsorted(t_obs, grid, side="right")
     left = np.clip(idx - 1, 0, n - 1)
     right = np.clip(idx, 0, n - 1)
@@ -97,16 +98,17 @@ def resample_band(
     span = tr - tl
     interp_ok = has_left & has_right & (span <= max_gap * step)
     w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
-    interp = f_obs[left] + w * (f_obs[right] - f_obs[left])
+    fl, fr = f_obs[..., left], f_obs[..., right]
+    interp = fl + w * (fr - fl)
     dl = np.where(has_left, grid - tl, np.inf)
     dr = np.where(has_right, tr - grid, np.inf)
-    nearest = np.where(dl <= dr, f_obs[left], f_obs[right])
+    nearest = np.where(dl <= dr, fl, fr)
     near_ok = np.minimum(dl, dr) <= 0.5 * step
     # an observation exactly on the grid point
     exact = has_left & (dl == 0)
     # nearest first: interpolating a regular cadence that drifts against the grid would
     # average neighbouring points, shrinking the noise and smearing one-point events
-    values = np.where(exact, f_obs[left], np.where(near_ok, nearest, interp))
+    values = np.where(exact, fl, np.where(near_ok, nearest, interp))
     valid = exact | interp_ok | near_ok
     return np.where(valid, values, np.nan), valid
 
@@ -234,14 +236,14 @@ class Preprocessor:
             t_b, f_b = curve.time[sel], curve.flux[sel]
             if anchor is None:
                 offset[i], scale[i] = robust_location_scale(f_b)
-            values[i], mask[i] = resample_band(t_b, f_b, grid, step, cfg.max_gap)
-            if curve.flux_err is not None:
-                e_b, _ = resample_band(t_b, curve.flux_err[sel], grid, step, cfg.max_gap)
+            if curve.flux_err is not None:  # values and errors with one search
+                (values[i], e_b), mask[i] = resample_band(
+                    t_b, np.stack([f_b, curve.flux_err[sel]]), grid, step, cfg.max_gap)
                 err[i] = np.where(mask[i], e_b, 1.0)
-            elif anchor is None:
-                err[i] = estimate_noise(f_b) if t_b.size else 1.0
             else:
-                err[i] = anchor.noise[i]
+                values[i], mask[i] = resample_band(t_b, f_b, grid, step, cfg.max_gap)
+                err[i] = anchor.noise[i] if anchor is not None \
+                    else estimate_noise(f_b) if t_b.size else 1.0
         if anchor is not None:
             offset, scale = anchor.offset.copy(), anchor.scale.copy()
         point_grid = np.clip(np.rint((curve.time - grid[0]) / step), 0, n_grid - 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -242,9 +244,22 @@ class EmpiricalDistribution:
         out[search] = np.searchsorted(q, s[search], side="left")
         return out
 
+    def p_value(self, score: float) -> float:
+        """`p_values` of one score, in plain Python (a curve's object score, its best window:
+        a dozen numpy calls cost 50 us for one value, this 2)."""
+        if not math.isfinite(score):
+            return math.nan
+        q = self.quantiles
+        p = (1.0 + (1.0 - bisect.bisect_left(q, score) / len(q)) * self.n) / (self.n + 1.0)
+        if score > self.tail_start:  # the exponent is negative: no overflow
+            p = min(p, TAIL_FRACTION * math.exp(-(score - self.tail_start) / self.tail_scale))
+        return min(max(p, 0.0), 1.0)
+
     def p_values(self, scores: np.ndarray) -> np.ndarray:
         """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
         s = np.asarray(scores, dtype=np.float64)
+        if s.size == 1:
+            return np.full(s.shape, self.p_value(float(s.flat[0])))
         q = self._bins[0]  # the quantiles as an array, once (not the list at every call)
         finite = np.isfinite(s)
         frac_below = self.count_below(np.where(finite, s, q[0])) / q.size  # strictly below

@@ -34,6 +34,21 @@ def test_a_cadence_drifting_against_the_grid_keeps_every_observed_value():
     assert abs(values.std() - f.std()) < 0.02
 
 
+def test_several_series_at_the_same_times_resample_as_each_alone():
+    """A band's fluxes and errors go through one search: the same as two calls."""
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0, 50, 40))
+    f, e = rng.normal(size=(2, t.size))
+    grid = np.linspace(t[0], t[-1], 64)
+    both, valid = resample_band(t, np.stack([f, e]), grid, step=grid[1] - grid[0], max_gap=2)
+    for row, series in zip(both, (f, e), strict=True):
+        alone, ok = resample_band(t, series, grid, step=grid[1] - grid[0], max_gap=2)
+        assert_allclose(row, alone, rtol=0, atol=0)
+        assert (ok == valid).all()
+    empty, none = resample_band(t[:0], np.zeros((2, 0)), grid, step=1.0, max_gap=2)
+    assert empty.shape == (2, 64) and np.isnan(empty).all() and not none.any()
+
+
 def test_fit_learns_cadence_bands_and_global_stats():
     lc = LightCurve.from_arrays("a", np.arange(10) * 0.1, np.arange(10.0), band=["g", "r"] * 5)
     pre = Preprocessor.fit([lc], PreprocessConfig(window=4, normalization="global"))

@@ -49,6 +49,20 @@ def test_p_values_are_empirical_and_monotone():
     assert (np.diff(dist.p_values(grid)) <= 1e-12).all()
 
 
+def test_one_score_gets_the_p_value_many_scores_get(rng):
+    """The plain-Python path for a single score (object scores) equals the array path, on
+    quantile ties, in the tail, far beyond it, and for non-finite scores."""
+    dist = EmpiricalDistribution.fit(np.round(rng.exponential(size=5000), 2))  # ties
+    s = np.concatenate([rng.exponential(size=300), dist.quantiles[::97], [dist.tail_start,
+                        np.nextafter(dist.tail_start, np.inf), 40.0, 1e6, -3.0, np.nan,
+                        np.inf, -np.inf]])
+    many = dist.p_values(s)
+    one = np.array([dist.p_values(np.array([v]))[0] for v in s])
+    assert_allclose(one, many, rtol=1e-15, atol=0)
+    assert np.isnan(one[-3:]).all()
+    assert dist.p_values(np.array(2.5)).shape == ()
+
+
 def test_calibration_threshold_hits_target_rate(rng):
     scores = rng.exponential(size=20000)
     cal = Calibration.fit(scores[:1000], scores, rng.exponential(size=50), 0.01, 20)
