@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from lcad.models.lightcurve import LightCurve
 
@@ -303,7 +304,11 @@ def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = N
     nb, nf = len(order), len(BAND_FEATURES)
     for lo in range(0, len(curves), chunk):
         part = curves[lo: lo + chunk]
-        per_band, med = band_features(band_rows(part, order), periods)
+        # one BLAS thread: the periodogram's GEMMs are small (~16 MFLOP), a second thread
+        # gains nothing, and where other threads compete (the service, TensorFlow) OpenBLAS's
+        # spinning threads made them 3-6x slower
+        with threadpool_limits(limits=1, user_api="blas"):
+            per_band, med = band_features(band_rows(part, order), periods)
         out[lo: lo + len(part), : nb * nf] = per_band.reshape(len(part), nb * nf)
         med = med.reshape(len(part), nb)
         with np.errstate(divide="ignore", invalid="ignore"):
