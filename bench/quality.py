@@ -400,12 +400,14 @@ def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FA
 
 # ---- running a suite ------------------------------------------------------------------------
 def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0,
-              quick: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """One suite: every method's metrics (Kepler: one model on all stars; NAB: per series)."""
+              quick: bool = False, log: Callable[[str], None] = print,
+              per_star: bool = False) -> dict[str, Any]:
+    """One suite: every method's metrics (Kepler: one model on all stars, or one per star
+    with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
     if suite == "kepler":
         cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None)
-        groups = [cases]
+        groups = [[c] for c in cases] if per_star else [cases]
     elif suite == "nab":
         cases = nab_cases()
         groups = [[c] for c in cases]
@@ -421,7 +423,10 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
         learned[",".join(c.object_id for c in group)] = {
             **{k: det.info.autoencoder.get(k) for k in ("status", "recon_r2",
                                                          "recon_r2_ceiling", "active_units")},
-            "point_score": det.point_method}
+            "point_score": det.point_method,
+            # what the "auto" rule decided from (bench.auto_rule replays it)
+            "residual_lag1": det.calibration.residual_lag1 if det.calibration else None,
+            "repeat_fraction": det.calibration.repeat_fraction if det.calibration else None}
         scores.setdefault("lcad", []).extend(lcad_scores(det, group))
         if baselines:
             for name, s in baseline_scores(det, group, seed).items():
@@ -516,6 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="Kepler: first 20k points per star")
+    ap.add_argument("--per-star", action="store_true",
+                    help="Kepler: one model per star (bench.auto_rule needs a decision each)")
     ap.add_argument("--out", type=Path, help="JSON results (default bench/results/...)")
     args = ap.parse_args(argv)
     if args.action == "export":
@@ -537,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                                   argv if argv is not None else sys.argv[1:]),
                               "overrides": args.set, "suites": {}}
     for suite in suites:
-        res = run_suite(suite, cfg, not args.no_baselines, args.seed, args.quick)
+        res = run_suite(suite, cfg, not args.no_baselines, args.seed, args.quick,
+                        per_star=args.per_star)
         report["suites"][suite] = res
         print(f"\n## {suite}: {res['series']} series, {res['events']} injected events, "
               f"{res['seconds']:.0f} s\n")
