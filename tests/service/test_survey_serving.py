@@ -66,3 +66,20 @@ def test_a_series_listed_band_by_band_scores_as_the_time_ordered_one(survey):
         bad = client.post("/v1/score", json={"series": [{"id": c.object_id, **grouped}]})
         assert bad.status_code == 422
         assert f"times of band {grouped['band'][1]!r} are not sorted" in bad.text
+
+
+def test_concurrent_requests_to_a_survey_model_get_their_own_answers(survey):
+    """Survey models prepare and finish one request at a time (GIL-bound steps,
+    service/pipeline.py): four clients at once each get the answers the Python API gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    det, held = survey
+    bodies = [{"series": [survey_json(c) for c in held[i: i + 2]]} for i in range(0, 8, 2)]
+    with make_client(det, model_name="survey") as client, ThreadPoolExecutor(4) as pool:
+        replies = list(pool.map(lambda b: client.post("/v1/score", json=b), bodies * 2))
+    for i, resp in enumerate(replies):
+        assert resp.status_code == 200, resp.text
+        want = det.score(held[2 * (i % 4): 2 * (i % 4) + 2])
+        assert [r["id"] for r in resp.json()["results"]] == [c.object_id for c in want]
+        assert_allclose([r["score"] for r in resp.json()["results"]],
+                        [c.score for c in want], rtol=1e-5)
