@@ -69,10 +69,6 @@ class BandRows:
     e: np.ndarray
     n: np.ndarray  # (rows,)
 
-    @property
-    def valid(self) -> np.ndarray:
-        return np.arange(self.t.shape[1]) < self.n[:, None]
-
 
 def band_rows(curves: Sequence[LightCurve], order: Sequence[str]) -> BandRows:
     ts, vs, es, counts = [], [], [], []
