@@ -38,9 +38,8 @@ def models(scan: dict[str, Any], novelty: dict[str, Any]) -> list[dict[str, Any]
     rows = []
     for family, res in scan["suites"].items():
         other = novelty["suites"][family]
-        per = {m: {r["object"]: r for r in res["methods"]["lcad"]["per_series"]}
-               for m in ("scan",)}
-        per["novelty"] = {r["object"]: r for r in other["methods"]["lcad"]["per_series"]}
+        per = {how: {r["object"]: r for r in run["methods"]["lcad"]["per_series"]}
+               for how, run in (("scan", res), ("novelty", other))}
         for key, info in res["autoencoder"].items():
             objects = key.split(",")
             lag1 = info.get("residual_lag1")

@@ -194,7 +194,7 @@ def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
     reconstructions without the error."""
     from sklearn.ensemble import IsolationForest
 
-    x = model.standardize(np.stack([model.features(c) for c in curves]))
+    x = model.standardize(model.feature_rows(curves))
     _z, rows, err = model.network_rows(x)
     forest = IsolationForest(n_estimators=model.cfg.trees, random_state=seed).fit(
         model.reference[:, :-1])

@@ -92,7 +92,6 @@ class Prepared:
     valid: np.ndarray  # (n_windows,) enough valid points to use
     xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
     window_inputs: np.ndarray | None = None  # (n_windows, 2 D), per-window normalisation
-    features: np.ndarray | None = None  # the object's raw features (the object model's)
     assessed: ObjectAssessment | None = None  # the object model's answer, once computed
     _weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
@@ -492,7 +491,6 @@ class Detector:
         raw = self.objects.feature_rows([p.curve for p in todo])  # all at once: vectorised
         a = self.objects.assess(raw)
         for i, p in enumerate(todo):
-            p.features = raw[i]
             p.assessed = ObjectAssessment(a.score[i: i + 1], a.embedding[i: i + 1],
                                           a.error[i: i + 1])
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from lcad.models.config import ObjectConfig
 from lcad.models.errors import BundleError, LightCurveError
-from lcad.models.features import feature_matrix, feature_names, object_features
+from lcad.models.features import feature_matrix, feature_names
 from lcad.models.lightcurve import LightCurve
 
 OBJECTS_MODEL_FILE, OBJECTS_ARRAYS_FILE = "objects.keras", "objects.npz"
@@ -99,10 +99,6 @@ class ObjectModel:
         return int(self.network.outputs[0].shape[-1])
 
     # ---- features ------------------------------------------------------------------------
-    def features(self, curve: LightCurve) -> np.ndarray:
-        """One object's raw features (`feature_names(bands)` order)."""
-        return object_features(curve, self.bands, self.cfg.periods)
-
     def feature_rows(self, curves: Sequence[LightCurve]) -> np.ndarray:
         """(objects, features) raw features of many objects, computed together."""
         return feature_matrix(curves, self.bands, self.cfg.periods)[0]
