@@ -419,6 +419,8 @@ def _report_training(outcome: Any) -> None:
     if learned.get("verdict"):
         print(f"autoencoder: {learned['verdict']}",
               file=sys.stdout if learned.get("status") == "learned" else sys.stderr)
+    for factor, view in sorted(learned.get("views", {}).items(), key=lambda kv: int(kv[0])):
+        print(f"autoencoder of the view averaged over {factor} grid points: {view['verdict']}")
     print(f"bundle: {outcome.bundle}")
     print(f"threshold {m.get('threshold', float('nan')):.4g} | epochs {m.get('epochs_run', 0):.0f}"
           f" | {m.get('windows_per_second', 0):.0f} windows/s | validation false-alarm rate "

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lcad.models.errors import ConfigError
 
+NoveltyPart = Literal["input", "latent", "error"]
+
 Activation = Literal["relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid"]
 Normalization = Literal["auto", "robust", "global", "window", "minmax"]
 
@@ -71,6 +73,12 @@ class ModelConfig(_Section):
 class TrainConfig(_Section):
     """The optimiser, the schedule and the splits."""
 
+    def batch_for(self, n: int, min_batches: int | None = None) -> int:
+        """The batch size for `n` training windows: `batch_size`, or smaller so that an
+        epoch makes `min_batches` (default: this config's) updates, never under 16."""
+        want = self.min_batches if min_batches is None else min_batches
+        return int(min(self.batch_size, max(16, -(-n // want))))
+
     optimizer: Literal["adam", "adamw", "sgd", "rmsprop", "adadelta"] = "adam"
     learning_rate: float = Field(1e-3, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1, description="sgd only")
@@ -79,6 +87,13 @@ class TrainConfig(_Section):
     decay_rate: float = Field(0.9, gt=0, le=1, description="exponential: factor per epoch")
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(256, ge=1)
+    min_batches: int = Field(
+        1, ge=1, description="updates an epoch makes at least: a training set smaller than "
+        "min_batches x batch_size is cut into smaller batches (never under 16 windows). One "
+        "series' training part of a few hundred windows makes one update an epoch at 1; at "
+        "16 the network reconstructs far more of NAB and the discords, but `auto` then picks "
+        "the scan on half the discords and they are found less often (docs/quality.md, "
+        "session 18): 1 stays the default until that rule is decided again")
     patience: int = Field(5, ge=1, description="early stopping patience, in epochs")
     min_delta: float = Field(
         1e-3, ge=0, lt=1, description="early stopping: the validation loss must fall by this "
@@ -120,6 +135,17 @@ class ScoringConfig(_Section):
         "points: a day of 5-minute data); a point gets its largest novelty over the views. "
         "[] = the windows themselves only. Views too long for the training curves are skipped",
     )
+    novelty_parts: list[NoveltyPart] = Field(
+        default_factory=lambda: list[NoveltyPart](["input", "latent"]),
+        description="what a window's novelty adds up, each in units of its typical training "
+        "value: 'input', the distance to the nearest training window; 'latent', the distance "
+        "of its latent code to the nearest training code; 'error', its reconstruction error "
+        "(models/novelty.py)")
+    coarse_networks: bool = Field(
+        False, description="train an autoencoder on each coarser novelty view "
+        "(`novelty_scales`) when the point score is novelty, so that a coarser view's novelty "
+        "has the same parts as the windows' own (latent codes, reconstruction error); "
+        "without, a coarser view is compared in input space only (models/multiscale.py)")
     scan_clip: float = Field(
         4.0, gt=0, description="|z| cap inside runs longer than one point, so that one outlier "
         "does not light up its neighbours (scale 1 still scores it in full)")
@@ -143,6 +169,9 @@ class ScoringConfig(_Section):
                 self.novelty_scales):
             raise ValueError("scoring.novelty_scales must be distinct integers >= 2 (1, the "
                              "windows themselves, is always compared)")
+        if not self.novelty_parts or len(set(self.novelty_parts)) < len(self.novelty_parts):
+            raise ValueError("scoring.novelty_parts must name one or more distinct parts of "
+                             "'input', 'latent', 'error'")
         return self
     object_aggregation: Literal["max", "topk"] = "max"
     top_k: int = Field(5, ge=1)

@@ -179,9 +179,28 @@ class Detector:
     info: DetectorInfo = field(default_factory=DetectorInfo)
     point_scorer: PointScorer | None = None  # set by calibration
     objects: ObjectModel | None = None  # whole-curve mode's object model (models/objects.py)
+    # one autoencoder per coarser novelty view, by grid points averaged (models/multiscale.py)
+    coarse: dict[int, keras.Model] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._infer = inference_model(self.model)
+        # inference models of the coarse networks, built on first use (with the network they
+        # were built from: a view retrained gets a new one)
+        self._coarse_infer: dict[int, tuple[keras.Model, keras.Model]] = {}
+
+    def coarse_network(self, factor: int) -> Network:
+        """One call of a coarser view's inference network (as `network`)."""
+        net = self.coarse[factor]
+        cached = self._coarse_infer.get(factor)
+        if cached is None or cached[0] is not net:
+            cached = self._coarse_infer[factor] = (net, inference_model(net))
+        infer = cached[1]
+
+        def run(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            z, r = infer.predict_on_batch(batch)
+            return np.asarray(z), np.asarray(r)
+
+        return run
 
     @property
     def point_method(self) -> str:
@@ -745,6 +764,8 @@ class Detector:
 
         def fill(tmp: Path) -> dict[str, Any]:
             self.model.save(tmp / MODEL_FILE)
+            for factor, net in sorted(self.coarse.items()):
+                net.save(tmp / coarse_file(factor))
             extra = scorer.calibration_state() if scorer is not None else {}
             write_json(tmp / CALIBRATION_FILE, {**calibration.to_dict(), **extra})
             if scorer is not None:
@@ -752,6 +773,8 @@ class Detector:
             meta = self.describe()
             if self.objects is not None:
                 meta["objects"] = self.objects.save(tmp)
+            if self.coarse:
+                meta["coarse_networks"] = sorted(self.coarse)
             return meta
 
         return write_bundle(Path(path), fill)
@@ -791,6 +814,15 @@ class Detector:
             raise BundleError(root / MODEL_FILE,
                               f"model takes {model.input_shape[-1]} inputs, config implies "
                               f"{expected_dim}")
+        coarse = {}
+        for factor in meta.get("coarse_networks", []):
+            name = coarse_file(int(factor))
+            verify_files(root, meta, [name])
+            try:
+                coarse[int(factor)] = keras.saving.load_model(root / name, compile=False,
+                                                              safe_mode=True)
+            except Exception as exc:  # as for the main network
+                raise BundleError(root / name, f"cannot be loaded: {exc}") from None
         scorer = scorer_class.load(root, cal_data)
         info = DetectorInfo.from_dict(dict(meta.get("info", {})))
         info.source = info.source or str(root)
@@ -799,7 +831,12 @@ class Detector:
             verify_files(root, meta, [OBJECTS_MODEL_FILE])
             objects = ObjectModel.load(root, meta["objects"], config.objects)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
-                   scorer, objects)
+                   scorer, objects, coarse)
+
+
+def coarse_file(factor: int) -> str:
+    """The bundle file of the coarser view's network that averages `factor` grid points."""
+    return f"coarse_{factor}.keras"
 
 
 def stack_inputs(prepared: Sequence[Prepared]) -> np.ndarray:

@@ -17,6 +17,7 @@ from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import ConfigError, FitWarning, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
+from lcad.models.multiscale import fit_view_networks
 from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
 from lcad.models.point_scores import POINT_SCORERS
@@ -267,7 +268,8 @@ def fit_detector(
         x_tr, y_tr = x_tr[idx[n_va:]], y_tr[idx[n_va:]]
 
     parallel = data_parallel()  # (shard, processes) when trained by several processes
-    steps = int(np.ceil(x_tr.shape[0] / tcfg.batch_size))
+    batch = tcfg.batch_for(x_tr.shape[0])
+    steps = int(np.ceil(x_tr.shape[0] / batch))
     if model is None or getattr(net, "optimizer", None) is None:
         net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, config.model),
                     metrics=make_metrics(dim, config.model))
@@ -276,13 +278,13 @@ def fit_detector(
     t0 = time.perf_counter()
     if parallel is None:
         history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
-                          batch_size=tcfg.batch_size, shuffle=True, verbose=verbose,
+                          batch_size=batch, shuffle=True, verbose=verbose,
                           initial_epoch=initial_epoch, callbacks=[stop, *callbacks])
     else:  # every process feeds its part of each global batch (models/parallel.py)
         rank, world = parallel
         history = net.fit(
-            ShardedBatches(x_tr, y_tr, tcfg.batch_size, rank, world, seed=tcfg.seed),
-            validation_data=validation_batches(x_va, y_va, tcfg.batch_size, rank, world),
+            ShardedBatches(x_tr, y_tr, batch, rank, world, seed=tcfg.seed),
+            validation_data=validation_batches(x_va, y_va, batch, rank, world),
             epochs=tcfg.epochs, verbose=verbose, initial_epoch=initial_epoch,
             callbacks=[stop, *callbacks])
         net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed))
@@ -298,6 +300,7 @@ def fit_detector(
     learned = diagnostics.measure(*det.predict_arrays(x_va), y_va,
                                   config.model.variant == "variational")
     det.calibrate(cal_curves, reference)
+    view_metrics, view_learned = _view_networks(det, splits, cal_curves, reference, verbose)
     object_metrics: dict[str, float] = {}
     if config.preprocess.mode == "whole" and config.objects.enabled:
         try:
@@ -318,14 +321,40 @@ def fit_detector(
         metrics["grid_coverage"] = coverage
     metrics.update({k: v for k, v in learned.metrics().items() if np.isfinite(v)})
     metrics.update({k: v for k, v in object_metrics.items() if np.isfinite(v)})
+    metrics.update(view_metrics)
     if cal_fallback:
         metrics["calibration_in_sample"] = float("training data" in cal_fallback)
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
                     novelty_views=det.novelty_views,
-                    autoencoder=learned.to_dict(
-                        POINT_SCORERS[det.point_method].basis))
+                    autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
+                                 **({"views": view_learned} if view_learned else {})})
     return det, metrics
+
+
+def _view_networks(det: Detector, splits: Splits, cal_curves: Sequence[LightCurve],
+                   reference: Sequence[LightCurve], verbose: int
+                   ) -> tuple[dict[str, float], dict[str, Any]]:
+    """With `scoring.coarse_networks`, when calibration chose novelty and kept coarser views:
+    one autoencoder per view (models/multiscale.py), trained on the training split, then
+    novelty calibrated again with their codes and errors. Returns their metrics and what
+    each learned."""
+    views = det.novelty_views[1:]
+    if not (det.config.scoring.coarse_networks and views):
+        return {}, {}
+    tcfg = det.config.train
+
+    def stop() -> keras.callbacks.Callback:
+        return RelativeEarlyStopping(monitor="val_loss", mode="min", patience=tcfg.patience,
+                                     min_delta=tcfg.min_delta, restore_best_weights=True)
+
+    t0 = time.perf_counter()
+    _nets, metrics, learned = fit_view_networks(det, splits.train, splits.validation, views,
+                                                stop, verbose)
+    if det.coarse:
+        det.calibrate(cal_curves, reference)
+        metrics["coarse_train_seconds"] = time.perf_counter() - t0
+    return metrics, learned
 
 
 def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str, Any],

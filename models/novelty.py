@@ -13,9 +13,16 @@ score, in two spaces).
 
 One window sees `window` grid points; a daily cycle of 5-minute data is 288. So novelty also
 looks at coarser views (`Scale`): the grid averaged over `factor` points and cut into windows
-of the same length, each spanning `factor` times as long (input space only: the network knows
-the fine windows). A point gets the largest novelty, over the views, of the windows covering
-it (the residual scan keeps its most surprising scale the same way).
+of the same length, each spanning `factor` times as long. With `scoring.coarse_networks` each
+view has its own autoencoder (models/multiscale.py), and the view's novelty has the same parts
+as the windows' own; without it, a coarser view is compared in input space only. A point gets
+the largest novelty, over the views, of the windows covering it (the residual scan keeps its
+most surprising scale the same way).
+
+The parts (`scoring.novelty_parts`), each in units of its typical value among the training
+windows: "input", the distance to the nearest training window; "latent", the distance of the
+latent code to the nearest training code; "error", the window's reconstruction error (root
+mean square, over its median among the training windows): the autoencoder's own evidence.
 """
 
 from __future__ import annotations
@@ -37,66 +44,155 @@ LAG1_LIMIT = 0.1  # |lag-1 autocorrelation| of held-out residuals above which "a
 REPEAT_LIMIT = 0.5
 
 
+PARTS = ("input", "latent", "error")
+
+
 @dataclass
 class Scale:
-    """A coarser view: the training windows of the grid averaged over `factor` points."""
+    """A coarser view: the training windows of the grid averaged over `factor` points; with
+    the view's own network, their latent codes and reconstruction errors too."""
 
     factor: int
     x_ref: np.ndarray  # (n, D) float32
     unit: float  # median distance to the nearest training window not overlapping in time
     origin: np.ndarray | None = None  # as Novelty.origin
+    z_ref: np.ndarray | None = None  # (n, L) latent codes, when the view has a network
+    z_unit: float = float("nan")
+    e_unit: float = float("nan")  # median rms reconstruction error of the training windows
 
     @classmethod
     def fit(cls, factor: int, x: np.ndarray, origin: np.ndarray, duration: float,
-            seed: int = 0) -> Scale | None:
-        """None when fewer than two windows have a neighbour outside their own time span."""
+            seed: int = 0, z: np.ndarray | None = None, err: np.ndarray | None = None
+            ) -> Scale | None:
+        """None when fewer than two windows have a neighbour outside their own time span.
+        `z`, `err`: the windows' latent codes and reconstruction errors (`recon_error`) from
+        the view's network."""
         keep = _subsample(x.shape[0], seed)
         x, origin = np.ascontiguousarray(x[keep], np.float32), origin[keep]
         if x.shape[0] < 2:
             return None
-        d = nearest_distance(x, x, _overlap_skip(origin, origin[:, 0], origin[:, 1],
-                                                 duration))
+        skip = _overlap_skip(origin, origin[:, 0], origin[:, 1], duration)
+        d = nearest_distance(x, x, skip)
         d = d[np.isfinite(d) & (d > 0)]
         if d.size < 2:
             return None
-        return cls(factor, x, float(np.median(d)), origin)
+        scale = cls(factor, x, float(np.median(d)), origin)
+        if z is not None and err is not None:
+            scale.z_ref = np.ascontiguousarray(z[keep], np.float32)
+            dz = nearest_distance(scale.z_ref, scale.z_ref, skip)
+            dz = dz[np.isfinite(dz) & (dz > 0)]
+            scale.z_unit = float(np.median(dz)) if dz.size else 1.0
+            scale.e_unit = error_unit(err[keep])
+        return scale
 
-    def window_scores(self, x: np.ndarray,
-                      exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
-        """(n,) novelty of coarse windows `x`; NaN where `exclude` leaves no neighbour."""
+    @property
+    def has_network(self) -> bool:
+        return self.z_ref is not None
+
+    def window_scores(self, x: np.ndarray, z: np.ndarray | None = None,
+                      err: np.ndarray | None = None,
+                      exclude: tuple[int, np.ndarray, float] | None = None,
+                      parts: Sequence[str] = ("input",)) -> np.ndarray:
+        """(n,) novelty of coarse windows `x` (with their codes `z` and errors `err` when the
+        view has a network; input space only otherwise); NaN where `exclude` leaves no
+        neighbour."""
         skip = None
         if exclude is not None and self.origin is not None:
             curve, starts, duration = exclude
             skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, duration)
-        d = nearest_distance(x, self.x_ref, skip, self.x_sq) / self.unit
+        if self.z_ref is None or z is None or err is None:
+            parts = ("input",)
+        d = np.zeros(x.shape[0])
+        if "input" in parts:
+            d += nearest_distance(x, self.x_ref, skip, self.x_sq) / self.unit
+        if "latent" in parts and self.z_ref is not None and z is not None:
+            dz = nearest_distance(z, self.z_ref, skip, self.z_sq)
+            d += dz / self.z_unit
+            if "input" not in parts:  # no neighbour left: no score
+                d[~np.isfinite(dz)] = np.nan
+        if "error" in parts and err is not None:
+            d += np.sqrt(np.maximum(err, 0.0)) / self.e_unit
         return np.where(np.isfinite(d), d, np.nan)
 
     @cached_property
     def x_sq(self) -> np.ndarray:
         return squared_norms(np.asarray(self.x_ref, np.float32))
 
+    @cached_property
+    def z_sq(self) -> np.ndarray:
+        return squared_norms(np.asarray(self.z_ref, np.float32))
+
+
+@dataclass
+class CoarseWindows:
+    """The windows of one coarser view of a curve (`coarse_windows`)."""
+
+    x: np.ndarray  # (n, n_bands * window) float32 averaged model-unit values, 0 where empty
+    mask: np.ndarray  # (n, n_bands * window) float32 1 where a coarse point has data
+    err: np.ndarray  # (n, n_bands * window) float32 the mean's error (1 where empty)
+    starts: np.ndarray  # (n,) fine grid index where each window starts
+
+    def inputs(self) -> np.ndarray:
+        """Network inputs: values then mask, as the fine windows'."""
+        return np.concatenate([self.x, self.mask], axis=1)
+
+    def targets(self) -> np.ndarray:
+        """Training targets: values, mask, errors."""
+        return np.concatenate([self.x, self.mask, self.err], axis=1)
+
 
 def coarse_windows(values: np.ndarray, mask: np.ndarray, factor: int, window: int,
-                   min_valid: float) -> tuple[np.ndarray, np.ndarray]:
+                   min_valid: float, errors: np.ndarray | None = None) -> CoarseWindows:
     """The (n_bands, n_grid) model-unit grid averaged over `factor` points (masked points
     left out) and cut into windows of `window` coarse points (stride 1, bands side by side,
-    empty coarse points 0). Returns (x (n, n_bands * window) float32, the fine grid index
-    where each window starts); windows with fewer than `min_valid` filled points are left out.
-    """
+    empty coarse points 0); windows with fewer than `min_valid` filled points are left out.
+    `errors` (n_bands, n_grid): the grid's normalised errors; a coarse point's error is the
+    error of its mean (1 where nothing is given)."""
     nb, n = values.shape
     nc = n // factor
+    d = nb * window
     if nc < window:
-        return np.zeros((0, nb * window), np.float32), np.zeros(0, np.int64)
+        empty = np.zeros((0, d), np.float32)
+        return CoarseWindows(empty, empty, empty, np.zeros(0, np.int64))
     m = mask[:, : nc * factor].reshape(nb, nc, factor)
     v = np.where(m, values[:, : nc * factor].reshape(nb, nc, factor), 0.0)
     count = m.sum(axis=2)
     mean = np.where(count > 0, v.sum(axis=2) / np.maximum(count, 1), 0.0)
+    if errors is None:
+        cerr = np.ones_like(mean)
+    else:
+        e2 = np.where(m, np.asarray(errors[:, : nc * factor]).reshape(nb, nc, factor) ** 2, 0.0)
+        cerr = np.where(count > 0, np.sqrt(e2.sum(axis=2)) / np.maximum(count, 1), 1.0)
     starts = np.arange(nc - window + 1)
-    x = np.concatenate([np.lib.stride_tricks.sliding_window_view(mean[b], window)
-                        for b in range(nb)], axis=1).astype(np.float32)
     filled = np.lib.stride_tricks.sliding_window_view((count > 0).sum(axis=0) > 0, window)
     keep = filled.mean(axis=1) >= min_valid
-    return np.ascontiguousarray(x[keep]), starts[keep] * factor
+
+    def cut(grid: np.ndarray) -> np.ndarray:
+        x = np.concatenate([np.lib.stride_tricks.sliding_window_view(grid[b], window)[keep]
+                            for b in range(nb)], axis=1)
+        return np.ascontiguousarray(x, np.float32)
+
+    return CoarseWindows(cut(mean), cut((count > 0).astype(np.float32)), cut(cerr),
+                         starts[keep] * factor)
+
+
+def recon_error(x: np.ndarray, mask: np.ndarray, err: np.ndarray | None, recon: np.ndarray
+                ) -> np.ndarray:
+    """(n,) mean squared residual of each window over its filled cells (over the errors when
+    given: chi2), NaN for an empty window: the training loss's reconstruction term."""
+    r = (recon - x) * mask
+    if err is not None:
+        r = r / err
+    count = mask.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.einsum("ij,ij->i", r, r) / count, np.nan)
+
+
+def error_unit(err: np.ndarray) -> float:
+    """Median root mean square reconstruction error of the reference windows (the unit of
+    the "error" part); 1 when there is none."""
+    e = np.sqrt(err[np.isfinite(err) & (err > 0)])
+    return float(np.median(e)) if e.size else 1.0
 
 
 @dataclass
@@ -108,21 +204,30 @@ class Novelty:
     # where each reference window comes from: (curve number in the reference, start time);
     # used only while calibrating, to keep a held-out window from matching itself
     origin: np.ndarray | None = None
-    scales: list[Scale] = field(default_factory=list)  # coarser views, input space only
+    scales: list[Scale] = field(default_factory=list)  # coarser views
+    e_unit: float = float("nan")  # median rms reconstruction error of the training windows
+    parts: tuple[str, ...] = ("input", "latent")  # what a window's novelty adds up (PARTS)
 
     @classmethod
     def fit(cls, x: np.ndarray, z: np.ndarray, origin: np.ndarray, seed: int = 0,
-            scales: Sequence[Scale] = ()) -> Novelty:
+            scales: Sequence[Scale] = (), err: np.ndarray | None = None,
+            parts: Sequence[str] = ("input", "latent")) -> Novelty:
+        """`err`: the training windows' reconstruction errors (needed for the "error" part)."""
         if x.shape[0] < 2:
             raise ValueError("novelty needs at least two training windows")
+        unknown = sorted(set(parts) - set(PARTS))
+        if unknown or not parts:
+            raise ValueError(f"novelty parts {list(parts)}: choose one or more of {PARTS}")
         keep = _subsample(x.shape[0], seed)
         x = np.ascontiguousarray(x[keep], np.float32)
         z = np.ascontiguousarray(z[keep], np.float32)
-        return cls(x, z, _unit(x), _unit(z), origin[keep], list(scales))
+        e_unit = error_unit(err[keep]) if err is not None else float("nan")
+        return cls(x, z, _unit(x), _unit(z), origin[keep], list(scales), e_unit, tuple(parts))
 
-    def window_scores(self, x: np.ndarray, z: np.ndarray,
+    def window_scores(self, x: np.ndarray, z: np.ndarray, err: np.ndarray | None = None,
                       exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
-        """(n,) novelty of windows with values `x` (n, D) and latent codes `z` (n, L).
+        """(n,) novelty of windows with values `x` (n, D), latent codes `z` (n, L) and
+        reconstruction errors `err` (n,) (`recon_error`; needed for the "error" part).
 
         `exclude` = (curve number, start times (n,), window duration): the windows are from
         that reference curve; its windows overlapping them in time do not count (a held-out
@@ -131,9 +236,17 @@ class Novelty:
         if exclude is not None and self.origin is not None:
             curve, starts, window = exclude
             skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, window)
-        dx = nearest_distance(x, self.x_ref, skip, self.x_sq)
-        dz = nearest_distance(z, self.z_ref, skip, self.z_sq)
-        return dx / self.x_unit + dz / self.z_unit
+        d = np.zeros(x.shape[0])
+        if "input" in self.parts:
+            d += nearest_distance(x, self.x_ref, skip, self.x_sq) / self.x_unit
+        if "latent" in self.parts:
+            d += nearest_distance(z, self.z_ref, skip, self.z_sq) / self.z_unit
+        if "error" in self.parts:
+            if err is None or not np.isfinite(self.e_unit):
+                raise ValueError("the novelty part 'error' needs the windows' reconstruction "
+                                 "errors and the reference's")
+            d += np.sqrt(np.maximum(err, 0.0)) / self.e_unit
+        return d
 
     @cached_property
     def x_sq(self) -> np.ndarray:
@@ -146,9 +259,13 @@ class Novelty:
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
             "x_ref": self.x_ref, "z_ref": self.z_ref,
-            "units": np.array([self.x_unit, self.z_unit]),
-            "scales": np.array([[s.factor, s.unit] for s in self.scales]).reshape(-1, 2)}
+            "units": np.array([self.x_unit, self.z_unit, self.e_unit]),
+            "parts": np.array(self.parts),
+            "scales": np.array([[s.factor, s.unit, s.z_unit, s.e_unit]
+                                for s in self.scales]).reshape(-1, 4)}
         arrays.update({f"x_ref_{s.factor}": s.x_ref for s in self.scales})
+        arrays.update({f"z_ref_{s.factor}": s.z_ref for s in self.scales
+                       if s.z_ref is not None})
         np.savez(path, **arrays)
 
     @classmethod
@@ -156,9 +273,17 @@ class Novelty:
         with np.load(path, allow_pickle=False) as f:
             units = f["units"]
             table = f["scales"] if "scales" in f.files else np.zeros((0, 2))
-            scales = [Scale(int(k), f[f"x_ref_{int(k)}"], float(u)) for k, u in table]
+            scales = []
+            for row in table:  # (factor, unit), and (z_unit, e_unit) since multi-scale nets
+                k = int(row[0])
+                z = f[f"z_ref_{k}"] if f"z_ref_{k}" in f.files else None
+                extra = [float(v) for v in row[2:4]] if row.size >= 4 else []
+                scales.append(Scale(k, f[f"x_ref_{k}"], float(row[1]), None, z, *extra))
+            parts = tuple(str(p) for p in f["parts"]) if "parts" in f.files else (
+                "input", "latent")
+            e_unit = float(units[2]) if units.size > 2 else float("nan")
             return cls(f["x_ref"], f["z_ref"], float(units[0]), float(units[1]),
-                       scales=scales)
+                       scales=scales, e_unit=e_unit, parts=parts)
 
 
 Skip = Callable[[slice], tuple[np.ndarray, np.ndarray]]

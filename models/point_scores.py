@@ -19,14 +19,8 @@ import numpy as np
 
 from lcad.models.errors import BundleError, ConfigError, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
-from lcad.models.novelty import (
-    LAG1_LIMIT,
-    QUERY_BLOCK,
-    REPEAT_LIMIT,
-    Novelty,
-    Scale,
-    coarse_windows,
-)
+from lcad.models.multiscale import view_outputs, view_windows
+from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, Scale
 from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
 from lcad.models.windows import coverage_max, coverage_mean
 
@@ -206,10 +200,11 @@ class NoveltyScorer(PointScorer):
             raise LightCurveError("novelty needs training curves to compare with")
         prepared, _ = det._prepare_all(reference, "skip")
         outputs = det._run_reduced(prepared)
-        xs, zs, origin = [], [], []
-        for i, (p, (z, _red)) in enumerate(zip(prepared, outputs, strict=True)):
+        xs, zs, errs, origin = [], [], [], []
+        for i, (p, (z, red)) in enumerate(zip(prepared, outputs, strict=True)):
             xs.append(p.xn[p.valid])
             zs.append(z[p.valid])
+            errs.append(red.werr[p.valid])
             starts = p.res.grid_time[p.win.starts[p.valid]]
             origin.append(np.stack([np.full(starts.size, i), starts], axis=1))
         if not xs or sum(x.shape[0] for x in xs) < 2:
@@ -218,18 +213,26 @@ class NoveltyScorer(PointScorer):
         scales = []
         seed = det.config.train.seed
         for factor in det.config.scoring.novelty_scales:
-            cx, corigin = [], []
+            cx, cz, cerr, corigin = [], [], [], []
             for i, p in enumerate(prepared):
-                x, starts = _coarse_windows(det, p, factor)
-                cx.append(x)
-                corigin.append(np.stack([np.full(starts.size, i),
-                                         p.res.grid_time[starts]], axis=1))
+                cw = view_windows(det, p, factor)
+                out = view_outputs(det, cw, factor)
+                if out is not None:
+                    cz.append(out[0])
+                    cerr.append(out[1])
+                cx.append(cw.x)
+                corigin.append(np.stack([np.full(cw.starts.size, i),
+                                         p.res.grid_time[cw.starts]], axis=1))
+            net = factor in det.coarse
             scale = Scale.fit(factor, np.concatenate(cx), np.concatenate(corigin),
-                              _window_duration(det) * factor, seed)
+                              _window_duration(det) * factor, seed,
+                              np.concatenate(cz) if net and cz else None,
+                              np.concatenate(cerr) if net and cerr else None)
             if scale is not None:  # too short a reference for this view: skipped
                 scales.append(scale)
         self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
-                                   np.concatenate(origin), seed, scales)
+                                   np.concatenate(origin), seed, scales, np.concatenate(errs),
+                                   det.config.scoring.novelty_parts)
         if held_out.independent:
             return np.concatenate([self.grid_scores(det, p, red, z)
                                    for p, z, red in held_out])
@@ -239,8 +242,8 @@ class NoveltyScorer(PointScorer):
 
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:
-        s = coverage_max(self.window_novelty(det, p, z, ref_curve), p.win.starts, det.window,
-                         p.res.n_grid)
+        s = coverage_max(self.window_novelty(det, p, z, red, ref_curve), p.win.starts,
+                         det.window, p.res.n_grid)
         for scale in self._fitted().scales:
             s = np.fmax(s, self._coarse_novelty(det, p, scale, ref_curve))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
@@ -250,7 +253,7 @@ class NoveltyScorer(PointScorer):
             raise LcadError("the novelty scorer has no reference: fit it first")
         return self.novelty
 
-    def window_novelty(self, det: Detector, p: Prepared, z: np.ndarray | None,
+    def window_novelty(self, det: Detector, p: Prepared, z: np.ndarray | None, red: Reduced,
                        ref_curve: int | None = None) -> np.ndarray:
         """(n_windows,) novelty of every window (NaN for unusable ones). `ref_curve`: the
         curve is that one of the reference: its own windows and those overlapping them are
@@ -266,19 +269,26 @@ class NoveltyScorer(PointScorer):
             x = p.input_rows(rows, out=buf)[:, : det.input_dim]
             exclude = None if ref_curve is None else (
                 ref_curve, p.res.grid_time[p.win.starts[rows]], duration)
-            out[rows] = novelty.window_scores(x, z[rows], exclude)
+            out[rows] = novelty.window_scores(x, z[rows], red.werr[rows], exclude)
         return np.where(p.valid, out, np.nan)
 
     def _coarse_novelty(self, det: Detector, p: Prepared, scale: Scale,
                         ref_curve: int | None) -> np.ndarray:
         """(n_grid,) largest novelty at one coarser view of the windows covering each point."""
-        x, starts = _coarse_windows(det, p, scale.factor)
-        if not starts.size:
+        cw = view_windows(det, p, scale.factor)
+        if not cw.starts.size:
             return np.full(p.res.n_grid, np.nan)
+        z = err = None
+        if scale.has_network:
+            out = view_outputs(det, cw, scale.factor)
+            if out is None:
+                raise LcadError(f"novelty's view of {scale.factor} grid points was calibrated "
+                                "with its own network, which this detector lacks")
+            z, err = out
         exclude = None if ref_curve is None else (
-            ref_curve, p.res.grid_time[starts], _window_duration(det) * scale.factor)
-        return coverage_max(scale.window_scores(x, exclude), starts,
-                            det.window * scale.factor, p.res.n_grid)
+            ref_curve, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
+        return coverage_max(scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
+                            cw.starts, det.window * scale.factor, p.res.n_grid)
 
     def save(self, bundle_dir: Path) -> list[str]:
         self._fitted().save(bundle_dir / NOVELTY_FILE)
@@ -293,15 +303,6 @@ class NoveltyScorer(PointScorer):
             return cls(Novelty.load(path))
         except (KeyError, OSError, ValueError) as exc:
             raise BundleError(path, f"cannot be read: {exc}") from None
-
-
-def _coarse_windows(det: Detector, p: Prepared, factor: int) -> tuple[np.ndarray, np.ndarray]:
-    """The curve's windows in the view averaged over `factor` grid points (none without
-    grid values: per-window normalisation)."""
-    if p.xgrid is None:
-        return np.zeros((0, det.input_dim), np.float32), np.zeros(0, np.int64)
-    return coarse_windows(p.xgrid, p.res.mask, factor, det.window,
-                          det.config.preprocess.min_valid_fraction)
 
 
 def _window_duration(det: Detector) -> float:

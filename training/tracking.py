@@ -73,6 +73,8 @@ def chosen_tags(det: Detector) -> dict[str, str]:
         tags["lcad.autoencoder"] = str(det.info.autoencoder["status"])
     if det.novelty_views:  # the views the training curves were long enough for
         tags["lcad.novelty_views"] = ",".join(map(str, det.novelty_views))
+    for factor, view in det.info.autoencoder.get("views", {}).items():  # coarse_networks
+        tags[f"lcad.autoencoder_view{factor}"] = str(view["status"])
     return tags
 
 

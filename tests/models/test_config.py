@@ -40,3 +40,13 @@ def test_a_misspelt_key_gets_the_closest_known_ones():
         DetectorConfig().with_overrides(["trian.epochs=3"])
     with pytest.raises(ConfigError, match=r"unknown config key 'model.zzz'$"):
         DetectorConfig().with_overrides(["model.zzz=1"])
+
+
+def test_small_training_sets_get_smaller_batches_so_an_epoch_makes_several_updates():
+    t = DetectorConfig.from_dict({"train": {"min_batches": 16}}).train
+    assert t.batch_for(100_000) == 256  # large sets: the configured batch
+    assert t.batch_for(2000) == 125  # 16 updates an epoch
+    assert t.batch_for(100) == 16  # never under 16 windows a batch
+    default = DetectorConfig().train
+    assert (default.batch_size, default.min_batches) == (256, 1)
+    assert default.batch_for(2000) == 256 and default.batch_for(2000, 16) == 125

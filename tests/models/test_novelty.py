@@ -8,10 +8,16 @@ import pytest
 
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import BundleError, LightCurveError
+from lcad.models.errors import BundleError, ConfigError, LightCurveError
 from lcad.models.fit import fit_detector
 from lcad.models.lightcurve import LightCurve
-from lcad.models.novelty import lag1_autocorrelation, nearest_distance
+from lcad.models.novelty import (
+    Novelty,
+    Scale,
+    coarse_windows,
+    lag1_autocorrelation,
+    nearest_distance,
+)
 from lcad.models.point_scores import NOVELTY_FILE
 from lcad.training.evaluate import ranking_metrics
 from tests.conftest import shared_data
@@ -213,3 +219,112 @@ def test_auto_falls_back_to_the_scan_when_there_is_nothing_to_compare_with():
     forced = {**cfg, "scoring": {"point": "novelty"}}
     with pytest.raises(LightCurveError, match="at least two usable windows"):
         fit_detector([curve], DetectorConfig.from_dict(forced))
+
+
+def test_coarse_windows_average_values_and_errors_of_filled_points():
+    values = np.arange(16, dtype=float).reshape(1, 16)
+    mask = np.ones((1, 16), bool)
+    mask[0, 1] = mask[0, 2] = mask[0, 3] = False  # the first coarse point has one fine point
+    mask[0, 4:8] = False  # the second none
+    errors = np.full((1, 16), 2.0)
+    cw = coarse_windows(values, mask, 4, 2, 0.5, errors=errors)
+    # coarse points: [0], empty, mean(8..11), mean(12..15); windows of 2, stride 1
+    np.testing.assert_array_equal(cw.starts, [0, 4, 8])
+    np.testing.assert_allclose(cw.x, [[0, 0], [0, 9.5], [9.5, 13.5]])
+    np.testing.assert_array_equal(cw.mask, [[1, 0], [0, 1], [1, 1]])
+    # a mean of k points with error 2 has error 2 / sqrt(k); an empty point gets 1
+    np.testing.assert_allclose(cw.err, [[2, 1], [1, 1], [1, 1]])
+    assert cw.inputs().shape == (3, 4) and cw.targets().shape == (3, 6)
+    # without errors every coarse point's error is 1; the values do not change
+    np.testing.assert_allclose(coarse_windows(values, mask, 4, 2, 0.5).x, cw.x)
+
+
+def test_novelty_parts_add_up_and_survive_the_bundle_file(rng, tmp_path):
+    x, z = rng.normal(size=(300, 12)), rng.normal(size=(300, 3))
+    err = rng.uniform(0.5, 2.0, 300)
+    origin = np.stack([np.zeros(300), np.arange(300.0)], axis=1)
+    q, qz, qerr = rng.normal(size=(20, 12)), rng.normal(size=(20, 3)), rng.uniform(0, 9, 20)
+    both = Novelty.fit(x, z, origin, err=err, parts=["input", "latent", "error"])
+    e_unit = np.median(np.sqrt(err))
+    assert both.e_unit == pytest.approx(e_unit)
+    expected = (nearest_distance(q, x) / both.x_unit + nearest_distance(qz, z) / both.z_unit
+                + np.sqrt(qerr) / e_unit)
+    np.testing.assert_allclose(both.window_scores(q, qz, qerr), expected, rtol=1e-4)
+    alone = Novelty.fit(x, z, origin, err=err, parts=["error"])
+    np.testing.assert_allclose(alone.window_scores(q, qz, qerr), np.sqrt(qerr) / e_unit)
+    with pytest.raises(ValueError, match="needs the windows' reconstruction errors"):
+        Novelty.fit(x, z, origin, parts=["error"]).window_scores(q, qz, qerr)
+    with pytest.raises(ValueError, match="choose one or more"):
+        Novelty.fit(x, z, origin, parts=["shape"])
+    # a coarser view with its own network keeps its codes and units through the file
+    scale = Scale.fit(4, x, origin, 10.0, z=z, err=err)
+    both.scales = [scale]
+    both.save(tmp_path / "n.npz")
+    again = Novelty.load(tmp_path / "n.npz")
+    assert again.parts == ("input", "latent", "error") and again.e_unit == pytest.approx(e_unit)
+    (s,) = again.scales
+    assert s.has_network and s.z_unit == pytest.approx(scale.z_unit)
+    np.testing.assert_allclose(s.window_scores(q, qz, qerr, parts=again.parts),
+                               scale.window_scores(q, qz, qerr, parts=again.parts), rtol=1e-5)
+
+
+def test_novelty_parts_config_is_checked():
+    with pytest.raises(ConfigError, match="novelty_parts"):
+        DetectorConfig.from_dict({"scoring": {"novelty_parts": ["input", "input"]}})
+    with pytest.raises(ConfigError, match="novelty_parts"):
+        DetectorConfig.from_dict({"scoring": {"novelty_parts": ["shape"]}})
+
+
+@pytest.fixture(scope="module")
+def views(tmp_path_factory):
+    """art_daily_jumpsdown again, with an autoencoder on the coarser view too."""
+    t, f, truth = _nab("art_daily_jumpsdown")
+    cut = int(0.15 * t.size)
+    train = LightCurve.from_arrays("jumps", t[:cut], f[:cut], emit_warnings=False)
+    test = LightCurve.from_arrays("jumps", t[cut:], f[cut:], emit_warnings=False)
+    cfg = {**CFG, "scoring": {"coarse_networks": True,
+                              "novelty_parts": ["input", "latent", "error"]}}
+    det, metrics = fit_detector([train], DetectorConfig.from_dict(cfg))
+    path = det.save(tmp_path_factory.mktemp("views") / "bundle")
+    return det, metrics, test, truth[cut:], path
+
+
+def test_a_network_per_coarse_view_learns_it_and_scores_with_it(views):
+    det, metrics, test, truth, _ = views
+    assert det.point_method == "novelty" and sorted(det.coarse) == [4]
+    # the coarse view's autoencoder reconstructs the daily cycle the windows only see a
+    # fifth of, and the run says so
+    assert metrics["coarse4_recon_r2"] > 0.25 * metrics["coarse4_recon_r2_ceiling"] > 0
+    assert metrics["coarse4_active_units"] >= 1
+    assert det.info.autoencoder["views"]["4"]["status"] == "learned"
+    (scale,) = det.point_scorer.novelty.scales
+    assert scale.has_network and np.isfinite(scale.e_unit)
+    m = ranking_metrics(truth, det.score([test])[0].point_score)
+    assert m["pr_auc"] > 0.8 and m["roc_auc"] > 0.9
+
+
+def test_coarse_view_networks_round_trip_through_the_bundle(views, tmp_path):
+    import shutil
+
+    det, _, test, _, path = views
+    assert (path / "coarse_4.keras").is_file()
+    again = Detector.load(path)
+    assert sorted(again.coarse) == [4]
+    a, b = det.score([test])[0], again.score([test])[0]
+    np.testing.assert_allclose(a.point_score, b.point_score, rtol=1e-5)
+    broken = tmp_path / "broken"
+    shutil.copytree(path, broken)
+    (broken / "coarse_4.keras").unlink()
+    with pytest.raises(BundleError, match=r"coarse_4\.keras"):
+        Detector.load(broken)
+
+
+def test_no_coarse_networks_where_the_scan_is_chosen(rng):
+    """Only a novelty score uses the coarser views: a white-noise series keeps the scan and
+    trains no network for them."""
+    t = np.arange(6000) * 0.02
+    curve = LightCurve.from_arrays("white", t, rng.normal(size=t.size), emit_warnings=False)
+    cfg = {**CFG, "scoring": {"coarse_networks": True}, "train": {"epochs": 2, "stride": 4}}
+    det, metrics = fit_detector([curve], DetectorConfig.from_dict(cfg))
+    assert det.point_method == "scan" and det.coarse == {}
+    assert not any(k.startswith("coarse") for k in metrics)

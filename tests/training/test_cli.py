@@ -749,3 +749,30 @@ def test_similar_and_serve_name_a_missing_catalogue(trained, synth_csv, capsys):
     assert "nope.csv: no such file or directory (--catalogue)" in capsys.readouterr().err
     assert main(["serve", "--model", str(trained), "--catalogue", "nope.csv"]) == 2
     assert "(--catalogue)" in capsys.readouterr().err
+
+
+def test_train_with_a_network_per_coarse_view_reports_it_and_scores(tmp_path, capsys):
+    """`--set scoring.coarse_networks=true`: the view averaged over 4 grid points gets its
+    own autoencoder; the CLI says what it learned, the bundle carries it, scoring uses it."""
+    rng = np.random.default_rng(3)
+    t = np.arange(4 * 288) / 288.0  # four days of 5-minute data
+    flux = np.sin(2 * np.pi * t) + 0.3 * np.sin(6 * np.pi * t) + 0.05 * rng.normal(size=t.size)
+    data = tmp_path / "daily.csv"
+    pd.DataFrame({"time": t, "flux": flux}).to_csv(data, index=False)
+    out = tmp_path / "views"
+    code = main(["train", "--data", str(data), "--output", str(out), "--no-tracking",
+                 "--set", "train.epochs=5", "--set", "scoring.point=novelty",
+                 "--set", "scoring.coarse_networks=true",
+                 "--set", "scoring.novelty_parts=[input, latent, error]"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert "autoencoder of the view averaged over 4 grid points: held-out reconstruction" \
+        in printed
+    assert (out / "coarse_4.keras").is_file()
+    det = Detector.load(out)
+    assert sorted(det.coarse) == [4] and det.point_scorer.novelty.scales[0].has_network
+    assert "coarse4_recon_r2" in det.metrics
+    scores = tmp_path / "s.csv"
+    assert main(["score", "--model", str(out), "--data", str(data), "--output",
+                 str(scores)]) == 0
+    assert pd.read_csv(scores)["score"].notna().mean() > 0.95
