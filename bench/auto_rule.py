@@ -13,6 +13,17 @@ third (Kepler stars, NAB series, discords), as issue 17 asks of every default.
     .venv/bin/python -m bench.quality --no-baselines --per-star --set scoring.point=novelty \\
         --out bench/results/quality-all-novelty.json                            # ~6 min
     .venv/bin/python -m bench.auto_rule            # the tables (bench/results/auto_rule.txt)
+
+More families (session 18: spotted rotating Kepler stars, lcad's synthetic generator) come
+as more pairs of results, each family left out in turn:
+
+    .venv/bin/python -m bench.quality --suite kepler-var --no-baselines --per-star \
+        --set scoring.point=scan --out bench/results/quality-kepler-var-scan.json  # and novelty
+    .venv/bin/python -m bench.quality --suite synthetic --no-baselines \
+        --set scoring.point=scan --out bench/results/quality-synthetic-scan.json   # and novelty
+    .venv/bin/python -m bench.auto_rule \
+        --extra bench/results/quality-kepler-var-{scan,novelty}.json \
+        --extra bench/results/quality-synthetic-{scan,novelty}.json
 """
 
 from __future__ import annotations
@@ -108,7 +119,7 @@ def report(rows: list[dict[str, Any]], current: float, repeat_limit: float) -> s
                          f"{score(decide(test, current, repeat_limit)):.3f}",
                          f"{score(['scan'] * len(test)):.3f}",
                          f"{score(['novelty'] * len(test)):.3f}", f"{score(oracle):.3f}"])
-        lines += ["", f"Leave one family out, {metric}: the limit chosen on the other two "
+        lines += ["", f"Leave one family out, {metric}: the limit chosen on the other "
                   "families, judged on the held-out one:", ""]
         lines.append(table(["held-out family", "limit chosen", "auto at it",
                             f"auto at {current}", "always scan", "always novelty",
@@ -128,12 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scan", type=Path, default=RESULTS / "quality-all-scan.json")
     ap.add_argument("--novelty", type=Path, default=RESULTS / "quality-all-novelty.json")
+    ap.add_argument("--extra", nargs=2, action="append", default=[], type=Path,
+                    metavar=("SCAN", "NOVELTY"),
+                    help="more families: another pair of bench.quality results (e.g. "
+                    "--suite kepler-var or synthetic, scored both ways)")
     ap.add_argument("--out", type=Path, default=RESULTS / "auto_rule.txt")
     args = ap.parse_args(argv)
     rows = models(json.loads(args.scan.read_text()), json.loads(args.novelty.read_text()))
+    for scan, novelty in args.extra:
+        rows += models(json.loads(scan.read_text()), json.loads(novelty.read_text()))
     text = report(rows, LAG1_LIMIT, REPEAT_LIMIT)
     print(text)
-    args.out.write_text("# .venv/bin/python -m bench.auto_rule\n" + text + "\n")
+    extra = "".join(f" --extra {a} {b}" for a, b in args.extra)
+    args.out.write_text(f"# .venv/bin/python -m bench.auto_rule{extra}\n" + text + "\n")
     return 0
 
 

@@ -128,9 +128,23 @@ def truth_from_spans(time: np.ndarray, spans: Sequence[tuple[float, float]]) -> 
     return y
 
 
+def variability(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """A spotted star's rotation: a period of 1-4 days (a 64-point window of 30-minute data
+    spans 1.3 days) with its first harmonic, 5-20 sigma peak to peak, slowly changing in
+    amplitude (spots evolve over ~30 days)."""
+    period = rng.uniform(1.0, 4.0)
+    amp = rng.uniform(5.0, 20.0) * sigma / 2
+    phase = 2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)
+    evolve = 1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(20, 40) + rng.uniform(0, 6))
+    return amp * evolve * (np.sin(phase) + 0.3 * np.sin(2 * phase + rng.uniform(0, 6)))
+
+
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
-                 stars: Sequence[str] | None = None, max_points: int | None = None
-                 ) -> list[Case]:
+                 stars: Sequence[str] | None = None, max_points: int | None = None,
+                 variable: bool = False) -> list[Case]:
+    """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
+    rotating one (`variability`, added after the events are injected at the quiet star's
+    sigma), a star whose windows are not white noise."""
     files = sorted((SHARED / "kepler").glob("*.csv"))
     if stars:
         files = [p for p in files if p.stem in stars]
@@ -145,6 +159,10 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
         t, f = df["time"].to_numpy(float), df["flux"].to_numpy(float)
         cut = int(train_fraction * t.size)
         ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=96)
+        if variable:
+            sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
+            v = variability(t, sigma, rng)
+            f, ft = f + v, ft + v[cut:]
         test = _curve(path.stem, t[cut:], ft)
         truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])
         cases.append(Case(path.stem, _curve(path.stem, t[:cut], f[:cut]), test, truth, events))
@@ -214,6 +232,38 @@ def discord_cases(seed: int = 0, n: int = 12_000, train: int = 4000, period: flo
             cases.append(Case(oid, _curve(oid, t[:train], f[:train]),
                               _curve(oid, t[train:], f[train:]), sel[train:],
                               [{"kind": "discord", "start": float(lo), "end": float(hi)}]))
+    return cases
+
+
+SYNTHETIC_EVENTS = ("flare", "dip", "oscillation", "glitch")
+
+
+def synthetic_cases(seed: int = 0, n: int = 12_000, train: int = 4000, per_kind: int = 2
+                    ) -> list[Case]:
+    """lcad's own generator (`lcad.models.synthetic`): one periodic or red-noise star per
+    variable kind (sinusoid, eclipsing, RR Lyrae-like, damped random walk; 20-60 points a
+    period, noise 5 % of the signal), trained on its first `train` points; the rest carries
+    `per_kind` flares, dips, fast oscillations and two-point glitches, evenly spaced, in
+    units of the curve's std."""
+    from lcad.models.synthetic import VARIABLE_KINDS, inject, make_curve, point_labels
+
+    cases = []
+    for i, kind in enumerate(VARIABLE_KINDS):
+        rng = np.random.default_rng([seed, 100 + i])
+        oid = f"synth_{kind}"
+        c = make_curve(oid, rng, kind=kind, n_points=n)
+        t, f, e = c.time, c.flux, c.flux_err
+        test = LightCurve.from_arrays(oid, t[train:], f[train:], e[train:] if e is not None
+                                      else None, emit_warnings=False)
+        plan = [k for k in SYNTHETIC_EVENTS for _ in range(per_kind)]
+        rng.shuffle(plan)
+        span = test.time[-1] - test.time[0]
+        injected = [inject(test, k, rng, at=float(test.time[0] + span * (j + 0.5) / len(plan)))
+                    for j, k in enumerate(plan)]
+        events = [{"kind": x.kind, "start": x.start, "end": x.end} for x in injected]
+        cases.append(Case(oid, LightCurve.from_arrays(
+            oid, t[:train], f[:train], e[:train] if e is not None else None,
+            emit_warnings=False), test, point_labels(test, injected), events))
     return cases
 
 
@@ -405,14 +455,18 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     """One suite: every method's metrics (Kepler: one model on all stars, or one per star
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
-    if suite == "kepler":
-        cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None)
+    if suite in ("kepler", "kepler-var"):
+        cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None,
+                             variable=suite == "kepler-var")
         groups = [[c] for c in cases] if per_star else [cases]
     elif suite == "nab":
         cases = nab_cases()
         groups = [[c] for c in cases]
     elif suite == "discord":
         cases = discord_cases(seed)
+        groups = [[c] for c in cases]
+    elif suite == "synthetic":
+        cases = synthetic_cases(seed)
         groups = [[c] for c in cases]
     else:
         raise SystemExit(f"unknown suite {suite!r}")
@@ -515,7 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
                     help="report: print the tables of a results JSON (--out) again")
-    ap.add_argument("--suite", default="all", choices=["all", "kepler", "nab", "discord"])
+    ap.add_argument("--suite", default="all",
+                    choices=["all", "kepler", "nab", "discord", "kepler-var", "synthetic"],
+                    help="not in all: kepler-var (the Kepler stars made spotted rotators), "
+                    "synthetic (lcad's generator: periodic and red-noise stars)")
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--no-baselines", action="store_true")

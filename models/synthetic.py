@@ -91,7 +91,8 @@ def inject(curve: LightCurve, kind: str, rng: np.random.Generator,
         amp = amplitude or rng.uniform(3, 6)
         decay = rng.uniform(4, 10) * dt
         dt_ = t - start
-        shape = np.where(dt_ < 0, np.exp(-0.5 * (dt_ / dt) ** 2), np.exp(-dt_ / decay))
+        shape = np.where(dt_ < 0, np.exp(-0.5 * (dt_ / dt) ** 2),
+                         np.exp(-np.maximum(dt_, 0.0) / decay))
         end = start + 5 * decay
     elif kind == "dip":
         amp = -(amplitude or rng.uniform(2, 4))

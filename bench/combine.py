@@ -1,0 +1,146 @@
+"""Scan, novelty, the "auto" switch between them, or both at once? Decided on six families,
+each left out in turn (issue 17).
+
+Every model is trained once with the defaults; its point score is then calibrated as the
+residual scan and as novelty (same network, same held-out data), and the test part scored
+both ways. "auto" takes the one the rule picks; "min p" scores each point by the smaller of
+its two calibrated p-values (as -log10), so that either kind of evidence counts without a
+switch. Families: Kepler stars (one model each), the same stars made spotted rotators,
+NAB artificial, NAB real, discords, lcad's synthetic generator.
+
+    .venv/bin/python -m bench.combine        # ~10 min on 2 cores; bench/results/combine.{json,txt}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import machine, table
+from bench.quality import (
+    Case,
+    discord_cases,
+    kepler_cases,
+    metrics,
+    nab_cases,
+    synthetic_cases,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+HOWS = ("scan", "novelty", "auto", "min p")
+
+
+def families() -> dict[str, list[Case]]:
+    nab = nab_cases()
+    return {"kepler": kepler_cases(0, per_kind=15),
+            "kepler-var": kepler_cases(0, per_kind=15, variable=True),
+            "nab-artificial": [c for c in nab if c.object_id.startswith("art_")],
+            "nab-real": [c for c in nab if not c.object_id.startswith("art_")],
+            "discord": discord_cases(),
+            "synthetic": synthetic_cases()}
+
+
+def _scores(det: Any, case: Case) -> tuple[np.ndarray, np.ndarray]:
+    (s,) = det.score([case.test], on_error="raise")
+    return s.point_score, s.point_p_value
+
+
+def run(log: Any = print) -> dict[str, Any]:
+    from lcad.models.fit import calibration_curves, fit_detector, split_curves
+
+    out: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
+                           "command": "python -m bench.combine", "families": {}}
+    t0 = time.perf_counter()
+    from lcad.models.config import DetectorConfig
+
+    for family, cases in families().items():
+        scores: dict[str, list[np.ndarray]] = {h: [] for h in HOWS}
+        chosen = {}
+        for c in cases:
+            det, _ = fit_detector([c.train], DetectorConfig())
+            chosen[c.object_id] = det.point_method
+            splits = split_curves([c.train], det.config)
+            cal, _ = calibration_curves(det, splits, [c.train])
+            base = det.config.scoring
+            got = {}
+            for how in ("scan", "novelty"):
+                det.config = det.config.model_copy(update={"scoring": base.model_copy(
+                    update={"point": how})})
+                det.calibrate(cal, [c.train])
+                got[how] = _scores(det, c)
+            for how in ("scan", "novelty"):
+                scores[how].append(got[how][0])
+            scores["auto"].append(got[chosen[c.object_id]][0])
+            with np.errstate(divide="ignore"):
+                p = np.fmin(got["scan"][1], got["novelty"][1])
+                scores["min p"].append(-np.log10(p))
+            log(f"  {family}: {c.object_id} ({chosen[c.object_id]}) done "
+                f"({time.perf_counter() - t0:.0f} s)")
+        out["families"][family] = {
+            "series": [c.object_id for c in cases], "auto_chose": chosen,
+            "methods": {h: metrics(cases, s, buffer=64) for h, s in scores.items()}}
+    out["seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _mean(res: dict[str, Any], family: str, how: str, key: str = "pr_auc") -> float:
+    return float(np.mean([r[key] for r in res["families"][family]["methods"][how]
+                          ["per_series"]]))
+
+
+def report(res: dict[str, Any]) -> str:
+    fams = list(res["families"])
+    lines = [f"machine: {res['machine']}; date {res['date']}; {res['command']}", ""]
+    rows = []
+    for how in HOWS:
+        row: list[Any] = [how]
+        for f in fams:
+            m = res["families"][f]["methods"][how]
+            row.append(f"{_mean(res, f, how):.3f} / {m['event_recall']:.2f}")
+        row.append(f"{np.mean([_mean(res, f, how) for f in fams]):.3f}")
+        row.append(f"{min(_mean(res, f, how) for f in fams):.3f}")
+        rows.append(row)
+    lines += ["Mean point PR-AUC over a family's series / event recall at 1 % false alarms:",
+              "", table(["score", *fams, "mean of families", "worst family"], rows), ""]
+    loo = []
+    for f in fams:
+        rest = [g for g in fams if g != f]
+        pick = max(HOWS, key=lambda h: np.mean([_mean(res, g, h) for g in rest]))
+        loo.append([f, pick, f"{_mean(res, f, pick):.3f}",
+                    max(HOWS, key=lambda h: _mean(res, f, h))])
+    lines += ["Leave one family out: the score with the best mean on the other five, judged "
+              "on the one left out:", "",
+              table(["left out", "chosen", "its PR-AUC there", "best there"], loo), ""]
+    lines += ["What auto chose: " + "; ".join(
+        f"{f} " + ", ".join(f"{v} {list(res['families'][f]['auto_chose'].values()).count(v)}"
+                            for v in ("scan", "novelty")) for f in fams)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("action", nargs="?", default="run", choices=["run", "report"])
+    ap.add_argument("--out", type=Path, default=RESULTS / "combine.json")
+    args = ap.parse_args(argv)
+    if args.action == "run":
+        res = run()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(res, indent=1, default=float))
+    else:
+        res = json.loads(args.out.read_text())
+    text = report(res)
+    print(text)
+    if args.action == "run":
+        args.out.with_suffix(".txt").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
