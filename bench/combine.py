@@ -5,10 +5,12 @@ Every model is trained once with the defaults; its point score is then calibrate
 residual scan and as novelty (same network, same held-out data), and the test part scored
 both ways. "auto" takes the one the rule picks; "min p" scores each point by the smaller of
 its two calibrated p-values (as -log10), so that either kind of evidence counts without a
-switch. Families: Kepler stars (one model each), the same stars made spotted rotators,
-NAB artificial, NAB real, discords, lcad's synthetic generator.
+switch. Novelty is spread from windows to points by the largest ("novelty", "auto": the
+default before session 18), the mean and the smallest of the windows covering a point
+(`scoring.novelty_spread`). Families: Kepler stars (one model each), the same stars made
+spotted rotators, NAB artificial, NAB real, discords, lcad's synthetic generator.
 
-    .venv/bin/python -m bench.combine        # ~10 min on 2 cores; bench/results/combine.{json,txt}
+    .venv/bin/python -m bench.combine        # ~8 min on 2 cores; bench/results/combine.{json,txt}
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from bench.quality import (
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-HOWS = ("scan", "novelty", "auto", "min p")
+# novelty spread over the windows covering a point by the largest (default), mean, smallest
+SPREADS = ("max", "mean", "min")
+HOWS = ("scan", "novelty", "novelty, mean spread", "novelty, min spread", "auto",
+        "auto, mean spread", "auto, min spread", "min p")
 
 
 def families() -> dict[str, list[Case]]:
@@ -70,14 +75,20 @@ def run(log: Any = print) -> dict[str, Any]:
             cal, _ = calibration_curves(det, splits, [c.train])
             base = det.config.scoring
             got = {}
-            for how in ("scan", "novelty"):
+            for how, spread in [("scan", "max"), *(("novelty", sp) for sp in SPREADS)]:
                 det.config = det.config.model_copy(update={"scoring": base.model_copy(
-                    update={"point": how})})
+                    update={"point": how, "novelty_spread": spread})})
                 det.calibrate(cal, [c.train])
-                got[how] = _scores(det, c)
-            for how in ("scan", "novelty"):
-                scores[how].append(got[how][0])
-            scores["auto"].append(got[chosen[c.object_id]][0])
+                got[how if how == "scan" or spread == "max" else f"{how}, {spread} spread"] = \
+                    _scores(det, c)
+            for how in HOWS:
+                if how in got:
+                    scores[how].append(got[how][0])
+            pick = chosen[c.object_id]
+            for spread in SPREADS:
+                tail = "" if spread == "max" else f", {spread} spread"
+                scores[f"auto{tail}"].append(got["scan" if pick == "scan"
+                                                else f"novelty{tail}"][0])
             with np.errstate(divide="ignore"):
                 p = np.fmin(got["scan"][1], got["novelty"][1])
                 scores["min p"].append(-np.log10(p))

@@ -117,8 +117,9 @@ class ScoringConfig(_Section):
         "'scan', a multi-scale scan of the residuals (-log10 p of "
         "the most surprising run of `scales` points centred on the point, or containing it "
         "with `scan_cover`); 'novelty', the "
-        "largest distance to the training windows (input and latent space) of the windows "
-        "covering the point; 'window', the mean error of the covering windows; 'auto' "
+        "distance to the training windows (input and latent space) of the windows covering "
+        "the point, averaged (`novelty_spread`); 'window', the mean error of the covering "
+        "windows; 'auto' "
         "(default): scan when the held-out residuals are white (|lag-1 autocorrelation| <= "
         "0.1) and the training fluxes are noisy; novelty when the residuals are not white or "
         "half the consecutive training fluxes repeat exactly (no noise to scan against)",
@@ -141,6 +142,12 @@ class ScoringConfig(_Section):
         "value: 'input', the distance to the nearest training window; 'latent', the distance "
         "of its latent code to the nearest training code; 'error', its reconstruction error "
         "(models/novelty.py)")
+    novelty_spread: Literal["max", "mean", "min"] = Field(
+        "mean", description="how a window's novelty becomes its points': the mean (default), "
+        "largest or smallest over the windows covering a point (max spreads an event's "
+        "novelty over a window either side of it; min keeps it to the points every covering "
+        "window sees). Mean was chosen left one family out of six (docs/quality.md, session "
+        "18)")
     coarse_networks: bool = Field(
         False, description="train an autoencoder on each coarser novelty view "
         "(`novelty_scales`) when the point score is novelty, so that a coarser view's novelty "

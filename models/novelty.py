@@ -15,9 +15,9 @@ One window sees `window` grid points; a daily cycle of 5-minute data is 288. So 
 looks at coarser views (`Scale`): the grid averaged over `factor` points and cut into windows
 of the same length, each spanning `factor` times as long. With `scoring.coarse_networks` each
 view has its own autoencoder (models/multiscale.py), and the view's novelty has the same parts
-as the windows' own; without it, a coarser view is compared in input space only. A point gets
-the largest novelty, over the views, of the windows covering it (the residual scan keeps its
-most surprising scale the same way).
+as the windows' own; without it, a coarser view is compared in input space only. A point gets,
+in each view, the mean novelty of the windows covering it (`scoring.novelty_spread`), and the
+largest over the views (the residual scan keeps its most surprising scale the same way).
 
 The parts (`scoring.novelty_parts`), each in units of its typical value among the training
 windows: "input", the distance to the nearest training window; "latent", the distance of the

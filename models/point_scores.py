@@ -22,7 +22,9 @@ from lcad.models.lightcurve import LightCurve
 from lcad.models.multiscale import view_outputs, view_windows
 from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, Scale
 from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
-from lcad.models.windows import coverage_max, coverage_mean
+from lcad.models.windows import coverage_max, coverage_mean, coverage_min
+
+SPREADS = {"max": coverage_max, "mean": coverage_mean, "min": coverage_min}
 
 if TYPE_CHECKING:
     from lcad.models.detector import Detector, Prepared, Reduced
@@ -174,8 +176,9 @@ class ScanScorer(PointScorer):
 
 @register_point_scorer
 class NoveltyScorer(PointScorer):
-    """The largest novelty (models/novelty.py: distance to the nearest training window in
-    input and latent space) of the windows covering each point, over every view (the windows
+    """The novelty (models/novelty.py: distance to the nearest training window in input and
+    latent space) of the windows covering each point, spread to the point by their mean (or
+    largest, smallest: `scoring.novelty_spread`), the largest over every view (the windows
     themselves and the grid averaged over `scoring.novelty_scales` points)."""
 
     name = "novelty"
@@ -242,8 +245,9 @@ class NoveltyScorer(PointScorer):
 
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:
-        s = coverage_max(self.window_novelty(det, p, z, red, ref_curve), p.win.starts,
-                         det.window, p.res.n_grid)
+        spread = SPREADS[det.config.scoring.novelty_spread]
+        s = spread(self.window_novelty(det, p, z, red, ref_curve), p.win.starts, det.window,
+                   p.res.n_grid)
         for scale in self._fitted().scales:
             s = np.fmax(s, self._coarse_novelty(det, p, scale, ref_curve))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
@@ -274,7 +278,8 @@ class NoveltyScorer(PointScorer):
 
     def _coarse_novelty(self, det: Detector, p: Prepared, scale: Scale,
                         ref_curve: int | None) -> np.ndarray:
-        """(n_grid,) largest novelty at one coarser view of the windows covering each point."""
+        """(n_grid,) novelty at one coarser view of the windows covering each point (spread
+        as `scoring.novelty_spread` says)."""
         cw = view_windows(det, p, scale.factor)
         if not cw.starts.size:
             return np.full(p.res.n_grid, np.nan)
@@ -287,8 +292,9 @@ class NoveltyScorer(PointScorer):
             z, err = out
         exclude = None if ref_curve is None else (
             ref_curve, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
-        return coverage_max(scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
-                            cw.starts, det.window * scale.factor, p.res.n_grid)
+        spread = SPREADS[det.config.scoring.novelty_spread]
+        return spread(scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
+                      cw.starts, det.window * scale.factor, p.res.n_grid)
 
     def save(self, bundle_dir: Path) -> list[str]:
         self._fitted().save(bundle_dir / NOVELTY_FILE)

@@ -156,6 +156,22 @@ def coverage_max(
     return np.where(np.isfinite(out), out, np.nan)
 
 
+def coverage_min(
+    values: np.ndarray, starts: np.ndarray, window: int, n_grid: int
+) -> np.ndarray:
+    """Smallest per-window value over the usable windows covering each grid point (NaN =
+    skip): a point scores high only when every window that sees it does. Points that no
+    usable window covers get NaN. `starts` are distinct."""
+    ok = np.isfinite(values)
+    v, st = values[ok].astype(np.float64), starts[ok]
+    out = np.full(n_grid, np.inf)
+    for k in range(window):  # distinct starts: no index repeats within one offset
+        idx = st + k
+        inside = idx < n_grid
+        out[idx[inside]] = np.minimum(out[idx[inside]], v[inside])
+    return np.where(np.isfinite(out), out, np.nan)
+
+
 DIAGONAL_BLOCK = 4096
 
 

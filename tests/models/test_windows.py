@@ -78,3 +78,22 @@ def test_coverage_max_is_the_largest_covering_value(values, starts):
             span = slice(s, min(s + window, n_grid))
             want[span] = np.fmax(want[span], v)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("values", "starts"), [
+    ([2.0], [3]),
+    ([1.0, 5.0, np.nan, 3.0], [0, 2, 4, 6]),
+    ([4.0], [8]),
+])
+def test_coverage_min_is_the_smallest_covering_value(values, starts):
+    """A point scores what its least surprised covering window says (novelty_spread=min)."""
+    from lcad.models.windows import coverage_min
+
+    values, starts, window, n_grid = np.array(values), np.array(starts), 4, 10
+    got = coverage_min(values, starts, window, n_grid)
+    want = np.full(n_grid, np.nan)
+    for v, s in zip(values, starts, strict=True):
+        if np.isfinite(v):
+            span = slice(s, min(s + window, n_grid))
+            want[span] = np.fmin(want[span], v)
+    np.testing.assert_array_equal(got, want)
