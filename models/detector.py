@@ -799,7 +799,7 @@ class Detector:
                               f"{sorted(POINT_SCORERS)}); register its scorer "
                               "(lcad.models.point_scores.register_point_scorer) before loading")
         try:
-            config = DetectorConfig.model_validate(meta["config"])
+            config = DetectorConfig.model_validate(_as_saved(meta["config"]))
             pre = Preprocessor.from_dict(meta["preprocess"])
             calibration = Calibration.from_dict(cal_data)
         except (KeyError, TypeError, ValueError) as exc:
@@ -832,6 +832,14 @@ class Detector:
             objects = ObjectModel.load(root, meta["objects"], config.objects)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
                    scorer, objects, coarse)
+
+
+def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
+    """A bundle's config with the defaults it was calibrated under where a later lcad
+    changed them: novelty was spread to points by the largest before `novelty_spread`."""
+    scoring = dict(config.get("scoring", {}))
+    scoring.setdefault("novelty_spread", "max")
+    return {**config, "scoring": scoring}
 
 
 def coarse_file(factor: int) -> str:

@@ -349,7 +349,7 @@ def _view_networks(det: Detector, splits: Splits, cal_curves: Sequence[LightCurv
                                      min_delta=tcfg.min_delta, restore_best_weights=True)
 
     t0 = time.perf_counter()
-    _nets, metrics, learned = fit_view_networks(det, splits.train, splits.validation, views,
+    metrics, learned = fit_view_networks(det, splits.train, splits.validation, views,
                                                 stop, verbose)
     if det.coarse:
         det.calibrate(cal_curves, reference)

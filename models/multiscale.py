@@ -77,12 +77,11 @@ def _stack(det: Detector, curves: Sequence[LightCurve], factor: int
 def fit_view_networks(det: Detector, train: Sequence[LightCurve],
                       validation: Sequence[LightCurve], factors: Sequence[int],
                       stop: Callable[[], keras.callbacks.Callback], verbose: int = 0
-                      ) -> tuple[dict[int, keras.Model], dict[str, float], dict[str, Any]]:
-    """Train one autoencoder per view in `factors` (views with fewer than
-    MIN_COARSE_WINDOWS training windows get none). Returns the networks, their metrics
-    (`coarse<k>_*`) and what each learned (diagnostics, by view)."""
+                      ) -> tuple[dict[str, float], dict[str, Any]]:
+    """Train one autoencoder per view in `factors` into `det.coarse` (views with fewer than
+    MIN_COARSE_WINDOWS training windows get none). Returns their metrics (`coarse<k>_*`) and
+    what each learned (diagnostics, by view)."""
     cfg, tcfg = det.config, det.config.train
-    nets: dict[int, keras.Model] = {}
     metrics: dict[str, float] = {}
     learned: dict[str, Any] = {}
     rng = np.random.default_rng(tcfg.seed)
@@ -109,7 +108,6 @@ def fit_view_networks(det: Detector, train: Sequence[LightCurve],
         history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
                           batch_size=batch, shuffle=True, verbose=verbose,
                           callbacks=[stop()])
-        nets[factor] = net
         det.coarse[factor] = net
         z, r = det.predict_arrays(x_va, det.coarse_network(factor))
         got = diagnostics.measure(z, r, y_va, cfg.model.variant == "variational")
@@ -119,4 +117,4 @@ def fit_view_networks(det: Detector, train: Sequence[LightCurve],
         if history.history.get("val_loss"):
             metrics[f"{key}_best_val_loss"] = float(np.nanmin(history.history["val_loss"]))
         learned[str(factor)] = got.to_dict()
-    return nets, {k: v for k, v in metrics.items() if np.isfinite(v)}, learned
+    return {k: v for k, v in metrics.items() if np.isfinite(v)}, learned

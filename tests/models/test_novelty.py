@@ -328,3 +328,18 @@ def test_no_coarse_networks_where_the_scan_is_chosen(rng):
     det, metrics = fit_detector([curve], DetectorConfig.from_dict(cfg))
     assert det.point_method == "scan" and det.coarse == {}
     assert not any(k.startswith("coarse") for k in metrics)
+
+
+def test_a_bundle_from_before_novelty_spread_keeps_the_largest(jumps, tmp_path):
+    """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest:
+    loading one must not switch it to today's default (mean) under its old threshold."""
+    import shutil
+
+    _, _, _, _, path = jumps
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    meta = json.loads((old / "config.json").read_text())
+    del meta["config"]["scoring"]["novelty_spread"]
+    (old / "config.json").write_text(json.dumps(meta))
+    assert Detector.load(old).config.scoring.novelty_spread == "max"
+    assert Detector.load(path).config.scoring.novelty_spread == "mean"
