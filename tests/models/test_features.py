@@ -79,9 +79,9 @@ def test_our_lomb_scargle_matches_astropy():
 
 
 def direct_band_features(t, v, e):
-    """One band's BAND_FEATURES the plain way (numpy per statistic, the periodogram alone):
-    what the batched, padded computation must give."""
-    from lcad.models.features import MIN_EPOCHS, frequency_grid, lomb_scargle_power
+    """One band's BAND_FEATURES but the period the plain way (numpy per statistic): what the
+    batched, padded computation must give."""
+    from lcad.models.features import MIN_EPOCHS
 
     out = np.full(len(BAND_FEATURES), np.nan)
     if v.size < MIN_EPOCHS:
@@ -94,18 +94,56 @@ def direct_band_features(t, v, e):
                np.log10((hi - lo) / level), np.mean(z ** 3), np.mean(z ** 4) - 3,
                np.log10(np.mean(np.diff(v) ** 2) / sd ** 2), np.mean(np.abs(z) > 1),
                np.log10(np.mean(((v - med) / e) ** 2)) if e is not None else np.nan]
-    if t[-1] - t[0] <= 0.2:  # under two minimum periods: no search
+    return out
+
+
+def direct_shared_period(bands):
+    """[(t, v, e)] of one object's bands -> [(log10 period, power)] per band, the plain way:
+    each band's power on the grid of the object's longest span, added with weights chi^2
+    about the band's weighted mean; the CANDIDATES highest local maxima of the sum each
+    searched again from one coarse step below to one above, REFINE_STEPS points a step; the
+    highest point of the summed zoomed powers is the object's period, each band keeps its
+    own power there. Bands under MIN_EPOCHS or spanning <= 2 MIN_PERIOD take no part."""
+    from lcad.models.features import (
+        CANDIDATES,
+        MIN_EPOCHS,
+        REFINE_STEPS,
+        frequency_grid,
+        lomb_scargle_power,
+    )
+
+    out = [(np.nan, np.nan)] * len(bands)
+    part = [i for i, (t, v, _) in enumerate(bands) if v.size >= MIN_EPOCHS and t[-1] - t[0] > 0.2]
+    if not part:
         return out
-    f0, df, n = (a[0] for a in frequency_grid(np.array([t[-1] - t[0]])))
-    p = lomb_scargle_power(t, v, np.ones_like(v) if e is None else e, f0, df, n)
-    k = int(np.argmax(p))
-    out[8:] = [np.log10(1 / (f0 + k * df)), p[k]]
+    span = max(bands[i][0][-1] - bands[i][0][0] for i in part)
+    f0, df, n = (a[0] for a in frequency_grid(np.array([span])))
+    weight = {}
+    for i in part:
+        t, v, e = bands[i]
+        w = 1 / e ** 2
+        weight[i] = np.sum(w * (v - np.sum(w * v) / np.sum(w)) ** 2)
+    total = sum(weight[i] * lomb_scargle_power(*bands[i], f0, df, n) for i in part)
+    peaks = [k for k in range(n)
+             if (k == 0 or total[k] >= total[k - 1]) and (k == n - 1 or total[k] > total[k + 1])]
+    best = (-np.inf, np.nan, None)
+    for k in sorted(peaks, key=lambda k: -total[k])[:CANDIDATES]:
+        start = f0 + max(k - 1, 0) * df
+        fine = {i: lomb_scargle_power(*bands[i], start, df / REFINE_STEPS, 2 * REFINE_STEPS + 1)
+                for i in part}
+        summed = sum(weight[i] * fine[i] for i in part)
+        j = int(np.argmax(summed))
+        if summed[j] > best[0]:
+            best = (summed[j], start + j * df / REFINE_STEPS, {i: fine[i][j] for i in part})
+    for i in part:
+        out[i] = (np.log10(1 / best[1]), best[2][i])
     return out
 
 
 def test_batched_features_equal_the_direct_computation_band_by_band():
     """Objects of very different sizes in one batch (3 to 300 epochs a band, spans of days to
-    years, with and without errors, a band missing) get the features each band gives alone."""
+    years, with and without errors, a band missing) get the features each band gives alone,
+    and the period their bands give together."""
     rng = np.random.default_rng(7)
     curves = []
     for i, (n_g, n_r, span) in enumerate([(50, 50, 1000), (3, 40, 300), (300, 12, 30),
@@ -118,14 +156,53 @@ def test_batched_features_equal_the_direct_computation_band_by_band():
         curves.append(LightCurve.from_arrays(f"o{i}", t, flux, err, band, emit_warnings=False))
     got, names = feature_matrix(curves, ["g", "r"])
     for c, row in zip(curves, got, strict=True):
-        want = []
+        want, bands = [], []
         for b in ("g", "r"):
             sel = c.band == b
-            want.append(direct_band_features(c.time[sel], c.flux[sel],
-                                             None if c.flux_err is None else c.flux_err[sel]))
+            e = None if c.flux_err is None else c.flux_err[sel]
+            want.append(direct_band_features(c.time[sel], c.flux[sel], e))
+            bands.append((c.time[sel], c.flux[sel], np.ones(sel.sum()) if e is None else e))
+        for w, per in zip(want, direct_shared_period(bands), strict=True):
+            w[8:] = per
         g_med, r_med = (np.median(c.flux[c.band == b]) if (c.band == b).sum() >= 5 else np.nan
                         for b in ("g", "r"))
         want = np.concatenate([*want, [-2.5 * np.log10(g_med / r_med)]])
-        np.testing.assert_allclose(row, want, rtol=1e-9, atol=1e-12, err_msg=c.object_id)
+        power = np.array(["period_power" in n for n in names])  # single-precision sums
+        np.testing.assert_allclose(row[~power], want[~power], rtol=1e-9, atol=1e-12,
+                                   err_msg=c.object_id)
+        np.testing.assert_allclose(row[power], want[power], atol=1e-5, err_msg=c.object_id)
     assert np.isnan(got[3, names.index("r.log_epochs")])  # no r band: NaN
     assert np.isnan(got[5, names.index("g.log_period")])  # span under two minimum periods
+
+
+def test_periods_of_sdss_rr_lyrae_match_the_catalogue():
+    """The period search finds the catalogued period of real SDSS Stripe 82 RR Lyrae (8-year
+    spans, ~55 epochs in each of 5 bands). On all 241 stars: the coarse grid alone (20,000
+    frequencies, fewer than one a peak width over such spans) found it in ~40 % of bands;
+    zooming in on its highest peaks, in ~63 % (what an exhaustive search at 5 frequencies a
+    peak width finds); the bands' powers added, in ~66 % of stars, and the one-day alias of
+    nightly sampling (|f - f_true| = 1 / day) in most of the rest (96 % one or the other)."""
+    import pandas as pd
+
+    from lcad.models.features import band_order, band_rows, best_periods
+    from lcad.models.io import read_curves
+    from tests.conftest import shared_data
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
+    per = pd.read_csv(shared_data("rrlyrae", "periods.csv")).set_index("Num")["Per"]
+    truth = np.array([per[int(c.object_id)] for c in curves])
+    order = band_order(sorted({b for c in curves for b in c.bands}))
+    rows = band_rows(curves, order)
+    period, power = best_periods(rows.t, rows.v, rows.e, rows.n)
+    found = np.abs(period.reshape(len(curves), len(order)) / truth[:, None] - 1) < 0.01
+    assert found.mean() > 0.58
+    assert np.all((power > 0) & (power <= 1))
+    shared, power = best_periods(rows.t, rows.v, rows.e, rows.n,
+                                 np.arange(rows.n.size) // len(order))
+    shared = shared.reshape(len(curves), len(order))
+    assert np.all(shared == shared[:, :1])  # one period an object
+    right = np.abs(shared[:, 0] / truth - 1) < 0.01
+    alias = np.abs(np.abs(1 / shared[:, 0] - 1 / truth) - 1) < 0.01
+    assert right.mean() > 0.62
+    assert (right | alias).mean() > 0.92
+    assert np.all((power > 0) & (power <= 1))
