@@ -120,7 +120,7 @@ def direct_shared_period(bands):
     f0, df, n = (a[0] for a in frequency_grid(np.array([span])))
     weight = {}
     for i in part:
-        t, v, e = bands[i]
+        _, v, e = bands[i]
         w = 1 / e ** 2
         weight[i] = np.sum(w * (v - np.sum(w * v) / np.sum(w)) ** 2)
     total = sum(weight[i] * lomb_scargle_power(*bands[i], f0, df, n) for i in part)
