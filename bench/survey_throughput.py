@@ -5,8 +5,9 @@ history. The set: synthetic survey objects, two bands (g, r), 50 epochs each, ir
 three years with nights and seasonal gaps, pulsating or constant stars with 1 % errors. A
 detector is trained with the defaults (which pick whole-curve mode for such curves) on 1,000
 of them; then all are scored:
-- batch: `lcad score` (the program, end to end, from a Parquet file) and its in-process part
-  (`training.scoring.score_to_file`, model already loaded);
+- batch: `lcad score` (the program, end to end, from a Parquet file), the same with
+  `--processes 2`, and its in-process part (`training.scoring.score_to_file`, model already
+  loaded);
 - service: a real `lcad serve`, requests of 100 objects (JSON), 1 and 4 clients at once.
 
     .venv/bin/python -m bench.survey_throughput --objects 5000 --requests 10   # ~4 min, 2 cores
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([str(BIN / "lcad"), "score", "--model", str(bundle), "--data", str(data),
                     "--output", str(tmp / "cli.parquet")], check=True, capture_output=True)
     cli = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run([str(BIN / "lcad"), "score", "--model", str(bundle), "--data", str(data),
+                    "--output", str(tmp / "cli2.parquet"), "--processes", "2"], check=True,
+                   capture_output=True)
+    cli2 = time.perf_counter() - t0
     n = summary["n_objects"]
 
     body = tmp / "batch.json"
@@ -121,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     rates = {c: serve_rate(bundle, body, 100, c, args.requests, tmp) for c in (1, 4)}
     rows = [["lcad score (program: start, load, read, score, write)", f"{n / cli:,.0f}",
              f"{cli:.1f} s"],
+            ["lcad score --processes 2 (the same, chunks in 2 processes)", f"{n / cli2:,.0f}",
+             f"{cli2:.1f} s"],
             ["score_to_file (model loaded)", f"{n / inproc:,.0f}", f"{inproc:.1f} s"],
             ["lcad serve, 100 objects a request, 1 client", f"{rates[1]:,.0f}", "-"],
             ["lcad serve, 100 objects a request, 4 clients", f"{rates[4]:,.0f}", "-"]]

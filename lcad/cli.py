@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunks (object groups, segments) scored at once (default: the cores "
                         "plus one, at most 4; one for survey (whole-curve) models, whose "
                         "threads only contend)")
+    s.add_argument("--processes", type=_at_least(1), default=1, metavar="N",
+                   help="score the object chunks in N processes, each loading the model once "
+                        "(seconds each): for many objects, e.g. survey catalogues, on N cores "
+                        "(docs/benchmarks.md); curves scored in segments stay in one")
     _column_flags(s)
 
     k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects "
@@ -472,7 +476,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
-                            args.workers, args.samples)
+                            args.workers, args.samples, args.processes)
     _report_repairs(summary["repairs"])
     pcfg = det.config.preprocess
     _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +22,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.io import iter_curves, summarize_repairs
 from lcad.models.lightcurve import LightCurve
-from lcad.models.results import ScoreResult, finite_or_none
+from lcad.models.results import finite_or_none
 
 
 class TableWriter:
@@ -92,17 +95,72 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], workers: int = WORKERS
         yield from map(fn, items)
         return
     with ThreadPoolExecutor(workers, thread_name_prefix="lcad-score") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
+        yield from _in_order(pool, fn, items, workers)
+
+
+def _in_order(pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead: int
+              ) -> Iterator[R]:
+    """`fn` over `items` on `pool`, at most `ahead` + 1 submitted and not yet taken."""
+    pending: deque[Future[R]] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) > ahead:
                 yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for f in pending:
+            f.cancel()
+
+
+# each scoring process's threads: one for BLAS and TensorFlow, so that N processes use N cores
+# instead of fighting over them
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+               "TF_CPP_MIN_LOG_LEVEL": "3"}
+_WORKER: dict[str, Detector] = {}  # the detector of a scoring process
+
+
+def _load_worker(bundle: str) -> None:
+    _WORKER["det"] = Detector.load(bundle)
+
+
+def _score_in_worker(threshold: float | None, samples: int, chunk: list[LightCurve]
+                     ) -> Scored:
+    return _score_chunk(_WORKER["det"], threshold, samples, chunk)
+
+
+@contextlib.contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` in os.environ while the block runs (what spawned processes inherit)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
+def scoring_processes(det: Detector, processes: int) -> Iterator[ProcessPoolExecutor]:
+    """`processes` fresh Python processes (spawned: TensorFlow is not fork-safe), each with
+    one thread and `det` loaded once from a copy of its bundle (whatever it was loaded from:
+    a path, the MLflow registry, or memory). Starting one costs an import of TensorFlow and
+    a model load (seconds): worth it for thousands of objects."""
+    import multiprocessing
+
+    with tempfile.TemporaryDirectory(prefix="lcad-score-") as tmp:
+        bundle = det.save(Path(tmp) / "bundle")
+        ctx = multiprocessing.get_context("spawn")
+        with _environment(_ONE_THREAD), ProcessPoolExecutor(
+                processes, mp_context=ctx, initializer=_load_worker,
+                initargs=(str(bundle),)) as pool:
+            yield pool
 
 
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
@@ -195,12 +253,15 @@ def score_to_file(
     segment_points: int = SEGMENT_POINTS,
     workers: int | None = None,
     samples: int = 0,
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Score every curve under `data`; write points to `output`, objects beside it.
 
     Files are read one at a time, objects scored `batch_objects` at a time, and curves longer
     than `segment_points` in overlapping segments (`score_long`); up to `workers` chunks are
-    scored at once (default: `default_workers`), and written in order. `samples` >= 2:
+    scored at once (default: `default_workers`), and written in order; with `processes` > 1
+    the chunks are scored in that many processes instead (`scoring_processes`; curves
+    scored in segments stay in this one). `samples` >= 2:
     columns `score_mean`, `score_std` in both tables (the spread over that many random
     passes: `Detector.score`).
     """
@@ -214,41 +275,64 @@ def score_to_file(
                                "n_intervals": 0, "skipped": {}, "unscored": [], "repairs": [],
                                "objects_file": str(objects_path(output))}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
-    try:
-        for _, curves in iter_curves(data, columns, unit):
-            summary["repairs"] += summarize_repairs(curves)
-            bar.total = (bar.total or 0) + len(curves)  # the counter shows "n/total"
-            bar.refresh()
-            long = [c for c in curves if len(c) > segment_points]
-            short = [c for c in curves if len(c) <= segment_points]
-            for c in long:
-                try:  # nothing is written for a curve none of whose segments scores
-                    row = score_long(det, c, threshold, points.write, segment_points, workers,
-                                     samples)
-                except LightCurveError as exc:
-                    summary["skipped"][c.object_id] = exc.message
-                    continue
-                _count(summary, objects, pd.DataFrame([row]))
-                bar.update(1)
-            chunks = (short[lo: lo + batch_objects] for lo in range(0, len(short), batch_objects))
-            for n_chunk, result in ordered_map(partial(_score_chunk, det, threshold, samples),
-                                               chunks, workers):
-                summary["skipped"].update(result.skipped)
-                if len(result):
-                    points.write(result.points_frame(categorical=True))
-                    _count(summary, objects, result.to_frame())
-                bar.update(n_chunk)
-    finally:
-        bar.close()
-        spread = SPREAD_COLUMNS if samples else []
-        points.close(POINT_COLUMNS + spread)
-        objects.close(OBJECT_COLUMNS + spread)
+    with contextlib.ExitStack() as stack:
+        if processes > 1:
+            pool = stack.enter_context(scoring_processes(det, processes))
+            score_chunks: Callable[[Iterable[list[LightCurve]]], Iterator[Scored]] = partial(
+                _in_order, pool, partial(_score_in_worker, threshold, samples),
+                ahead=2 * processes)
+        else:
+            score_chunks = partial(ordered_map, partial(_score_chunk, det, threshold, samples),
+                                   workers=workers)
+        try:
+            for _, curves in iter_curves(data, columns, unit):
+                summary["repairs"] += summarize_repairs(curves)
+                bar.total = (bar.total or 0) + len(curves)  # the counter shows "n/total"
+                bar.refresh()
+                long = [c for c in curves if len(c) > segment_points]
+                short = [c for c in curves if len(c) <= segment_points]
+                for c in long:
+                    try:  # nothing is written for a curve none of whose segments scores
+                        row = score_long(det, c, threshold, points.write, segment_points,
+                                         workers, samples)
+                    except LightCurveError as exc:
+                        summary["skipped"][c.object_id] = exc.message
+                        continue
+                    _count(summary, objects, pd.DataFrame([row]))
+                    bar.update(1)
+                chunks = (short[lo: lo + batch_objects]
+                          for lo in range(0, len(short), batch_objects))
+                for done in score_chunks(chunks):
+                    summary["skipped"].update(done.skipped)
+                    if done.objects is not None and done.points is not None:
+                        points.write(done.points)
+                        _count(summary, objects, done.objects)
+                    bar.update(done.n)
+        finally:
+            bar.close()
+            spread = SPREAD_COLUMNS if samples else []
+            points.close(POINT_COLUMNS + spread)
+            objects.close(OBJECT_COLUMNS + spread)
     return summary
 
 
+@dataclass
+class Scored:
+    """A chunk's tables, built where it was scored (a scoring process sends them back)."""
+
+    n: int
+    skipped: dict[str, str]
+    points: pd.DataFrame | None
+    objects: pd.DataFrame | None
+
+
 def _score_chunk(det: Detector, threshold: float | None, samples: int,
-                 chunk: list[LightCurve]) -> tuple[int, ScoreResult]:
-    return len(chunk), det.score(chunk, threshold=threshold, on_error="skip", samples=samples)
+                 chunk: list[LightCurve]) -> Scored:
+    result = det.score(chunk, threshold=threshold, on_error="skip", samples=samples)
+    if not len(result):
+        return Scored(len(chunk), result.skipped, None, None)
+    return Scored(len(chunk), result.skipped, result.points_frame(categorical=True),
+                  result.to_frame())
 
 
 def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame) -> None:

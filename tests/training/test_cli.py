@@ -487,8 +487,9 @@ def test_object_verdict_does_not_depend_on_segment_points(trained, tmp_path, dip
 
 def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv, tmp_path,
                                                                capsys):
-    """Segments of a long curve and groups of short ones, several at once: same rows, same
-    order, same values as one at a time (CLI, Parquet)."""
+    """Segments of a long curve and groups of short ones, several at once (threads, or two
+    scoring processes that each load the model): same rows, same order, same values as one
+    at a time (CLI, Parquet)."""
     rng = np.random.default_rng(5)
     t = np.arange(6000) * 0.02
     long = pd.DataFrame({"object_id": "long", "time": t,
@@ -499,17 +500,20 @@ def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv
     data = tmp_path / "mixed.csv"
     pd.concat([short, long], ignore_index=True).to_csv(data, index=False)
     outs = []
-    for workers in ("1", "3"):
-        out = tmp_path / f"w{workers}.parquet"
+    for name, flags in (("w1", ["--workers", "1"]), ("w3", ["--workers", "3"]),
+                        ("p2", ["--processes", "2"])):
+        out = tmp_path / f"{name}.parquet"
         assert main(["score", "--model", str(trained), "--data", str(data), "--output",
                      str(out), "--batch-objects", "3", "--segment-points", "1000",
-                     "--workers", workers]) == 0
-        outs.append((pd.read_parquet(out), pd.read_parquet(tmp_path / f"w{workers}.objects"
+                     *flags]) == 0
+        outs.append((pd.read_parquet(out), pd.read_parquet(tmp_path / f"{name}.objects"
                                                             ".parquet")))
-    (p1, o1), (p3, o3) = outs
+    (p1, o1), (p3, o3), (pp, op) = outs
     assert len(p1) == len(short) + len(long) and len(o1) == 13
     pd.testing.assert_frame_equal(p1, p3)
     pd.testing.assert_frame_equal(o1, o3)
+    pd.testing.assert_frame_equal(p1, pp)
+    pd.testing.assert_frame_equal(o1, op)
     assert p1["object_id"].astype(str).tolist() == \
         ["long"] * len(long) + short["object_id"].tolist()  # long curves go first
     with pytest.raises(SystemExit) as exc:
