@@ -47,8 +47,40 @@ REPEAT_LIMIT = 0.5
 PARTS = ("input", "latent", "error")
 
 
+class _References:
+    """Reference windows' values `x_ref` and codes `z_ref` (with their squared norms, computed
+    once), and a window's novelty as the sum of its parts (`PARTS`) in their units."""
+
+    x_ref: np.ndarray
+    z_ref: np.ndarray | None
+    z_unit: float
+    e_unit: float
+
+    @cached_property
+    def x_sq(self) -> np.ndarray:
+        return squared_norms(np.asarray(self.x_ref, np.float32))
+
+    @cached_property
+    def z_sq(self) -> np.ndarray:
+        return squared_norms(np.asarray(self.z_ref, np.float32))
+
+    def _parts_sum(self, parts: Sequence[str], x_unit: float, x: np.ndarray,
+                   z: np.ndarray | None, err: np.ndarray | None, skip: Skip | None
+                   ) -> np.ndarray:
+        """Input distance over `x_unit`, latent distance over `z_unit`, rms reconstruction
+        error over `e_unit`: the parts named in `parts` that the inputs allow, added up."""
+        d = np.zeros(x.shape[0])
+        if "input" in parts:
+            d += nearest_distance(x, self.x_ref, skip, self.x_sq) / x_unit
+        if "latent" in parts and self.z_ref is not None and z is not None:
+            d += nearest_distance(z, self.z_ref, skip, self.z_sq) / self.z_unit
+        if "error" in parts and err is not None:
+            d += np.sqrt(np.maximum(err, 0.0)) / self.e_unit
+        return d
+
+
 @dataclass
-class Scale:
+class Scale(_References):
     """A coarser view: the training windows of the grid averaged over `factor` points; with
     the view's own network, their latent codes and reconstruction errors too."""
 
@@ -102,25 +134,8 @@ class Scale:
             skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, duration)
         if self.z_ref is None or z is None or err is None:
             parts = ("input",)
-        d = np.zeros(x.shape[0])
-        if "input" in parts:
-            d += nearest_distance(x, self.x_ref, skip, self.x_sq) / self.unit
-        if "latent" in parts and self.z_ref is not None and z is not None:
-            dz = nearest_distance(z, self.z_ref, skip, self.z_sq)
-            d += dz / self.z_unit
-            if "input" not in parts:  # no neighbour left: no score
-                d[~np.isfinite(dz)] = np.nan
-        if "error" in parts and err is not None:
-            d += np.sqrt(np.maximum(err, 0.0)) / self.e_unit
-        return np.where(np.isfinite(d), d, np.nan)
-
-    @cached_property
-    def x_sq(self) -> np.ndarray:
-        return squared_norms(np.asarray(self.x_ref, np.float32))
-
-    @cached_property
-    def z_sq(self) -> np.ndarray:
-        return squared_norms(np.asarray(self.z_ref, np.float32))
+        d = self._parts_sum(parts, self.unit, x, z, err, skip)
+        return np.where(np.isfinite(d), d, np.nan)  # no neighbour left: no score
 
 
 @dataclass
@@ -196,7 +211,7 @@ def error_unit(err: np.ndarray) -> float:
 
 
 @dataclass
-class Novelty:
+class Novelty(_References):
     x_ref: np.ndarray  # (n, D) float32 normalised values of training windows
     z_ref: np.ndarray  # (n, L) float32 their latent codes
     x_unit: float  # median distance of a training window to its nearest other one
@@ -236,25 +251,10 @@ class Novelty:
         if exclude is not None and self.origin is not None:
             curve, starts, window = exclude
             skip = _overlap_skip(self.origin, np.full(starts.size, curve), starts, window)
-        d = np.zeros(x.shape[0])
-        if "input" in self.parts:
-            d += nearest_distance(x, self.x_ref, skip, self.x_sq) / self.x_unit
-        if "latent" in self.parts:
-            d += nearest_distance(z, self.z_ref, skip, self.z_sq) / self.z_unit
-        if "error" in self.parts:
-            if err is None or not np.isfinite(self.e_unit):
-                raise ValueError("the novelty part 'error' needs the windows' reconstruction "
-                                 "errors and the reference's")
-            d += np.sqrt(np.maximum(err, 0.0)) / self.e_unit
-        return d
-
-    @cached_property
-    def x_sq(self) -> np.ndarray:
-        return squared_norms(np.asarray(self.x_ref, np.float32))
-
-    @cached_property
-    def z_sq(self) -> np.ndarray:
-        return squared_norms(np.asarray(self.z_ref, np.float32))
+        if "error" in self.parts and (err is None or not np.isfinite(self.e_unit)):
+            raise ValueError("the novelty part 'error' needs the windows' reconstruction "
+                             "errors and the reference's")
+        return self._parts_sum(self.parts, self.x_unit, x, z, err, skip)
 
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
