@@ -16,7 +16,6 @@ spotted rotators, NAB artificial, NAB real, discords, lcad's synthetic generator
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine, table
+from bench.common import family_mean, leave_one_family_out, machine, run_or_report, table
 from bench.quality import (
     Case,
     discord_cases,
@@ -101,11 +100,6 @@ def run(log: Any = print) -> dict[str, Any]:
     return out
 
 
-def _mean(res: dict[str, Any], family: str, how: str, key: str = "pr_auc") -> float:
-    return float(np.mean([r[key] for r in res["families"][family]["methods"][how]
-                          ["per_series"]]))
-
-
 def report(res: dict[str, Any]) -> str:
     fams = list(res["families"])
     lines = [f"machine: {res['machine']}; date {res['date']}; {res['command']}", ""]
@@ -114,18 +108,14 @@ def report(res: dict[str, Any]) -> str:
         row: list[Any] = [how]
         for f in fams:
             m = res["families"][f]["methods"][how]
-            row.append(f"{_mean(res, f, how):.3f} / {m['event_recall']:.2f}")
-        row.append(f"{np.mean([_mean(res, f, how) for f in fams]):.3f}")
-        row.append(f"{min(_mean(res, f, how) for f in fams):.3f}")
+            row.append(f"{family_mean(res, f, how):.3f} / {m['event_recall']:.2f}")
+        row.append(f"{np.mean([family_mean(res, f, how) for f in fams]):.3f}")
+        row.append(f"{min(family_mean(res, f, how) for f in fams):.3f}")
         rows.append(row)
     lines += ["Mean point PR-AUC over a family's series / event recall at 1 % false alarms:",
               "", table(["score", *fams, "mean of families", "worst family"], rows), ""]
-    loo = []
-    for f in fams:
-        rest = [g for g in fams if g != f]
-        pick = max(HOWS, key=lambda h: np.mean([_mean(res, g, h) for g in rest]))
-        loo.append([f, pick, f"{_mean(res, f, pick):.3f}",
-                    max(HOWS, key=lambda h: _mean(res, f, h))])
+    loo = [[f, pick, f"{there:.3f}", top]
+           for f, pick, there, top, _ in leave_one_family_out(res, HOWS)]
     lines += ["Leave one family out: the score with the best mean on the other five, judged "
               "on the one left out:", "",
               table(["left out", "chosen", "its PR-AUC there", "best there"], loo), ""]
@@ -140,18 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", nargs="?", default="run", choices=["run", "report"])
     ap.add_argument("--out", type=Path, default=RESULTS / "combine.json")
     args = ap.parse_args(argv)
-    if args.action == "run":
-        res = run()
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1, default=float))
-    else:
-        res = json.loads(args.out.read_text())
-    text = report(res)
-    print(text)
-    if args.action == "run":
-        args.out.with_suffix(".txt").write_text(text + "\n")
-    return 0
-
+    return run_or_report(args.action, args.out, lambda: run(), report)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,3 +62,43 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# ---- benches that score families of series with several methods and decide left one out ----
+def family_mean(res: dict[str, Any], family: str, method: str, key: str = "pr_auc") -> float:
+    """Mean of `key` over a family's series (res["families"][family]["methods"][method])."""
+    per = res["families"][family]["methods"][method]["per_series"]
+    return float(sum(r[key] for r in per) / len(per))
+
+
+def leave_one_family_out(res: dict[str, Any], methods: Sequence[str]
+                         ) -> list[tuple[str, str, float, str, float]]:
+    """Per family left out: the method with the best mean over the other families' means,
+    its mean on the one left out, and the best method there in hindsight with its mean."""
+    fams = list(res["families"])
+    out = []
+    for f in fams:
+        rest = [g for g in fams if g != f]
+        chosen = max(methods, key=lambda m: sum(family_mean(res, g, m) for g in rest))
+        top = max(methods, key=lambda m: family_mean(res, f, m))
+        out.append((f, chosen, family_mean(res, f, chosen), top, family_mean(res, f, top)))
+    return out
+
+
+def run_or_report(action: str, out: Any, run: Callable[[], dict[str, Any]],
+                  report: Callable[[dict[str, Any]], str]) -> int:
+    """`run`: measure, write `out` (JSON) and its report beside it (.txt); `report`: the
+    report again from `out`. The report is printed either way."""
+    import json
+
+    if action == "run":
+        res = run()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1, default=float))
+    else:
+        res = json.loads(out.read_text())
+    text = report(res)
+    print(text)
+    if action == "run":
+        out.with_suffix(".txt").write_text(text + "\n")
+    return 0

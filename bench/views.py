@@ -16,7 +16,6 @@ other two is judged on the one left out. Kepler is not here: its held-out residu
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import machine, table
+from bench.common import family_mean, leave_one_family_out, machine, run_or_report, table
 from bench.quality import Case, discord_cases, lcad_scores, located, metrics, nab_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,11 +95,6 @@ def run(overrides: list[str], log: Any = print) -> dict[str, Any]:
     return out
 
 
-def _mean(res: dict[str, Any], family: str, variant: str, key: str = "pr_auc") -> float:
-    per = res["families"][family]["methods"][variant]["per_series"]
-    return float(np.mean([r[key] for r in per]))
-
-
 def report(res: dict[str, Any]) -> str:
     fams = list(res["families"])
     lines = [f"machine: {res['machine']}; date {res['date']}; {res['command']}", ""]
@@ -114,7 +108,7 @@ def report(res: dict[str, Any]) -> str:
             row.append(f"{m['mean_vus_pr']:.3f}")
         allpr = [r["pr_auc"] for f in fams
                  for r in res["families"][f]["methods"][v]["per_series"]]
-        row.append(f"{np.mean([_mean(res, f, v) for f in fams]):.3f}")
+        row.append(f"{np.mean([family_mean(res, f, v) for f in fams]):.3f}")
         row.append(f"{min(allpr):.3f}")
         row.append(res["families"]["discord"]["methods"][v]["located"]
                    if "discord" in fams else "")
@@ -125,12 +119,8 @@ def report(res: dict[str, Any]) -> str:
               table(heads, rows), ""]
     lines += ["Leave one family out: the variant with the best mean PR-AUC on the other "
               "families, judged on the one left out:", ""]
-    loo = []
-    for f in fams:
-        rest = [g for g in fams if g != f]
-        best = max(VARIANTS, key=lambda v: np.mean([_mean(res, g, v) for g in rest]))
-        top = max(VARIANTS, key=lambda v: _mean(res, f, v))
-        loo.append([f, best, f"{_mean(res, f, best):.3f}", top, f"{_mean(res, f, top):.3f}"])
+    loo = [[f, best, f"{there:.3f}", top, f"{top_there:.3f}"]
+           for f, best, there, top, top_there in leave_one_family_out(res, list(VARIANTS))]
     lines += [table(["left out", "chosen on the others", "its PR-AUC there",
                      "best there (in hindsight)", "PR-AUC"], loo), ""]
     lines += ["What the networks learned (held-out R^2 / noise ceiling; coarse view active "
@@ -156,18 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override of every detector (before the variants)")
     args = ap.parse_args(argv)
-    if args.action == "run":
-        res = run(args.set)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(res, indent=1, default=float))
-    else:
-        res = json.loads(args.out.read_text())
-    text = report(res)
-    print(text)
-    if args.action == "run":
-        args.out.with_suffix(".txt").write_text(text + "\n")
-    return 0
-
+    return run_or_report(args.action, args.out, lambda: run(args.set), report)
 
 if __name__ == "__main__":
     sys.exit(main())
