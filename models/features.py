@@ -42,6 +42,10 @@ OVERSAMPLE = 1
 CANDIDATES = 32
 REFINE_STEPS = 8
 REFINE_ROWS = 128
+# the searches: "zoom" (the bands' shared period, zoomed in; since session 19), "grid" (each
+# band's highest point of a grid at 5 frequencies a peak width, at most N_FREQUENCIES: what
+# object models saved before session 19 were fitted with, and still score with)
+PERIOD_SEARCHES = ("zoom", "grid")
 
 
 def band_order(bands: Sequence[str]) -> list[str]:
@@ -119,7 +123,8 @@ def _percentile(sorted_rows: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     return a + (b - a) * (pos - lo)
 
 
-def band_features(rows: BandRows, periods: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def band_features(rows: BandRows, periods: bool = True, search: str = "zoom"
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, `BAND_FEATURES`) of every band row at once, and each row's median (the colours'
     levels); a row with fewer than `MIN_EPOCHS` epochs: NaN."""
     out = np.full((rows.n.size, len(BAND_FEATURES)), np.nan)
@@ -156,7 +161,7 @@ def band_features(rows: BandRows, periods: bool = True) -> tuple[np.ndarray, np.
         res[:, 7] = np.where(has_err, _log((chi * chi).sum(axis=1) / nf), np.nan)
     if periods:
         err = np.where(np.isfinite(e), e, 1.0)  # no errors: equal weights
-        period, power = best_periods(t, v, err, n, np.flatnonzero(use) // rows.bands)
+        period, power = best_periods(t, v, err, n, np.flatnonzero(use) // rows.bands, search)
         res[:, 8], res[:, 9] = _log(period), power
     out[use], medians[use] = res, med
     return out, medians
@@ -295,18 +300,19 @@ def lomb_scargle_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, f0: float, d
     return power[0, :n_freq].astype(float)
 
 
-def frequency_grid(span: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frequency_grid(span: np.ndarray, oversample: float = OVERSAMPLE
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(f0, df, n_freq) of each span's coarse search: periods from MIN_PERIOD to the span,
     OVERSAMPLE frequencies per peak width (1 / span), at most N_FREQUENCIES (long survey
     spans are searched coarser than that; `best_periods` zooms in on the highest peaks)."""
     f0, f1 = 1.0 / span, 1.0 / MIN_PERIOD
-    n_freq = np.minimum(N_FREQUENCIES, np.maximum(16, np.ceil(OVERSAMPLE * span * (f1 - f0))))
+    n_freq = np.minimum(N_FREQUENCIES, np.maximum(16, np.ceil(oversample * span * (f1 - f0))))
     n_freq = n_freq.astype(np.int64)
     return f0, (f1 - f0) / (n_freq - 1), n_freq
 
 
 def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
-                 objects: np.ndarray | None = None, block: int = 128
+                 objects: np.ndarray | None = None, search: str = "zoom", block: int = 128
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(period, normalised power) of every padded row (its first `n` cells, times sorted):
     the highest peak of the generalised Lomb-Scargle power of the row's object, periods from
@@ -315,7 +321,8 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     default: each row its own) makes the bands of an object share one period: their powers
     added, each weighted by its chi^2 about its weighted mean (the multi-band periodogram of
     VanderPlas & Ivezic 2015 with a free mean and amplitude per band), so that sparse bands
-    vote together.
+    vote together. `search="grid"`: each row's own highest point of a grid at 5 frequencies
+    a peak width (at most N_FREQUENCIES), as before session 19 (`PERIOD_SEARCHES`).
 
     Two passes: the coarse `frequency_grid` (rows of one grid size through `_gls_power` a
     few at a time, `PHASOR_BYTES`), then each object's CANDIDATES highest coarse peaks
@@ -332,6 +339,10 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     use = np.flatnonzero(span > 2 * MIN_PERIOD)
     if not use.size:
         return period, power
+    if search not in PERIOD_SEARCHES:
+        raise ValueError(f"period search {search!r}: choose one of {PERIOD_SEARCHES}")
+    if search == "grid":
+        return _grid_periods(t, v, e, n, use, block, period, power)
     owner = np.arange(rows) if objects is None else np.asarray(objects)
     uniq, inv = np.unique(owner[use], return_inverse=True)
     ospan = np.zeros(uniq.size)
@@ -375,8 +386,34 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     return period, power
 
 
+def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
+                  use: np.ndarray, block: int, period: np.ndarray, power: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """`best_periods(search="grid")`: each row of `use` its own highest point of a grid at 5
+    frequencies a peak width, at most N_FREQUENCIES (the search of sessions 10-18)."""
+    last = np.take_along_axis(t, np.maximum(n - 1, 0)[:, None], axis=1)[:, 0]
+    f0, df, n_freq = frequency_grid(last[use] - t[use, 0], oversample=5)
+    n_a = -(-n_freq // block)
+    ok = np.arange(t.shape[1]) < n[:, None]
+    for size in np.unique(n_a):
+        group = np.flatnonzero(n_a == size)
+        for lo in range(0, group.size, 2):  # two rows at a time (`PHASOR_BYTES`)
+            g = group[lo: lo + 2]
+            r = use[g]
+            width = max(1, int(n[r].max()))
+            p = _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width], f0[g],
+                           df[g], int(size), block)
+            p = np.where(np.arange(p.shape[1]) < n_freq[g][:, None],
+                         np.nan_to_num(p, nan=-np.inf), -np.inf)
+            k = np.argmax(p, axis=1)
+            power[r] = p[np.arange(k.size), k]
+            period[r] = 1.0 / (f0[g] + k * df[g])
+    return period, power
+
+
 def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = None,
-                   periods: bool = True, chunk: int = 256) -> tuple[np.ndarray, list[str]]:
+                   periods: bool = True, chunk: int = 256, search: str = "zoom"
+                   ) -> tuple[np.ndarray, list[str]]:
     """(objects x features, names) in `feature_names(bands)` order (a band an object lacks:
     NaN); `bands` default: every band any curve has. Computed `chunk` objects at a time, each
     statistic for all their bands at once (`band_rows`, `band_features`)."""
@@ -392,7 +429,7 @@ def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = N
         # gains nothing, and where other threads compete (the service, TensorFlow) OpenBLAS's
         # spinning threads made them 3-6x slower
         with threadpool_limits(limits=1, user_api="blas"):
-            per_band, med = band_features(band_rows(part, order), periods)
+            per_band, med = band_features(band_rows(part, order), periods, search)
         out[lo: lo + len(part), : nb * nf] = per_band.reshape(len(part), nb * nf)
         med = med.reshape(len(part), nb)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -31,7 +31,7 @@ import numpy as np
 
 from lcad.models.config import ObjectConfig
 from lcad.models.errors import BundleError, LightCurveError
-from lcad.models.features import feature_matrix, feature_names
+from lcad.models.features import PERIOD_SEARCHES, feature_matrix, feature_names
 from lcad.models.lightcurve import LightCurve
 
 OBJECTS_MODEL_FILE, OBJECTS_ARRAYS_FILE = "objects.keras", "objects.npz"
@@ -89,6 +89,7 @@ class ObjectModel:
         self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
         self.network, self.reference = network, np.asarray(reference, np.float64)
         self.names = feature_names(self.bands)
+        self.period_search = "zoom"  # how the periods are found (features.PERIOD_SEARCHES)
         from sklearn.ensemble import IsolationForest
 
         self.forest = IsolationForest(n_estimators=cfg.trees, random_state=self.seed).fit(
@@ -101,7 +102,8 @@ class ObjectModel:
     # ---- features ------------------------------------------------------------------------
     def feature_rows(self, curves: Sequence[LightCurve]) -> np.ndarray:
         """(objects, features) raw features of many objects, computed together."""
-        return feature_matrix(curves, self.bands, self.cfg.periods)[0]
+        return feature_matrix(curves, self.bands, self.cfg.periods,
+                              search=self.period_search)[0]
 
     def standardize(self, raw: np.ndarray) -> np.ndarray:
         x = (np.atleast_2d(raw) - self.center) / self.scale
@@ -175,7 +177,8 @@ class ObjectModel:
         self.network.save(root / OBJECTS_MODEL_FILE)
         with open(root / OBJECTS_ARRAYS_FILE, "wb") as fh:
             np.savez(fh, center=self.center, scale=self.scale, reference=self.reference)
-        return {"bands": self.bands, "seed": self.seed, "features": self.names}
+        return {"bands": self.bands, "seed": self.seed, "features": self.names,
+                "period_search": self.period_search}
 
     @classmethod
     def load(cls, root: Path, state: dict[str, Any], cfg: ObjectConfig) -> ObjectModel:
@@ -190,6 +193,11 @@ class ObjectModel:
             model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]))
         except (KeyError, ValueError, OSError) as exc:
             raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid content: {exc}") from None
+        # saved before session 19: its features were fitted with the grid search
+        model.period_search = str(state.get("period_search", "grid"))
+        if model.period_search not in PERIOD_SEARCHES:
+            raise BundleError(root / OBJECTS_ARRAYS_FILE,
+                              f"unknown period search {model.period_search!r}")
         if model.names != list(state.get("features", model.names)):
             raise BundleError(root / OBJECTS_ARRAYS_FILE,
                               "its features are not the ones this lcad computes")

@@ -206,3 +206,35 @@ def test_periods_of_sdss_rr_lyrae_match_the_catalogue():
     assert right.mean() > 0.62
     assert (right | alias).mean() > 0.92
     assert np.all((power > 0) & (power <= 1))
+
+
+def test_an_object_model_saved_before_the_zoomed_search_keeps_its_grid_search(tmp_path):
+    """A bundle's object model was fitted on features of its period search: one saved
+    without `period_search` (before session 19) scores with the grid search it was fitted
+    with; a new one saves and reloads the zoomed, shared search."""
+    from lcad.models.config import ObjectConfig
+    from lcad.models.objects import ObjectModel
+
+    rng = np.random.default_rng(3)
+    curves = []
+    for i in range(40):
+        t = np.sort(rng.uniform(0, 400, 60))
+        band = np.where(np.arange(60) % 2, "g", "r")
+        flux = 1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(0.3, 3)) + rng.normal(0, 0.02, 60)
+        curves.append(LightCurve.from_arrays(f"o{i}", t, flux, np.full(60, 0.02), band,
+                                             emit_warnings=False))
+    model, _ = ObjectModel.fit(curves[:30], curves[30:], ["g", "r"], ObjectConfig(epochs=2),
+                               seed=0)
+    assert model.period_search == "zoom"
+    state = model.save(tmp_path)
+    again = ObjectModel.load(tmp_path, state, ObjectConfig())
+    assert again.period_search == "zoom"
+    np.testing.assert_array_equal(again.feature_rows(curves[:5]),
+                                  feature_matrix(curves[:5], ["g", "r"])[0])
+    state.pop("period_search")
+    old = ObjectModel.load(tmp_path, state, ObjectConfig())
+    assert old.period_search == "grid"
+    np.testing.assert_array_equal(old.feature_rows(curves[:5]),
+                                  feature_matrix(curves[:5], ["g", "r"], search="grid")[0])
+    with pytest.raises(ValueError, match="period search 'fast'"):
+        feature_matrix(curves[:2], ["g", "r"], search="fast")
