@@ -18,7 +18,7 @@ array operation over all rows (`band_features`); the same values as numpy per ba
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -330,8 +330,8 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     (`_refine`, REFINE_ROWS rows at once). A peak narrower than the coarse step can fall
     between its points: over 8-year SDSS spans the coarse grid alone found the catalogued RR
     Lyrae period in ~40 % of bands, the two passes in ~63 % (as an exhaustive search at 5
-    frequencies a peak width does), the shared period in ~85 % of stars
-    (tests/models/test_features.py)."""
+    frequencies a peak width does), the shared period in ~66 % of stars (96 % counting the
+    one-day alias; tests/models/test_features.py)."""
     rows = n.size
     period, power = np.full(rows, np.nan), np.full(rows, np.nan)
     last = np.take_along_axis(t, np.maximum(n - 1, 0)[:, None], axis=1)[:, 0]
@@ -341,8 +341,9 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
         return period, power
     if search not in PERIOD_SEARCHES:
         raise ValueError(f"period search {search!r}: choose one of {PERIOD_SEARCHES}")
+    ok = np.arange(t.shape[1]) < n[:, None]
     if search == "grid":
-        return _grid_periods(t, v, e, n, use, block, period, power)
+        return _grid_periods(t, v, e, ok, n, use, span[use], block, period, power)
     owner = np.arange(rows) if objects is None else np.asarray(objects)
     uniq, inv = np.unique(owner[use], return_inverse=True)
     ospan = np.zeros(uniq.size)
@@ -350,26 +351,13 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     of0, odf, on = frequency_grid(ospan)
     f0, df, n_freq = of0[inv], odf[inv], on[inv]
     n_a = -(-n_freq // block)
-    ok = np.arange(t.shape[1]) < n[:, None]
     yy = _weighted(v[use], e[use], ok[use])[2]
     weight = yy * np.where(ok[use], 1.0 / np.square(np.where(ok[use], e[use], 1.0)),
                            0.0).sum(axis=1)  # chi^2 about the weighted mean
     combined = np.zeros((uniq.size, int(n_a.max()) * block), np.float32)
-    for size in np.unique(n_a):
-        group = np.flatnonzero(n_a == size)
-        group = group[np.argsort(n[use[group]], kind="stable")]  # like widths together
-        lo = 0
-        while lo < group.size:
-            per_row = 16 * int(size) * int(n[use[group[lo]]])  # bytes of one row's phasors
-            hi = min(group.size, lo + max(1, PHASOR_BYTES // per_row))
-            g = group[lo: hi]
-            lo = hi
-            r = use[g]
-            width = max(1, int(n[r].max()))
-            p = _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width], f0[g],
-                           df[g], int(size), block)
-            np.add.at(combined[:, : p.shape[1]], inv[g],
-                      (np.nan_to_num(p) * weight[g, None]).astype(np.float32))
+    for g, p in _coarse_powers(t, v, e, ok, n, use, f0, df, n_a, block):
+        np.add.at(combined[:, : p.shape[1]], inv[g],
+                  (np.nan_to_num(p) * weight[g, None]).astype(np.float32))
     starts = _candidates(of0, odf, combined, on)[inv]
     fine = np.empty((use.size, starts.shape[1] * (2 * REFINE_STEPS + 1)))
     for lo in range(0, use.size, REFINE_ROWS):  # the zoomed searches, many rows at once
@@ -386,28 +374,40 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     return period, power
 
 
-def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
-                  use: np.ndarray, block: int, period: np.ndarray, power: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """`best_periods(search="grid")`: each row of `use` its own highest point of a grid at 5
-    frequencies a peak width, at most N_FREQUENCIES (the search of sessions 10-18)."""
-    last = np.take_along_axis(t, np.maximum(n - 1, 0)[:, None], axis=1)[:, 0]
-    f0, df, n_freq = frequency_grid(last[use] - t[use, 0], oversample=5)
-    n_a = -(-n_freq // block)
-    ok = np.arange(t.shape[1]) < n[:, None]
+def _coarse_powers(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
+                   n: np.ndarray, use: np.ndarray, f0: np.ndarray, df: np.ndarray,
+                   n_a: np.ndarray, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(g, power) of the rows use[g] on their grids f0[g] + k df[g] (n_a[g] * block
+    frequencies), rows of one grid size and like widths a few at a time (`PHASOR_BYTES`)."""
     for size in np.unique(n_a):
         group = np.flatnonzero(n_a == size)
-        for lo in range(0, group.size, 2):  # two rows at a time (`PHASOR_BYTES`)
-            g = group[lo: lo + 2]
+        group = group[np.argsort(n[use[group]], kind="stable")]  # like widths together
+        lo = 0
+        while lo < group.size:
+            per_row = 16 * int(size) * int(n[use[group[lo]]])  # bytes of one row's phasors
+            hi = min(group.size, lo + max(1, PHASOR_BYTES // per_row))
+            g = group[lo: hi]
+            lo = hi
             r = use[g]
             width = max(1, int(n[r].max()))
-            p = _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width], f0[g],
-                           df[g], int(size), block)
-            p = np.where(np.arange(p.shape[1]) < n_freq[g][:, None],
-                         np.nan_to_num(p, nan=-np.inf), -np.inf)
-            k = np.argmax(p, axis=1)
-            power[r] = p[np.arange(k.size), k]
-            period[r] = 1.0 / (f0[g] + k * df[g])
+            yield g, _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width],
+                                f0[g], df[g], int(size), block)
+
+
+def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
+                  n: np.ndarray, use: np.ndarray, span: np.ndarray, block: int,
+                  period: np.ndarray, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`best_periods(search="grid")`: each row of `use` (spanning `span`) its own highest
+    point of a grid at 5 frequencies a peak width, at most N_FREQUENCIES (the search of
+    sessions 10-18)."""
+    f0, df, n_freq = frequency_grid(span, oversample=5)
+    for g, p in _coarse_powers(t, v, e, ok, n, use, f0, df, -(-n_freq // block), block):
+        p = np.where(np.arange(p.shape[1]) < n_freq[g][:, None],
+                     np.nan_to_num(p, nan=-np.inf), -np.inf)
+        k = np.argmax(p, axis=1)
+        r = use[g]
+        power[r] = p[np.arange(k.size), k]
+        period[r] = 1.0 / (f0[g] + k * df[g])
     return period, power
 
 
