@@ -521,6 +521,11 @@ def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv
               str(tmp_path / "x.csv"), "--workers", "0"])
     assert exc.value.code == 2
     assert "--workers: 0 is below the minimum, 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--model", str(trained), "--data", str(data), "--output",
+              str(tmp_path / "x.csv"), "--processes", "0"])
+    assert exc.value.code == 2
+    assert "--processes: 0 is below the minimum, 1" in capsys.readouterr().err
 
 
 def test_log_run_of_an_untracked_bundle_makes_a_new_run(tiny_bundle, tmp_path, monkeypatch,
