@@ -18,7 +18,7 @@ array operation over all rows (`band_features`); the same values as numpy per ba
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -32,20 +32,27 @@ BAND_FEATURES = ("log_epochs", "log_frac_std", "log_frac_amplitude", "skew", "ku
 MIN_EPOCHS = 5
 WAVELENGTH_ORDER = "ugrizy"
 # Lomb-Scargle search: periods from `MIN_PERIOD` days to the span. A coarse regular grid
-# (OVERSAMPLE frequencies a peak width 1 / span, at most N_FREQUENCIES), then its CANDIDATES
-# highest peaks searched again REFINE_STEPS times finer (`best_periods`, docs/quality.md
-# session 19: on SDSS RR Lyrae what an exhaustive search at 5 a peak width finds, at the cost
-# of the old 20,000-frequency grid)
+# (OVERSAMPLE frequencies a peak width 1 / span, at most N_FREQUENCIES), then its highest
+# peaks (CANDIDATES[search]) searched again REFINE_STEPS times finer with the generalised
+# Lomb-Scargle power (`best_periods`, docs/quality.md sessions 19-20: on SDSS RR Lyrae what
+# an exhaustive search at 5 a peak width finds, at the cost of the old 20,000-frequency grid)
 MIN_PERIOD = 0.1
 N_FREQUENCIES = 20_000
 OVERSAMPLE = 1
-CANDIDATES = 32
 REFINE_STEPS = 8
 REFINE_ROWS = 128
-# the searches: "zoom" (the bands' shared period, zoomed in; since session 19), "grid" (each
-# band's highest point of a grid at 5 frequencies a peak width, at most N_FREQUENCIES: what
-# object models saved before session 19 were fitted with, and still score with)
-PERIOD_SEARCHES = ("zoom", "grid")
+# the searches:
+# - "peaks" (default since session 20): the bands' shared period; the coarse pass is the
+#   classical periodogram |sum w y e^{ix}|^2 (a third of the generalised power's products,
+#   none of its normalisation), its 48 highest peaks zoomed in with the generalised power;
+# - "zoom" (session 19): the same with the generalised power on the coarse grid, 32 peaks;
+# - "grid": each band's highest point of a grid at 5 frequencies a peak width, at most
+#   N_FREQUENCIES (what object models saved before session 19 were fitted with).
+# Object models keep scoring with the search they were fitted with (objects.ObjectModel).
+PERIOD_SEARCHES = ("peaks", "zoom", "grid")
+CANDIDATES = {"peaks": 48, "zoom": 32}
+# the sums of one periodogram from its phasors (`_gls_products`, `_classical_products`)
+Products = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def band_order(bands: Sequence[str]) -> list[str]:
@@ -123,7 +130,7 @@ def _percentile(sorted_rows: np.ndarray, n: np.ndarray, q: float) -> np.ndarray:
     return a + (b - a) * (pos - lo)
 
 
-def band_features(rows: BandRows, periods: bool = True, search: str = "zoom"
+def band_features(rows: BandRows, periods: bool = True, search: str = "peaks"
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(rows, `BAND_FEATURES`) of every band row at once, and each row's median (the colours'
     levels); a row with fewer than `MIN_EPOCHS` epochs: NaN."""
@@ -221,12 +228,14 @@ def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.
 
 
 def _gls_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, f0: np.ndarray,
-               df: np.ndarray, n_a: int, block: int) -> np.ndarray:
+               df: np.ndarray, n_a: int, block: int, products: Products | None = None
+               ) -> np.ndarray:
     """(rows, n_a * block) power of padded rows (`ok`: the real cells) on each row's grid
-    f0 + k df, every sum from complex single-precision GEMMs (`lomb_scargle_power`)."""
+    f0 + k df, every sum from complex single-precision GEMMs (`lomb_scargle_power`);
+    `products`: `_classical_products` for the classical periodogram instead."""
     tt = np.where(ok, t - t[:, :1], 0.0)
     left, right = _phasors(tt, f0, df, n_a, block)
-    return _gls_products(v, e, ok, left, right)
+    return (products or _gls_products)(v, e, ok, left, right)
 
 
 def _gls_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray,
@@ -243,25 +252,50 @@ def _gls_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray
                 twice.real, twice.imag, yy)
 
 
-def _candidates(f0: np.ndarray, df: np.ndarray, power: np.ndarray, n_freq: np.ndarray
-                ) -> np.ndarray:
-    """(rows, CANDIDATES) start frequencies of the zoomed searches: one coarse step below
-    each of the highest local maxima of the coarse `power` (on f0 + k df, k < n_freq)."""
+def _classical_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray,
+                        right: np.ndarray) -> np.ndarray:
+    """(rows, A * B) classical (Schuster) periodogram 2 |sum w y e^{ix}|^2 / sum w y^2 (w the
+    normalised weights, y about the weighted mean) at the frequencies whose phasors are
+    left[:, a] * right[:, :, b]: the generalised power without its window terms (equal to it
+    where the phases cover the circle evenly), from one GEMM instead of three; 0 where the
+    values are constant."""
+    w, y, yy = _weighted(v, e, ok)
+    s = np.matmul((left * (w * y)[:, None, :]).astype(np.complex64),
+                  right.astype(np.complex64)).reshape(v.shape[0], -1)
+    power = np.square(s.real)
+    power += np.square(s.imag)
+    power *= (2.0 / np.where(yy > 0, yy, np.inf)).astype(np.float32)[:, None]
+    return power
+
+
+
+def _add_rows(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
+    """out[index[i], :width] += values[i] for every row i, in order (indices repeat): the
+    sums np.add.at gives, ~20x faster for a few long rows."""
+    width = values.shape[1]
+    for i, row in zip(index.tolist(), values, strict=True):
+        out[i, :width] += row
+
+
+def _candidates(f0: np.ndarray, df: np.ndarray, power: np.ndarray, n_freq: np.ndarray,
+                n_candidates: int) -> np.ndarray:
+    """(rows, n_candidates) start frequencies of the zoomed searches: one coarse step below
+    each of the highest local maxima of the coarse, finite `power` (on f0 + k df,
+    k < n_freq)."""
     rows, width = power.shape
-    p = np.where(np.arange(width) < n_freq[:, None], np.nan_to_num(power, nan=-np.inf),
-                 -np.inf)
+    p = np.where(np.arange(width) < n_freq[:, None], power, -np.inf)
     if width % 2:
         p = np.concatenate([p, np.full((rows, 1), -np.inf, p.dtype)], axis=1)
-    peak = np.ones(p.shape, bool)
-    peak[:, 1:] &= p[:, 1:] >= p[:, :-1]
-    peak[:, :-1] &= p[:, :-1] > p[:, 1:]
-    p[~peak] = -np.inf
-    # two neighbours are never both peaks: the larger of each pair keeps every peak, and the
-    # selection runs over half as many values
-    pairs = p.reshape(rows, -1, 2)
-    second = pairs[:, :, 1] > pairs[:, :, 0]
-    best = pairs.max(axis=2)
-    n_c = min(CANDIDATES, best.shape[1])
+    # a peak is >= its left neighbour and > its right one; two neighbours are never both
+    # peaks, so each pair (2k, 2k + 1) holds at most one: the selection runs over the pairs
+    first, second = p[:, 0::2], p[:, 1::2]
+    peak_1 = first > second
+    peak_1[:, 1:] &= first[:, 1:] >= second[:, :-1]
+    second_peak = second >= first
+    second_peak[:, :-1] &= second[:, :-1] > first[:, 1:]
+    best = np.where(peak_1 | second_peak, np.maximum(first, second), -np.inf)
+    second = second_peak
+    n_c = min(n_candidates, best.shape[1])
     top = np.argpartition(best, best.shape[1] - n_c, axis=1)[:, -n_c:]
     # fewer peaks than candidates (short grids): the rest repeat the highest
     top = np.where(np.isfinite(np.take_along_axis(best, top, axis=1)), top,
@@ -312,7 +346,7 @@ def frequency_grid(span: np.ndarray, oversample: float = OVERSAMPLE
 
 
 def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
-                 objects: np.ndarray | None = None, search: str = "zoom", block: int = 128
+                 objects: np.ndarray | None = None, search: str = "peaks", block: int = 128
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(period, normalised power) of every padded row (its first `n` cells, times sorted):
     the highest peak of the generalised Lomb-Scargle power of the row's object, periods from
@@ -355,10 +389,12 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     weight = yy * np.where(ok[use], 1.0 / np.square(np.where(ok[use], e[use], 1.0)),
                            0.0).sum(axis=1)  # chi^2 about the weighted mean
     combined = np.zeros((uniq.size, int(n_a.max()) * block), np.float32)
-    for g, p in _coarse_powers(t, v, e, ok, n, use, f0, df, n_a, block):
-        np.add.at(combined[:, : p.shape[1]], inv[g],
-                  (np.nan_to_num(p) * weight[g, None]).astype(np.float32))
-    starts = _candidates(of0, odf, combined, on)[inv]
+    classical = _classical_products if search == "peaks" else None
+    for g, p in _coarse_powers(t, v, e, ok, n, use, f0, df, n_a, block, classical):
+        if classical is None:  # the generalised power is NaN or inf where degenerate
+            p = np.nan_to_num(p)
+        _add_rows(combined, inv[g], (p * weight[g, None]).astype(np.float32))
+    starts = _candidates(of0, odf, combined, on, CANDIDATES[search])[inv]
     fine = np.empty((use.size, starts.shape[1] * (2 * REFINE_STEPS + 1)))
     for lo in range(0, use.size, REFINE_ROWS):  # the zoomed searches, many rows at once
         r, hi = use[lo: lo + REFINE_ROWS], lo + REFINE_ROWS
@@ -366,7 +402,7 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
         fine[lo: hi] = _refine(t[r, :width], v[r, :width], e[r, :width], ok[r, :width],
                                starts[lo: hi], df[lo: hi])
     total = np.zeros((uniq.size, fine.shape[1]))
-    np.add.at(total, inv, np.nan_to_num(fine) * weight[:, None])
+    _add_rows(total, inv, np.nan_to_num(fine) * weight[:, None])
     best = np.argmax(total, axis=1)[inv]
     a, b = np.divmod(best, 2 * REFINE_STEPS + 1)
     period[use] = 1.0 / (starts[np.arange(use.size), a] + b * df / REFINE_STEPS)
@@ -376,9 +412,11 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
 
 def _coarse_powers(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
                    n: np.ndarray, use: np.ndarray, f0: np.ndarray, df: np.ndarray,
-                   n_a: np.ndarray, block: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                   n_a: np.ndarray, block: int, products: Products | None = None
+                   ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(g, power) of the rows use[g] on their grids f0[g] + k df[g] (n_a[g] * block
-    frequencies), rows of one grid size and like widths a few at a time (`PHASOR_BYTES`)."""
+    frequencies), rows of one grid size and like widths a few at a time (`PHASOR_BYTES`);
+    `products`: as `_gls_power`'s."""
     for size in np.unique(n_a):
         group = np.flatnonzero(n_a == size)
         group = group[np.argsort(n[use[group]], kind="stable")]  # like widths together
@@ -391,7 +429,7 @@ def _coarse_powers(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
             r = use[g]
             width = max(1, int(n[r].max()))
             yield g, _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width],
-                                f0[g], df[g], int(size), block)
+                                f0[g], df[g], int(size), block, products)
 
 
 def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
@@ -412,7 +450,7 @@ def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
 
 
 def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = None,
-                   periods: bool = True, chunk: int = 256, search: str = "zoom"
+                   periods: bool = True, chunk: int = 256, search: str = "peaks"
                    ) -> tuple[np.ndarray, list[str]]:
     """(objects x features, names) in `feature_names(bands)` order (a band an object lacks:
     NaN); `bands` default: every band any curve has. Computed `chunk` objects at a time, each

@@ -89,7 +89,7 @@ class ObjectModel:
         self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
         self.network, self.reference = network, np.asarray(reference, np.float64)
         self.names = feature_names(self.bands)
-        self.period_search = "zoom"  # how the periods are found (features.PERIOD_SEARCHES)
+        self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
         from sklearn.ensemble import IsolationForest
 
         self.forest = IsolationForest(n_estimators=cfg.trees, random_state=self.seed).fit(

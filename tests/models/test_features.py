@@ -97,13 +97,25 @@ def direct_band_features(t, v, e):
     return out
 
 
-def direct_shared_period(bands):
+def classical_power(t, v, e, f):
+    """The classical periodogram 2 |sum w y e^{2 pi i f t}|^2 / sum w y^2 (w = 1/e^2
+    normalised, y about the weighted mean), the plain way."""
+    w = 1 / e ** 2
+    w = w / w.sum()
+    y = v - np.sum(w * v)
+    s = np.exp(2j * np.pi * np.outer(f, t)) @ (w * y)
+    return 2 * np.abs(s) ** 2 / np.sum(w * y * y)
+
+
+def direct_shared_period(bands, search="peaks"):
     """[(t, v, e)] of one object's bands -> [(log10 period, power)] per band, the plain way:
-    each band's power on the grid of the object's longest span, added with weights chi^2
-    about the band's weighted mean; the CANDIDATES highest local maxima of the sum each
-    searched again from one coarse step below to one above, REFINE_STEPS points a step; the
-    highest point of the summed zoomed powers is the object's period, each band keeps its
-    own power there. Bands under MIN_EPOCHS or spanning <= 2 MIN_PERIOD take no part."""
+    each band's coarse power (the classical periodogram for "peaks", the generalised one
+    for "zoom") on the grid of the object's longest span, added with weights chi^2 about
+    the band's weighted mean; the CANDIDATES[search] highest local maxima of the sum each
+    searched again with the generalised power from one coarse step below to one above,
+    REFINE_STEPS points a step; the highest point of the summed zoomed powers is the
+    object's period, each band keeps its own power there. Bands under MIN_EPOCHS or
+    spanning <= 2 MIN_PERIOD take no part."""
     from lcad.models.features import (
         CANDIDATES,
         MIN_EPOCHS,
@@ -123,11 +135,15 @@ def direct_shared_period(bands):
         _, v, e = bands[i]
         w = 1 / e ** 2
         weight[i] = np.sum(w * (v - np.sum(w * v) / np.sum(w)) ** 2)
-    total = sum(weight[i] * lomb_scargle_power(*bands[i], f0, df, n) for i in part)
+    if search == "peaks":
+        f = f0 + np.arange(n) * df
+        total = sum(weight[i] * classical_power(*bands[i], f) for i in part)
+    else:
+        total = sum(weight[i] * lomb_scargle_power(*bands[i], f0, df, n) for i in part)
     peaks = [k for k in range(n)
              if (k == 0 or total[k] >= total[k - 1]) and (k == n - 1 or total[k] > total[k + 1])]
     best = (-np.inf, np.nan, None)
-    for k in sorted(peaks, key=lambda k: -total[k])[:CANDIDATES]:
+    for k in sorted(peaks, key=lambda k: -total[k])[:CANDIDATES[search]]:
         start = f0 + max(k - 1, 0) * df
         fine = {i: lomb_scargle_power(*bands[i], start, df / REFINE_STEPS, 2 * REFINE_STEPS + 1)
                 for i in part}
@@ -140,10 +156,11 @@ def direct_shared_period(bands):
     return out
 
 
-def test_batched_features_equal_the_direct_computation_band_by_band():
+@pytest.mark.parametrize("search", ["peaks", "zoom"])
+def test_batched_features_equal_the_direct_computation_band_by_band(search):
     """Objects of very different sizes in one batch (3 to 300 epochs a band, spans of days to
     years, with and without errors, a band missing) get the features each band gives alone,
-    and the period their bands give together."""
+    and the period their bands give together (the default search and session 19's)."""
     rng = np.random.default_rng(7)
     curves = []
     for i, (n_g, n_r, span) in enumerate([(50, 50, 1000), (3, 40, 300), (300, 12, 30),
@@ -154,7 +171,7 @@ def test_batched_features_equal_the_direct_computation_band_by_band():
         flux = 1 + 0.2 * np.sin(2 * np.pi * t / rng.uniform(0.3, 5)) + rng.normal(0, 0.02, t.size)
         err = None if i % 2 else np.full(t.size, 0.02)
         curves.append(LightCurve.from_arrays(f"o{i}", t, flux, err, band, emit_warnings=False))
-    got, names = feature_matrix(curves, ["g", "r"])
+    got, names = feature_matrix(curves, ["g", "r"], search=search)
     for c, row in zip(curves, got, strict=True):
         want, bands = [], []
         for b in ("g", "r"):
@@ -162,7 +179,7 @@ def test_batched_features_equal_the_direct_computation_band_by_band():
             e = None if c.flux_err is None else c.flux_err[sel]
             want.append(direct_band_features(c.time[sel], c.flux[sel], e))
             bands.append((c.time[sel], c.flux[sel], np.ones(sel.sum()) if e is None else e))
-        for w, per in zip(want, direct_shared_period(bands), strict=True):
+        for w, per in zip(want, direct_shared_period(bands, search), strict=True):
             w[8:] = per
         g_med, r_med = (np.median(c.flux[c.band == b]) if (c.band == b).sum() >= 5 else np.nan
                         for b in ("g", "r"))
@@ -208,10 +225,10 @@ def test_periods_of_sdss_rr_lyrae_match_the_catalogue():
     assert np.all((power > 0) & (power <= 1))
 
 
-def test_an_object_model_saved_before_the_zoomed_search_keeps_its_grid_search(tmp_path):
-    """A bundle's object model was fitted on features of its period search: one saved
-    without `period_search` (before session 19) scores with the grid search it was fitted
-    with; a new one saves and reloads the zoomed, shared search."""
+def test_an_object_model_keeps_the_period_search_it_was_fitted_with(tmp_path):
+    """A bundle's object model was fitted on features of its period search: a new one saves
+    and reloads the default ("peaks"); one saved in session 19 keeps the zoomed search of
+    then, one saved without `period_search` (before session 19) the grid search."""
     from lcad.models.config import ObjectConfig
     from lcad.models.objects import ObjectModel
 
@@ -225,12 +242,16 @@ def test_an_object_model_saved_before_the_zoomed_search_keeps_its_grid_search(tm
                                              emit_warnings=False))
     model, _ = ObjectModel.fit(curves[:30], curves[30:], ["g", "r"], ObjectConfig(epochs=2),
                                seed=0)
-    assert model.period_search == "zoom"
+    assert model.period_search == "peaks"
     state = model.save(tmp_path)
     again = ObjectModel.load(tmp_path, state, ObjectConfig())
-    assert again.period_search == "zoom"
+    assert again.period_search == "peaks"
     np.testing.assert_array_equal(again.feature_rows(curves[:5]),
                                   feature_matrix(curves[:5], ["g", "r"])[0])
+    state["period_search"] = "zoom"
+    zoom = ObjectModel.load(tmp_path, state, ObjectConfig())
+    np.testing.assert_array_equal(zoom.feature_rows(curves[:5]),
+                                  feature_matrix(curves[:5], ["g", "r"], search="zoom")[0])
     state.pop("period_search")
     old = ObjectModel.load(tmp_path, state, ObjectConfig())
     assert old.period_search == "grid"
