@@ -189,23 +189,27 @@ def _weighted(v: np.ndarray, e: np.ndarray, ok: np.ndarray
     return w, y, (w * y * y).sum(axis=1)
 
 
+def _turns(cycles: np.ndarray) -> np.ndarray:
+    """e^{2 pi i cycles} in single precision, the whole turns taken off in double precision
+    first (the phase exact to ~1e-7 rad after 10^5 turns): single-precision cos and sin are
+    vectorised, ~10x faster than the double-precision complex exp."""
+    x = cycles - np.rint(cycles)
+    x *= 2 * np.pi
+    x32 = x.astype(np.float32)
+    out = np.empty(x.shape, np.complex64)
+    np.cos(x32, out=out.real)
+    np.sin(x32, out=out.imag)
+    return out
+
+
 def _phasors(tt: np.ndarray, f0: np.ndarray, df: np.ndarray, n_a: int, block: int
              ) -> tuple[np.ndarray, np.ndarray]:
     """L (rows, n_a, P) = e^{2 pi i (f0 + a block df) t} and R (rows, P, block) =
-    e^{2 pi i b df t}, as running products in double precision (error ~1e-11 after 160
-    steps; 3x faster than exp): L[a] R[b] is the phasor of frequency f0 + (a block + b) df."""
-    two_pi_i = 2j * np.pi
-    rows, width = tt.shape
-    t3 = tt[:, None, :]
-    left = np.empty((rows, n_a, width), complex)
-    left[:, :1] = np.exp(two_pi_i * f0[:, None, None] * t3)
-    left[:, 1:] = np.exp(two_pi_i * (block * df)[:, None, None] * t3)
-    np.cumprod(left, axis=1, out=left)
-    right = np.empty((rows, block, width), complex)
-    right[:, 0] = 1.0
-    right[:, 1:] = np.exp(two_pi_i * df[:, None, None] * t3)
-    np.cumprod(right, axis=1, out=right)
-    return left, np.ascontiguousarray(right.transpose(0, 2, 1))
+    e^{2 pi i b df t} (`_turns`): L[a] R[b] is the phasor of frequency f0 + (a block + b) df."""
+    left_f = f0[:, None] + (block * df)[:, None] * np.arange(n_a)
+    right_f = df[:, None] * np.arange(block)
+    return (_turns(left_f[:, :, None] * tt[:, None, :]),
+            _turns(tt[:, :, None] * right_f[:, None, :]))
 
 
 def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.ndarray,
@@ -243,11 +247,10 @@ def _gls_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray
     """(rows, A * B) power at the frequencies whose phasors are left[:, a] * right[:, :, b]
     (left (rows, A, P), right (rows, P, B))."""
     w, y, yy = _weighted(v, e, ok)
-    wl = left * w[:, None, :]
-    stacked = np.concatenate([wl, wl * y[:, None, :]], axis=1).astype(np.complex64)
-    sums = np.matmul(stacked, right.astype(np.complex64)).reshape(v.shape[0], 2, -1)
-    twice = np.matmul((wl * left).astype(np.complex64),
-                      np.square(right).astype(np.complex64)).reshape(v.shape[0], -1)
+    wl = left * w.astype(np.float32)[:, None, :]
+    stacked = np.concatenate([wl, wl * y.astype(np.float32)[:, None, :]], axis=1)
+    sums = np.matmul(stacked, right).reshape(v.shape[0], 2, -1)
+    twice = np.matmul(wl * left, np.square(right)).reshape(v.shape[0], -1)
     return _gls(sums[:, 0].real, sums[:, 0].imag, sums[:, 1].real, sums[:, 1].imag,
                 twice.real, twice.imag, yy)
 
@@ -260,8 +263,8 @@ def _classical_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.n
     where the phases cover the circle evenly), from one GEMM instead of three; 0 where the
     values are constant."""
     w, y, yy = _weighted(v, e, ok)
-    s = np.matmul((left * (w * y)[:, None, :]).astype(np.complex64),
-                  right.astype(np.complex64)).reshape(v.shape[0], -1)
+    s = np.matmul(left * (w * y).astype(np.float32)[:, None, :], right
+                  ).reshape(v.shape[0], -1)
     power = np.square(s.real)
     power += np.square(s.imag)
     power *= (2.0 / np.where(yy > 0, yy, np.inf)).astype(np.float32)[:, None]
@@ -310,9 +313,9 @@ def _refine(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, start: 
     REFINE_STEPS (j <= 2 REFINE_STEPS: from one coarse step below a candidate to one above)."""
     fine = df / REFINE_STEPS
     tt = np.where(ok, t - t[:, :1], 0.0)
-    left = np.exp(2j * np.pi * start[:, :, None] * tt[:, None, :])
+    left = _turns(start[:, :, None] * tt[:, None, :])
     steps = np.arange(2 * REFINE_STEPS + 1, dtype=np.float64)
-    right = np.exp(2j * np.pi * fine[:, None, None] * tt[:, :, None] * steps[None, None, :])
+    right = _turns(fine[:, None, None] * tt[:, :, None] * steps[None, None, :])
     return _gls_products(v, e, ok, left, right)
 
 
@@ -325,7 +328,7 @@ def lomb_scargle_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, f0: float, d
     products: with k = a * block + b, e^{2 pi i (f0 + k df) t} = L[a, t] R[t, b] where
     L = e^{2 pi i (f0 + a block df) t} and R = e^{2 pi i b df t}, so every frequency's sums
     come from two complex single-precision GEMMs of (n_freq / block + block) x epochs
-    phasors (running products in double precision) instead of one phasor per frequency and epoch:
+    phasors (`_turns`) instead of one phasor per frequency and epoch:
     about 5x the rotated-phasor loop this replaced, which was 5x astropy's "fast" method;
     the same power to 1e-4 (tests/models/test_features.py)."""
     n_a = -(-n_freq // block)
