@@ -93,6 +93,8 @@ class Prepared:
     xgrid: np.ndarray | None = None  # (n_bands, n_grid) model-unit values, when on the grid
     window_inputs: np.ndarray | None = None  # (n_windows, 2 D), per-window normalisation
     assessed: ObjectAssessment | None = None  # the object model's answer, once computed
+    # (latent codes, window novelty from them): `PointScorer.prefetch`'s, for those codes
+    window_novelty: tuple[np.ndarray, np.ndarray] | None = None
     _weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
@@ -409,8 +411,11 @@ class Detector:
         network = self.stochastic_network(samples, seed) if samples else None
         prepared, skipped = self._prepare_all(curves, on_error)
         self.assess_objects(prepared)
+        outputs = self._run_reduced(prepared)
+        if self.point_scorer is not None:
+            self.point_scorer.prefetch(self, prepared, outputs)
         out = [self.finish_score_reduced(p, z, red, threshold)
-               for p, (z, red) in zip(prepared, self._run_reduced(prepared), strict=True)]
+               for p, (z, red) in zip(prepared, outputs, strict=True)]
         if network is not None:
             self.attach_spread(prepared, out, samples, network, threshold)
         return ScoreResult(out, skipped)

@@ -64,6 +64,12 @@ class PointScorer(ABC):
         """(n_grid,) point score of a prepared curve; NaN where there is none. `ref_curve`:
         the curve is that one of the reference (calibration by self-join)."""
 
+    def prefetch(self, det: Detector, prepared: Sequence[Prepared],
+                 outputs: Sequence[tuple[np.ndarray, Reduced]]) -> None:
+        """Work of many curves' `grid_scores` done together, ahead of them (`Detector.score`:
+        `outputs[i]` = the latent codes and `Reduced` of `prepared[i]`); none by default."""
+        return None
+
     def calibration_state(self) -> dict[str, Any]:
         """What this scorer keeps in calibration.json (JSON types)."""
         return {}
@@ -257,6 +263,33 @@ class NoveltyScorer(PointScorer):
             raise LcadError("the novelty scorer has no reference: fit it first")
         return self.novelty
 
+    def prefetch(self, det: Detector, prepared: Sequence[Prepared],
+                 outputs: Sequence[tuple[np.ndarray, Reduced]]) -> None:
+        """The window novelty of many short curves (whole-curve objects: one window each)
+        in shared nearest-neighbour products, a block of QUERY_BLOCK windows at a time,
+        instead of one product per curve; each kept on its curve with the latent codes it
+        belongs to (`window_novelty` uses it for those codes only)."""
+        novelty = self._fitted()
+        short = [(p, z, red) for p, (z, red) in zip(prepared, outputs, strict=True)
+                 if p.win.n_windows < QUERY_BLOCK]
+        parts: list[list[tuple[Prepared, np.ndarray, Reduced]]] = [[]]  # <= QUERY_BLOCK windows
+        n = 0
+        for item in short:
+            n += item[0].win.n_windows
+            if n > QUERY_BLOCK:
+                parts.append([])
+                n = item[0].win.n_windows
+            parts[-1].append(item)
+        for part in parts:
+            if not part:
+                continue
+            x = np.concatenate([p.inputs[:, : det.input_dim] for p, _z, _r in part])
+            got = novelty.window_scores(x, np.concatenate([z for _p, z, _r in part]),
+                                        np.concatenate([r.werr for _p, _z, r in part]))
+            ends = np.cumsum([p.win.n_windows for p, _z, _r in part])
+            for (p, z, _r), scores in zip(part, np.split(got, ends[:-1]), strict=True):
+                p.window_novelty = (z, np.where(p.valid, scores, np.nan))
+
     def window_novelty(self, det: Detector, p: Prepared, z: np.ndarray | None, red: Reduced,
                        ref_curve: int | None = None) -> np.ndarray:
         """(n_windows,) novelty of every window (NaN for unusable ones). `ref_curve`: the
@@ -265,6 +298,8 @@ class NoveltyScorer(PointScorer):
         novelty = self._fitted()
         if z is None:
             raise LcadError("novelty scores need the windows' latent codes")
+        if ref_curve is None and p.window_novelty is not None and p.window_novelty[0] is z:
+            return p.window_novelty[1]  # `prefetch`ed with these codes
         out = np.full(p.win.n_windows, np.nan)
         buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * det.input_dim), np.float32)
         duration = _window_duration(det)

@@ -47,17 +47,27 @@ class CurveAnchor:
     noise: np.ndarray  # (n_bands,) point-to-point scatter (the errors when there are none)
 
 
+def _median(v: np.ndarray) -> float:
+    """np.median of a non-empty 1-D array of finite values (the same value; sorting a short
+    array costs a tenth of np.median's generic path)."""
+    s = np.sort(v)
+    k = s.size // 2
+    return float(s[k]) if s.size % 2 else float((s[k - 1] + s[k]) / 2)
+
+
 def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
     """Median and MAD-sigma of the finite values; std when the MAD degenerates (a flat
     majority), then a small fraction of the level for a constant series."""
     v = values[np.isfinite(values)]
     if v.size == 0:
         return 0.0, 1.0
-    med = float(np.median(v))
-    scale = MAD_TO_SIGMA * float(np.median(np.abs(v - med)))
-    std = float(np.std(v))
-    if not (np.isfinite(scale) and scale > 1e-6 * std):  # degenerate MAD: a flat majority
-        scale = std
+    med = _median(v)
+    scale = MAD_TO_SIGMA * _median(np.abs(v - med))
+    # std <= the range: the (costly) std only where the MAD may be degenerate against it
+    if not (np.isfinite(scale) and scale > 1e-6 * float(np.ptp(v))):
+        std = float(np.std(v))
+        if not (np.isfinite(scale) and scale > 1e-6 * std):  # degenerate MAD: a flat majority
+            scale = std
     if not (np.isfinite(scale) and scale > 0):
         scale = max(abs(med), 1.0) * 1e-6 if np.isfinite(med) else 1.0
     return med, scale
@@ -164,19 +174,20 @@ class Preprocessor:
     # ---- resampling ----------------------------------------------------------------------
     def _point_bands(self, curve: LightCurve) -> np.ndarray:
         """(n_points,) band index of every point; unknown bands raise."""
-        if curve.band is None:  # one band: no per-point work
-            names, point_label = np.array([DEFAULT_BAND]), np.zeros(curve.time.size, np.int64)
-        else:
-            names, point_label = np.unique(curve.band, return_inverse=True)
-        unknown = sorted({str(b) for b in names} - set(self.bands))
-        if unknown:
+        labels = np.array([DEFAULT_BAND], dtype=object) if curve.band is None else curve.band
+        index = np.full(labels.size, -1, np.int64)
+        for i, b in enumerate(self.bands):  # a few bands: one comparison each (no sort)
+            index[labels == b] = i
+        if (index < 0).any():
+            unknown = sorted({str(b) for b in labels[index < 0]})
             raise LightCurveError(
                 f"unknown band(s) {unknown}; the model knows {self.bands}",
                 object_id=curve.object_id,
                 field="band",
             )
-        band_index = {b: i for i, b in enumerate(self.bands)}
-        return np.array([band_index[str(b)] for b in names], dtype=np.int64)[point_label]
+        if curve.band is None:  # one band: no per-point work
+            return np.full(curve.time.size, index[0], np.int64)
+        return index
 
     def anchor(self, curve: LightCurve) -> CurveAnchor:
         """The grid origin and band statistics of a whole curve (see `CurveAnchor`)."""
