@@ -192,6 +192,29 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     assert metrics["val_false_alarm_rate"] <= 0.03  # target 0.01; measured 0.0
 
 
+def test_many_objects_scored_together_get_the_novelty_each_gets_alone():
+    """`Detector.score` finds the window novelty of a batch of whole-curve objects in shared
+    nearest-neighbour products (`prefetch`): each object's point scores and verdicts are
+    those it gets scored on its own (to float32 rounding), in the order given. (Objects of
+    the reference itself sit at distance ~0, where rounding of the expanded squared distance
+    dominates: held-out ones here.)"""
+    from lcad.models.io import read_curves
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:40]
+    cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 16},
+                                    "scoring": {"point": "novelty"},
+                                    "train": {"epochs": 2}})
+    det, _ = fit_detector(curves[:30], cfg)
+    together = det.score(curves[30:]).curves
+    assert [c.object_id for c in together] == [c.object_id for c in curves[30:]]
+    for c, curve in zip(together, curves[30:], strict=True):
+        (alone,) = det.score([curve]).curves
+        assert np.isfinite(alone.point_score[curve.mask]).all()
+        np.testing.assert_allclose(c.point_score, alone.point_score, rtol=1e-4, atol=1e-5)
+        np.testing.assert_array_equal(c.is_anomaly, alone.is_anomaly)
+        assert c.score == pytest.approx(alone.score)
+
+
 def test_novelty_self_join_in_whole_curve_mode_leaves_each_curve_out():
     """A few stars (split by time), one window per curve: a curve must not be its own
     neighbour in the self-join, or the threshold is 0 and every point is flagged."""
