@@ -56,6 +56,7 @@ from lcad.models.windows import (
     coverage_count,
     diagonal_sums,
     make_windows,
+    window_batches,
     window_times,
 )
 
@@ -351,16 +352,11 @@ class Detector:
                 z[lo:hi] = zc
                 self.reduce_into(p, red, rc, lo)
             out[i] = (z, red)
-        group: list[int] = []
-        n = 0
-        for k, i in enumerate(small):
-            group.append(i)
-            n += prepared[i].win.n_windows
-            if n >= MAX_BATCH or k == len(small) - 1:
-                sub = [prepared[j] for j in group]
-                for j, p, (z, r) in zip(group, sub, self._run(sub, network), strict=True):
-                    out[j] = (z, self.reduce(p, r))
-                group, n = [], 0
+        for batch in window_batches([prepared[i].win.n_windows for i in small], MAX_BATCH):
+            group = [small[k] for k in batch]
+            sub = [prepared[j] for j in group]
+            for j, p, (z, r) in zip(group, sub, self._run(sub, network), strict=True):
+                out[j] = (z, self.reduce(p, r))
         return [o for o in out if o is not None]
 
     # ---- public verbs --------------------------------------------------------------------

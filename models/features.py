@@ -271,7 +271,6 @@ def _classical_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.n
     return power
 
 
-
 def _add_rows(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
     """out[index[i], :width] += values[i] for every row i, in order (indices repeat): the
     sums np.add.at gives, ~20x faster for a few long rows."""
@@ -297,13 +296,12 @@ def _candidates(f0: np.ndarray, df: np.ndarray, power: np.ndarray, n_freq: np.nd
     second_peak = second >= first
     second_peak[:, :-1] &= second[:, :-1] > first[:, 1:]
     best = np.where(peak_1 | second_peak, np.maximum(first, second), -np.inf)
-    second = second_peak
     n_c = min(n_candidates, best.shape[1])
     top = np.argpartition(best, best.shape[1] - n_c, axis=1)[:, -n_c:]
     # fewer peaks than candidates (short grids): the rest repeat the highest
     top = np.where(np.isfinite(np.take_along_axis(best, top, axis=1)), top,
                    np.argmax(best, axis=1)[:, None])
-    cand = 2 * top + np.take_along_axis(second, top, axis=1)
+    cand = 2 * top + np.take_along_axis(second_peak, top, axis=1)
     return f0[:, None] + np.maximum(cand - 1, 0) * df[:, None]
 
 

@@ -22,7 +22,7 @@ from lcad.models.lightcurve import LightCurve
 from lcad.models.multiscale import view_outputs, view_windows
 from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, Scale
 from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
-from lcad.models.windows import coverage_max, coverage_mean, coverage_min
+from lcad.models.windows import coverage_max, coverage_mean, coverage_min, window_batches
 
 SPREADS = {"max": coverage_max, "mean": coverage_mean, "min": coverage_min}
 
@@ -266,23 +266,14 @@ class NoveltyScorer(PointScorer):
     def prefetch(self, det: Detector, prepared: Sequence[Prepared],
                  outputs: Sequence[tuple[np.ndarray, Reduced]]) -> None:
         """The window novelty of many short curves (whole-curve objects: one window each)
-        in shared nearest-neighbour products, a block of QUERY_BLOCK windows at a time,
+        in shared nearest-neighbour products, about QUERY_BLOCK windows at a time,
         instead of one product per curve; each kept on its curve with the latent codes it
         belongs to (`window_novelty` uses it for those codes only)."""
         novelty = self._fitted()
         short = [(p, z, red) for p, (z, red) in zip(prepared, outputs, strict=True)
                  if p.win.n_windows < QUERY_BLOCK]
-        parts: list[list[tuple[Prepared, np.ndarray, Reduced]]] = [[]]  # <= QUERY_BLOCK windows
-        n = 0
-        for item in short:
-            n += item[0].win.n_windows
-            if n > QUERY_BLOCK:
-                parts.append([])
-                n = item[0].win.n_windows
-            parts[-1].append(item)
-        for part in parts:
-            if not part:
-                continue
+        for batch in window_batches([p.win.n_windows for p, _z, _r in short], QUERY_BLOCK):
+            part = [short[k] for k in batch]
             x = np.concatenate([p.inputs[:, : det.input_dim] for p, _z, _r in part])
             got = novelty.window_scores(x, np.concatenate([z for _p, z, _r in part]),
                                         np.concatenate([r.werr for _p, _z, r in part]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -10,6 +11,22 @@ from numpy.lib.stride_tricks import as_strided
 
 from lcad.models.errors import LightCurveError
 from lcad.models.preprocess import Resampled
+
+
+def window_batches(counts: Sequence[int], limit: int) -> Iterator[list[int]]:
+    """Consecutive groups of the indices of `counts` (windows per curve), each closed once
+    its windows reach `limit`: short curves that share one network call or one
+    nearest-neighbour product."""
+    group: list[int] = []
+    n = 0
+    for i, c in enumerate(counts):
+        group.append(i)
+        n += c
+        if n >= limit:
+            yield group
+            group, n = [], 0
+    if group:
+        yield group
 
 
 @dataclass
