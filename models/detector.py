@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import time as _time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -56,6 +56,7 @@ from lcad.models.windows import (
     coverage_count,
     diagonal_sums,
     make_windows,
+    one_window,
     window_batches,
     window_times,
 )
@@ -309,17 +310,44 @@ class Detector:
         z, r = self._infer.predict_on_batch(batch)
         return np.asarray(z), np.asarray(r)
 
+    def prepare_many(self, curves: Sequence[LightCurve]) -> list[Prepared | LightCurveError]:
+        """`prepare` of every curve, or in its place the LightCurveError that makes it
+        unusable. In whole-curve mode the curves are resampled and normalised together
+        (`Preprocessor.resample_whole`: the same arrays as one at a time)."""
+        out: list[Prepared | LightCurveError | None] = [None] * len(curves)
+        pre, cfg = self.preprocessor, self.config.preprocess
+        if cfg.mode == "whole" and not pre.per_window:
+            done = [(i, r) for i, r in enumerate(pre.resample_whole(curves)) if r is not None]
+            if done:
+                off, sc, xg, eg = pre.normalize_grids([r for _i, r in done])
+                counts = np.stack([r.mask for _i, r in done]).sum(axis=2)
+                valid = counts.sum(axis=1) / (counts.shape[1] * self.window) \
+                    >= cfg.min_valid_fraction
+                shape = (1, len(self.bands))
+                for k, (i, r) in enumerate(done):
+                    out[i] = Prepared(curves[i], r, one_window(r, counts[k]),
+                                      np.broadcast_to(off[k], shape),
+                                      np.broadcast_to(sc[k], shape), eg[k],
+                                      valid[k: k + 1], xgrid=xg[k])
+        for i, c in enumerate(curves):
+            if out[i] is None:
+                try:
+                    out[i] = self.prepare(c)
+                except LightCurveError as exc:
+                    out[i] = exc
+        return [o for o in out if o is not None]
+
     def _prepare_all(
-        self, curves: Iterable[LightCurve], on_error: str
+        self, curves: Sequence[LightCurve], on_error: str
     ) -> tuple[list[Prepared], dict[str, str]]:
         prepared, skipped = [], {}
-        for c in curves:
-            try:
-                prepared.append(self.prepare(c))
-            except LightCurveError as exc:
+        for c, p in zip(curves, self.prepare_many(curves), strict=True):
+            if isinstance(p, LightCurveError):
                 if on_error == "raise":
-                    raise
-                skipped[c.object_id] = exc.message
+                    raise p
+                skipped[c.object_id] = p.message
+            else:
+                prepared.append(p)
         return prepared, skipped
 
     def _run(self, prepared: Sequence[Prepared], network: Network | None = None
@@ -352,9 +380,16 @@ class Detector:
                 z[lo:hi] = zc
                 self.reduce_into(p, red, rc, lo)
             out[i] = (z, red)
+        whole = self.one_window_each
         for batch in window_batches([prepared[i].win.n_windows for i in small], MAX_BATCH):
             group = [small[k] for k in batch]
             sub = [prepared[j] for j in group]
+            if whole:  # one window a curve: reduced together
+                z_all, r_all = self.predict_arrays(stack_inputs(sub), network)
+                for k, (j, red) in enumerate(zip(group, self.reduce_whole(sub, r_all),
+                                                 strict=True)):
+                    out[j] = (z_all[k: k + 1], red)
+                continue
             for j, p, (z, r) in zip(group, sub, self._run(sub, network), strict=True):
                 out[j] = (z, self.reduce(p, r))
         return [o for o in out if o is not None]
@@ -602,6 +637,44 @@ class Detector:
         red = self.new_reduced(p)
         self.reduce_into(p, red, recon)
         return red
+
+    @property
+    def one_window_each(self) -> bool:
+        """Every prepared curve is one window on its own grid, with offsets per band
+        (whole-curve mode): a batch of them is reduced at once (`reduce_whole`)."""
+        return self.config.preprocess.mode == "whole" and not self.preprocessor.per_window
+
+    def finish_scores(self, prepared: Sequence[Prepared], z: np.ndarray, recon: np.ndarray,
+                      threshold: float | None = None) -> list[CurveScore]:
+        """`finish_score` of several curves from their stacked network outputs: reduced
+        together in whole-curve mode, their novelty in shared products (`prefetch`)."""
+        pairs = split_outputs(prepared, z, recon)
+        reduced = self.reduce_whole(prepared, recon) if self.one_window_each and prepared \
+            else [self.reduce(p, r) for p, (_z, r) in zip(prepared, pairs, strict=True)]
+        outputs = [(zz, red) for (zz, _r), red in zip(pairs, reduced, strict=True)]
+        if self.point_scorer is not None:
+            self.point_scorer.prefetch(self, prepared, outputs)
+        return [self.finish_score_reduced(p, zz, red, threshold)
+                for p, (zz, red) in zip(prepared, outputs, strict=True)]
+
+    def reduce_whole(self, prepared: Sequence[Prepared], recon: np.ndarray) -> list[Reduced]:
+        """`reduce` of curves with one window each, covering their grid (whole-curve mode,
+        offsets per band), from their stacked (n, D) reconstructions: the same arrays,
+        computed for all at once."""
+        n, d, nb = len(prepared), self.input_dim, len(self.bands)
+        x = np.stack([p.xgrid for p in prepared if p.xgrid is not None]).reshape(n, d)
+        resid = np.subtract(x, recon, dtype=np.float32)
+        weight = np.stack([p.res.mask for p in prepared]).astype(np.float32).reshape(n, d)
+        if self.config.scoring.error == "chi2":
+            weight /= np.stack([p.errors for p in prepared]).reshape(n, d)
+        resid *= weight
+        counts = np.concatenate([p.win.band_counts for p in prepared])
+        ok = np.concatenate([p.valid for p in prepared])
+        werr, band_err = window_errors(resid, counts, ok)
+        recon_sum = np.where(ok[:, None], recon, 0.0).astype(np.float64).reshape(n, nb, -1)
+        count = np.repeat(ok.astype(np.int64)[:, None], self.window, axis=1)
+        return [Reduced(werr[k: k + 1], band_err[k: k + 1], None, recon_sum[k], count[k])
+                for k in range(n)]
 
     def grid_scores(self, p: Prepared, red: Reduced, z: np.ndarray | None = None
                     ) -> np.ndarray:

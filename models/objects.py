@@ -38,6 +38,7 @@ OBJECTS_MODEL_FILE, OBJECTS_ARRAYS_FILE = "objects.keras", "objects.npz"
 CLIP = 10.0
 BATCH = 256  # objects per network call
 MIN_OBJECTS = 8  # training objects the object model needs
+FOREST_ROWS = 256  # rows walked through the forest at once: (trees, rows) stays in cache
 
 
 def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -79,6 +80,75 @@ class ObjectAssessment:
     error: np.ndarray
 
 
+def _average_path_length(n: np.ndarray) -> np.ndarray:
+    """c(n), the mean path length of an unsuccessful search in a binary tree of n points
+    (Liu et al. 2008; scikit-learn's formula: 0 for n <= 1, 1 for n = 2)."""
+    n = np.asarray(n, np.float64)
+    out = np.zeros(n.shape)
+    out[n == 2] = 1.0
+    big = n > 2
+    out[big] = 2.0 * (np.log(n[big] - 1.0) + np.euler_gamma) - 2.0 * (n[big] - 1.0) / n[big]
+    return out
+
+
+class ForestScorer:
+    """A fitted scikit-learn IsolationForest's anomaly scores (`-score_samples`), every tree
+    walked for every row at once: one gather a level over (trees, rows) instead of a joblib
+    call a tree (~10x faster for a chunk of 256 objects; the same scores, tested). Rows that
+    are not all finite, or a forest that saw a subset of the features, go to scikit-learn."""
+
+    def __init__(self, forest: Any) -> None:
+        self.forest = forest
+        trees = [est.tree_ for est in forest.estimators_]
+        first = np.concatenate([[0], np.cumsum([t.node_count for t in trees])[:-1]])
+        # every node of every tree in flat arrays; a leaf is its own two children, so that a
+        # row that reached one stays there while the rest walk on
+        children, feature, threshold, value = [], [], [], []
+        for t, base in zip(trees, first, strict=True):
+            m = t.node_count
+            own = np.arange(m)
+            left, right = t.children_left, t.children_right
+            children.append(np.stack([np.where(left < 0, own, left),
+                                      np.where(right < 0, own, right)], axis=1) + base)
+            feature.append(np.maximum(t.feature, 0))
+            threshold.append(np.where(left < 0, np.inf, t.threshold))
+            depth = np.ones(m)
+            for node in range(m):  # children come after their parent
+                if left[node] >= 0:
+                    depth[left[node]] = depth[right[node]] = depth[node] + 1
+            # scikit-learn's sum: the leaf's depth + c(points at the leaf) - 1
+            value.append(depth + _average_path_length(t.n_node_samples) - 1.0)
+        self.children = np.concatenate(children).ravel()  # node k: [2k] left, [2k+1] right
+        self.feature, self.threshold = np.concatenate(feature), np.concatenate(threshold)
+        self.value, self.roots = np.concatenate(value), first
+        self.levels = max(t.max_depth for t in trees)
+        self.all_features = forest._max_features == forest.n_features_in_
+        self.denominator = len(trees) * float(_average_path_length(
+            np.array([forest._max_samples]))[0])
+
+    def scores(self, rows: np.ndarray) -> np.ndarray:
+        """(n,) anomaly score of each row (higher: more anomalous)."""
+        if not (self.all_features and np.isfinite(rows).all()):
+            return np.asarray(-self.forest.score_samples(rows), np.float64)
+        x = np.asarray(rows).astype(np.float32)  # what scikit-learn's trees compare
+        n, d = x.shape
+        depths = np.zeros(n)
+        for lo in range(0, n, FOREST_ROWS):
+            block = x[lo: lo + FOREST_ROWS].ravel()
+            base = (np.arange(block.size // d) * d)[None, :]
+            node = np.repeat(self.roots[:, None], base.size, axis=1)  # (trees, rows)
+            for _ in range(self.levels):
+                go_right = block.take(base + self.feature.take(node)) > \
+                    self.threshold.take(node)  # left: x <= threshold
+                node = self.children.take(2 * node + go_right)
+            part = depths[lo: lo + FOREST_ROWS]
+            for value in self.value.take(node):  # tree by tree, as scikit-learn adds
+                part += value
+        if self.denominator == 0:
+            return np.ones(n)
+        return 2 ** (-(depths / self.denominator))
+
+
 class ObjectModel:
     """Features -> standardised -> autoencoder -> Isolation Forest (module docstring)."""
 
@@ -94,6 +164,7 @@ class ObjectModel:
 
         self.forest = IsolationForest(n_estimators=cfg.trees, random_state=self.seed).fit(
             self.reference)
+        self.forest_scorer = ForestScorer(self.forest)
 
     @property
     def latent_dim(self) -> int:
@@ -130,7 +201,7 @@ class ObjectModel:
         """Scores, embeddings and errors of objects from their raw feature rows."""
         x = self.standardize(raw)
         z, rows, err = self.network_rows(x)
-        return ObjectAssessment(-self.forest.score_samples(rows), z, err)
+        return ObjectAssessment(self.forest_scorer.scores(rows), z, err)
 
     # ---- training ------------------------------------------------------------------------
     @classmethod
@@ -162,6 +233,7 @@ class ObjectModel:
         _z, rows, _err = model.network_rows(x)
         model.reference = rows
         model.forest = model.forest.fit(rows)
+        model.forest_scorer = ForestScorer(model.forest)
         _zv, _rv, errv = model.network_rows(xv)
         var = float(np.mean(np.var(xv, axis=0))) if xv.shape[0] > 1 else float("nan")
         metrics = {"objects.n_features": float(x.shape[1]),

@@ -262,6 +262,74 @@ class Preprocessor:
         return Resampled(curve.object_id, grid, values, mask, err, point_band, point_grid,
                          offset, scale)
 
+    def resample_whole(self, curves: Sequence[LightCurve]) -> list[Resampled | None]:
+        """`resample` of many curves in whole-curve mode at once: the same arrays, to the
+        bit, with every band of every curve in shared array operations instead of ~40 small
+        ones a curve (survey throughput, issue 18). None where the per-curve path is left to
+        decide (and to raise): a curve without errors, without a usable or a finite point,
+        with one distinct time, an unknown band or unsorted times."""
+        out: list[Resampled | None] = [None] * len(curves)
+        nb, width = len(self.bands), self.config.window
+        take, labels = [], []
+        for i, c in enumerate(curves):
+            if c.flux_err is None or not c.mask.any():
+                continue
+            try:
+                labels.append(self._point_bands(c))
+            except LightCurveError:
+                continue
+            take.append(i)
+        if not take:
+            return out
+        cs = [curves[i] for i in take]
+        sizes = np.array([c.time.size for c in cs])
+        first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        t = np.concatenate([c.time for c in cs])
+        f = np.concatenate([c.flux for c in cs])
+        e = np.concatenate([c.flux_err for c in cs if c.flux_err is not None])
+        m = np.concatenate([c.mask for c in cs])
+        obj = np.repeat(np.arange(len(cs)), sizes)
+        t0 = np.minimum.reduceat(np.where(m, t, np.inf), first)
+        t1 = np.maximum.reduceat(np.where(m, t, -np.inf), first)
+        step = (t1 - t0) / (width - 1)
+        grid = t0[:, None] + step[:, None] * np.arange(width)
+        # the usable points row by row (row = object * nb + band), in time order
+        use = np.flatnonzero(m)
+        row = obj[use] * nb + np.concatenate(labels)[use]
+        use = use[np.argsort(row, kind="stable")]
+        row = np.sort(row, kind="stable")
+        n_rows = len(cs) * nb
+        count = np.bincount(row, minlength=n_rows)
+        pos = np.arange(use.size) - np.concatenate([[0], np.cumsum(count)[:-1]])[row]
+        width_pts = max(1, int(count.max()))
+        tp = np.full((n_rows, width_pts), np.inf)
+        fe = np.zeros((2, n_rows, width_pts))
+        tp[row, pos], fe[0, row, pos], fe[1, row, pos] = t[use], f[use], e[use]
+        bad = np.zeros(len(cs), bool)  # left to the per-curve path
+        bad[obj[use][~(np.isfinite(f[use]) & np.isfinite(t[use]))]] = True
+        bad[obj[use][1:][(np.diff(t[use]) < 0) & (row[1:] == row[:-1])]] = True
+        bad |= ~(t1 > t0)
+        owner = np.arange(n_rows) // nb
+        g, st = grid[owner], step[owner][:, None]
+        idx = np.empty((n_rows, width), np.int64)
+        for r in range(n_rows):  # one search a row (its points are sorted)
+            idx[r] = np.searchsorted(tp[r, : count[r]], g[r], side="right")
+        values, valid = _resample_rows(tp, fe, count, idx, g, st, self.config.max_gap)
+        offset, scale = _robust_rows(fe[0], count)
+        values = values.reshape(2, len(cs), nb, width)
+        valid = valid.reshape(len(cs), nb, width)
+        err = np.where(valid, values[1], 1.0)
+        offset, scale = offset.reshape(len(cs), nb), scale.reshape(len(cs), nb)
+        safe = np.where(bad, 1.0, step)  # (a curve left out may have one time: step 0)
+        point_grid = np.clip(np.rint((t - t0[obj]) / safe[obj]), 0, width - 1).astype(np.int64)
+        for k, i in enumerate(take):
+            if bad[k]:
+                continue
+            pts = slice(first[k], first[k] + sizes[k])
+            out[i] = Resampled(cs[k].object_id, grid[k], values[0, k], valid[k], err[k],
+                               labels[k], point_grid[pts], offset[k], scale[k])
+        return out
+
     # ---- normalisation -------------------------------------------------------------------
     @property
     def per_window(self) -> bool:
@@ -282,6 +350,17 @@ class Preprocessor:
         """The whole grid in model units, once: windows cut from it equal `normalize` of the
         raw windows when the offsets are per band."""
         return _normalized(res.values, res.err, res.mask, off[:, None], sc[:, None])
+
+    def normalize_grids(self, res: Sequence[Resampled]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`band_offsets` and `normalize_grid` of many curves on grids of one size at once:
+        (n, n_bands) offsets and scales, (n, n_bands, n_grid) model-unit values and errors."""
+        offsets = [self.band_offsets(r) for r in res]
+        off = np.stack([o for o, _s in offsets])
+        sc = np.stack([s for _o, s in offsets])
+        xg, eg = _normalized(np.stack([r.values for r in res]), np.stack([r.err for r in res]),
+                             np.stack([r.mask for r in res]), off[:, :, None], sc[:, :, None])
+        return off, sc, xg, eg
 
     def window_offsets(
         self, windows_x: np.ndarray, windows_mask: np.ndarray, res: Resampled
@@ -344,3 +423,60 @@ def _normalized(x: np.ndarray, err: np.ndarray, mask: np.ndarray, off: np.ndarra
     xn = np.clip(np.nan_to_num(xn, nan=0.0), -1e6, 1e6)  # finite in float32 too
     en = np.where(np.isfinite(en) & (en > 0), en, 1.0)
     return xn.astype(np.float32), np.maximum(en, 1e-6).astype(np.float32)
+
+
+def _resample_rows(tp: np.ndarray, fe: np.ndarray, count: np.ndarray, idx: np.ndarray,
+                   grid: np.ndarray, step: np.ndarray, max_gap: float
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """`resample_band` of many rows at once: (rows, P) times (padded with inf after each
+    row's `count`), (k, rows, P) series at those times, (rows, G) grids with `idx` their
+    searchsorted(side="right") positions, (rows, 1) steps; the same elementwise steps, so the
+    same values."""
+    n = count[:, None]
+    left = np.clip(idx - 1, 0, np.maximum(n - 1, 0))
+    right = np.clip(idx, 0, np.maximum(n - 1, 0))
+    has_left = idx > 0
+    has_right = idx < n
+    tl = np.take_along_axis(tp, left, axis=1)
+    tr = np.take_along_axis(tp, right, axis=1)
+    with np.errstate(invalid="ignore"):  # rows without points: inf - inf, never used
+        span = tr - tl
+        interp_ok = has_left & has_right & (span <= max_gap * step)
+        w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
+        fl = np.take_along_axis(fe, left[None], axis=2)
+        fr = np.take_along_axis(fe, right[None], axis=2)
+        interp = fl + w * (fr - fl)
+        dl = np.where(has_left, grid - tl, np.inf)
+        dr = np.where(has_right, tr - grid, np.inf)
+    nearest = np.where(dl <= dr, fl, fr)
+    near_ok = np.minimum(dl, dr) <= 0.5 * step
+    exact = has_left & (dl == 0)
+    values = np.where(exact, fl, np.where(near_ok, nearest, interp))
+    valid = exact | interp_ok | near_ok
+    return np.where(valid, values, np.nan), valid
+
+
+def _robust_rows(v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`robust_location_scale` of each row's first `count` (finite) values: medians by one
+    sort of the padded rows; a row without values, or whose MAD may be degenerate, by the
+    per-row function."""
+    rows = np.arange(v.shape[0])
+    ok = np.arange(v.shape[1]) < count[:, None]
+    k = count // 2
+    odd = (count % 2 == 1)
+
+    def medians(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = np.sort(np.where(ok, a, np.inf), axis=1)
+        hi = s[rows, np.minimum(k, v.shape[1] - 1)]
+        lo = s[rows, np.maximum(k - 1, 0)]
+        return np.where(odd, hi, (lo + hi) / 2), s
+
+    med, s = medians(v)
+    scale = MAD_TO_SIGMA * medians(np.abs(v - med[:, None]))[0]
+    with np.errstate(invalid="ignore"):  # rows without values: inf - inf, left to the loop
+        ptp = s[rows, np.maximum(count - 1, 0)] - s[:, 0]
+        fine = (count > 0) & np.isfinite(scale) & (scale > 1e-6 * ptp)
+    for r in np.flatnonzero(~fine):
+        med[r], scale[r] = robust_location_scale(v[r, : count[r]])
+    return med, scale
+

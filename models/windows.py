@@ -125,6 +125,14 @@ def make_windows(res: Resampled, window: int, stride: int) -> Windows:
     return Windows(res, starts, window, res.values.shape[0])
 
 
+def one_window(res: Resampled, band_counts: np.ndarray) -> Windows:
+    """The one window of a curve resampled onto exactly one window's grid (whole-curve
+    mode), whose (n_bands,) valid cells a batch has counted already."""
+    win = Windows(res, np.zeros(1, np.int64), res.n_grid, res.values.shape[0])
+    win.__dict__["band_counts"] = band_counts[None, :]  # the cached property's value
+    return win
+
+
 def window_times(res: Resampled, windows: Windows) -> tuple[np.ndarray, np.ndarray]:
     """Start and end time of every window."""
     return res.grid_time[windows.starts], res.grid_time[windows.starts + windows.window - 1]

@@ -88,13 +88,13 @@ def prepare_all(det: Detector, curves: Sequence[LightCurve], first: int = 0
     with an object model, its answers for these curves in one batch. `first`: the index of
     curves[0] in the request (errors name series[i])."""
     out = []
-    for i, c in enumerate(curves, start=first):
-        try:
-            out.append(det.prepare(c))
-        except LightCurveError as exc:
-            raise ApiError(422, f"series[{i}] ({c.object_id}): {exc.message}",
-                           details=[{"field": f"series[{i}].{exc.field or 'time'}",
-                                     "problem": exc.message}]) from None
+    for i, (c, p) in enumerate(zip(curves, det.prepare_many(curves), strict=True),
+                               start=first):
+        if isinstance(p, LightCurveError):
+            raise ApiError(422, f"series[{i}] ({c.object_id}): {p.message}",
+                           details=[{"field": f"series[{i}].{p.field or 'time'}",
+                                     "problem": p.message}])
+        out.append(p)
     det.assess_objects(out)
     return out, stack_inputs(out)
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from lcad.models.detector import Detector, Prepared, split_outputs
 from lcad.models.lightcurve import LightCurve
+from lcad.models.results import CurveScore
 from lcad.service.batching import MicroBatcher, OverloadedError
 from lcad.service.errors import ApiError
 from lcad.service.inputs import prepare_all
@@ -19,6 +20,8 @@ from lcad.service.metrics import ServiceMetrics
 from lcad.service.settings import Settings
 
 Finish = Callable[[Prepared, np.ndarray, np.ndarray], Any]
+# a group's answers from its prepared curves and their stacked network outputs
+FinishAll = Callable[[list[Prepared], np.ndarray, np.ndarray], list[Any]]
 T = TypeVar("T")
 
 # Whole-curve (survey) models: a request's preparing and finishing are many small numpy calls
@@ -53,9 +56,27 @@ def chunks(curves: list[LightCurve], points: int) -> list[tuple[int, list[LightC
     return out
 
 
-async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
+def each(finish: Finish) -> FinishAll:
+    """`finish(prepared, latent codes, reconstructions)` curve by curve."""
+    def finish_all(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[Any]:
+        pairs = split_outputs(prepared, z, r)
+        return [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)]
+    return finish_all
+
+
+def scores(det: Detector, threshold: float | None, then: Callable[[CurveScore], Any]
+           ) -> FinishAll:
+    """`then(score)` of each curve's score, the group scored together
+    (`Detector.finish_scores`)."""
+    def finish_all(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[Any]:
+        return [then(c) for c in det.finish_scores(prepared, z, r, threshold)]
+    return finish_all
+
+
+async def run(det: Detector, curves: list[LightCurve], finish: FinishAll, *,
               batcher: MicroBatcher, metrics: ServiceMetrics, settings: Settings) -> list[Any]:
-    """`finish(prepared, latent codes, reconstructions)` of every curve, in order.
+    """`finish(prepared, latent codes, reconstructions)` of each group of curves (`each`,
+    `scores`), the answers of every curve in order.
 
     The request is streamed through in groups of about `stream_batches` x
     `max_batch_rows` points (LCAD_STREAM_BATCHES; 0: the whole request at once): each
@@ -64,10 +85,6 @@ async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
     (16 clients' requests of 100 curves held ~2 GB at once). A group's network call is still
     shared with other requests' by the micro-batcher. Every step is queued with the
     request's start time, so the oldest request's groups go first (see batching.py)."""
-    def finish_all(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[Any]:
-        pairs = split_outputs(prepared, z, r)
-        return [finish(p, zz, rr) for p, (zz, rr) in zip(prepared, pairs, strict=True)]
-
     started = asyncio.get_running_loop().time()
 
     async def work() -> list[Any]:
@@ -83,7 +100,7 @@ async def run(det: Detector, curves: list[LightCurve], finish: Finish, *,
                 raise ApiError(503, f"overloaded: {exc}; retry shortly", code="overloaded",
                                headers={"Retry-After": "1"}) from None
             del inputs
-            out.extend(await batcher.offload(started, _one_at_a_time(det, finish_all),
+            out.extend(await batcher.offload(started, _one_at_a_time(det, finish),
                                              prepared, z, r))
             del prepared, z, r
         return out

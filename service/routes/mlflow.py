@@ -12,7 +12,7 @@ from lcad.service import errors
 from lcad.service.deps import ApiKey, BatcherDep, MetricsDep, ReadyDetector, SettingsDep, StateDep
 from lcad.service.errors import ApiError
 from lcad.service.inputs import curves_from_table, invocation_frame, read_body
-from lcad.service.pipeline import run
+from lcad.service.pipeline import run, scores
 from lcad.service.responses import ERROR_RESPONSES
 
 router = APIRouter(tags=["mlflow"])
@@ -42,7 +42,7 @@ async def invocations(request: Request, det: ReadyDetector, settings: SettingsDe
     if thr is not None and not (isinstance(thr, int | float) and thr > 0):
         raise ApiError(422, "params.threshold: must be a positive number")
     curves = curves_from_table(frame, det, settings)
-    frames = await run(det, curves, lambda p, z, r: det.finish_score(p, z, r, thr).points_frame(),
+    frames = await run(det, curves, scores(det, thr, lambda c: c.points_frame()),
                        batcher=batcher, metrics=metrics, settings=settings)
     out = pd.concat(frames, ignore_index=True)
     records = out.astype(object).where(out.notna(), None).to_dict(orient="records")

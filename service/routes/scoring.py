@@ -21,7 +21,7 @@ from lcad.service.deps import (
 )
 from lcad.service.errors import ApiError
 from lcad.service.inputs import one_threshold, read_curves
-from lcad.service.pipeline import Finish, run
+from lcad.service.pipeline import FinishAll, each, run, scores
 from lcad.service.responses import (
     ERROR_RESPONSES,
     FastJSONResponse,
@@ -48,12 +48,13 @@ class Scoring:
         self.det, self.state, self.settings = det, state, settings
         self.metrics, self.batcher = metrics, batcher
 
-    async def answer_raw(self, curves: list[LightCurve], finish: Finish) -> list[Any]:
-        """`finish(prepared, latent codes, reconstructions)` of every curve, in order."""
+    async def answer_raw(self, curves: list[LightCurve], finish: FinishAll) -> list[Any]:
+        """The answers `finish` gives every curve (`pipeline.each`, `pipeline.scores`), in
+        order."""
         return await run(self.det, curves, finish, batcher=self.batcher,
                          metrics=self.metrics, settings=self.settings)
 
-    async def answer(self, curves: list[LightCurve], finish: Finish) -> Response:
+    async def answer(self, curves: list[LightCurve], finish: FinishAll) -> Response:
         results = await self.answer_raw(curves, finish)
         return FastJSONResponse({"model": self.state.ref(), "results": results})
 
@@ -77,18 +78,17 @@ async def score(request: Request, s: ScoringDep,
     wanted = set(opts.get("include") or include or [])
     thr = one_threshold(opts.get("threshold"), threshold)
     if "uncertainty" not in wanted:
-        return await s.answer(
-            curves, lambda p, z, r: score_json(det.finish_score(p, z, r, thr), wanted))
+        return await s.answer(curves, scores(det, thr, lambda c: score_json(c, wanted)))
     n = opts.get("samples") or samples or DEFAULT_SAMPLES
     try:
         network = det.stochastic_network(n)
     except NoUncertaintyError as exc:
         raise ApiError(422, f"include: {exc}", code="no_uncertainty") from None
 
-    def with_spread(p: Prepared, z: np.ndarray, r: np.ndarray) -> dict:
-        c = det.finish_score(p, z, r, thr)
-        det.attach_spread([p], [c], n, network, thr)
-        return score_json(c, wanted)
+    def with_spread(prepared: list[Prepared], z: np.ndarray, r: np.ndarray) -> list[dict]:
+        cs = det.finish_scores(prepared, z, r, thr)
+        det.attach_spread(prepared, cs, n, network, thr)
+        return [score_json(c, wanted) for c in cs]
 
     return await s.answer(curves, with_spread)
 
@@ -98,7 +98,7 @@ async def encode(request: Request, s: ScoringDep) -> Response:
     """Latent code of every window, with the window's start and end times."""
     det = s.det
     curves, _ = await read_curves(request, det, s.settings)
-    return await s.answer(curves, lambda p, z, r: encode_json(det.finish_encode(p, z)))
+    return await s.answer(curves, each(lambda p, z, r: encode_json(det.finish_encode(p, z))))
 
 
 @router.post("/v1/reconstruct", response_model=ReconstructResponse,
@@ -107,5 +107,5 @@ async def reconstruct(request: Request, s: ScoringDep) -> Response:
     """Reconstructed flux at every input time."""
     det = s.det
     curves, _ = await read_curves(request, det, s.settings)
-    return await s.answer(curves,
-                          lambda p, z, r: reconstruct_json(det.finish_reconstruct(p, r)))
+    return await s.answer(curves, each(
+        lambda p, z, r: reconstruct_json(det.finish_reconstruct(p, r))))

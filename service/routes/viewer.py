@@ -22,6 +22,7 @@ from lcad.service.catalogue_state import CatalogueState
 from lcad.service.deps import ApiKey, ReadyDetector
 from lcad.service.errors import ApiError
 from lcad.service.inputs import read_curves
+from lcad.service.pipeline import each, scores
 from lcad.service.responses import ERROR_RESPONSES, FastJSONResponse, body_doc
 from lcad.service.routes.scoring import ScoringDep
 
@@ -180,7 +181,7 @@ async def view(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5) -> R
     cat = cs.catalogue if cs.status == "ready" and cs.detector is det else None
     labels = cs.labels.mapping() if cs.labels is not None else {}
     given = {c.object_id: c for c in curves}
-    results = await s.answer_raw(curves, lambda p, z, r: det.finish_score(p, z, r))
+    results = await s.answer_raw(curves, scores(det, None, lambda c: c))
     return FastJSONResponse({"model": s.state.ref(), "results": [
         detail(c, given[c.object_id].flux_err, given[c.object_id].unit, cat, labels, k)
         for c in results]})
@@ -194,7 +195,7 @@ async def similar(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5) -
     cat = await cs.ready(det)
     curves, _ = await read_curves(request, det, s.settings)
     labels = cs.store().mapping()
-    encodings = await s.answer_raw(curves, lambda p, z, r: det.finish_encode(p, z))
+    encodings = await s.answer_raw(curves, each(lambda p, z, r: det.finish_encode(p, z)))
     results = []
     for e in encodings:
         raw = embedding_of(e.latent)
