@@ -445,8 +445,7 @@ class Detector:
         outputs = self._run_reduced(prepared)
         if self.point_scorer is not None:
             self.point_scorer.prefetch(self, prepared, outputs)
-        out = [self.finish_score_reduced(p, z, red, threshold)
-               for p, (z, red) in zip(prepared, outputs, strict=True)]
+        out = self._finish_all(prepared, outputs, threshold)
         if network is not None:
             self.attach_spread(prepared, out, samples, network, threshold)
         return ScoreResult(out, skipped)
@@ -654,8 +653,15 @@ class Detector:
         outputs = [(zz, red) for (zz, _r), red in zip(pairs, reduced, strict=True)]
         if self.point_scorer is not None:
             self.point_scorer.prefetch(self, prepared, outputs)
-        return [self.finish_score_reduced(p, zz, red, threshold)
-                for p, (zz, red) in zip(prepared, outputs, strict=True)]
+        return self._finish_all(prepared, outputs, threshold)
+
+    def _finish_all(self, prepared: Sequence[Prepared],
+                    outputs: Sequence[tuple[np.ndarray, Reduced]],
+                    threshold: float | None) -> list[CurveScore]:
+        if self.one_window_each:
+            return self.finish_whole(prepared, outputs, threshold)
+        return [self.finish_score_reduced(p, z, red, threshold)
+                for p, (z, red) in zip(prepared, outputs, strict=True)]
 
     def reduce_whole(self, prepared: Sequence[Prepared], recon: np.ndarray) -> list[Reduced]:
         """`reduce` of curves with one window each, covering their grid (whole-curve mode,
@@ -728,32 +734,67 @@ class Detector:
 
     def finish_score_reduced(self, p: Prepared, z: np.ndarray, red: Reduced,
                              threshold: float | None = None) -> CurveScore:
-        cal = self.calibration
-        if cal is None:
+        cal = self._calibrated()
+        grid_score = self.grid_scores(p, red, z=z)
+        recon_grid = self._reconstruction_grid(p, red)
+        scaled_resid = (p.res.values - recon_grid) / p.res.object_scale[:, None]
+        grid_resid = np.nansum(np.where(p.res.mask, scaled_resid, 0.0), axis=0)
+        return self._curve_score(p, z, red, grid_score, cal.point.p_values(grid_score),
+                                 recon_grid, grid_resid, threshold)
+
+    def finish_whole(self, prepared: Sequence[Prepared],
+                     outputs: Sequence[tuple[np.ndarray, Reduced]],
+                     threshold: float | None = None) -> list[CurveScore]:
+        """`finish_score_reduced` of curves with one window each (`one_window_each`), their
+        grids' p-values, reconstructions and residuals computed together (the same values)."""
+        if not prepared:
+            return []
+        cal = self._calibrated()
+        grid_score = np.stack([self.grid_scores(p, red, z=z)
+                               for p, (z, red) in zip(prepared, outputs, strict=True)])
+        count = np.stack([red.count for _z, red in outputs])[:, None, :]
+        recon = np.where(count > 0, np.stack([red.recon_sum for _z, red in outputs])
+                         / np.maximum(count, 1), np.nan)
+        recon = recon * np.stack([p.scale[0] for p in prepared])[:, :, None] \
+            + np.stack([p.offset[0] for p in prepared])[:, :, None]
+        scaled_resid = (np.stack([p.res.values for p in prepared]) - recon) \
+            / np.stack([p.res.object_scale for p in prepared])[:, :, None]
+        grid_resid = np.nansum(np.where(np.stack([p.res.mask for p in prepared]),
+                                        scaled_resid, 0.0), axis=1)
+        grid_p = cal.point.p_values(grid_score.ravel()).reshape(grid_score.shape)
+        return [self._curve_score(p, z, red, grid_score[k], grid_p[k], recon[k],
+                                  grid_resid[k], threshold)
+                for k, (p, (z, red)) in enumerate(zip(prepared, outputs, strict=True))]
+
+    def _calibrated(self) -> Calibration:
+        if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
+        return self.calibration
+
+    def _curve_score(self, p: Prepared, z: np.ndarray, red: Reduced, grid_score: np.ndarray,
+                     grid_p: np.ndarray, recon_grid: np.ndarray, grid_resid: np.ndarray,
+                     threshold: float | None) -> CurveScore:
+        """A curve's score from its grid's point scores, p-values, reconstruction and
+        residual (summed over bands, in robust sigmas)."""
+        cal = self._calibrated()
         scfg = self.config.scoring
         werr = red.werr
-        grid_score = self.grid_scores(p, red, z=z)
-        grid_p = cal.point.p_values(grid_score)
-        recon_grid = self._reconstruction_grid(p, red)
         thr = cal.point_threshold if threshold is None else float(threshold)
-
         pt_score = np.where(p.curve.mask, grid_score[p.res.point_grid], np.nan)
         pt_p = np.where(p.curve.mask, grid_p[p.res.point_grid], np.nan)
         pt_flag = np.isfinite(pt_score) & (pt_score > thr)
-
-        scaled_resid = (p.res.values - recon_grid) / p.res.object_scale[:, None]
-        grid_resid = np.nansum(np.where(p.res.mask, scaled_resid, 0.0), axis=0)
         intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
                                    scfg.merge_gap, scfg.extend_z)
-
-        obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
         a = self._assessment(p)
-        if a is not None:  # the object model's score, against held-out objects
+        if a is None:
+            obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
+        else:  # the object model's score, against held-out objects
             obj = float(a.score[0])
-            obj_p = cal.object_p_value(obj, cal.window.p_values(werr), 1.0)
-            if threshold is None:
-                anomalous = bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
+            # (the window p-values count only without calibration objects)
+            obj_p = cal.object_p_value(obj, cal.window.p_values(werr) if cal.object is None
+                                       else werr, 1.0)
+            anomalous = bool(intervals) if threshold is not None \
+                else bool(np.isfinite(obj_p) and obj_p <= cal.target_far)
             z = a.embedding
         warn = list(p.curve.warnings)
         if not p.valid.any():

@@ -28,6 +28,12 @@ def _same(a: object, b: object, where: str = "") -> None:
     elif dataclasses.is_dataclass(a):
         for f in dataclasses.fields(a):
             _same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b), where
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _same(x, y, f"{where}[{i}]")
     else:
         assert a == b, where
 
@@ -91,11 +97,20 @@ def test_whole_curves_prepared_and_reduced_together_as_each_alone():
         _same(alone.res, p.res, c.object_id)
         _same(alone.win.band_counts, p.win.band_counts, c.object_id)
         assert alone.win.starts.tolist() == p.win.starts.tolist() == [0]
-    _z, recon = det.predict_arrays(np.concatenate([p.inputs for p in prepared]))
+    z, recon = det.predict_arrays(np.concatenate([p.inputs for p in prepared]))
     prepared[1].valid = np.zeros(1, bool)  # an unusable window adds nothing
-    for k, (p, red) in enumerate(zip(prepared, det.reduce_whole(prepared, recon),
-                                     strict=True)):
+    reduced = det.reduce_whole(prepared, recon)
+    for k, (p, red) in enumerate(zip(prepared, reduced, strict=True)):
         _same(det.reduce(p, recon[k: k + 1]), red, p.curve.object_id)
+    # ... and finished together (`finish_whole`) as each alone, with the object model's
+    # verdicts and without them, at the calibrated threshold and at another one
+    outputs = [(z[k: k + 1], red) for k, red in enumerate(reduced)]
+    for objects in (det.objects, None):
+        det.objects = objects
+        for threshold in (None, 2.0):
+            together = det.finish_whole(prepared, outputs, threshold)
+            for p, (zz, red), c in zip(prepared, outputs, together, strict=True):
+                _same(det.finish_score_reduced(p, zz, red, threshold), c, p.curve.object_id)
 
 
 @pytest.mark.parametrize("n_ref,dim,max_features", [(500, 23, 1.0), (40, 5, 1.0),
