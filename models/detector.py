@@ -324,11 +324,16 @@ class Detector:
                 valid = counts.sum(axis=1) / (counts.shape[1] * self.window) \
                     >= cfg.min_valid_fraction
                 shape = (1, len(self.bands))
+                # the network inputs of all at once: each curve's one window is its grid
+                inputs = np.concatenate([xg.reshape(len(done), -1), np.stack(
+                    [r.mask for _i, r in done]).reshape(len(done), -1)], axis=1,
+                    dtype=np.float32)
                 for k, (i, r) in enumerate(done):
-                    out[i] = Prepared(curves[i], r, one_window(r, counts[k]),
-                                      np.broadcast_to(off[k], shape),
-                                      np.broadcast_to(sc[k], shape), eg[k],
-                                      valid[k: k + 1], xgrid=xg[k])
+                    p = Prepared(curves[i], r, one_window(r, counts[k]),
+                                 np.broadcast_to(off[k], shape), np.broadcast_to(sc[k], shape),
+                                 eg[k], valid[k: k + 1], xgrid=xg[k])
+                    p.__dict__["inputs"] = inputs[k: k + 1]  # the cached property's value
+                    out[i] = p
         for i, c in enumerate(curves):
             if out[i] is None:
                 try:

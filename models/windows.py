@@ -155,6 +155,11 @@ def coverage_mean(
     """
     ok = np.isfinite(values)
     v = values[ok].astype(np.float64)
+    if v.size == 1:  # one window (a whole survey curve): its value over its span
+        out = np.full(n_grid, np.nan)
+        first = int(starts[ok][0])
+        out[first: first + window] = v[0]
+        return out
     diff = (np.bincount(starts[ok], weights=v, minlength=n_grid + 1)
             - np.bincount(starts[ok] + window, weights=v, minlength=n_grid + 1))
     total = np.cumsum(diff)[:n_grid]
