@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.errors import DataError, LightCurveError
-from lcad.models.lightcurve import LightCurve
+from lcad.models.lightcurve import LightCurve, clean_curves
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "object_id": ("object_id", "id", "name", "objectid", "object", "source_id", "star"),
@@ -122,7 +122,17 @@ def frame_to_curves(
     order = None if grouped else np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes if order is None else codes[order],
                              np.arange(len(uniques) + 1))
+    clean: list[LightCurve | None] = [None] * len(uniques)
+    if not strict:  # the objects with nothing to repair, all at once
+        rows = slice(None) if order is None else order
+        clean = clean_curves(uniques, bounds, t[rows], f[rows],
+                             None if e is None else e[rows],
+                             None if band is None else band[rows], cmap.unit)
     for k, name in enumerate(uniques):
+        done = clean[k]
+        if done is not None:
+            curves.append(done)
+            continue
         idx: slice | np.ndarray = slice(bounds[k], bounds[k + 1]) if order is None \
             else order[bounds[k]: bounds[k + 1]]
         try:

@@ -183,6 +183,54 @@ class LightCurve:
         return cls(oid, t, f, e, b, mask, repairs, unit)
 
 
+def clean_curves(names: list[str], bounds: np.ndarray, t: np.ndarray, f: np.ndarray,
+                 e: np.ndarray | None, b: np.ndarray | None, unit: str = "flux"
+                 ) -> list[LightCurve | None]:
+    """The curves of many objects whose rows lie together (object k: rows bounds[k] to
+    bounds[k + 1], in file order) that `LightCurve.from_arrays` would take as they are, built
+    with array operations over all rows at once (a file of survey objects: ~10x faster);
+    the same curves. None for an object with anything to repair or to refuse (a non-finite
+    time, a masked point, a band out of time order, a repeated time): `from_arrays` it."""
+    import pandas as pd  # (not at import: `import lcad` stays light)
+
+    n_obj = len(names)
+    sizes = np.diff(bounds)
+    obj = np.repeat(np.arange(n_obj), sizes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if unit == "mag":
+            bad = _sentinels("", f, e, False)
+            f = 10.0 ** (-0.4 * (f - MAG_ZERO_POINT))
+            if e is not None:
+                e = 0.4 * np.log(10.0) * f * e
+        else:
+            bad = np.zeros(f.size, bool)
+        bad |= ~np.isfinite(t) | ~np.isfinite(f) | (np.abs(f) > MAX_ABS_FLUX)
+        if e is not None:
+            bad |= ~(np.isfinite(e) & (e > 0))
+    # each band in time order (bands may come one after the other)
+    band = np.zeros(t.size, np.int64) if b is None else pd.factorize(b)[0]
+    by_band = np.lexsort((band, obj))
+    same = (obj[by_band][1:] == obj[by_band][:-1]) & (band[by_band][1:] == band[by_band][:-1])
+    bad[by_band[1:][same & (np.diff(t[by_band]) < 0)]] = True
+    # the curve in time order (stable: as from_arrays sorts), no time twice
+    order = np.lexsort((t, obj))
+    ts = t[order]
+    bad[order[1:][(obj[order][1:] == obj[order][:-1]) & (ts[1:] == ts[:-1])]] = True
+    refused = np.zeros(n_obj, bool)
+    refused[obj[bad]] = True
+    fs = f[order]
+    es = None if e is None else e[order]
+    bs = None if b is None else b[order]
+    out: list[LightCurve | None] = [None] * n_obj
+    for k in np.flatnonzero(~refused).tolist():
+        rows = slice(bounds[k], bounds[k + 1])
+        out[k] = LightCurve(names[k], ts[rows], fs[rows].copy(),
+                            None if es is None else es[rows].copy(),
+                            None if bs is None else bs[rows], np.ones(sizes[k], bool), [],
+                            unit)
+    return out
+
+
 def to_magnitudes(flux: np.ndarray, err: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Fluxes made from magnitudes back to magnitudes (non-positive fluxes: NaN), and their

@@ -57,3 +57,49 @@ def test_an_empty_error_column_means_no_errors():
     frame.loc[1, "flux_err"] = 0.1  # a partly filled column is kept (and repaired)
     (c,) = curves_from_frame(frame)
     assert c.flux_err is not None and c.mask.tolist() == [False, True, False]
+
+
+def _object(oid: str, t: list[float], f: list[float], e: list[float], b: list[str]
+            ) -> pd.DataFrame:
+    return pd.DataFrame({"object_id": oid, "time": t, "flux": f, "flux_err": e, "band": b})
+
+
+@pytest.mark.parametrize("unit", ["flux", "mag"])
+def test_objects_built_together_are_the_curves_from_arrays_builds(unit):
+    """`frame_to_curves` builds the objects with nothing to repair all at once
+    (`clean_curves`); every curve, clean or repaired, equals `LightCurve.from_arrays` of
+    its rows in file order: arrays, mask, band labels, repairs, unit."""
+    from lcad.models.lightcurve import LightCurve
+
+    t, g = [1.0, 2.0, 3.0, 4.0], ["g", "r", "g", "r"]
+    parts = [
+        _object("clean", t, [15.0, 15.2, 15.1, 15.3], [0.1] * 4, g),
+        _object("bands-one-after-the-other", [1.0, 3.0, 2.0, 4.0], [15.0, 15.1, 15.2, 15.3],
+                [0.1] * 4, ["g", "g", "r", "r"]),
+        _object("same-time-two-bands", [1.0, 1.0, 2.0, 2.0], [15.0, 15.2, 15.1, 15.3],
+                [0.1] * 4, g),
+        _object("repeated-time", [1.0, 1.0, 2.0, 3.0], [15.0, 15.2, 15.1, 15.3], [0.1] * 4,
+                ["g"] * 4),
+        _object("unsorted-band", [2.0, 1.0, 3.0, 4.0], [15.0, 15.2, 15.1, 15.3], [0.1] * 4,
+                ["g"] * 4),
+        _object("nan-time", [1.0, np.nan, 3.0, 4.0], [15.0, 15.2, 15.1, 15.3], [0.1] * 4, g),
+        _object("nan-flux", t, [15.0, np.nan, 15.1, 15.3], [0.1] * 4, g),
+        _object("bad-error", t, [15.0, 15.2, 15.1, 15.3], [0.1, 0.0, -1.0, np.nan], g),
+        _object("sentinel", t, [15.0, 100.011, 15.1, 15.3], [0.1, 99.999, 0.1, 0.1], g),
+        _object("huge", t, [15.0, 1e120, 15.1, 15.3], [0.1] * 4, g),
+    ]
+    frame = pd.concat(parts, ignore_index=True).rename(
+        columns={"flux": unit, "flux_err": "magerr" if unit == "mag" else "flux_err"})
+    split = frame.iloc[:2].assign(object_id="split")  # an object's rows apart in the file
+    frame = pd.concat([split.iloc[:1], frame, split.iloc[1:]], ignore_index=True)
+    curves = curves_from_frame(frame, unit=unit)
+    assert len(curves) == 11
+    for c in curves:
+        rows = frame[frame.object_id == c.object_id]
+        ref = LightCurve.from_arrays(c.object_id, rows.time, rows[unit], rows.iloc[:, 3],
+                                     rows.band, unit=unit, emit_warnings=False)
+        for name in ("time", "flux", "flux_err", "band", "mask"):
+            np.testing.assert_array_equal(getattr(c, name), getattr(ref, name),
+                                          err_msg=f"{c.object_id}.{name}")
+        assert (c.warnings, c.unit) == (ref.warnings, ref.unit), c.object_id
+    assert not next(c for c in curves if c.object_id == "bands-one-after-the-other").warnings
