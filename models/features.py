@@ -18,12 +18,13 @@ array operation over all rows (`band_features`); the same values as numpy per ba
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from lcad.models.lightcurve import LightCurve
 
@@ -450,6 +451,13 @@ def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
     return period, power
 
 
+@functools.cache
+def _threads() -> ThreadpoolController:
+    """The process's thread pools, found once (a search of the loaded libraries cost 6 ms
+    a call)."""
+    return ThreadpoolController()
+
+
 def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = None,
                    periods: bool = True, chunk: int = 256, search: str = "peaks"
                    ) -> tuple[np.ndarray, list[str]]:
@@ -467,7 +475,7 @@ def feature_matrix(curves: Sequence[LightCurve], bands: Sequence[str] | None = N
         # one BLAS thread: the periodogram's GEMMs are small (~16 MFLOP), a second thread
         # gains nothing, and where other threads compete (the service, TensorFlow) OpenBLAS's
         # spinning threads made them 3-6x slower
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _threads().limit(limits=1, user_api="blas"):
             per_band, med = band_features(band_rows(part, order), periods, search)
         out[lo: lo + len(part), : nb * nf] = per_band.reshape(len(part), nb * nf)
         med = med.reshape(len(part), nb)

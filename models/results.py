@@ -165,8 +165,8 @@ class ScoreResult:
             code = {o: i for i, o in enumerate(id_cats)}
             oid = pd.Categorical.from_codes(np.repeat([code[o] for o in ids], sizes), id_cats)
             band_cats: dict[str, None] = {}
-            for c in cs:
-                band_cats.update(dict.fromkeys(np.unique(c.band).tolist()))
+            for c in cs:  # each curve's bands in sorted order
+                band_cats.update(dict.fromkeys(sorted(set(c.band.tolist()))))
             band = pd.Categorical(bands, categories=list(band_cats))
         else:
             oid, band = np.repeat(np.array(ids, dtype=object), sizes), bands
