@@ -28,6 +28,9 @@ NOISE = re.compile(
     rb"|^Registered model '.+' already exists\. Creating a new version")
 
 
+DRAINED = b"\x00lcad: stderr drained\x00"  # restore()'s last line through the pipe
+
+
 def is_noise(line: bytes) -> bool:
     return NOISE.search(line) is not None
 
@@ -41,7 +44,8 @@ def filter_stderr() -> None:
     read_end, write_end = os.pipe()
     sys.stderr.flush()
     os.dup2(write_end, 2)
-    os.close(write_end)
+    marker_end = write_end  # kept: restore() writes DRAINED through it
+    drained = threading.Event()
 
     def pump() -> None:
         pending = b""
@@ -49,11 +53,18 @@ def filter_stderr() -> None:
             while chunk := src.read(65536):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
-                out = b"".join(line + b"\n" for line in lines if not is_noise(line))
+                out = b"".join(line + b"\n" for line in lines
+                               if DRAINED not in line and not is_noise(line))
+                for line in lines:  # the marker ends the line it was written after
+                    if DRAINED in line:
+                        last = line[: line.index(DRAINED)]
+                        out += b"" if is_noise(last) else last
+                        drained.set()
                 if out:
                     os.write(real, out)
         if pending and not is_noise(pending):
             os.write(real, pending)
+        drained.set()
 
     thread = threading.Thread(target=pump, name="lcad-stderr", daemon=True)
     thread.start()
@@ -61,7 +72,13 @@ def filter_stderr() -> None:
     def restore() -> None:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
-        os.dup2(real, 2)  # closes the pipe's last write end: the pump drains and stops
-        thread.join(timeout=5)
+        os.dup2(real, 2)
+        # child processes (multiprocessing's resource tracker, scoring processes) may hold
+        # the pipe open past this process's end: wait for what this process wrote, up to
+        # the marker written after it, not for the pipe to close
+        with contextlib.suppress(OSError):
+            os.write(marker_end, DRAINED + b"\n")
+            os.close(marker_end)
+        drained.wait(timeout=5)
 
     atexit.register(restore)

@@ -785,3 +785,21 @@ def test_train_with_a_network_per_coarse_view_reports_it_and_scores(tmp_path, ca
     assert main(["score", "--model", str(out), "--data", str(data), "--output",
                  str(scores)]) == 0
     assert pd.read_csv(scores)["score"].notna().mean() > 0.95
+
+
+def test_the_filtered_stderr_does_not_wait_for_child_processes_that_outlive_the_program():
+    """A child that inherited the filtered stderr (multiprocessing's resource tracker with
+    `--processes`) keeps its pipe open: the program still ends at once, with every line it
+    wrote itself (it used to wait 5 s for the pipe to close)."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import os, subprocess, sys\nfrom lcad._stderr import filter_stderr\n"
+            "filter_stderr()\n"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(20)'])\n"
+            "os.write(2, b'one\\nW0000 cpu_feature_guard.cc:1] AVX\\ntwo')\n")
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", code], stderr=subprocess.PIPE, timeout=60)
+    assert out.returncode == 0 and out.stderr == b"one\ntwo", out.stderr
+    assert time.monotonic() - start < 4
