@@ -194,8 +194,10 @@ def clean_curves(names: list[str], bounds: np.ndarray, t: np.ndarray, f: np.ndar
     import pandas as pd  # (not at import: `import lcad` stays light)
 
     n_obj = len(names)
-    sizes = np.diff(bounds)
-    obj = np.repeat(np.arange(n_obj), sizes)
+    obj = np.repeat(np.arange(n_obj), np.diff(bounds))
+    t = np.array(t, dtype=np.float64)  # one copy the curves share (they own their arrays)
+    f = np.array(f, dtype=np.float64)
+    e = None if e is None else np.array(e, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         if unit == "mag":
             bad = _sentinels("", f, e, False)
@@ -207,27 +209,30 @@ def clean_curves(names: list[str], bounds: np.ndarray, t: np.ndarray, f: np.ndar
         bad |= ~np.isfinite(t) | ~np.isfinite(f) | (np.abs(f) > MAX_ABS_FLUX)
         if e is not None:
             bad |= ~(np.isfinite(e) & (e > 0))
-    # each band in time order (bands may come one after the other)
-    band = np.zeros(t.size, np.int64) if b is None else pd.factorize(b)[0]
-    by_band = np.lexsort((band, obj))
-    same = (obj[by_band][1:] == obj[by_band][:-1]) & (band[by_band][1:] == band[by_band][:-1])
-    bad[by_band[1:][same & (np.diff(t[by_band]) < 0)]] = True
-    # the curve in time order (stable: as from_arrays sorts), no time twice
-    order = np.lexsort((t, obj))
-    ts = t[order]
-    bad[order[1:][(obj[order][1:] == obj[order][:-1]) & (ts[1:] == ts[:-1])]] = True
+    # each band in time order (bands may come one after the other) and no time twice in a
+    # band (from_arrays merges those; one time in two bands is no repair), band by band
+    codes = np.zeros(t.size, np.int64) if b is None else pd.factorize(b)[0]
+    for band in range(int(codes.max(initial=0)) + 1):
+        rows = np.flatnonzero(codes == band) if b is not None else np.arange(t.size)
+        step = np.diff(t[rows])
+        bad[rows[1:][(step <= 0) & (obj[rows][1:] == obj[rows][:-1])]] = True
     refused = np.zeros(n_obj, bool)
     refused[obj[bad]] = True
-    fs = f[order]
-    es = None if e is None else e[order]
-    bs = None if b is None else b[order]
+    unsorted = np.zeros(n_obj, bool)  # bands one after the other: sorted below
+    unsorted[obj[1:][(obj[1:] == obj[:-1]) & (np.diff(t) < 0)]] = True
+    mask = np.ones(t.size, bool)
     out: list[LightCurve | None] = [None] * n_obj
     for k in np.flatnonzero(~refused).tolist():
         rows = slice(bounds[k], bounds[k + 1])
-        out[k] = LightCurve(names[k], ts[rows], fs[rows].copy(),
-                            None if es is None else es[rows].copy(),
-                            None if bs is None else bs[rows], np.ones(sizes[k], bool), [],
-                            unit)
+        tk, fk = t[rows], f[rows]
+        ek = None if e is None else e[rows]
+        bk = None if b is None else b[rows]
+        if unsorted[k]:  # as from_arrays sorts: stable, ties in file order
+            order = np.argsort(tk, kind="stable")
+            tk, fk = tk[order], fk[order]
+            ek = None if ek is None else ek[order]
+            bk = None if bk is None else bk[order]
+        out[k] = LightCurve(names[k], tk, fk, ek, bk, mask[rows], [], unit)
     return out
 
 

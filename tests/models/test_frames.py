@@ -101,5 +101,6 @@ def test_objects_built_together_are_the_curves_from_arrays_builds(unit):
         for name in ("time", "flux", "flux_err", "band", "mask"):
             np.testing.assert_array_equal(getattr(c, name), getattr(ref, name),
                                           err_msg=f"{c.object_id}.{name}")
+            assert getattr(c, name).dtype == getattr(ref, name).dtype, (c.object_id, name)
         assert (c.warnings, c.unit) == (ref.warnings, ref.unit), c.object_id
     assert not next(c for c in curves if c.object_id == "bands-one-after-the-other").warnings
