@@ -213,9 +213,9 @@ def clean_curves(names: list[str], bounds: np.ndarray, t: np.ndarray, f: np.ndar
     # band (from_arrays merges those; one time in two bands is no repair), band by band
     codes = np.zeros(t.size, np.int64) if b is None else pd.factorize(b)[0]
     for band in range(int(codes.max(initial=0)) + 1):
-        rows = np.flatnonzero(codes == band) if b is not None else np.arange(t.size)
-        step = np.diff(t[rows])
-        bad[rows[1:][(step <= 0) & (obj[rows][1:] == obj[rows][:-1])]] = True
+        in_band = np.flatnonzero(codes == band) if b is not None else np.arange(t.size)
+        step = np.diff(t[in_band])
+        bad[in_band[1:][(step <= 0) & (obj[in_band][1:] == obj[in_band][:-1])]] = True
     refused = np.zeros(n_obj, bool)
     refused[obj[bad]] = True
     unsorted = np.zeros(n_obj, bool)  # bands one after the other: sorted below
