@@ -122,9 +122,12 @@ class ForestScorer:
         self.feature, self.threshold = np.concatenate(feature), np.concatenate(threshold)
         self.value, self.roots = np.concatenate(value), first
         self.levels = max(t.max_depth for t in trees)
-        self.all_features = forest._max_features == forest.n_features_in_
+        # trees of every feature see the rows as they are (scikit-learn indexes the columns
+        # only for trees of a subset)
+        self.all_features = all(len(f) == forest.n_features_in_
+                                for f in forest.estimators_features_)
         self.denominator = len(trees) * float(_average_path_length(
-            np.array([forest._max_samples]))[0])
+            np.array([forest.max_samples_]))[0])
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """(n,) anomaly score of each row (higher: more anomalous)."""
