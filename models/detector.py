@@ -67,6 +67,7 @@ MIN_BUCKET = 16
 STREAM_BATCH = 16384  # network batch of long curves scored in a stream (fewer, larger calls)
 # a pass of the network: (n, 2*D) inputs -> latent codes, reconstructions
 Network = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+FINISH_BLOCK = 2048  # whole-curve objects finished at a time (`finish_whole`)
 REDUCE_BLOCK = 2048  # windows reduced at a time: their residuals stay in cache
 
 
@@ -663,8 +664,10 @@ class Detector:
     def _finish_all(self, prepared: Sequence[Prepared],
                     outputs: Sequence[tuple[np.ndarray, Reduced]],
                     threshold: float | None) -> list[CurveScore]:
-        if self.one_window_each:
-            return self.finish_whole(prepared, outputs, threshold)
+        if self.one_window_each:  # a few thousand at a time: the temporaries stay small
+            blocks = range(0, len(prepared), FINISH_BLOCK)
+            return [c for lo in blocks for c in self.finish_whole(
+                prepared[lo: lo + FINISH_BLOCK], outputs[lo: lo + FINISH_BLOCK], threshold)]
         return [self.finish_score_reduced(p, z, red, threshold)
                 for p, (z, red) in zip(prepared, outputs, strict=True)]
 

@@ -13,6 +13,9 @@ from lcad.models.errors import LightCurveError
 from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
 
 MAX_GRID_POINTS = 20_000_000
+# `resample_whole`: curves at a time, and the cells of their padded (band, point) arrays
+# (curves x bands x the group's widest curve) at most: 16 MB an array
+WHOLE_GROUP, WHOLE_CELLS = 512, 2 ** 21
 MAD_TO_SIGMA = 1.4826
 
 
@@ -269,7 +272,6 @@ class Preprocessor:
         decide (and to raise): a curve without errors, without a usable or a finite point,
         with one distinct time, an unknown band or unsorted times."""
         out: list[Resampled | None] = [None] * len(curves)
-        nb, width = len(self.bands), self.config.window
         take, labels = [], []
         for i, c in enumerate(curves):
             if c.flux_err is None or not c.mask.any():
@@ -279,9 +281,28 @@ class Preprocessor:
             except LightCurveError:
                 continue
             take.append(i)
-        if not take:
-            return out
-        cs = [curves[i] for i in take]
+        # groups of curves whose padded (band, point) arrays stay small: a long curve among
+        # short ones widens only its own group's
+        lo = 0
+        while lo < len(take):
+            hi, widest = lo, 0
+            while hi < len(take) and hi - lo < WHOLE_GROUP:
+                widest = max(widest, curves[take[hi]].time.size)
+                if hi > lo and (hi + 1 - lo) * widest * len(self.bands) > WHOLE_CELLS:
+                    break
+                hi += 1
+            group = [curves[i] for i in take[lo:hi]]
+            for i, r in zip(take[lo:hi], self._resample_group(group, labels[lo:hi]),
+                            strict=True):
+                out[i] = r
+            lo = hi
+        return out
+
+    def _resample_group(self, cs: list[LightCurve], labels: list[np.ndarray]
+                        ) -> list[Resampled | None]:
+        """`resample_whole` of curves that have errors, a usable point and known bands."""
+        nb, width = len(self.bands), self.config.window
+        out: list[Resampled | None] = [None] * len(cs)
         sizes = np.array([c.time.size for c in cs])
         first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
         t = np.concatenate([c.time for c in cs])
@@ -322,11 +343,11 @@ class Preprocessor:
         offset, scale = offset.reshape(len(cs), nb), scale.reshape(len(cs), nb)
         safe = np.where(bad, 1.0, step)  # (a curve left out may have one time: step 0)
         point_grid = np.clip(np.rint((t - t0[obj]) / safe[obj]), 0, width - 1).astype(np.int64)
-        for k, i in enumerate(take):
+        for k in range(len(cs)):
             if bad[k]:
                 continue
             pts = slice(first[k], first[k] + sizes[k])
-            out[i] = Resampled(cs[k].object_id, grid[k], values[0, k], valid[k], err[k],
+            out[k] = Resampled(cs[k].object_id, grid[k], values[0, k], valid[k], err[k],
                                labels[k], point_grid[pts], offset[k], scale[k])
         return out
 

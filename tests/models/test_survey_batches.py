@@ -64,11 +64,22 @@ def _odd_curves() -> list[LightCurve]:
     ]
 
 
-def test_curves_resampled_together_are_resampled_as_each_alone():
-    """Real SDSS RR Lyrae (5 bands, sentinels masked) and odd curves: `resample_whole`
-    gives every array `resample` gives, and leaves the curves it cannot take (no errors,
-    one time, an unknown band) to the per-curve path, which raises where it must."""
+@pytest.mark.parametrize("group,cells", [(512, 2 ** 21), (7, 20_000)])
+def test_curves_resampled_together_are_resampled_as_each_alone(group, cells, monkeypatch):
+    """Real SDSS RR Lyrae (5 bands, sentinels masked) and odd curves, in one group or in
+    many small ones (a long curve alone in its own): `resample_whole` gives every array
+    `resample` gives, and leaves the curves it cannot take (no errors, one time, an unknown
+    band) to the per-curve path, which raises where it must."""
+    import lcad.models.preprocess as preprocess
+
+    monkeypatch.setattr(preprocess, "WHOLE_GROUP", group)
+    monkeypatch.setattr(preprocess, "WHOLE_CELLS", cells)
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:60] + _odd_curves()
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 3000, 2_500))
+    curves.insert(30, LightCurve.from_arrays(  # a long curve among short ones
+        "long", t, 1 + rng.normal(0, 0.01, t.size), np.full(t.size, 0.01),
+        np.where(np.arange(t.size) % 2, "g", "r"), emit_warnings=False))
     pre = Preprocessor.fit(curves[:60], PreprocessConfig(mode="whole", window=32))
     together = pre.resample_whole(curves)
     left = [c.object_id for c, r in zip(curves, together, strict=True) if r is None]
