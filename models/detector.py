@@ -321,14 +321,15 @@ class Detector:
             done = [(i, r) for i, r in enumerate(pre.resample_whole(curves)) if r is not None]
             if done:
                 off, sc, xg, eg = pre.normalize_grids([r for _i, r in done])
-                counts = np.stack([r.mask for _i, r in done]).sum(axis=2)
+                mask = np.stack([r.mask for _i, r in done])
+                counts = mask.sum(axis=2)
                 valid = counts.sum(axis=1) / (counts.shape[1] * self.window) \
                     >= cfg.min_valid_fraction
                 shape = (1, len(self.bands))
                 # the network inputs of all at once: each curve's one window is its grid
-                inputs = np.concatenate([xg.reshape(len(done), -1), np.stack(
-                    [r.mask for _i, r in done]).reshape(len(done), -1)], axis=1,
-                    dtype=np.float32)
+                inputs = np.concatenate([xg.reshape(len(done), -1),
+                                         mask.reshape(len(done), -1)], axis=1,
+                                        dtype=np.float32)
                 for k, (i, r) in enumerate(done):
                     p = Prepared(curves[i], r, one_window(r, counts[k]),
                                  np.broadcast_to(off[k], shape), np.broadcast_to(sc[k], shape),

@@ -107,14 +107,22 @@ def resample_band(
     right = np.clip(idx, 0, n - 1)
     has_left = idx > 0
     has_right = idx < n
-    tl, tr = t_obs[left], t_obs[right]
-    span = tr - tl
-    interp_ok = has_left & has_right & (span <= max_gap * step)
-    w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
-    fl, fr = f_obs[..., left], f_obs[..., right]
-    interp = fl + w * (fr - fl)
-    dl = np.where(has_left, grid - tl, np.inf)
-    dr = np.where(has_right, tr - grid, np.inf)
+    return _grid_values(grid, t_obs[left], t_obs[right], f_obs[..., left], f_obs[..., right],
+                        has_left, has_right, step, max_gap)
+
+
+def _grid_values(grid: np.ndarray, tl: np.ndarray, tr: np.ndarray, fl: np.ndarray,
+                 fr: np.ndarray, has_left: np.ndarray, has_right: np.ndarray,
+                 step: float | np.ndarray, max_gap: float) -> tuple[np.ndarray, np.ndarray]:
+    """`resample_band`'s rule, given each grid point's neighbouring observations (times
+    tl <= grid < tr, values fl, fr; `has_*`: that neighbour exists): (values, valid)."""
+    with np.errstate(invalid="ignore"):  # no neighbour on either side: inf - inf, never used
+        span = tr - tl
+        interp_ok = has_left & has_right & (span <= max_gap * step)
+        w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
+        interp = fl + w * (fr - fl)
+        dl = np.where(has_left, grid - tl, np.inf)
+        dr = np.where(has_right, tr - grid, np.inf)
     nearest = np.where(dl <= dr, fl, fr)
     near_ok = np.minimum(dl, dr) <= 0.5 * step
     # an observation exactly on the grid point
@@ -317,8 +325,8 @@ class Preprocessor:
         # the usable points row by row (row = object * nb + band), in time order
         use = np.flatnonzero(m)
         row = obj[use] * nb + np.concatenate(labels)[use]
-        use = use[np.argsort(row, kind="stable")]
-        row = np.sort(row, kind="stable")
+        order = np.argsort(row, kind="stable")
+        use, row = use[order], row[order]
         n_rows = len(cs) * nb
         count = np.bincount(row, minlength=n_rows)
         pos = np.arange(use.size) - np.concatenate([[0], np.cumsum(count)[:-1]])[row]
@@ -451,30 +459,18 @@ def _resample_rows(tp: np.ndarray, fe: np.ndarray, count: np.ndarray, idx: np.nd
                    ) -> tuple[np.ndarray, np.ndarray]:
     """`resample_band` of many rows at once: (rows, P) times (padded with inf after each
     row's `count`), (k, rows, P) series at those times, (rows, G) grids with `idx` their
-    searchsorted(side="right") positions, (rows, 1) steps; the same elementwise steps, so the
-    same values."""
+    searchsorted(side="right") positions, (rows, 1) steps; `_grid_values` decides, as for
+    one band."""
     n = count[:, None]
     left = np.clip(idx - 1, 0, np.maximum(n - 1, 0))
     right = np.clip(idx, 0, np.maximum(n - 1, 0))
     has_left = idx > 0
     has_right = idx < n
-    tl = np.take_along_axis(tp, left, axis=1)
-    tr = np.take_along_axis(tp, right, axis=1)
-    with np.errstate(invalid="ignore"):  # rows without points: inf - inf, never used
-        span = tr - tl
-        interp_ok = has_left & has_right & (span <= max_gap * step)
-        w = np.where(span > 0, (grid - tl) / np.where(span > 0, span, 1.0), 0.0)
-        fl = np.take_along_axis(fe, left[None], axis=2)
-        fr = np.take_along_axis(fe, right[None], axis=2)
-        interp = fl + w * (fr - fl)
-        dl = np.where(has_left, grid - tl, np.inf)
-        dr = np.where(has_right, tr - grid, np.inf)
-    nearest = np.where(dl <= dr, fl, fr)
-    near_ok = np.minimum(dl, dr) <= 0.5 * step
-    exact = has_left & (dl == 0)
-    values = np.where(exact, fl, np.where(near_ok, nearest, interp))
-    valid = exact | interp_ok | near_ok
-    return np.where(valid, values, np.nan), valid
+    return _grid_values(grid, np.take_along_axis(tp, left, axis=1),
+                        np.take_along_axis(tp, right, axis=1),
+                        np.take_along_axis(fe, left[None], axis=2),
+                        np.take_along_axis(fe, right[None], axis=2), has_left, has_right,
+                        step, max_gap)
 
 
 def _robust_rows(v: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -155,17 +155,22 @@ def coverage_mean(
     """
     ok = np.isfinite(values)
     v = values[ok].astype(np.float64)
-    if v.size == 1:  # one window (a whole survey curve): its value over its span
-        out = np.full(n_grid, np.nan)
-        first = int(starts[ok][0])
-        out[first: first + window] = v[0]
-        return out
+    if v.size == 1:  # one window (a whole survey curve)
+        return _over_one_window(float(v[0]), int(starts[ok][0]), window, n_grid)
     diff = (np.bincount(starts[ok], weights=v, minlength=n_grid + 1)
             - np.bincount(starts[ok] + window, weights=v, minlength=n_grid + 1))
     total = np.cumsum(diff)[:n_grid]
     count = coverage_count(starts, window, n_grid, ok)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
+
+
+def _over_one_window(value: float, start: int, window: int, n_grid: int) -> np.ndarray:
+    """What every coverage_* gives for one usable window: its (finite) value over its span,
+    NaN elsewhere."""
+    out = np.full(n_grid, np.nan)
+    out[start: start + window] = value
+    return out
 
 
 def coverage_max(
@@ -175,10 +180,9 @@ def coverage_max(
     points that no usable window covers get NaN. `starts` are distinct."""
     ok = np.isfinite(values)
     v, st = values[ok].astype(np.float64), starts[ok]
+    if v.size == 1:  # one window (a whole survey curve)
+        return _over_one_window(float(v[0]), int(st[0]), window, n_grid)
     out = np.full(n_grid, -np.inf)
-    if v.size == 1:  # one window (a whole survey curve): its value over its span
-        out[int(st[0]): int(st[0]) + window] = v[0]
-        return np.where(np.isfinite(out), out, np.nan)
     for k in range(window):  # distinct starts: no index repeats within one offset
         idx = st + k
         inside = idx < n_grid
