@@ -160,13 +160,19 @@ class ObjectModel:
                  seed: int) -> None:
         self.bands, self.cfg, self.seed = list(bands), cfg, int(seed)
         self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
-        self.network, self.reference = network, np.asarray(reference, np.float64)
+        self.network = network
         self.names = feature_names(self.bands)
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
+        self.fit_forest(reference)
+
+    def fit_forest(self, reference: np.ndarray) -> None:
+        """The Isolation Forest on these reference rows (seeded: refitted the same at load)
+        and its scorer."""
         from sklearn.ensemble import IsolationForest
 
-        self.forest = IsolationForest(n_estimators=cfg.trees, random_state=self.seed).fit(
-            self.reference)
+        self.reference = np.asarray(reference, np.float64)
+        self.forest = IsolationForest(n_estimators=self.cfg.trees, random_state=self.seed
+                                      ).fit(self.reference)
         self.forest_scorer = ForestScorer(self.forest)
 
     @property
@@ -234,9 +240,7 @@ class ObjectModel:
                              batch_size=32, shuffle=True, verbose=0, callbacks=[stop])
         model = cls(bands, cfg, center, scale, infer, np.zeros((1, x.shape[1] + 1)), seed)
         _z, rows, _err = model.network_rows(x)
-        model.reference = rows
-        model.forest = model.forest.fit(rows)
-        model.forest_scorer = ForestScorer(model.forest)
+        model.fit_forest(rows)
         _zv, _rv, errv = model.network_rows(xv)
         var = float(np.mean(np.var(xv, axis=0))) if xv.shape[0] > 1 else float("nan")
         metrics = {"objects.n_features": float(x.shape[1]),
