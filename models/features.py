@@ -19,7 +19,7 @@ array operation over all rows (`band_features`); the same values as numpy per ba
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -52,8 +52,6 @@ REFINE_ROWS = 128
 # Object models keep scoring with the search they were fitted with (objects.ObjectModel).
 PERIOD_SEARCHES = ("peaks", "zoom", "grid")
 CANDIDATES = {"peaks": 48, "zoom": 32}
-# the sums of one periodogram from its phasors (`_gls_products`, `_classical_products`)
-Products = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def band_order(bands: Sequence[str]) -> list[str]:
@@ -203,14 +201,25 @@ def _turns(cycles: np.ndarray) -> np.ndarray:
     return out
 
 
+def _ladder(base: np.ndarray, step: np.ndarray, n: int) -> np.ndarray:
+    """(..., n) e^{2 pi i (base + k step)} for k < n (`base`, `step`: cycles, any shape):
+    with k = j m + i (m ~ sqrt(n)), the phasors of base + j m step and of i step
+    (`_turns`, ~2 sqrt(n) of them) multiplied, one complex product a phasor instead of a
+    cosine and a sine (~8x cheaper); the phase exact to ~1e-6 rad."""
+    m = max(1, int(np.ceil(np.sqrt(n))))
+    hi = _turns(base[..., None] + step[..., None] * (m * np.arange(-(-n // m), dtype=float)))
+    lo = _turns(step[..., None] * np.arange(m, dtype=float))
+    out = hi[..., :, None] * lo[..., None, :]
+    return out.reshape(*base.shape, -1)[..., :n]
+
+
 def _phasors(tt: np.ndarray, f0: np.ndarray, df: np.ndarray, n_a: int, block: int
              ) -> tuple[np.ndarray, np.ndarray]:
     """L (rows, n_a, P) = e^{2 pi i (f0 + a block df) t} and R (rows, P, block) =
-    e^{2 pi i b df t} (`_turns`): L[a] R[b] is the phasor of frequency f0 + (a block + b) df."""
-    left_f = f0[:, None] + (block * df)[:, None] * np.arange(n_a)
-    right_f = df[:, None] * np.arange(block)
-    return (_turns(left_f[:, :, None] * tt[:, None, :]),
-            _turns(tt[:, :, None] * right_f[:, None, :]))
+    e^{2 pi i b df t} (`_ladder`): L[a] R[b] is the phasor of frequency f0 + (a block + b) df."""
+    left = _ladder(f0[:, None] * tt, (block * df)[:, None] * tt, n_a)
+    return np.ascontiguousarray(left.transpose(0, 2, 1)), _ladder(0 * tt, df[:, None] * tt,
+                                                                  block)
 
 
 def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.ndarray,
@@ -233,14 +242,12 @@ def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.
 
 
 def _gls_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, f0: np.ndarray,
-               df: np.ndarray, n_a: int, block: int, products: Products | None = None
-               ) -> np.ndarray:
+               df: np.ndarray, n_a: int, block: int) -> np.ndarray:
     """(rows, n_a * block) power of padded rows (`ok`: the real cells) on each row's grid
-    f0 + k df, every sum from complex single-precision GEMMs (`lomb_scargle_power`);
-    `products`: `_classical_products` for the classical periodogram instead."""
+    f0 + k df, every sum from complex single-precision GEMMs (`lomb_scargle_power`)."""
     tt = np.where(ok, t - t[:, :1], 0.0)
     left, right = _phasors(tt, f0, df, n_a, block)
-    return (products or _gls_products)(v, e, ok, left, right)
+    return _gls_products(v, e, ok, left, right)
 
 
 def _gls_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray,
@@ -256,20 +263,40 @@ def _gls_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray
                 twice.real, twice.imag, yy)
 
 
-def _classical_products(v: np.ndarray, e: np.ndarray, ok: np.ndarray, left: np.ndarray,
-                        right: np.ndarray) -> np.ndarray:
-    """(rows, A * B) classical (Schuster) periodogram 2 |sum w y e^{ix}|^2 / sum w y^2 (w the
-    normalised weights, y about the weighted mean) at the frequencies whose phasors are
-    left[:, a] * right[:, :, b]: the generalised power without its window terms (equal to it
-    where the phases cover the circle evenly), from one GEMM instead of three; 0 where the
-    values are constant."""
+def _classical_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
+                     f0: np.ndarray, df: np.ndarray, n_a: int, block: int) -> np.ndarray:
+    """(rows, n_a * block) classical (Schuster) periodogram 2 |sum w y e^{ix}|^2 / sum w y^2
+    (w the normalised weights, y about the weighted mean) on each row's grid f0 + k df: the
+    generalised power without its window terms (equal to it where the phases cover the
+    circle evenly); 0 where the values are constant.
+
+    Both sides of a centre at once: with x = 2 pi (c + o) t, the real products of
+    w y (cos, sin)(2 pi c t) with (cos, sin)(2 pi o t) give the sums at c + o and at c - o
+    (cos(a -+ b) = cos a cos b +- sin a sin b): one real GEMM of n_a / 2 centres by `block`
+    offsets (o = (b + 1/2) df) gives n_a * block frequencies, half the multiplications of
+    the complex GEMM of `_gls_power`."""
     w, y, yy = _weighted(v, e, ok)
-    s = np.matmul(left * (w * y).astype(np.float32)[:, None, :], right
-                  ).reshape(v.shape[0], -1)
-    power = np.square(s.real)
-    power += np.square(s.imag)
-    power *= (2.0 / np.where(yy > 0, yy, np.inf)).astype(np.float32)[:, None]
-    return power
+    tt = np.where(ok, t - t[:, :1], 0.0)
+    n_c = -(-n_a // 2)
+    centre = _ladder((f0 + (block - 0.5) * df)[:, None] * tt, (2 * block * df)[:, None] * tt,
+                     n_c) * (w * y).astype(np.float32)[:, :, None]  # (rows, P, n_c)
+    side = _ladder((0.5 * df)[:, None] * tt, df[:, None] * tt, block)  # (rows, P, block)
+    left = np.concatenate([centre.real, centre.imag], axis=2).transpose(0, 2, 1)
+    m = np.matmul(left, np.concatenate([side.real, side.imag], axis=2))
+    cc, cs = m[:, :n_c, :block], m[:, :n_c, block:]
+    sc, ss = m[:, n_c:, :block], m[:, n_c:, block:]
+    both = np.square(cc)
+    both += np.square(ss)
+    both += np.square(sc)
+    both += np.square(cs)
+    cross = sc * cs
+    cross -= cc * ss
+    cross *= 2
+    out = np.empty((v.shape[0], n_c, 2 * block), np.float32)
+    np.subtract(both, cross, out=out[:, :, block - 1::-1])  # c - o, o = (b + 1/2) df
+    np.add(both, cross, out=out[:, :, block:])  # c + o
+    out *= (2.0 / np.where(yy > 0, yy, np.inf)).astype(np.float32)[:, None, None]
+    return out.reshape(v.shape[0], -1)[:, : n_a * block]
 
 
 def _add_rows(out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
@@ -297,13 +324,38 @@ def _candidates(f0: np.ndarray, df: np.ndarray, power: np.ndarray, n_freq: np.nd
     second_peak = second >= first
     second_peak[:, :-1] &= second[:, :-1] > first[:, 1:]
     best = np.where(peak_1 | second_peak, np.maximum(first, second), -np.inf)
-    n_c = min(n_candidates, best.shape[1])
-    top = np.argpartition(best, best.shape[1] - n_c, axis=1)[:, -n_c:]
-    # fewer peaks than candidates (short grids): the rest repeat the highest
-    top = np.where(np.isfinite(np.take_along_axis(best, top, axis=1)), top,
-                   np.argmax(best, axis=1)[:, None])
+    top = _top(best, min(n_candidates, best.shape[1]))
     cand = 2 * top + np.take_along_axis(second_peak, top, axis=1)
     return f0[:, None] + np.maximum(cand - 1, 0) * df[:, None]
+
+
+TOP_GROUP = 16
+
+
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    """(rows, k) column indices of each row's k highest finite values, any order (a row with
+    fewer: the rest repeat its highest): the set `np.argpartition` gives, ~4x faster on
+    rows of thousands. The k-th highest of the maxima of groups of TOP_GROUP columns is a
+    bound the row's k highest values all reach (k groups each hold a value at least that
+    high), so only the values at or above it are sorted."""
+    rows, width = x.shape
+    groups = width // TOP_GROUP
+    highest = np.argmax(x, axis=1)
+    top = np.repeat(highest[:, None], k, axis=1)
+    if groups > k:
+        gmax = x[:, : groups * TOP_GROUP].reshape(rows, groups, TOP_GROUP).max(axis=2)
+        bound = np.partition(gmax, groups - k, axis=1)[:, groups - k]
+        keep = x >= bound[:, None]
+    else:
+        keep = np.ones(x.shape, bool)
+    keep &= np.isfinite(x)
+    r, c = np.nonzero(keep)
+    order = np.lexsort((-x[r, c], r))  # by row, highest first
+    r, c = r[order], c[order]
+    pos = np.arange(r.size) - np.searchsorted(r, r)
+    sel = pos < k
+    top[r[sel], pos[sel]] = c[sel]
+    return top
 
 
 def _refine(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, start: np.ndarray,
@@ -391,9 +443,9 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
     weight = yy * np.where(ok[use], 1.0 / np.square(np.where(ok[use], e[use], 1.0)),
                            0.0).sum(axis=1)  # chi^2 about the weighted mean
     combined = np.zeros((uniq.size, int(n_a.max()) * block), np.float32)
-    classical = _classical_products if search == "peaks" else None
+    classical = search == "peaks"
     for g, p in _coarse_powers(t, v, e, ok, n, use, f0, df, n_a, block, classical):
-        if classical is None:  # the generalised power is NaN or inf where degenerate
+        if not classical:  # the generalised power is NaN or inf where degenerate
             p = np.nan_to_num(p)
         _add_rows(combined, inv[g], (p * weight[g, None]).astype(np.float32))
     starts = _candidates(of0, odf, combined, on, CANDIDATES[search])[inv]
@@ -414,11 +466,11 @@ def best_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, n: np.ndarray,
 
 def _coarse_powers(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
                    n: np.ndarray, use: np.ndarray, f0: np.ndarray, df: np.ndarray,
-                   n_a: np.ndarray, block: int, products: Products | None = None
+                   n_a: np.ndarray, block: int, classical: bool = False
                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(g, power) of the rows use[g] on their grids f0[g] + k df[g] (n_a[g] * block
     frequencies), rows of one grid size and like widths a few at a time (`PHASOR_BYTES`);
-    `products`: as `_gls_power`'s."""
+    `classical`: `_classical_power` instead of the generalised `_gls_power`."""
     for size in np.unique(n_a):
         group = np.flatnonzero(n_a == size)
         group = group[np.argsort(n[use[group]], kind="stable")]  # like widths together
@@ -430,8 +482,9 @@ def _coarse_powers(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
             lo = hi
             r = use[g]
             width = max(1, int(n[r].max()))
-            yield g, _gls_power(t[r, :width], v[r, :width], e[r, :width], ok[r, :width],
-                                f0[g], df[g], int(size), block, products)
+            yield g, (_classical_power if classical else _gls_power)(
+                t[r, :width], v[r, :width], e[r, :width], ok[r, :width], f0[g], df[g],
+                int(size), block)
 
 
 def _grid_periods(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray,
