@@ -6,16 +6,19 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from lcad.models.detector import Detector
@@ -114,6 +117,51 @@ def _in_order(pool: Executor, fn: Callable[[T], R], items: Iterable[T], ahead: i
             f.cancel()
 
 
+class _Raised:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterable[T], ahead: int = 1) -> Iterator[T]:
+    """`items`, up to `ahead` of them produced in a background thread while the caller works
+    on the last one given (the next piece of a file read while this one is scored); an
+    exception raised producing an item is raised here, in its place. Leaving the loop early
+    stops the thread after the item it is producing."""
+    queue: Queue[Any] = Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        """Put `item` unless the consumer has left; whether it was put."""
+        while not stop.is_set():
+            with contextlib.suppress(Full):
+                queue.put(item, timeout=0.1)
+                return True
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(_Raised(exc))
+
+    thread = threading.Thread(target=produce, name="lcad-read", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()  # a producer waiting to put sees it within 0.1 s
+        thread.join()
+
+
 # each scoring process's threads: one for BLAS and TensorFlow, so that N processes use N cores
 # instead of fighting over them
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -160,6 +208,8 @@ def scoring_processes(det: Detector, processes: int) -> Iterator[ProcessPoolExec
         with _environment(_ONE_THREAD), ProcessPoolExecutor(
                 processes, mp_context=ctx, initializer=_load_worker,
                 initargs=(str(bundle),)) as pool:
+            for _ in range(processes):  # all start now (one per task submitted), loading
+                pool.submit(os.getpid)  # while this process reads the first file
             yield pool
 
 
@@ -277,6 +327,9 @@ def score_to_file(
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         if processes > 1:
+            # this process only reads and writes: one BLAS thread, whose idle spinning
+            # took ~10 % of a core from the scoring processes
+            stack.enter_context(threadpool_limits(1, "blas"))
             pool = stack.enter_context(scoring_processes(det, processes))
             score_chunks: Callable[[Iterable[list[LightCurve]]], Iterator[Scored]] = partial(
                 _in_order, pool, partial(_score_in_worker, threshold, samples),
@@ -285,7 +338,7 @@ def score_to_file(
             score_chunks = partial(ordered_map, partial(_score_chunk, det, threshold, samples),
                                    workers=workers)
         try:
-            for _, curves in iter_curves(data, columns, unit):
+            for _, curves in prefetched(iter_curves(data, columns, unit)):
                 summary["repairs"] += summarize_repairs(curves)
                 bar.total = (bar.total or 0) + len(curves)  # the counter shows "n/total"
                 bar.refresh()

@@ -82,3 +82,71 @@ def test_missing_path(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"no \.csv, \.parquet or \.fits"):
         read_curves(tmp_path / "empty")
+
+
+def _same_curves(got, want):
+    assert [c.object_id for c in got] == [c.object_id for c in want]
+    for a, b in zip(got, want, strict=True):
+        for field in ("time", "flux", "flux_err", "band", "mask"):
+            x, y = getattr(a, field), getattr(b, field)
+            same = (x is None and y is None) or np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
+            assert same, (a.object_id, field)
+        assert a.warnings == b.warnings
+
+
+def _survey_table(rng, objects=40):
+    """Long format, rows grouped by object: 5 to 300 rows each (one longer than a piece),
+    two bands, times unsorted within an object, a NaN flux and a negative error to repair."""
+    parts = []
+    for i in range(objects):
+        n = 300 if i == 7 else int(rng.integers(5, 60))
+        parts.append(pd.DataFrame({
+            "object_id": f"star{i:03d}", "mjd": rng.permutation(rng.uniform(0, 900, n)),
+            "mag": rng.normal(17, 0.1, n), "magerr": rng.uniform(0.01, 0.05, n),
+            "filter": rng.choice(["g", "r"], n)}))
+    table = pd.concat(parts, ignore_index=True)
+    table.loc[3, "mag"] = np.nan
+    table.loc[50, "magerr"] = -1.0
+    return table
+
+
+def test_a_large_grouped_parquet_file_is_read_a_piece_at_a_time_into_the_same_curves(
+        tmp_path, monkeypatch):
+    """A Parquet file of more than PIECE_ROWS rows, grouped by object, comes a piece at a time
+    (scoring starts after one piece, memory holds one): the objects are whole, in file order,
+    and each is the curve a whole-file read gives, with its repairs."""
+    from lcad.models import io
+
+    path = tmp_path / "survey.parquet"
+    _survey_table(np.random.default_rng(0)).to_parquet(path, index=False, row_group_size=97)
+    whole = read_curves(path)
+    monkeypatch.setattr(io, "PIECE_ROWS", 100)
+    pieces = [curves for _, curves in io.iter_curves(path)]
+    assert len(pieces) > 5
+    assert all(pieces)
+    _same_curves([c for p in pieces for c in p], whole)
+    assert any(c.warnings for c in whole)  # repairs were made, and kept
+
+
+@pytest.mark.parametrize("spoil", ["apart", "missing id", "no id column"])
+def test_a_parquet_file_not_grouped_by_object_is_read_whole(tmp_path, monkeypatch, spoil):
+    """An object whose rows are apart, a missing id or no object column: the file is read
+    whole, as before (a piece would split the object in two)."""
+    from lcad.models import io
+
+    table = _survey_table(np.random.default_rng(1))
+    if spoil == "apart":  # the first object's last two rows at the end of the file
+        moved = table.index[table.object_id == "star000"][-2:]
+        table = pd.concat([table.drop(moved), table.loc[moved]], ignore_index=True)
+    elif spoil == "missing id":
+        table["object_id"] = table["object_id"].astype(object)
+        table.loc[10, "object_id"] = None
+    else:
+        table = table.drop(columns="object_id").iloc[:150]
+    path = tmp_path / "survey.parquet"
+    table.to_parquet(path, index=False)
+    want = [c for _, curves in io.iter_curves(path) for c in curves]
+    monkeypatch.setattr(io, "PIECE_ROWS", 100)
+    pieces = [curves for _, curves in io.iter_curves(path)]
+    assert len(pieces) == 1
+    _same_curves(pieces[0], want)

@@ -9,6 +9,7 @@ import pytest
 
 from lcad.cli import main
 from lcad.models.detector import Detector
+from lcad.training.scoring import objects_path
 from tests.conftest import SMALL_TRAIN, SYNTH
 
 
@@ -483,6 +484,34 @@ def test_object_verdict_does_not_depend_on_segment_points(trained, tmp_path, dip
         assert row["n_points"] == one["n_points"]
         assert (pts["time"] == points[0]["time"]).all()
         assert np.corrcoef(pts["score"], points[0]["score"])[0, 1] > 0.99
+
+
+def test_a_large_parquet_file_scored_a_piece_at_a_time_writes_what_a_whole_read_writes(
+        trained, synth_csv, tmp_path, monkeypatch):
+    """A Parquet file larger than a piece (io.PIECE_ROWS) is read a piece at a time, the next
+    piece read while this one is scored, in one process or with two scoring processes: the
+    same rows, in the same order, as the same objects read whole from CSV."""
+    from lcad.models import io
+
+    table = pd.read_csv(synth_csv)
+    csv, parquet = tmp_path / "data.csv", tmp_path / "data.parquet"
+    table.to_csv(csv, index=False)
+    table.to_parquet(parquet, index=False)
+    sizes = table.groupby("object_id", sort=False).size()
+    monkeypatch.setattr(io, "PIECE_ROWS", int(sizes.max()) * 3)
+    assert len(list(io.iter_curves(parquet))) >= 3
+    outs = []
+    for name, data, flags in (("whole", csv, []), ("pieces", parquet, []),
+                              ("pieces-p2", parquet, ["--processes", "2"])):
+        out = tmp_path / f"{name}.parquet"
+        assert main(["score", "--model", str(trained), "--data", str(data), "--output",
+                     str(out), "--batch-objects", "2", *flags]) == 0
+        outs.append((pd.read_parquet(out), pd.read_parquet(objects_path(out))))
+    (pw, ow), *streamed = outs
+    assert ow["object_id"].astype(str).tolist() == sizes.index.tolist()
+    for points, objects in streamed:
+        pd.testing.assert_frame_equal(points, pw)
+        pd.testing.assert_frame_equal(objects, ow)
 
 
 def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv, tmp_path,

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lcad.training.scoring import TableWriter, objects_path, ordered_map
+from lcad.training.scoring import TableWriter, objects_path, ordered_map, prefetched
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -41,6 +41,41 @@ def test_ordered_map_stops_feeding_when_the_consumer_stops():
         if out == 3:
             break
     assert len(fed) <= 3 + 2 + 1  # never more than workers + 1 ahead
+
+
+def test_prefetched_reads_the_next_item_while_this_one_is_used_and_stops_with_the_consumer():
+    """The next piece is produced (read) while the caller works on this one, in order; a
+    producer's error is raised in its place, after the items before it; a caller that stops
+    early stops the producer, which reads at most one item more."""
+    produced = []
+
+    def items(fail_at=None):
+        for i in range(100):
+            if i == fail_at:
+                raise ValueError("piece 4 cannot be read")
+            produced.append(i)
+            yield i
+
+    out = []
+    for i in prefetched(items()):
+        time.sleep(0.002)
+        out.append(i)
+    assert out == list(range(100))
+
+    seen = []
+    with pytest.raises(ValueError, match="piece 4"):
+        for i in prefetched(items(fail_at=4)):
+            seen.append(i)
+    assert seen == [0, 1, 2, 3]
+
+    produced.clear()
+    for i in prefetched(items()):
+        time.sleep(0.05)  # the producer has time to run ahead
+        if i == 2:
+            break
+    time.sleep(0.3)
+    assert 3 <= len(produced) <= 5  # the item used, one waiting, one being produced
+    assert not [t for t in threading.enumerate() if t.name == "lcad-read"]
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
