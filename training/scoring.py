@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from lcad.models.detector import Detector
@@ -38,12 +37,14 @@ class TableWriter:
         self._started = False
         path.parent.mkdir(parents=True, exist_ok=True)
 
-    def write(self, frame: pd.DataFrame) -> None:
+    def write(self, frame: pd.DataFrame | Any) -> None:
+        """Append `frame` (or, to Parquet, an Arrow table of the same columns)."""
         if self.parquet:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = frame if isinstance(frame, pa.Table) \
+                else pa.Table.from_pandas(frame, preserve_index=False)
             if self._writer is None:  # categoricals: dictionaries, whatever their size
                 schema = pa.schema([
                     pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type))
@@ -174,9 +175,16 @@ def _load_worker(bundle: str) -> None:
     _WORKER["det"] = Detector.load(bundle)
 
 
-def _score_in_worker(threshold: float | None, samples: int, chunk: list[LightCurve]
-                     ) -> Scored:
-    return _score_chunk(_WORKER["det"], threshold, samples, chunk)
+def _score_in_worker(threshold: float | None, samples: int, arrow: bool,
+                     chunk: list[LightCurve]) -> Scored:
+    """`_score_chunk` in a scoring process; `arrow`: the points as an Arrow table, built
+    here rather than in the process that writes the Parquet file."""
+    done = _score_chunk(_WORKER["det"], threshold, samples, chunk)
+    if arrow and done.points is not None:
+        import pyarrow as pa
+
+        done.points = pa.Table.from_pandas(done.points, preserve_index=False)
+    return done
 
 
 @contextlib.contextmanager
@@ -327,12 +335,9 @@ def score_to_file(
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         if processes > 1:
-            # this process only reads and writes: one BLAS thread, whose idle spinning
-            # took ~10 % of a core from the scoring processes
-            stack.enter_context(threadpool_limits(1, "blas"))
             pool = stack.enter_context(scoring_processes(det, processes))
             score_chunks: Callable[[Iterable[list[LightCurve]]], Iterator[Scored]] = partial(
-                _in_order, pool, partial(_score_in_worker, threshold, samples),
+                _in_order, pool, partial(_score_in_worker, threshold, samples, points.parquet),
                 ahead=2 * processes)
         else:
             score_chunks = partial(ordered_map, partial(_score_chunk, det, threshold, samples),
@@ -375,7 +380,7 @@ class Scored:
 
     n: int
     skipped: dict[str, str]
-    points: pd.DataFrame | None
+    points: pd.DataFrame | Any | None  # an Arrow table from a scoring process
     objects: pd.DataFrame | None
 
 
