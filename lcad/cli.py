@@ -127,10 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chunks (object groups, segments) scored at once (default: the cores "
                         "plus one, at most 4; one for survey (whole-curve) models, whose "
                         "threads only contend)")
-    s.add_argument("--processes", type=_at_least(1), default=1, metavar="N",
+    s.add_argument("--processes", type=_at_least(1), default=None, metavar="N",
                    help="score the object chunks in N processes, each loading the model once "
                         "(seconds each): for many objects, e.g. survey catalogues, on N cores "
-                        "(docs/benchmarks.md); curves scored in segments stay in one")
+                        "(docs/benchmarks.md); curves scored in segments stay in one. Default: "
+                        "one a core for a survey model and 4M or more input rows, else one")
     _column_flags(s)
 
     k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects "
@@ -472,11 +473,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
     from lcad.models.uncertainty import sampling_sources
-    from lcad.training.scoring import score_to_file
+    from lcad.training.scoring import auto_processes, score_to_file
 
+    processes = args.processes
+    if processes is None:
+        processes, why = auto_processes(det, args.data)
+        if why:
+            print(why, flush=True)
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
-                            args.workers, args.samples, args.processes)
+                            args.workers, args.samples, processes)
     _report_repairs(summary["repairs"])
     pcfg = det.config.preprocess
     _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),

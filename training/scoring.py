@@ -81,6 +81,33 @@ SEGMENT_POINTS = 200_000
 WORKERS = min(4, (os.cpu_count() or 1) + 1)
 
 
+# `lcad score` without --processes: a survey (whole-curve) model scores in one process a core
+# (at most AUTO_PROCESSES) from this many input rows (points) on; below, the processes' start
+# (an import of TensorFlow and a model load each, ~10 s) outweighs what they gain
+# (bench.survey_throughput, 100-point objects: 20,000 of them 796 objects/s in 2 processes,
+# 767 in one; 100,000: 1,736 and 1,153)
+AUTO_PROCESS_ROWS = 4_000_000
+AUTO_PROCESSES = 8
+
+
+def auto_processes(det: Detector, data: str | Path) -> tuple[int, str]:
+    """(processes, the line saying why) for `lcad score` without --processes: one, and no
+    line, unless the model is a survey one, the machine has cores to spare and `data` holds
+    at least AUTO_PROCESS_ROWS rows."""
+    from lcad.models.io import estimated_rows
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count() or 1
+    if det.config.preprocess.mode != "whole" or cores < 2:
+        return 1, ""
+    rows = estimated_rows(data)
+    if rows < AUTO_PROCESS_ROWS:
+        return 1, ""
+    n = min(cores, AUTO_PROCESSES)
+    return n, (f"scoring in {n} processes, one a core: ~{rows:,} rows of survey curves "
+               f"(--processes 1 keeps one)")
+
+
 def default_workers(det: Detector) -> int:
     """Chunks scored at once by default: `WORKERS`; one for whole-curve (survey) detectors,
     whose per-object work is many small numpy calls holding the GIL, so threads only contend

@@ -580,9 +580,10 @@ def test_log_run_of_an_untracked_bundle_makes_a_new_run(tiny_bundle, tmp_path, m
 
 
 @pytest.mark.slow
-def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys):
+def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys, monkeypatch):
     """SDSS Stripe 82 RR Lyrae (sparse, five bands, sentinels): no flags needed; the run says
-    which representation it chose; unscored objects are counted, not hidden."""
+    which representation it chose; unscored objects are counted, not hidden. A large enough
+    file is scored in one process a core by default, and says so: the same tables."""
     from tests.conftest import shared_data
 
     data = shared_data("rrlyrae", "stripe82_rrlyrae.csv")
@@ -602,10 +603,24 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys):
     assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
                  str(scores)]) == 0
     out = capsys.readouterr()
+    assert "processes" not in out.out  # 241 objects: one process
     objects = pd.read_csv(tmp_path / "s.objects.csv")
     n_nan = int(objects["score"].isna().sum())
     assert len(objects) == 241 and n_nan == 0  # was 140 of 241 with --window 32
     assert objects["p_value"].between(0, 1).all()
+    import os
+
+    from lcad.training import scoring
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.setattr(scoring, "AUTO_PROCESS_ROWS", 1000)  # the file: ~13,000 rows
+    assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
+                 str(tmp_path / "p.csv")]) == 0
+    out = capsys.readouterr().out
+    if cores > 1:
+        assert f"scoring in {min(cores, 8)} processes, one a core: ~" in out
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.objects.csv"), objects)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(scores))
 
 
 def test_input_errors_come_before_the_model_loads(tmp_path):
