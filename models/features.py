@@ -44,8 +44,9 @@ REFINE_STEPS = 8
 REFINE_ROWS = 128
 # the searches:
 # - "peaks" (default since session 20): the bands' shared period; the coarse pass is the
-#   classical periodogram |sum w y e^{ix}|^2 (a third of the generalised power's products,
-#   none of its normalisation), its 48 highest peaks zoomed in with the generalised power;
+#   classical periodogram |sum w y e^{ix}|^2 (one sum of the generalised power's three, none
+#   of its normalisation; both sides of each centre from one real GEMM, `_classical_power`),
+#   its 48 highest peaks zoomed in with the generalised power;
 # - "zoom" (session 19): the same with the generalised power on the coarse grid, 32 peaks;
 # - "grid": each band's highest point of a grid at 5 frequencies a peak width, at most
 #   N_FREQUENCIES (what object models saved before session 19 were fitted with).
@@ -324,38 +325,13 @@ def _candidates(f0: np.ndarray, df: np.ndarray, power: np.ndarray, n_freq: np.nd
     second_peak = second >= first
     second_peak[:, :-1] &= second[:, :-1] > first[:, 1:]
     best = np.where(peak_1 | second_peak, np.maximum(first, second), -np.inf)
-    top = _top(best, min(n_candidates, best.shape[1]))
+    n_c = min(n_candidates, best.shape[1])
+    top = np.argpartition(best, best.shape[1] - n_c, axis=1)[:, -n_c:]
+    # fewer peaks than candidates (short grids): the rest repeat the highest
+    top = np.where(np.isfinite(np.take_along_axis(best, top, axis=1)), top,
+                   np.argmax(best, axis=1)[:, None])
     cand = 2 * top + np.take_along_axis(second_peak, top, axis=1)
     return f0[:, None] + np.maximum(cand - 1, 0) * df[:, None]
-
-
-TOP_GROUP = 16
-
-
-def _top(x: np.ndarray, k: int) -> np.ndarray:
-    """(rows, k) column indices of each row's k highest finite values, any order (a row with
-    fewer: the rest repeat its highest): the set `np.argpartition` gives, ~4x faster on
-    rows of thousands. The k-th highest of the maxima of groups of TOP_GROUP columns is a
-    bound the row's k highest values all reach (k groups each hold a value at least that
-    high), so only the values at or above it are sorted."""
-    rows, width = x.shape
-    groups = width // TOP_GROUP
-    highest = np.argmax(x, axis=1)
-    top = np.repeat(highest[:, None], k, axis=1)
-    if groups > k:
-        gmax = x[:, : groups * TOP_GROUP].reshape(rows, groups, TOP_GROUP).max(axis=2)
-        bound = np.partition(gmax, groups - k, axis=1)[:, groups - k]
-        keep = x >= bound[:, None]
-    else:
-        keep = np.ones(x.shape, bool)
-    keep &= np.isfinite(x)
-    r, c = np.nonzero(keep)
-    order = np.lexsort((-x[r, c], r))  # by row, highest first
-    r, c = r[order], c[order]
-    pos = np.arange(r.size) - np.searchsorted(r, r)
-    sel = pos < k
-    top[r[sel], pos[sel]] = c[sel]
-    return top
 
 
 def _refine(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, start: np.ndarray,
