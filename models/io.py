@@ -155,7 +155,14 @@ def _pieces(pf: Any, cmap: ColumnMap, f: Path) -> Iterator[list[LightCurve]]:
     last object of a batch waits for the next one (it may go on there)."""
     names = [c for c in (cmap.object_id, cmap.time, cmap.flux, cmap.flux_err, cmap.band) if c]
     carry: pd.DataFrame | None = None
-    for batch in pf.iter_batches(batch_size=PIECE_ROWS, columns=names):
+    batches = pf.iter_batches(batch_size=PIECE_ROWS, columns=names)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (OSError, ValueError) as exc:  # a damaged page, found as it is read
+            raise DataError(f"{f}: cannot be read: {exc}") from None
+        if batch is None:
+            break
         frame = batch.to_pandas()
         if carry is not None:
             frame = pd.concat([carry, frame], ignore_index=True)

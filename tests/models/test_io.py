@@ -150,3 +150,27 @@ def test_a_parquet_file_not_grouped_by_object_is_read_whole(tmp_path, monkeypatc
     pieces = [curves for _, curves in io.iter_curves(path)]
     assert len(pieces) == 1
     _same_curves(pieces[0], want)
+
+
+def test_a_damaged_page_met_while_reading_in_pieces_is_named(tmp_path, monkeypatch):
+    """A page that cannot be decoded, found only when its piece is read (the footer and the
+    object column are sound): a DataError naming the file, not a pyarrow traceback."""
+    import pyarrow.parquet as pq
+
+    from lcad.models import io
+
+    path = tmp_path / "survey.parquet"
+    _survey_table(np.random.default_rng(2)).to_parquet(path, index=False, row_group_size=200,
+                                                       compression="none")
+    meta = pq.ParquetFile(path).metadata
+    flux = meta.schema.names.index("mag")
+    at = meta.row_group(meta.num_row_groups - 1).column(flux).data_page_offset
+    raw = bytearray(path.read_bytes())
+    raw[at: at + 64] = b"\xff" * 64
+    path.write_bytes(bytes(raw))
+    monkeypatch.setattr(io, "PIECE_ROWS", 100)
+    pieces = []
+    with pytest.raises(DataError, match="survey.parquet: cannot be read"):
+        for _, curves in io.iter_curves(path):
+            pieces.append(curves)
+    assert pieces  # the pieces before the damaged one were read and given
