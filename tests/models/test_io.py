@@ -170,7 +170,7 @@ def test_a_damaged_page_met_while_reading_in_pieces_is_named(tmp_path, monkeypat
     path.write_bytes(bytes(raw))
     monkeypatch.setattr(io, "PIECE_ROWS", 100)
     pieces = []
-    with pytest.raises(DataError, match="survey.parquet: cannot be read"):
+    with pytest.raises(DataError, match=r"survey\.parquet: cannot be read"):
         for _, curves in io.iter_curves(path):
             pieces.append(curves)
     assert pieces  # the pieces before the damaged one were read and given
