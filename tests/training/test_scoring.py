@@ -1,15 +1,25 @@
 """Batch scoring's parts: ordered parallel map (bounded), table writers, object rows."""
 
+import dataclasses
+import pickle
 import subprocess
 import sys
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from lcad.training.scoring import TableWriter, objects_path, ordered_map, prefetched
+from lcad.models.lightcurve import LightCurve
+from lcad.training.scoring import (
+    CurveChunk,
+    TableWriter,
+    objects_path,
+    ordered_map,
+    prefetched,
+)
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -127,3 +137,30 @@ def test_keep_freed_memory_stops_each_chunk_faulting_its_arrays_in_anew():
               for how in ("default", "kept")}
     assert faults["default"] > 20_000
     assert faults["kept"] < 6_000
+
+
+def test_a_curve_chunk_comes_back_from_pickling_with_equal_curves():
+    """What a scoring process receives: every field of every curve, bands or none, errors
+    or none, repairs and units, even an empty chunk."""
+    rng = np.random.default_rng(0)
+    curves = [
+        LightCurve.from_arrays("a", np.arange(6.0), rng.normal(size=6), np.full(6, 0.1),
+                               ["g", "r"] * 3, emit_warnings=False),
+        LightCurve.from_arrays("b", [3.0, 1.0, 2.0, np.nan], [1.0, np.nan, 2.0, 3.0],
+                               emit_warnings=False),
+        LightCurve.from_arrays("c", np.arange(3.0), [20.0, 21.0, 100.0], [0.1, 0.1, 99.9],
+                               ["i", "i", "z"], unit="mag", emit_warnings=False),
+    ]
+    assert curves[1].warnings and curves[2].unit == "mag"  # repairs to carry
+    for chunk in (curves, curves[1:2], []):
+        back = pickle.loads(pickle.dumps(CurveChunk(chunk))).curves
+        assert len(back) == len(chunk)
+        for c, d in zip(chunk, back, strict=True):
+            assert dataclasses.fields(c) == dataclasses.fields(d)
+            for f in dataclasses.fields(c):
+                a, b = getattr(c, f.name), getattr(d, f.name)
+                if isinstance(a, np.ndarray):
+                    assert a.dtype == b.dtype
+                    np.testing.assert_array_equal(a, b)
+                else:
+                    assert a == b, f.name
