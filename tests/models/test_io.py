@@ -128,16 +128,26 @@ def test_a_large_grouped_parquet_file_is_read_a_piece_at_a_time_into_the_same_cu
     assert any(c.warnings for c in whole)  # repairs were made, and kept
 
 
-@pytest.mark.parametrize("spoil", ["apart", "missing id", "no id column"])
+@pytest.mark.parametrize("spoil", ["apart", "apart in one piece", "missing id",
+                                   "no id column"])
 def test_a_parquet_file_not_grouped_by_object_is_read_whole(tmp_path, monkeypatch, spoil):
-    """An object whose rows are apart, a missing id or no object column: the file is read
-    whole, as before (a piece would split the object in two)."""
+    """An object whose rows are apart (in two pieces, or in the first one), a missing id or
+    no object column: the file is read whole, as before (a piece would split the object in
+    two)."""
     from lcad.models import io
 
     table = _survey_table(np.random.default_rng(1))
     if spoil == "apart":  # the first object's last two rows at the end of the file
         moved = table.index[table.object_id == "star000"][-2:]
         table = pd.concat([table.drop(moved), table.loc[moved]], ignore_index=True)
+    elif spoil == "apart in one piece":  # star000's last row after star001's first
+        order = list(table.index)
+        last0, first1 = (table.index[table.object_id == s][k] for s, k in
+                         (("star000", -1), ("star001", 0)))
+        order.remove(last0)
+        order.insert(order.index(first1) + 1, last0)
+        table = table.loc[order].reset_index(drop=True)
+        assert table.index[table.object_id == "star001"][0] < 100
     elif spoil == "missing id":
         table["object_id"] = table["object_id"].astype(object)
         table.loc[10, "object_id"] = None
