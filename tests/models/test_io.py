@@ -110,15 +110,20 @@ def _survey_table(rng, objects=40):
     return table
 
 
+@pytest.mark.parametrize("ids", ["text", "categorical"])
 def test_a_large_grouped_parquet_file_is_read_a_piece_at_a_time_into_the_same_curves(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, ids):
     """A Parquet file of more than PIECE_ROWS rows, grouped by object, comes a piece at a time
     (scoring starts after one piece, memory holds one): the objects are whole, in file order,
-    and each is the curve a whole-file read gives, with its repairs."""
+    and each is the curve a whole-file read gives, with its repairs. Ids as text or as a
+    categorical (a Parquet dictionary)."""
     from lcad.models import io
 
     path = tmp_path / "survey.parquet"
-    _survey_table(np.random.default_rng(0)).to_parquet(path, index=False, row_group_size=97)
+    table = _survey_table(np.random.default_rng(0))
+    if ids == "categorical":
+        table["object_id"] = table["object_id"].astype("category")
+    table.to_parquet(path, index=False, row_group_size=97)
     whole = read_curves(path)
     monkeypatch.setattr(io, "PIECE_ROWS", 100)
     pieces = [curves for _, curves in io.iter_curves(path)]
