@@ -11,10 +11,14 @@ of them; then all are scored:
   also on a file `--copies` times as large (the same objects again under other names),
   and its rate once running, without its start (loading the model,
   starting the scoring processes: seconds): the extra objects of the large file over the
-  extra time it takes (what a catalogue of millions sees);
+  extra time it takes (an estimate for a catalogue of millions; `--catalogue` measures one);
 - service: a real `lcad serve`, requests of 100 objects (JSON), 1 and 4 clients at once.
 
     .venv/bin/python -m bench.survey_throughput --objects 5000 --requests 10   # ~5 min, 2 cores
+    .venv/bin/python -m bench.survey_throughput --objects 20000 --catalogue 50  # + 1M: ~20 min
+
+`--catalogue 50` adds the number the target is about: a catalogue of 1,000,000 objects
+scored by the program with no flags, start to end.
 
 Target (issue 18): >= 2,000 objects/s in batch scoring on this 2-core machine.
 """
@@ -88,12 +92,33 @@ def serve_rate(bundle: Path, body: Path, n_objects: int, conc: int, requests: in
         proc.wait(30)
 
 
+def write_copies(frame: pd.DataFrame, copies: int, path: Path) -> None:
+    """`frame`'s objects `copies` times under other names, one copy at a time (a catalogue
+    larger than memory would allow at once), grouped by object."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for k in range(copies):
+            part = pa.Table.from_pandas(frame.assign(
+                object_id=frame.object_id.str.replace("obj", f"c{k}-")), preserve_index=False)
+            writer = writer or pq.ParquetWriter(path, part.schema)
+            writer.write_table(part)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--objects", type=int, default=5_000)
     ap.add_argument("--requests", type=int, default=10, help="service requests per cell")
     ap.add_argument("--copies", type=int, default=5,
                     help="the large file: this many copies of the objects")
+    ap.add_argument("--catalogue", type=int, default=0, metavar="COPIES",
+                    help="also a catalogue of this many copies (50: 1,000,000 objects at "
+                         "--objects 20000), scored by the program with no flags")
     args = ap.parse_args(argv)
     from lcad.models.detector import Detector
     from lcad.models.frames import curves_from_frame
@@ -127,6 +152,15 @@ def main(argv: list[str] | None = None) -> int:
     big, big2 = program(large, "--processes", "1"), program(large, "--processes", "2")
     n = summary["n_objects"]
     n_big = n * args.copies
+    catalogue_rows = []
+    if args.catalogue:
+        path = tmp / "catalogue.parquet"
+        write_copies(frame, args.catalogue, path)
+        large.unlink()
+        wall = program(path)  # what a user runs: the program picks its processes
+        catalogue_rows = [[f"lcad score, no flags, {n * args.catalogue:,} objects "
+                           "(end to end)", f"{n * args.catalogue / wall:,.0f}",
+                           f"{wall:.1f} s"]]
 
     body = tmp / "batch.json"
     head = frame[frame.object_id < "obj0000100"].sort_values(["object_id", "band", "time"])
@@ -149,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{(n_big - n) / (big - cli):,.0f}", "-"],
             ["lcad score --processes 2, once running (the same)",
              f"{(n_big - n) / (big2 - cli2):,.0f}", "-"],
+            *catalogue_rows,
             ["score_to_file (model loaded)", f"{n / inproc:,.0f}", f"{inproc:.1f} s"],
             ["lcad serve, 100 objects a request, 1 client", f"{rates[1]:,.0f}", "-"],
             ["lcad serve, 100 objects a request, 4 clients", f"{rates[4]:,.0f}", "-"]]

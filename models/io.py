@@ -130,7 +130,9 @@ def _grouped_parquet(f: Path, columns: Mapping[str, str | None] | None, unit: st
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(f)
+        # no pre-buffering: its cache kept every column chunk read until the end (1,000,000
+        # objects in 100 row groups: +17 MB a piece, 3.7 GB at the end), and read 2-4x slower
+        pf = pq.ParquetFile(f, pre_buffer=False)
         if pf.metadata.num_rows <= PIECE_ROWS:
             return None
         cmap = resolve_columns(f, pf.schema_arrow.names, columns, unit)
