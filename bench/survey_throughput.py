@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     data = tmp / "survey.parquet"
     frame.to_parquet(data, index=False)
     large = tmp / "survey-large.parquet"  # the same objects again, under other names
-    pd.concat([frame.assign(object_id=frame.object_id.str.replace("obj", f"c{k}-"))
-               for k in range(args.copies)]).to_parquet(large, index=False)
+    write_copies(frame, args.copies, large)
     train = curves_from_frame(frame[frame.object_id < "obj0001000"])
     det = Detector.fit(train, train={"epochs": 5})
     bundle = det.save(tmp / "bundle")

@@ -477,10 +477,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         auto_processes,
         keep_freed_memory,
         score_to_file,
-        survey_scoring,
+        survey_model,
     )
 
-    if survey_scoring(det):
+    if survey_model(det):
         keep_freed_memory()
     processes = args.processes
     if processes is None:
