@@ -477,10 +477,9 @@ def cmd_score(args: argparse.Namespace) -> int:
         auto_processes,
         keep_freed_memory,
         score_to_file,
-        survey_model,
     )
 
-    if survey_model(det):
+    if det.whole_curves:
         keep_freed_memory()
     processes = args.processes
     if processes is None:

@@ -317,7 +317,7 @@ class Detector:
         (`Preprocessor.resample_whole`: the same arrays as one at a time)."""
         out: list[Prepared | LightCurveError | None] = [None] * len(curves)
         pre, cfg = self.preprocessor, self.config.preprocess
-        if cfg.mode == "whole" and not pre.per_window:
+        if self.one_window_each:
             done = [(i, r) for i, r in enumerate(pre.resample_whole(curves)) if r is not None]
             if done:
                 off, sc, xg, eg = pre.normalize_grids([r for _i, r in done])
@@ -497,7 +497,7 @@ class Detector:
         """Time a piece needs on each side of its core so that every point of the core sees
         what it sees in the whole curve: the longest view, the longest scan run, the longest
         interpolated gap, the alignment, and two steps."""
-        if self.config.preprocess.mode == "whole":
+        if self.whole_curves:
             raise LcadError("whole-curve mode scores every curve at once")
         views = max([1, *self.novelty_views])
         steps = (self.window * views + max(self.config.scoring.scales)
@@ -645,10 +645,16 @@ class Detector:
         return red
 
     @property
+    def whole_curves(self) -> bool:
+        """Whether this detector scores survey objects whole (whole-curve mode: one grid an
+        object, an object score), not dense series in windows."""
+        return self.config.preprocess.mode == "whole"
+
+    @property
     def one_window_each(self) -> bool:
         """Every prepared curve is one window on its own grid, with offsets per band
         (whole-curve mode): a batch of them is reduced at once (`reduce_whole`)."""
-        return self.config.preprocess.mode == "whole" and not self.preprocessor.per_window
+        return self.whole_curves and not self.preprocessor.per_window
 
     def finish_scores(self, prepared: Sequence[Prepared], z: np.ndarray, recon: np.ndarray,
                       threshold: float | None = None) -> list[CurveScore]:

@@ -302,7 +302,7 @@ def fit_detector(
     det.calibrate(cal_curves, reference)
     view_metrics, view_learned = _view_networks(det, splits, cal_curves, reference, verbose)
     object_metrics: dict[str, float] = {}
-    if config.preprocess.mode == "whole" and config.objects.enabled:
+    if det.whole_curves and config.objects.enabled:
         try:
             det.objects, object_metrics = ObjectModel.fit(splits.train, splits.validation,
                                                           det.bands, config.objects, tcfg.seed)

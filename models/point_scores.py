@@ -339,6 +339,6 @@ class NoveltyScorer(PointScorer):
 
 def _window_duration(det: Detector) -> float:
     """Time one window spans (whole-curve mode: a whole curve, however long)."""
-    if det.config.preprocess.mode == "whole":
+    if det.whole_curves:
         return float("inf")
     return det.window * det.preprocessor.cadence

@@ -341,7 +341,7 @@ def injection_check(det: Detector, held_out: Sequence[LightCurve], far: float = 
     same names as `lcad evaluate`'s `eval.*` with labels. Empty in whole-curve mode (an
     object is one window: see the object metrics) or when no held-out curve holds two
     windows of observations."""
-    if det.config.preprocess.mode == "whole":
+    if det.whole_curves:
         return {}
     usable = [c for c in held_out if int(c.mask.sum()) >= 2 * det.window]
     if not usable:

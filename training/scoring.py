@@ -97,7 +97,7 @@ def auto_processes(det: Detector, data: str | Path) -> tuple[int, str]:
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
         else os.cpu_count() or 1
-    if not survey_model(det) or cores < 2:
+    if not det.whole_curves or cores < 2:
         return 1, ""
     rows = estimated_rows(data)
     if rows < AUTO_PROCESS_ROWS:
@@ -111,7 +111,7 @@ def default_workers(det: Detector) -> int:
     """Chunks scored at once by default: `WORKERS`; one for whole-curve (survey) detectors,
     whose per-object work is many small numpy calls holding the GIL, so threads only contend
     (bench.survey_throughput, 2,000 objects: 249 objects/s with one, 187 with three)."""
-    return 1 if survey_model(det) else WORKERS
+    return 1 if det.whole_curves else WORKERS
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -207,7 +207,7 @@ def keep_freed_memory() -> bool:
     the kernel and faulting it in again, zeroed, page by page (a chunk's arrays, megabytes,
     come and go every few milliseconds): glibc's malloc keeps up to 256 MB, and Arrow
     allocates from it (its default pool, mimalloc, purges freed pages itself).
-    Used for survey models only (`survey_model`): on dense series (bench 2, 10M points) it
+    Used for survey models only (`Detector.whole_curves`): on dense series (bench 2, 10M points) it
     gained nothing (21.1 vs 21.4 s) and held 120 MB more (1.61 vs 1.74 GB).
     Measured (docs/benchmarks.md, session 23):
     batch scoring of 20,000 survey objects in one process, page faults 314,000 -> 59,000
@@ -233,14 +233,8 @@ def keep_freed_memory() -> bool:
 
 def _load_worker(bundle: str) -> None:
     det = _WORKER["det"] = Detector.load(bundle)
-    if survey_model(det):
+    if det.whole_curves:
         keep_freed_memory()
-
-
-def survey_model(det: Detector) -> bool:
-    """Whether `det` scores survey objects whole (whole-curve mode: one grid an object), not
-    dense series in windows."""
-    return det.config.preprocess.mode == "whole"
 
 
 class CurveChunk:
@@ -379,7 +373,7 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
     spread needs the whole curve at once, so it is None here (`unspread` in the summary).
     """
     n = len(curve)
-    if survey_model(det):  # one grid of `window` points per curve
+    if det.whole_curves:  # one grid of `window` points per curve
         res = det.score([curve], threshold=threshold, samples=samples)
         c = res.curves[0]
         yield c.points_frame(categorical=True)

@@ -86,7 +86,7 @@ def resolved_params(det: Detector) -> dict[str, str]:
            "resolved.normalization": pcfg.normalization,
            "resolved.point_score": det.point_method,
            "resolved.input_dim": str(det.input_dim), "resolved.bands": ",".join(det.bands)}
-    if pcfg.mode != "whole":
+    if not det.whole_curves:
         out["resolved.cadence"] = f"{det.preprocessor.cadence:.6g}"
     if det.info.split_by:
         out["resolved.split_by"] = str(det.info.split_by)
