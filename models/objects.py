@@ -224,14 +224,23 @@ class ObjectModel:
             raise LightCurveError(
                 f"the object model ranks objects among many: {len(usable)} training "
                 f"object(s) is too few (at least {MIN_OBJECTS})")
-        raw, _names = feature_matrix(usable, bands, cfg.periods)
+        val = [c for c in validation if c.mask.any()]
+        return cls.fit_features(feature_matrix(usable, bands, cfg.periods)[0],
+                                feature_matrix(val, bands, cfg.periods)[0] if val else None,
+                                bands, cfg, seed)
+
+    @classmethod
+    def fit_features(cls, raw: np.ndarray, raw_validation: np.ndarray | None,
+                     bands: Sequence[str], cfg: ObjectConfig, seed: int
+                     ) -> tuple[ObjectModel, dict[str, float]]:
+        """`fit` from the objects' raw feature rows (`feature_matrix`); without validation
+        rows, the first tenth of the training ones stop the training."""
         center, scale = _standardizer(raw)
         clip = lambda a: np.clip(np.where(np.isfinite(a), a, 0.0), -CLIP, CLIP  # noqa: E731
                                  ).astype(np.float32)
         x = clip((raw - center) / scale)
-        val = [c for c in validation if c.mask.any()]
-        xv = clip((feature_matrix(val, bands, cfg.periods)[0] - center) / scale) if val \
-            else x[: max(1, x.shape[0] // 10)]
+        xv = clip((raw_validation - center) / scale) if raw_validation is not None \
+            and len(raw_validation) else x[: max(1, x.shape[0] // 10)]
         train_net, infer = build_object_autoencoder(x.shape[1], cfg, seed)
         train_net.compile(keras.optimizers.Adam(cfg.learning_rate), "mse")
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.patience,

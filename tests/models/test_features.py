@@ -259,3 +259,31 @@ def test_an_object_model_keeps_the_period_search_it_was_fitted_with(tmp_path):
                                   feature_matrix(curves[:5], ["g", "r"], search="grid")[0])
     with pytest.raises(ValueError, match="period search 'fast'"):
         feature_matrix(curves[:2], ["g", "r"], search="fast")
+
+
+def test_an_object_model_fitted_on_feature_rows_is_the_one_fitted_on_curves():
+    """`ObjectModel.fit_features` (what bench.object_variants fits its variants with) gives
+    the model `ObjectModel.fit` gives from the curves: the same scores and embeddings."""
+    from lcad.models.config import ObjectConfig
+    from lcad.models.objects import ObjectModel
+
+    rng = np.random.default_rng(5)
+    curves = []
+    for i in range(30):
+        t = np.sort(rng.uniform(0, 300, 40))
+        band = np.where(np.arange(40) % 2, "g", "r")
+        flux = 1 + rng.uniform(0.05, 0.4) * np.sin(2 * np.pi * t / rng.uniform(0.3, 3)) \
+            + rng.normal(0, 0.02, 40)
+        curves.append(LightCurve.from_arrays(f"o{i}", t, flux, np.full(40, 0.02), band,
+                                             emit_warnings=False))
+    cfg = ObjectConfig(epochs=3)
+    from_curves, metrics = ObjectModel.fit(curves[:22], curves[22:], ["g", "r"], cfg, seed=1)
+    raw = feature_matrix(curves, ["g", "r"])[0]
+    from_rows, again = ObjectModel.fit_features(raw[:22], raw[22:], ["g", "r"], cfg, seed=1)
+    assert metrics == again
+    a, b = from_curves.assess(raw), from_rows.assess(raw)
+    np.testing.assert_allclose(a.score, b.score)
+    np.testing.assert_allclose(a.embedding, b.embedding)
+    # no validation rows: the first tenth of the training rows stop the training
+    alone, m = ObjectModel.fit_features(raw[:22], None, ["g", "r"], cfg, seed=1)
+    assert m["objects.n_train"] == 22 and np.isfinite(alone.assess(raw).score).all()

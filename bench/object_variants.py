@@ -1,0 +1,186 @@
+"""Variants of the object score against features + Isolation Forest, paired draw by draw
+(issue 18's dev-task target: "above features + Isolation Forest on each").
+
+bench.objects trains a whole detector per draw; here each draw's features are computed once
+(`models/features.py`) and every variant of the object score is fitted on the same training
+objects (the detector's own split by object, `fit.split_curves`) and ranks the same objects,
+so that a difference is the method's, not the draw's. Tasks as in bench.objects (`all`, and
+`rare`, `injected`, `kepler-survey` drawn `--draws` times). Per task: mean ROC-AUC (sd over
+draws), mean PR-AUC, and against the baseline the mean paired ROC-AUC difference and the
+draws the variant wins.
+
+Variants (the object model: models/objects.py):
+- lcad's object score (defaults): a forest over the autoencoder's reconstruction and log
+  error;
+- the same, averaged over 3 autoencoders (seeds): does the network's variance decide?
+- the error column 4 times: the forest picks a column at random, the error is 1 of ~60;
+- kNN: the mean distance to the k nearest training objects (a training object skips itself),
+  on the standardised features or the latent codes, k = 5 and 20;
+- the phase-folded curve: each band folded at the object's period, normalised by its
+  amplitude, 16 phase bins from the brightest; a second autoencoder learns the folded curves
+  and its log error joins the forest's rows (the representation issue 18 names).
+
+    python -m bench.object_variants          # ~20 min on 2 cores; bench/results/object_variants.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+
+from bench.common import table
+from bench.objects import injected_task, isolation_forest, kepler_survey_task, rr_lyrae
+from lcad.models.config import DetectorConfig
+from lcad.models.features import band_order, feature_matrix, feature_names
+from lcad.models.fit import split_curves
+from lcad.models.lightcurve import LightCurve
+from lcad.models.objects import ObjectModel
+from lcad.training.evaluate import ranking_metrics
+
+PHASE_BINS = 16
+BASELINE = "features + Isolation Forest (baseline)"
+
+
+def folded(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]) -> np.ndarray:
+    """(objects, bands x PHASE_BINS) folded curves at each object's period (the median of its
+    bands' `log_period` features): per band (flux - median) / robust amplitude, averaged in
+    phase bins (empty bins interpolated around the cycle), rolled so that the first band's
+    brightest bin comes first. No period or no band: zeros."""
+    names, order = feature_names(bands), band_order(bands)
+    cols = [names.index(f"{b}.log_period") for b in order]
+    out = np.zeros((len(curves), len(order) * PHASE_BINS), np.float32)
+    for i, c in enumerate(curves):
+        log_period = raw[i, cols]
+        if not np.isfinite(log_period).any():
+            continue
+        period = 10 ** float(np.nanmedian(log_period))
+        labels, shapes = c.band_labels(), []
+        for k, b in enumerate(order):
+            sel = c.mask & (labels == b)
+            if sel.sum() < 5:
+                continue
+            v = c.flux[sel]
+            amp = float(np.percentile(v, 95) - np.percentile(v, 5)) or 1.0
+            idx = np.minimum(((c.time[sel] / period) % 1.0 * PHASE_BINS).astype(int),
+                             PHASE_BINS - 1)
+            cnt = np.bincount(idx, minlength=PHASE_BINS)
+            mean = np.bincount(idx, (v - np.median(v)) / amp, minlength=PHASE_BINS) / \
+                np.maximum(cnt, 1)
+            seen = np.flatnonzero(cnt)
+            shapes.append((k, np.interp(np.arange(PHASE_BINS), seen, mean[seen],
+                                        period=PHASE_BINS)))
+        if shapes:
+            shift = int(np.argmax(shapes[0][1]))
+            for k, shape in shapes:
+                out[i, k * PHASE_BINS:(k + 1) * PHASE_BINS] = np.roll(shape, -shift)
+    return out
+
+
+def knn_distance(ref: np.ndarray, rows: np.ndarray, ref_index: np.ndarray, k: int
+                 ) -> np.ndarray:
+    """Mean distance of each row to its k nearest reference rows; reference row j is row
+    ref_index[j] and skips itself."""
+    d = np.sqrt(((rows[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
+    d[ref_index, np.arange(ref_index.size)] = np.inf
+    return np.sort(d, axis=1)[:, :k].mean(1)
+
+
+def forest(model: ObjectModel, rows: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """A forest like the object model's (its trees and seed) fitted on the training rows,
+    scoring every row."""
+    from sklearn.ensemble import IsolationForest
+
+    f = IsolationForest(n_estimators=model.cfg.trees, random_state=model.seed)
+    return -f.fit(rows[train]).score_samples(rows)
+
+
+def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str], seed: int
+             ) -> dict[str, np.ndarray]:
+    """Every variant's scores of these objects (module docstring)."""
+    cfg = DetectorConfig().with_overrides([f"train.seed={seed}"])
+    splits = split_curves(curves, cfg)
+    where = {c.object_id: i for i, c in enumerate(curves)}
+    tr = np.array([where[c.object_id] for c in splits.train])
+    va = np.array([where[c.object_id] for c in splits.validation])
+    fit: Callable[[np.ndarray, np.ndarray, int], ObjectModel] = \
+        lambda a, b, s: ObjectModel.fit_features(a, b, bands, cfg.objects, s)[0]  # noqa: E731
+    model = fit(raw[tr], raw[va], seed)
+    x = model.standardize(raw)
+    z, rows, _err = model.network_rows(x)
+    out = {"lcad object score (defaults)": model.assess(raw).score,
+           BASELINE: isolation_forest(raw, seed)}
+    others = [fit(raw[tr], raw[va], seed + 1000 * k) for k in (1, 2)]
+    out["the same, averaged over 3 autoencoders"] = np.mean(
+        [out["lcad object score (defaults)"], *(m.assess(raw).score for m in others)], axis=0)
+    out["forest over [reconstruction, log error x 4]"] = forest(
+        model, np.column_stack([rows, *[rows[:, -1:]] * 3]), tr)
+    for k in (5, 20):
+        out[f"kNN (k={k}), standardised features"] = knn_distance(x[tr], x, tr, k)
+        out[f"kNN (k={k}), latent codes"] = knn_distance(z[tr], z, tr, k)
+    shapes = folded(curves, raw, bands)
+    fold = ObjectModel.fit_features(shapes[tr], shapes[va], bands, cfg.objects, seed)[0]
+    _zf, _rf, fold_err = fold.network_rows(fold.standardize(shapes))
+    out["forest over [reconstruction, log error, folded-curve log error]"] = forest(
+        model, np.column_stack([rows, np.log(fold_err + 1e-12)]), tr)
+    return out
+
+
+def tasks(draws: int) -> list[tuple[str, list[LightCurve], np.ndarray, list[str]]]:
+    """(task, curves, labels, bands) of every task draw (bench.objects's tasks)."""
+    curves, is_c = rr_lyrae()
+    bands = sorted({b for c in curves for b in c.bands})
+    out = [("all (19 % c)", curves, is_c, bands)]
+    rng = np.random.default_rng(0)
+    ab, cc = np.flatnonzero(~is_c), np.flatnonzero(is_c)
+    for _ in range(draws):
+        idx = np.concatenate([ab, rng.choice(cc, 10, replace=False)])
+        out.append(("rare (5 % c)", [curves[i] for i in idx], is_c[idx], bands))
+    for d in range(draws):
+        out.append(("injected (6 %)", *injected_task(curves, is_c, d), bands))
+    for d in range(draws):
+        out.append(("kepler-survey (6 %)", *kepler_survey_task(d), ["g", "r"]))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--draws", type=int, default=10)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args(argv)
+    results: dict[str, list[dict[str, dict[str, float]]]] = {}
+    seen: dict[str, int] = {}
+    for name, curves, y, bands in tasks(args.draws):
+        draw = seen[name] = seen.get(name, -1) + 1
+        raw = feature_matrix(curves, bands)[0]
+        scores = variants(curves, raw, bands, draw)
+        results.setdefault(name, []).append({m: ranking_metrics(y, s)
+                                             for m, s in scores.items()})
+        print(f"{name} draw {draw}: " + ", ".join(
+            f"{m.split(' (')[0]} {v['roc_auc']:.3f}" for m, v in results[name][-1].items()),
+            flush=True)
+    rows = []
+    for name, runs in results.items():
+        base = np.array([r[BASELINE]["roc_auc"] for r in runs])
+        for method in runs[0]:
+            roc = np.array([r[method]["roc_auc"] for r in runs])
+            pr = np.array([r[method]["pr_auc"] for r in runs])
+            diff = roc - base
+            rows.append([f"{name}, {len(runs)} draw(s)", method,
+                         f"{roc.mean():.3f} ± {roc.std():.3f}", f"{pr.mean():.3f}",
+                         f"{diff.mean():+.3f}", f"{int((diff > 0).sum())}/{len(runs)}"])
+    text = table(["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
+                  "draws above the baseline"], rows)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
