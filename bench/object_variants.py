@@ -20,7 +20,7 @@ Variants (the object model: models/objects.py):
   amplitude, 16 phase bins from the brightest; a second autoencoder learns the folded curves
   and its log error joins the forest's rows (the representation issue 18 names).
 
-    python -m bench.object_variants          # ~20 min on 2 cores; bench/results/object_variants.txt
+    python -m bench.object_variants          # ~25 min on 2 cores; bench/results/object_variants.txt
 """
 
 from __future__ import annotations
