@@ -1,4 +1,5 @@
-"""Small shared pieces of the benchmarks: machine description, repeats, a markdown table."""
+"""Small shared pieces of the benchmarks: machine description, repeats, a markdown table,
+its report."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -62,6 +64,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def report(text: str, out: Path | None) -> None:
+    """Print a bench's text and, given a path, write it there (folders made)."""
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
 
 
 # ---- benches that score families of series with several methods and decide left one out ----

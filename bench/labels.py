@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from bench.common import machine, table
+from bench.common import machine, report, table
 from bench.objects import injected_task, kepler_survey_task, rr_lyrae
 from lcad.models.catalogue import Catalogue
 from lcad.models.config import DetectorConfig
@@ -108,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = (f"# python -m bench.labels --draws {args.draws}\n{machine()}\n\n"
             + table(["task", "labels (inspected)", "found, no feedback", "found, re-ranked",
                      "p@10 of the rest, no feedback", "p@10 of the rest, re-ranked"], rows))
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    report(text, args.out)
     return 0
 
 

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from bench.common import table
+from bench.common import report, table
 from bench.objects import injected_task, isolation_forest, kepler_survey_task, rr_lyrae
 from lcad.models.config import DetectorConfig
 from lcad.models.features import band_order, feature_matrix, feature_names
@@ -108,14 +108,16 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     where = {c.object_id: i for i, c in enumerate(curves)}
     tr = np.array([where[c.object_id] for c in splits.train])
     va = np.array([where[c.object_id] for c in splits.validation])
-    fit: Callable[[np.ndarray, np.ndarray, int], ObjectModel] = \
-        lambda a, b, s: ObjectModel.fit_features(a, b, bands, cfg.objects, s)[0]  # noqa: E731
-    model = fit(raw[tr], raw[va], seed)
+    def fit(rows: np.ndarray, seed: int) -> ObjectModel:
+        return ObjectModel.fit_features(rows[tr], rows[va], bands, cfg.objects, seed)[0]
+
+    model = fit(raw, seed)
     x = model.standardize(raw)
     z, rows, _err = model.network_rows(x)
-    out = {"lcad object score (defaults)": model.assess(raw).score,
+    # `model.assess(raw).score`, from the rows already at hand
+    out = {"lcad object score (defaults)": model.forest_scorer.scores(rows),
            BASELINE: isolation_forest(raw, seed)}
-    others = [fit(raw[tr], raw[va], seed + 1000 * k) for k in (1, 2)]
+    others = [fit(raw, seed + 1000 * k) for k in (1, 2)]
     out["the same, averaged over 3 autoencoders"] = np.mean(
         [out["lcad object score (defaults)"], *(m.assess(raw).score for m in others)], axis=0)
     out["forest over [reconstruction, log error x 4]"] = forest(
@@ -124,7 +126,7 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
         out[f"kNN (k={k}), standardised features"] = knn_distance(x[tr], x, tr, k)
         out[f"kNN (k={k}), latent codes"] = knn_distance(z[tr], z, tr, k)
     shapes = folded(curves, raw, bands)
-    fold = ObjectModel.fit_features(shapes[tr], shapes[va], bands, cfg.objects, seed)[0]
+    fold = fit(shapes, seed)
     _zf, _rf, fold_err = fold.network_rows(fold.standardize(shapes))
     out["forest over [reconstruction, log error, folded-curve log error]"] = forest(
         model, np.column_stack([rows, np.log(fold_err + 1e-12)]), tr)
@@ -174,11 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append([f"{name}, {len(runs)} draw(s)", method,
                          f"{roc.mean():.3f} ± {roc.std():.3f}", f"{pr.mean():.3f}",
                          f"{diff.mean():+.3f}", f"{int((diff > 0).sum())}/{len(runs)}"])
-    text = table(["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
-                  "draws above the baseline"], rows)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(table(["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
+                  "draws above the baseline"], rows), args.out)
     return 0
 
 

@@ -41,7 +41,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from bench.common import table
+from bench.common import report, table
 from bench.quality import SHARED
 from lcad.models.config import DetectorConfig
 from lcad.models.io import read_curves
@@ -258,10 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append({m: metrics(y, s) for m, s in scores.items()})
     if runs:
         rows += summarize(f"kepler-survey (6 %, {args.draws} draws)", runs)
-    text = table(["task", "method", *COLUMNS], rows)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(table(["task", "method", *COLUMNS], rows), args.out)
     return 0
 
 

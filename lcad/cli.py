@@ -473,11 +473,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     data_files(args.data)  # a missing or empty path is named before Keras loads
     det = load_detector(args.model)
     from lcad.models.uncertainty import sampling_sources
-    from lcad.training.scoring import (
-        auto_processes,
-        keep_freed_memory,
-        score_to_file,
-    )
+    from lcad.training.scoring import auto_processes, keep_freed_memory, score_to_file
 
     if det.whole_curves:
         keep_freed_memory()

@@ -207,15 +207,14 @@ def keep_freed_memory() -> bool:
     the kernel and faulting it in again, zeroed, page by page (a chunk's arrays, megabytes,
     come and go every few milliseconds): glibc's malloc keeps up to 256 MB, and Arrow
     allocates from it (its default pool, mimalloc, purges freed pages itself).
-    Used for survey models only (`Detector.whole_curves`): on dense series (bench 2, 10M points) it
-    gained nothing (21.1 vs 21.4 s) and held 120 MB more (1.61 vs 1.74 GB).
-    Measured (docs/benchmarks.md, session 23):
-    batch scoring of 20,000 survey objects in one process, page faults 314,000 -> 59,000
-    and system time 4.2 s -> 2.7 s; 100,000 objects in two scoring processes, system time
-    ~5.5 s -> ~1 s in each, and 8.7 s -> ~4.5 s in the reading and writing one. All three
-    malloc parameters are set: setting one stops glibc adapting the others (the trim
-    threshold alone left arrays over 128 KB mapped anew each time: 4 million faults).
-    Whether malloc's applied (False off glibc)."""
+    Used for survey models only (`Detector.whole_curves`): on dense series (bench 2, 10M
+    points) it gained nothing (21.1 vs 21.4 s) and held 120 MB more (1.61 vs 1.74 GB).
+    Measured (docs/benchmarks.md, session 23): batch scoring of 20,000 survey objects in
+    one process, page faults 314,000 -> 59,000 and system time 4.2 s -> 2.7 s; 100,000
+    objects in two scoring processes, system time ~5.5 s -> ~1 s in each, and 8.7 s ->
+    ~4.5 s in the reading and writing one. All three malloc parameters are set: setting one
+    stops glibc adapting the others (the trim threshold alone left arrays over 128 KB mapped
+    anew each time: 4 million faults). Whether malloc's applied (False off glibc)."""
     import ctypes
     import ctypes.util
 
