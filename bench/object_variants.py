@@ -7,7 +7,8 @@ objects (the detector's own split by object, `fit.split_curves`) and ranks the s
 so that a difference is the method's, not the draw's. Tasks as in bench.objects (`all`, and
 `rare`, `injected`, `kepler-survey` drawn `--draws` times). Per task: mean ROC-AUC (sd over
 draws), mean PR-AUC, and against the baseline the mean paired ROC-AUC difference and the
-draws the variant wins.
+draws the variant wins. `--tasks transients` runs the synthetic survey kinds alone (each
+kind in turn the rare one; bench.objects).
 
 Variants (the object model: models/objects.py):
 - lcad's object score (defaults): a forest over the autoencoder's reconstruction and log
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +36,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from bench.common import report, table
-from bench.objects import injected_task, isolation_forest, kepler_survey_task, rr_lyrae
+from bench.common import machine, report, table
+from bench.objects import (
+    TASKS,
+    TRANSIENT_KINDS,
+    injected_task,
+    isolation_forest,
+    kepler_survey_task,
+    rr_lyrae,
+    transients_task,
+)
 from lcad.models.config import DetectorConfig
 from lcad.models.features import band_order, feature_matrix, feature_names
 from lcad.models.fit import split_curves
@@ -133,8 +143,10 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     return out
 
 
-def tasks(draws: int) -> list[tuple[str, list[LightCurve], np.ndarray, list[str]]]:
-    """(task, curves, labels, bands) of every task draw (bench.objects's tasks)."""
+def tasks(draws: int, which: Sequence[str] = TASKS
+          ) -> list[tuple[str, list[LightCurve], np.ndarray, list[str]]]:
+    """(task, curves, labels, bands) of every draw of the tasks `which` (bench.objects's
+    tasks)."""
     curves, is_c = rr_lyrae()
     bands = sorted({b for c in curves for b in c.bands})
     out = [("all (19 % c)", curves, is_c, bands)]
@@ -147,17 +159,21 @@ def tasks(draws: int) -> list[tuple[str, list[LightCurve], np.ndarray, list[str]
         out.append(("injected (6 %)", *injected_task(curves, is_c, d), bands))
     for d in range(draws):
         out.append(("kepler-survey (6 %)", *kepler_survey_task(d), ["g", "r"]))
-    return out
+    for rare in (*TRANSIENT_KINDS, "sn-fast"):
+        for d in range(draws):
+            out.append((f"transients: rare {rare}", *transients_task(d, rare), ["g", "r"]))
+    return [t for t in out if t[0].split(" ")[0].rstrip(":") in which]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     args = ap.parse_args(argv)
     results: dict[str, list[dict[str, dict[str, float]]]] = {}
     seen: dict[str, int] = {}
-    for name, curves, y, bands in tasks(args.draws):
+    for name, curves, y, bands in tasks(args.draws, args.tasks):
         draw = seen[name] = seen.get(name, -1) + 1
         raw = feature_matrix(curves, bands)[0]
         scores = variants(curves, raw, bands, draw)
@@ -176,8 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append([f"{name}, {len(runs)} draw(s)", method,
                          f"{roc.mean():.3f} ± {roc.std():.3f}", f"{pr.mean():.3f}",
                          f"{diff.mean():+.3f}", f"{int((diff > 0).sum())}/{len(runs)}"])
-    report(table(["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
-                  "draws above the baseline"], rows), args.out)
+    command = " ".join(["python -m bench.object_variants", *(argv if argv is not None
+                                                             else sys.argv[1:])])
+    report(f"# {command}\n{machine()}\n\n" + table(
+        ["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
+         "draws above the baseline"], rows), args.out)
     return 0
 
 

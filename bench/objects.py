@@ -16,7 +16,16 @@ positives. Two tasks:
   Kepler sample; errors 1 %); 6 % of the segments get an event, a third of each kind: a flare
   (5-10 sigma peak, 2-day decay, weaker in r), a dip (4-6 sigma for 3-8 days), a step (3-5
   sigma from a random night on). Tests sparse two-band objects from other stars than the RR
-  Lyrae and events that are not whole-object traits.
+  Lyrae and events that are not whole-object traits;
+- `transients` (synthetic, what CRTS and ZTF see: issue 18's held-out sets): two-band survey
+  curves in magnitudes (2-4 seasons, a visit on 10-40 % of the nights, errors growing towards
+  the limit, detections only) of four kinds: `agn` (a damped random walk, 50-500 days, 0.05-
+  0.25 mag), `blazar` (the same, 5-50 days, 0.25-0.6 mag, redder when brighter), `sn` (a host
+  and one Bazin-shaped explosion, 0.8-2.5 mag), `cv` (dwarf-nova outbursts of 2-4 mag every
+  20-150 days). Each kind in turn is the rare one (10 among 60 of each other kind), and
+  `sn-fast` (a faster, fainter, redder subtype: 10 among 200 `sn`) stands for rare SN Ia
+  subtypes. Not tuned on: the generator's kinds and ranges were fixed before any method was
+  run on them.
 Metrics: ROC-AUC, PR-AUC (prevalence = chance), precision at 10 and 25, recall at 25.
 
 Methods: lcad with its defaults (object score; unscored objects rank last); light-curve
@@ -25,7 +34,7 @@ colours) + Isolation Forest, as the CRTS/ZTF literature does; lcad's latent code
 embeddings) + Isolation Forest (do the codes carry the difference?); ablations of the object
 score (models/objects.py): the autoencoder's error alone, the forest without the error.
 
-    python -m bench.objects            # ~35 min on 2 cores
+    python -m bench.objects            # ~50 min on 2 cores
 """
 
 from __future__ import annotations
@@ -153,6 +162,100 @@ def kepler_survey_task(draw: int, per_star: int = 60, days: float = 100.0
     return curves, np.array(y)
 
 
+TRANSIENT_KINDS = ("agn", "blazar", "sn", "cv")
+SN_KINDS = ("sn", "sn-fast")
+
+
+def survey_epochs(rng: np.random.Generator) -> np.ndarray:
+    """Nightly visits as a ground survey makes them: 2-4 seasons of 180 nights a year apart,
+    a visit on 10-40 % of the nights (days)."""
+    p = rng.uniform(0.1, 0.4)
+    nights = np.concatenate([365.0 * s + np.flatnonzero(rng.random(180) < p)
+                             for s in range(int(rng.integers(2, 5)))])
+    return nights + rng.uniform(0.1, 0.3, nights.size)
+
+
+def damped_random_walk(t: np.ndarray, tau: float, sigma: float, rng: np.random.Generator
+                       ) -> np.ndarray:
+    """An Ornstein-Uhlenbeck process (timescale tau, long-run sd sigma) at the times t,
+    sampled exactly: how quasar variability is modelled (Kelly et al. 2009)."""
+    x = np.empty(t.size)
+    x[0] = rng.normal(0.0, sigma)
+    a = np.exp(-np.diff(t) / tau)
+    kicks = sigma * np.sqrt(1.0 - a * a) * rng.normal(size=a.size)
+    for i in range(1, t.size):
+        x[i] = x[i - 1] * a[i - 1] + kicks[i - 1]
+    return x
+
+
+def _bazin(t: np.ndarray, t0: float, rise: float, fall: float) -> np.ndarray:
+    """A supernova's flux shape (Bazin et al. 2009), peak 1."""
+    def shape(x: np.ndarray) -> np.ndarray:
+        return np.exp(-np.clip(x / fall, -50, 50)) / (1.0 + np.exp(-np.clip(x / rise, -50, 50)))
+    return shape(t - t0) / shape(np.linspace(-3 * rise, 3 * fall, 2000)).max()
+
+
+def transient_magnitudes(kind: str, t: np.ndarray, rng: np.random.Generator
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(g, r) magnitudes of one object of `kind` at the times t (module docstring)."""
+    if kind in ("agn", "blazar"):
+        mean = rng.uniform(17.5, 19.5)
+        if kind == "agn":  # slow, small, bluer when brighter
+            tau, sigma, in_r = 10 ** rng.uniform(1.7, 2.7), rng.uniform(0.05, 0.25), 0.7
+        else:  # fast, large, redder when brighter
+            tau, sigma, in_r = 10 ** rng.uniform(0.7, 1.7), rng.uniform(0.25, 0.6), 1.1
+        x = damped_random_walk(t, tau, sigma, rng)
+        return mean + x, mean - rng.uniform(0.1, 0.5) + in_r * x
+    host = rng.uniform(19.0, 20.5)
+    if kind in SN_KINDS:  # one explosion, peak within a season; "sn-fast": a faster,
+        # fainter, redder subtype (91bg-like)
+        t0 = t[rng.integers(t.size)] + rng.uniform(-5, 5)
+        rise, fall, dm, redder = rng.uniform(2, 6), rng.uniform(15, 40), rng.uniform(0.8, 2.5), 1.3
+        if kind == "sn-fast":
+            fall, dm, redder = 0.5 * fall, dm - 0.5, 1.8
+        amp = 10 ** (0.4 * dm) - 1.0
+        g = 1.0 + amp * _bazin(t, t0, rise, fall)
+        r = 1.0 + 0.9 * amp * _bazin(t, t0, rise, redder * fall)
+        return host - 2.5 * np.log10(g), host - 0.3 - 2.5 * np.log10(r)
+    # "cv": dwarf-nova outbursts every 20-150 days, 2-4 mag, a plateau then a fast decline
+    every, amp = rng.uniform(20, 150), 10 ** (0.4 * rng.uniform(2, 4)) - 1.0
+    starts = np.arange(t.min() - rng.uniform(0, every), t.max(), every)
+    starts = starts + rng.normal(0, 0.15 * every, starts.size)
+    plateau, decay = rng.uniform(2, 8), rng.uniform(1, 3)
+    x = t[:, None] - starts[None, :]
+    burst = np.where(x < 0, 0.0, np.exp(-np.clip(x - plateau, 0, None) / decay)) * (
+        1.0 - np.exp(-np.clip(x, 0, None) / 0.5))
+    f = 1.0 + amp * burst.sum(axis=1)
+    return host - 2.5 * np.log10(f), host + 0.1 - 2.5 * np.log10(1.0 + 0.85 * (f - 1.0))
+
+
+def transient_curve(object_id: str, kind: str, rng: np.random.Generator) -> LightCurve:
+    """One survey light curve of `kind`: g and r a few minutes apart each visit, magnitude
+    errors growing towards the limit, only detections (brighter than 21.5) kept."""
+    t = survey_epochs(rng)
+    g, r = transient_magnitudes(kind, t, rng)
+    time, mag = np.concatenate([t, t + 0.014]), np.concatenate([g, r])
+    err = np.sqrt(0.01 ** 2 + (0.05 * 10 ** (0.4 * (mag - 19.5))) ** 2)
+    mag = mag + err * rng.normal(size=mag.size)
+    seen = mag < 21.5
+    return LightCurve.from_arrays(object_id, time[seen], mag[seen], err[seen],
+                                  np.repeat(["g", "r"], t.size)[seen], unit="mag",
+                                  emit_warnings=False)
+
+
+def transients_task(draw: int, rare: str) -> tuple[list[LightCurve], np.ndarray]:
+    """`rare` (10 objects) among 60 of each other kind of `TRANSIENT_KINDS`, or "sn-fast"
+    (10) among 200 "sn"; whether each is the rare kind."""
+    kinds = SN_KINDS if rare in SN_KINDS else TRANSIENT_KINDS
+    rng = np.random.default_rng(300 + draw + 1000 * (kinds.index(rare) + 1))
+    curves, y = [], []
+    for kind in kinds:
+        n = 10 if kind == rare else 200 if kinds == SN_KINDS else 60
+        curves += [transient_curve(f"{kind}-{i}", kind, rng) for i in range(n)]
+        y += [kind == rare] * n
+    return curves, np.array(y)
+
+
 def isolation_forest(x: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.ensemble import IsolationForest
 
@@ -203,7 +306,7 @@ def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
                 rows[:, :-1])}
 
 
-TASKS = ("all", "rare", "injected", "kepler-survey")
+TASKS = ("all", "rare", "injected", "kepler-survey", "transients")
 COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")
 
 
@@ -258,6 +361,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         runs.append({m: metrics(y, s) for m, s in scores.items()})
     if runs:
         rows += summarize(f"kepler-survey (6 %, {args.draws} draws)", runs)
+    for rare in (*TRANSIENT_KINDS, "sn-fast") if "transients" in args.tasks else ():
+        runs = []
+        for d in range(args.draws):
+            task, y = transients_task(d, rare)
+            print(f"task transients {rare}, draw {d + 1}/{args.draws}: {len(task)} objects, "
+                  f"{int(y.sum())} {rare}")
+            scores = rank_all(task, args.set, d)
+            runs.append({m: metrics(y, s) for m, s in scores.items()})
+        rows += summarize(f"transients: rare {rare} ({args.draws} draws)", runs)
     report(table(["task", "method", *COLUMNS], rows), args.out)
     return 0
 
