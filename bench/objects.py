@@ -190,8 +190,8 @@ def damped_random_walk(t: np.ndarray, tau: float, sigma: float, rng: np.random.G
 
 def _bazin(t: np.ndarray, t0: float, rise: float, fall: float) -> np.ndarray:
     """A supernova's flux shape (Bazin et al. 2009), peak 1."""
-    def shape(x: np.ndarray) -> np.ndarray:
-        return np.exp(-np.clip(x / fall, -50, 50)) / (1.0 + np.exp(-np.clip(x / rise, -50, 50)))
+    def shape(x: np.ndarray) -> np.ndarray:  # exp(-x / fall) / (1 + exp(-x / rise)), in logs
+        return np.exp(-x / fall - np.logaddexp(0.0, -x / rise))
     return shape(t - t0) / shape(np.linspace(-3 * rise, 3 * fall, 2000)).max()
 
 
@@ -246,7 +246,7 @@ def transient_curve(object_id: str, kind: str, rng: np.random.Generator) -> Ligh
 def transients_task(draw: int, rare: str) -> tuple[list[LightCurve], np.ndarray]:
     """`rare` (10 objects) among 60 of each other kind of `TRANSIENT_KINDS`, or "sn-fast"
     (10) among 200 "sn"; whether each is the rare kind."""
-    kinds = SN_KINDS if rare in SN_KINDS else TRANSIENT_KINDS
+    kinds = SN_KINDS if rare == "sn-fast" else TRANSIENT_KINDS
     rng = np.random.default_rng(300 + draw + 1000 * (kinds.index(rare) + 1))
     curves, y = [], []
     for kind in kinds:

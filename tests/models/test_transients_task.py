@@ -29,6 +29,10 @@ def test_a_draw_is_two_band_survey_curves_with_ten_of_the_rare_kind() -> None:
     assert np.array_equal(again[3].flux, curves[3].flux)  # a draw is reproducible
     sn, y_sn = transients_task(0, "sn-fast")
     assert len(sn) == 210 and int(y_sn.sum()) == 10
+    assert {c.object_id.rsplit("-", 1)[0] for c in sn} == {"sn", "sn-fast"}
+    sn, y_sn = transients_task(0, "sn")  # supernovae among the other kinds, not subtypes
+    assert len(sn) == 190 and int(y_sn.sum()) == 10
+    assert {c.object_id.rsplit("-", 1)[0] for c in sn} == set(TRANSIENT_KINDS)
 
 
 def test_the_kinds_differ_where_the_generator_says() -> None:
@@ -36,7 +40,7 @@ def test_the_kinds_differ_where_the_generator_says() -> None:
 
     curves, _ = transients_task(1, "cv")
     x, names = feature_matrix(curves, ["g", "r"])
-    kind = np.array([c.object_id.split("-")[0] for c in curves])
+    kind = np.array([c.object_id.rsplit("-", 1)[0] for c in curves])
     amp = x[:, names.index("g.log_frac_amplitude")]
     med = {k: float(np.nanmedian(amp[kind == k])) for k in set(kind)}
     # AGN vary least; dwarf novae (2-4 mag outbursts) most
