@@ -42,7 +42,8 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -322,6 +323,18 @@ def summarize(name: str, runs: list[dict[str, dict[str, float]]]) -> list[list[s
     return rows
 
 
+def draws(name: str, label: str, make: Callable[[int], tuple[list[LightCurve], np.ndarray]],
+          n: int, overrides: list[str]) -> list[list[str]]:
+    """`n` draws of one task: make it, rank its objects with every method, summarize."""
+    runs = []
+    for d in range(n):
+        task, y = make(d)
+        print(f"task {name}, draw {d + 1}/{n}: {len(task)} objects, {int(y.sum())} positive")
+        scores = rank_all(task, overrides, d)
+        runs.append({m: metrics(y, s) for m, s in scores.items()})
+    return summarize(label, runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
@@ -332,45 +345,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     curves, is_c = rr_lyrae()
     rows = []
     if "all" in args.tasks:
-        print(f"task all: {len(curves)} stars, {int(is_c.sum())} c type")
-        scores = rank_all(curves, args.set, 0)
-        rows += summarize("all (19 % c)", [{m: metrics(is_c, s) for m, s in scores.items()}])
-    rng = np.random.default_rng(0)
-    ab, cc = np.flatnonzero(~is_c), np.flatnonzero(is_c)
-    runs = []
-    for d in range(args.draws if "rare" in args.tasks else 0):
-        idx = np.concatenate([ab, rng.choice(cc, 10, replace=False)])
-        print(f"task rare, draw {d + 1}/{args.draws}: {idx.size} stars, 10 c type")
-        scores = rank_all([curves[i] for i in idx], args.set, d)
-        runs.append({m: metrics(is_c[idx], s) for m, s in scores.items()})
-    if runs:
-        rows += summarize(f"rare (5 % c, {args.draws} draws)", runs)
-    runs = []
-    for d in range(args.draws if "injected" in args.tasks else 0):
-        task, y = injected_task(curves, is_c, d)
-        print(f"task injected, draw {d + 1}/{args.draws}: {len(task)} stars, {int(y.sum())} odd")
-        scores = rank_all(task, args.set, d)
-        runs.append({m: metrics(y, s) for m, s in scores.items()})
-    if runs:
-        rows += summarize(f"injected (6 %, {args.draws} draws)", runs)
-    runs = []
-    for d in range(args.draws if "kepler-survey" in args.tasks else 0):
-        task, y = kepler_survey_task(d)
-        print(f"task kepler-survey, draw {d + 1}/{args.draws}: {len(task)} segments, "
-              f"{int(y.sum())} with an event")
-        scores = rank_all(task, args.set, d)
-        runs.append({m: metrics(y, s) for m, s in scores.items()})
-    if runs:
-        rows += summarize(f"kepler-survey (6 %, {args.draws} draws)", runs)
-    for rare in TRANSIENT_TASKS if "transients" in args.tasks else ():
-        runs = []
-        for d in range(args.draws):
-            task, y = transients_task(d, rare)
-            print(f"task transients {rare}, draw {d + 1}/{args.draws}: {len(task)} objects, "
-                  f"{int(y.sum())} {rare}")
-            scores = rank_all(task, args.set, d)
-            runs.append({m: metrics(y, s) for m, s in scores.items()})
-        rows += summarize(f"transients: rare {rare} ({args.draws} draws)", runs)
+        rows += draws("all", "all (19 % c)", lambda d: (curves, is_c), 1, args.set)
+    if "rare" in args.tasks:
+        rng = np.random.default_rng(0)  # one stream over the draws, as before
+        ab, cc = np.flatnonzero(~is_c), np.flatnonzero(is_c)
+
+        def rare(_d: int) -> tuple[list[LightCurve], np.ndarray]:
+            idx = np.concatenate([ab, rng.choice(cc, 10, replace=False)])
+            return [curves[i] for i in idx], is_c[idx]
+
+        rows += draws("rare", f"rare (5 % c, {args.draws} draws)", rare, args.draws, args.set)
+    if "injected" in args.tasks:
+        rows += draws("injected", f"injected (6 %, {args.draws} draws)",
+                      lambda d: injected_task(curves, is_c, d), args.draws, args.set)
+    if "kepler-survey" in args.tasks:
+        rows += draws("kepler-survey", f"kepler-survey (6 %, {args.draws} draws)",
+                      kepler_survey_task, args.draws, args.set)
+    for kind in TRANSIENT_TASKS if "transients" in args.tasks else ():
+        rows += draws(f"transients {kind}", f"transients: rare {kind} ({args.draws} draws)",
+                      partial(transients_task, rare=kind), args.draws, args.set)
     report(table(["task", "method", *COLUMNS], rows), args.out)
     return 0
 
