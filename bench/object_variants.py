@@ -8,7 +8,8 @@ so that a difference is the method's, not the draw's. Tasks as in bench.objects 
 `rare`, `injected`, `kepler-survey` drawn `--draws` times). Per task: mean ROC-AUC (sd over
 draws), mean PR-AUC, and against the baseline the mean paired ROC-AUC difference and the
 draws the variant wins. `--tasks transients` runs the synthetic survey kinds alone (each
-kind in turn the rare one; bench.objects).
+kind in turn the rare one; bench.objects); `--scale 4` draws 4 times as many objects of each
+kind (760-840: the forests then subsample, as on a survey's thousands).
 
 Variants (the object model: models/objects.py):
 - lcad's object score (defaults): a forest over the autoencoder's reconstruction and log
@@ -22,6 +23,8 @@ Variants (the object model: models/objects.py):
   and its log error joins the forest's rows (the representation issue 18 names).
 
     python -m bench.object_variants          # ~25 min on 2 cores; bench/results/object_variants.txt
+    python -m bench.object_variants --tasks transients --draws 5            # ~25 min
+    python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~50 min
 """
 
 from __future__ import annotations
@@ -143,10 +146,10 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     return out
 
 
-def tasks(draws: int, which: Sequence[str] = TASKS
+def tasks(draws: int, which: Sequence[str] = TASKS, scale: int = 1
           ) -> list[tuple[str, list[LightCurve], np.ndarray, list[str]]]:
     """(task, curves, labels, bands) of every draw of the tasks `which` (bench.objects's
-    tasks)."""
+    tasks; the transients `scale` times as many)."""
     out: list[tuple[str, list[LightCurve], np.ndarray, list[str]]] = []
     if {"all", "rare", "injected"} & set(which):
         curves, is_c = rr_lyrae()
@@ -164,7 +167,8 @@ def tasks(draws: int, which: Sequence[str] = TASKS
         out.append(("kepler-survey (6 %)", *kepler_survey_task(d), ["g", "r"]))
     for rare in TRANSIENT_TASKS if "transients" in which else ():
         for d in range(draws):
-            out.append((f"transients: rare {rare}", *transients_task(d, rare), ["g", "r"]))
+            out.append((f"transients: rare {rare}" + (f" (x{scale})" if scale > 1 else ""),
+                        *transients_task(d, rare, scale), ["g", "r"]))
     return out
 
 
@@ -173,10 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--draws", type=int, default=10)
     ap.add_argument("--out", type=Path)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--scale", type=int, default=1,
+                    help="transients: every kind's count times this (1: 190-210 objects)")
     args = ap.parse_args(argv)
     results: dict[str, list[dict[str, dict[str, float]]]] = {}
     seen: dict[str, int] = {}
-    for name, curves, y, bands in tasks(args.draws, args.tasks):
+    for name, curves, y, bands in tasks(args.draws, args.tasks, args.scale):
         draw = seen[name] = seen.get(name, -1) + 1
         raw = feature_matrix(curves, bands)[0]
         scores = variants(curves, raw, bands, draw)

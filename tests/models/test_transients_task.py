@@ -33,6 +33,9 @@ def test_a_draw_is_two_band_survey_curves_with_ten_of_the_rare_kind() -> None:
     sn, y_sn = transients_task(0, "sn")  # supernovae among the other kinds, not subtypes
     assert len(sn) == 190 and int(y_sn.sum()) == 10
     assert {c.object_id.rsplit("-", 1)[0] for c in sn} == set(TRANSIENT_KINDS)
+    big, y_big = transients_task(0, "blazar", scale=2)  # a bigger sample, the same 5 % rare
+    assert len(big) == 380 and int(y_big.sum()) == 20
+    assert not np.array_equal(big[3].flux, curves[3].flux)  # other objects, not a copy
 
 
 def test_the_kinds_differ_where_the_generator_says() -> None:
