@@ -24,7 +24,7 @@ Variants (the object model: models/objects.py):
 
     python -m bench.object_variants          # ~25 min on 2 cores; bench/results/object_variants.txt
     python -m bench.object_variants --tasks transients --draws 5            # ~25 min
-    python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~50 min
+    python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~16 min
 """
 
 from __future__ import annotations
