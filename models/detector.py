@@ -472,9 +472,13 @@ class Detector:
         def kept(c: CurveScore) -> tuple[Any, ...]:  # a pass keeps only what is averaged
             return c.score, c.point_score, c.window_error, c.reconstruction
 
-        runs = [[kept(self.finish_score_reduced(p, z, red, threshold)) for p, (z, red) in
-                 zip(prepared, self._run_reduced(prepared, network), strict=True)]
-                for _ in range(samples)]
+        def one_pass() -> list[tuple[Any, ...]]:  # finished as `score` finishes: in batches
+            outputs = self._run_reduced(prepared, network)
+            if self.point_scorer is not None:
+                self.point_scorer.prefetch(self, prepared, outputs)
+            return [kept(c) for c in self._finish_all(prepared, outputs, threshold)]
+
+        runs = [one_pass() for _ in range(samples)]
         notes = []
         if self.objects is not None:
             notes.append("the object score is the object model's (light-curve features "

@@ -142,3 +142,38 @@ def test_the_forest_walked_for_all_rows_at_once_scores_as_scikit_learn(n_ref, di
     np.testing.assert_array_equal(scorer.scores(rows), -forest.score_samples(rows))
     rows[3, 1] = np.nan
     np.testing.assert_array_equal(scorer.scores(rows), -forest.score_samples(rows))
+
+
+def test_random_passes_of_whole_curves_are_finished_in_batches(monkeypatch):
+    """`score(samples=N)` on survey objects finishes every pass as the deterministic score
+    does (`finish_whole`, never object by object): with a pass that is not random, each
+    object's mean over the passes is its deterministic answer and the spread is 0."""
+    from lcad.models.detector import Detector
+
+    curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))[:40]
+    cfg = DetectorConfig.from_dict({"preprocess": {"mode": "whole", "window": 16},
+                                    "train": {"epochs": 2}})
+    det, _ = fit_detector(curves[:30], cfg)
+    plain = det.score(curves[30:])
+
+    class SamePass:  # the deterministic network, dressed as a random pass
+        sources = ["none (test)"]
+
+        def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return det.network(batch)
+
+    monkeypatch.setattr(det, "stochastic_network", lambda samples, seed=None: SamePass())
+
+    def per_object(*_a: object, **_k: object) -> None:
+        raise AssertionError("a random pass finished object by object")
+
+    monkeypatch.setattr(Detector, "finish_score_reduced", per_object)
+    sampled = det.score(curves[30:], samples=3)
+    assert len(sampled) == len(plain) == 10
+    for a, b in zip(plain, sampled, strict=True):
+        u = b.uncertainty
+        assert u is not None and u.samples == 3 and u.sources == ["none (test)"]
+        assert b.score == a.score and u.score_mean == pytest.approx(a.score) \
+            and u.score_std == pytest.approx(0, abs=1e-12)
+        np.testing.assert_allclose(u.point_score_mean, a.point_score, rtol=1e-12)
+        assert np.nanmax(u.point_score_std) == pytest.approx(0, abs=1e-12)
