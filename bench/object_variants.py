@@ -128,7 +128,7 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     x = model.standardize(raw)
     z, rows, _err = model.network_rows(x)
     # `model.assess(raw).score`, from the rows already at hand
-    out = {"lcad object score (defaults)": model.forest_scorer.scores(rows),
+    out = {"lcad object score (defaults)": model.scores(rows),
            BASELINE: isolation_forest(raw, seed)}
     others = [fit(raw, seed + 1000 * k) for k in (1, 2)]
     out["the same, averaged over 3 autoencoders"] = np.mean(

@@ -1,0 +1,59 @@
+"""The object score (models/objects.py): an Isolation Forest and the distance to the nearest
+training objects over the autoencoder's rows, each on the training objects' robust scale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lcad.models.config import ObjectConfig
+from lcad.models.features import feature_matrix
+from lcad.models.objects import NEIGHBOURS, ObjectModel, neighbour_distance
+from lcad.training.evaluate import ranking_metrics
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def test_the_neighbour_distance_is_the_brute_force_one_and_a_reference_row_skips_itself(
+) -> None:
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(300, 7))
+    new = 2 * rng.normal(size=(600, 7))  # more rows than one block
+    full = np.sqrt(((new[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
+    want = np.sort(full, axis=1)[:, :NEIGHBOURS].mean(axis=1)
+    np.testing.assert_allclose(neighbour_distance(ref, new, NEIGHBOURS), want, rtol=1e-9)
+    # a training object scored again is measured as a new one: without its own row
+    own = np.sqrt(((ref[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(own, np.inf)
+    np.testing.assert_allclose(neighbour_distance(ref, ref, 5),
+                               np.sort(own, axis=1)[:, :5].mean(axis=1), rtol=1e-9)
+    # fewer reference rows than neighbours, and a single one
+    assert neighbour_distance(ref[:3], new[:4], 20).shape == (4,)
+    np.testing.assert_allclose(neighbour_distance(ref[:1], new[:4], 20),
+                               np.linalg.norm(new[:4] - ref[0], axis=1), rtol=1e-9)
+
+
+def test_the_local_part_finds_a_small_group_between_large_ones() -> None:
+    """Blazars (10) among AGN, supernovae and dwarf novae (60 each): a group between the
+    others in feature space, where a forest cuts through the gap it sits in. Measured on
+    this draw and split: the forest alone 0.71 ROC-AUC, the local score 0.89, their sum (the
+    object score) 0.82 (docs/quality.md, session 26). The score is the forest's plus the
+    local one, each in the training objects' robust units."""
+    from bench.objects import transients_task
+
+    curves, y = transients_task(0, "blazar")
+    raw = feature_matrix(curves, ["g", "r"])[0]
+    order = np.random.default_rng(0).permutation(len(curves))
+    train, val = order[: int(0.7 * len(order))], order[int(0.7 * len(order)):]
+    model, _ = ObjectModel.fit_features(raw[train], raw[val], ["g", "r"], ObjectConfig(), 0)
+    _z, rows, _err = model.network_rows(model.standardize(raw))
+    forest, local = model.forest_scorer.scores(rows), model.local_scores(rows)
+    (fm, fs), (lm, ls) = model.forest_scale, model.local_scale
+    score = model.assess(raw).score
+    np.testing.assert_allclose(score, (forest - fm) / fs + (local - lm) / ls, rtol=1e-12)
+    roc = {name: ranking_metrics(y, s)["roc_auc"] for name, s in
+           (("forest", forest), ("local", local), ("score", score))}
+    assert roc["score"] > roc["forest"] + 0.05, roc
+    # the scales are the training objects' own: their scores sit around 0
+    train_scores = model.scores(model.reference)
+    assert abs(float(np.median(train_scores))) < 1.0
