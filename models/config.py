@@ -195,12 +195,14 @@ class ScoringConfig(_Section):
 
 class ObjectConfig(_Section):
     """Whole-curve mode's per-object model (models/objects.py): light-curve features, a
-    dense autoencoder on them, an Isolation Forest over its reconstructions and errors."""
+    dense autoencoder on them, an Isolation Forest and the distance to the 20 nearest training
+    objects over its reconstructions and errors."""
 
     enabled: bool = Field(
         True, description="in whole-curve mode, the object score, p-value and embedding come "
-        "from this model (features + autoencoder + Isolation Forest); false: from the "
-        "resampled grid's reconstruction error (at chance on survey objects, docs/quality.md)")
+        "from this model (features + autoencoder + Isolation Forest and nearest neighbours); "
+        "false: from the resampled grid's reconstruction error (at chance on survey objects, "
+        "docs/quality.md)")
     periods: bool = Field(
         True, description="Lomb-Scargle period and power per band among the features "
         "(+0.04 ROC-AUC on the RR Lyrae tasks; most of the time per object)")

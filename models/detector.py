@@ -255,7 +255,8 @@ class Detector:
             return f"whole curves: {grid}; object score from its reconstruction error"
         return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
                 f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
-                f" through an autoencoder and an Isolation Forest")
+                " through an autoencoder, then an Isolation Forest and the 20 nearest training"
+                " objects")
 
     @property
     def threshold(self) -> float:

@@ -33,7 +33,8 @@ def test_survey_model_over_http(survey):
     with make_client(det, model_name="survey") as client:
         info = client.get("/v1/model").json()
         assert info["mode"] == "whole" and info["embedding_dim"] == 8
-        assert "through an autoencoder and an Isolation Forest" in info["representation"]
+        assert "through an autoencoder, then an Isolation Forest and the 20 nearest" in \
+            info["representation"]
         body = {"series": [survey_json(c) for c in held[:4]]}
         resp = client.post("/v1/score", json=body)
         assert resp.status_code == 200, resp.text
