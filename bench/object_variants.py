@@ -12,8 +12,10 @@ kind in turn the rare one; bench.objects); `--scale 4` draws 4 times as many obj
 kind (760-840: the forests then subsample, as on a survey's thousands).
 
 Variants (the object model: models/objects.py):
-- lcad's object score (defaults): a forest over the autoencoder's reconstruction and log
-  error;
+- lcad's object score (defaults): an Isolation Forest and the distance to the 20 nearest
+  training objects over the autoencoder's reconstruction and log error, each in robust units
+  of the training objects' scores, summed; and each part alone (the ablation: the forest
+  alone was the default until session 26);
 - the same, averaged over 3 autoencoders (seeds): does the network's variance decide?
 - the error column 4 times: the forest picks a column at random, the error is 1 of ~60;
 - kNN: the mean distance to the k nearest training objects (a training object skips itself),
@@ -22,9 +24,12 @@ Variants (the object model: models/objects.py):
   amplitude, 16 phase bins from the brightest; a second autoencoder learns the folded curves
   and its log error joins the forest's rows (the representation issue 18 names).
 
-    python -m bench.object_variants          # ~25 min on 2 cores; bench/results/object_variants.txt
-    python -m bench.object_variants --tasks transients --draws 5            # ~25 min
+    python -m bench.object_variants                                         # ~25 min, 2 cores
+    python -m bench.object_variants --draws 5          # bench/results/object_variants.txt
+    python -m bench.object_variants --tasks transients --draws 3            # ~15 min
     python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~16 min
+
+(the results of the last two: bench/results/object_variants-transients*.txt)
 """
 
 from __future__ import annotations
@@ -129,7 +134,9 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     z, rows, _err = model.network_rows(x)
     # `model.assess(raw).score`, from the rows already at hand
     out = {"lcad object score (defaults)": model.scores(rows),
-           BASELINE: isolation_forest(raw, seed)}
+           BASELINE: isolation_forest(raw, seed),
+           "ablation: its forest alone": model.forest_scorer.scores(rows),
+           "ablation: its 20 nearest neighbours alone": model.local_scores(rows)}
     others = [fit(raw, seed + 1000 * k) for k in (1, 2)]
     out["the same, averaged over 3 autoencoders"] = np.mean(
         [out["lcad object score (defaults)"], *(m.assess(raw).score for m in others)], axis=0)
