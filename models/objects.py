@@ -51,6 +51,8 @@ MIN_OBJECTS = 8  # training objects the object model needs
 FOREST_ROWS = 256  # rows walked through the forest at once: (trees, rows) stays in cache
 NEIGHBOURS = 20  # K of the local score (LOF's usual 10-20; scikit-learn's default)
 NEIGHBOUR_REFERENCE = 4096  # training rows the local score compares with (seeded subsample)
+SCORES = ("forest+neighbours", "forest")  # how the object score is made; "forest": before
+# session 26 (a bundle's calibration holds the scores of the way it was saved with)
 
 
 def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -207,6 +209,7 @@ class ObjectModel:
         self.network = network
         self.names = feature_names(self.bands)
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
+        self.score_kind = SCORES[0]  # how the object score is made (SCORES)
         self.fit_forest(reference)
 
     def fit_forest(self, reference: np.ndarray) -> None:
@@ -233,6 +236,8 @@ class ObjectModel:
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """(n,) object scores of forest rows (module docstring): the forest's and the local
         score, each in robust units of the training objects', summed."""
+        if self.score_kind == "forest":  # a bundle saved before session 26
+            return self.forest_scorer.scores(rows)
         (fm, fs), (lm, ls) = self.forest_scale, self.local_scale
         return (self.forest_scorer.scores(rows) - fm) / fs + (self.local_scores(rows) - lm) / ls
 
@@ -327,7 +332,7 @@ class ObjectModel:
         with open(root / OBJECTS_ARRAYS_FILE, "wb") as fh:
             np.savez(fh, center=self.center, scale=self.scale, reference=self.reference)
         return {"bands": self.bands, "seed": self.seed, "features": self.names,
-                "period_search": self.period_search}
+                "period_search": self.period_search, "score": self.score_kind}
 
     @classmethod
     def load(cls, root: Path, state: dict[str, Any], cfg: ObjectConfig) -> ObjectModel:
@@ -344,6 +349,11 @@ class ObjectModel:
             raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid content: {exc}") from None
         # saved before session 19: its features were fitted with the grid search
         model.period_search = str(state.get("period_search", "grid"))
+        # saved before session 26: its calibration holds the forest's scores alone
+        model.score_kind = str(state.get("score", "forest"))
+        if model.score_kind not in SCORES:
+            raise BundleError(root / OBJECTS_ARRAYS_FILE,
+                              f"unknown object score {model.score_kind!r}")
         if model.period_search not in PERIOD_SEARCHES:
             raise BundleError(root / OBJECTS_ARRAYS_FILE,
                               f"unknown period search {model.period_search!r}")

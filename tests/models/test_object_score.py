@@ -57,3 +57,28 @@ def test_the_local_part_finds_a_small_group_between_large_ones() -> None:
     # the scales are the training objects' own: their scores sit around 0
     train_scores = model.scores(model.reference)
     assert abs(float(np.median(train_scores))) < 1.0
+
+
+def test_a_bundle_keeps_the_object_score_its_calibration_was_made_with(tmp_path) -> None:
+    """A new object model saves and reloads the sum (the same scores after the load: the
+    forest, the neighbour rows and the scales are rebuilt from the stored rows and seed); one
+    saved before session 26 (no `score` in its state) scores with its forest alone, as its
+    calibration objects were scored; an unknown kind is a bundle error that names it."""
+    from lcad.models.errors import BundleError
+
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(120, 21))
+    model, _ = ObjectModel.fit_features(raw[:90], raw[90:], ["g", "r"],
+                                        ObjectConfig(epochs=3), seed=2)
+    state = model.save(tmp_path)
+    assert state["score"] == "forest+neighbours"
+    again = ObjectModel.load(tmp_path, state, ObjectConfig())
+    np.testing.assert_array_equal(again.assess(raw).score, model.assess(raw).score)
+    state.pop("score")
+    old = ObjectModel.load(tmp_path, state, ObjectConfig())
+    _z, rows, _e = old.network_rows(old.standardize(raw))
+    np.testing.assert_array_equal(old.assess(raw).score, old.forest_scorer.scores(rows))
+    assert not np.array_equal(old.assess(raw).score, model.assess(raw).score)
+    state["score"] = "median"
+    with pytest.raises(BundleError, match="unknown object score 'median'"):
+        ObjectModel.load(tmp_path, state, ObjectConfig())
