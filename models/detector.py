@@ -255,8 +255,9 @@ class Detector:
             return f"whole curves: {grid}; object score from its reconstruction error"
         return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
                 f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
-                " through an autoencoder, then an Isolation Forest and the 20 nearest training"
-                " objects")
+                " through an autoencoder, then an Isolation Forest"
+                + (" and the 20 nearest training objects"
+                   if self.objects.score_kind != "forest" else ""))
 
     @property
     def threshold(self) -> float:
