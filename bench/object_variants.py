@@ -24,12 +24,10 @@ Variants (the object model: models/objects.py):
   amplitude, 16 phase bins from the brightest; a second autoencoder learns the folded curves
   and its log error joins the forest's rows (the representation issue 18 names).
 
-    python -m bench.object_variants                                         # ~25 min, 2 cores
-    python -m bench.object_variants --draws 5          # bench/results/object_variants.txt
-    python -m bench.object_variants --tasks transients --draws 3            # ~15 min
+    python -m bench.object_variants --draws 5  # ~45 min, 2 cores; bench/results/object_variants.txt
     python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~16 min
 
-(the results of the last two: bench/results/object_variants-transients*.txt)
+(the second's results: bench/results/object_variants-transients-x4.txt)
 """
 
 from __future__ import annotations
