@@ -24,7 +24,7 @@ Variants (the object model: models/objects.py):
   amplitude, 16 phase bins from the brightest; a second autoencoder learns the folded curves
   and its log error joins the forest's rows (the representation issue 18 names).
 
-    python -m bench.object_variants --draws 5  # ~45 min, 2 cores; bench/results/object_variants.txt
+    python -m bench.object_variants --draws 5  # ~31 min, 2 cores; bench/results/object_variants.txt
     python -m bench.object_variants --tasks transients --scale 4 --draws 3  # ~16 min
 
 (the second's results: bench/results/object_variants-transients-x4.txt)
