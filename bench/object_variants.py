@@ -56,7 +56,7 @@ from lcad.models.config import DetectorConfig
 from lcad.models.features import band_order, feature_matrix, feature_names
 from lcad.models.fit import split_curves
 from lcad.models.lightcurve import LightCurve
-from lcad.models.objects import ObjectModel
+from lcad.models.objects import ObjectModel, neighbour_distance
 from lcad.training.evaluate import ranking_metrics
 
 PHASE_BINS = 16
@@ -98,15 +98,6 @@ def folded(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]) 
     return out
 
 
-def knn_distance(ref: np.ndarray, rows: np.ndarray, ref_index: np.ndarray, k: int
-                 ) -> np.ndarray:
-    """Mean distance of each row to its k nearest reference rows; reference row j is row
-    ref_index[j] and skips itself."""
-    d = np.sqrt(((rows[:, None, :] - ref[None, :, :]) ** 2).sum(-1))
-    d[ref_index, np.arange(ref_index.size)] = np.inf
-    return np.sort(d, axis=1)[:, :k].mean(1)
-
-
 def forest(model: ObjectModel, rows: np.ndarray, train: np.ndarray) -> np.ndarray:
     """A forest like the object model's (its trees and seed) fitted on the training rows,
     scoring every row."""
@@ -141,8 +132,8 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     out["forest over [reconstruction, log error x 4]"] = forest(
         model, np.column_stack([rows, *[rows[:, -1:]] * 3]), tr)
     for k in (5, 20):
-        out[f"kNN (k={k}), standardised features"] = knn_distance(x[tr], x, tr, k)
-        out[f"kNN (k={k}), latent codes"] = knn_distance(z[tr], z, tr, k)
+        out[f"kNN (k={k}), standardised features"] = neighbour_distance(x[tr], x, k)
+        out[f"kNN (k={k}), latent codes"] = neighbour_distance(z[tr], z, k)
     shapes = folded(curves, raw, bands)
     fold = fit(shapes, seed)
     _zf, _rf, fold_err = fold.network_rows(fold.standardize(shapes))

@@ -32,7 +32,7 @@ from lcad.models.errors import BundleError, LcadError, LightCurveError
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
-from lcad.models.objects import OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
+from lcad.models.objects import NEIGHBOURS, OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
 from lcad.models.point_scores import (
     POINT_SCORERS,
     HeldOut,
@@ -256,7 +256,7 @@ class Detector:
         return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
                 f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
                 " through an autoencoder, then an Isolation Forest"
-                + (" and the 20 nearest training objects"
+                + (f" and the {NEIGHBOURS} nearest training objects"
                    if self.objects.score_kind != "forest" else ""))
 
     @property
@@ -451,10 +451,7 @@ class Detector:
         network = self.stochastic_network(samples, seed) if samples else None
         prepared, skipped = self._prepare_all(curves, on_error)
         self.assess_objects(prepared)
-        outputs = self._run_reduced(prepared)
-        if self.point_scorer is not None:
-            self.point_scorer.prefetch(self, prepared, outputs)
-        out = self._finish_all(prepared, outputs, threshold)
+        out = self._score_pass(prepared, threshold)
         if network is not None:
             self.attach_spread(prepared, out, samples, network, threshold)
         return ScoreResult(out, skipped)
@@ -474,13 +471,8 @@ class Detector:
         def kept(c: CurveScore) -> tuple[Any, ...]:  # a pass keeps only what is averaged
             return c.score, c.point_score, c.window_error, c.reconstruction
 
-        def one_pass() -> list[tuple[Any, ...]]:  # finished as `score` finishes: in batches
-            outputs = self._run_reduced(prepared, network)
-            if self.point_scorer is not None:
-                self.point_scorer.prefetch(self, prepared, outputs)
-            return [kept(c) for c in self._finish_all(prepared, outputs, threshold)]
-
-        runs = [one_pass() for _ in range(samples)]
+        runs = [[kept(c) for c in self._score_pass(prepared, threshold, network)]
+                for _ in range(samples)]
         notes = []
         if self.objects is not None:
             notes.append("the object score is the object model's (light-curve features "
@@ -670,6 +662,15 @@ class Detector:
         reduced = self.reduce_whole(prepared, recon) if self.one_window_each and prepared \
             else [self.reduce(p, r) for p, (_z, r) in zip(prepared, pairs, strict=True)]
         outputs = [(zz, red) for (zz, _r), red in zip(pairs, reduced, strict=True)]
+        if self.point_scorer is not None:
+            self.point_scorer.prefetch(self, prepared, outputs)
+        return self._finish_all(prepared, outputs, threshold)
+
+    def _score_pass(self, prepared: Sequence[Prepared], threshold: float | None,
+                    network: Network | None = None) -> list[CurveScore]:
+        """One pass of `prepared` through the network (`network`: a random one), finished in
+        batches: the point scorer's shared work first, then every curve's answer."""
+        outputs = self._run_reduced(prepared, network)
         if self.point_scorer is not None:
             self.point_scorer.prefetch(self, prepared, outputs)
         return self._finish_all(prepared, outputs, threshold)

@@ -96,9 +96,10 @@ def neighbour_distance(reference: np.ndarray, rows: np.ndarray, k: int) -> np.nd
         d2 = (x * x).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * (x @ ref.T)
         near = np.sqrt(np.maximum(np.partition(d2, take - 1, axis=1)[:, :take], 0.0))
         near.sort(axis=1)
-        itself = (near[:, 0] <= 1e-6) & (take > k)
-        out[lo: lo + x.shape[0]] = np.where(itself, near[:, 1:].mean(axis=1) if take > k
-                                            else 0.0, near[:, :k].mean(axis=1))
+        mean = near[:, :k].mean(axis=1)
+        if take > k:  # skip a match of distance 0, the row itself
+            mean = np.where(near[:, 0] <= 1e-6, near[:, 1:].mean(axis=1), mean)
+        out[lo: lo + x.shape[0]] = mean
     return out
 
 
