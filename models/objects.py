@@ -205,24 +205,27 @@ class ObjectModel:
 
     def __init__(self, bands: Sequence[str], cfg: ObjectConfig, center: np.ndarray,
                  scale: np.ndarray, network: keras.Model, reference: np.ndarray,
-                 seed: int) -> None:
+                 seed: int, score_kind: str = SCORES[0]) -> None:
         self.bands, self.cfg, self.seed = list(bands), cfg, int(seed)
         self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
         self.network = network
         self.names = feature_names(self.bands)
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
-        self.score_kind = SCORES[0]  # how the object score is made (SCORES)
+        self.score_kind = score_kind  # how the object score is made (SCORES)
         self.fit_forest(reference)
 
     def fit_forest(self, reference: np.ndarray) -> None:
         """The Isolation Forest on these reference rows, the rows the local score compares
-        with, and both scores' scales on them (seeded: refitted the same at load)."""
+        with, and both scores' scales on them (seeded: refitted the same at load); a
+        forest-only score (`score_kind` "forest") needs neither."""
         from sklearn.ensemble import IsolationForest
 
         self.reference = np.asarray(reference, np.float64)
         self.forest = IsolationForest(n_estimators=self.cfg.trees, random_state=self.seed
                                       ).fit(self.reference)
         self.forest_scorer = ForestScorer(self.forest)
+        if self.score_kind == "forest":
+            return
         n = self.reference.shape[0]
         keep = np.sort(np.random.default_rng(self.seed).choice(
             n, NEIGHBOUR_REFERENCE, replace=False)) if n > NEIGHBOUR_REFERENCE else \
@@ -346,16 +349,15 @@ class ObjectModel:
         try:
             with np.load(root / OBJECTS_ARRAYS_FILE, allow_pickle=False) as arr:
                 center, scale, ref = arr["center"], arr["scale"], arr["reference"]
-            model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]))
+            # saved before session 26: its calibration holds the forest's scores alone
+            kind = str(state.get("score", "forest"))
+            if kind not in SCORES:
+                raise BundleError(root / OBJECTS_ARRAYS_FILE, f"unknown object score {kind!r}")
+            model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]), kind)
         except (KeyError, ValueError, OSError) as exc:
             raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid content: {exc}") from None
         # saved before session 19: its features were fitted with the grid search
         model.period_search = str(state.get("period_search", "grid"))
-        # saved before session 26: its calibration holds the forest's scores alone
-        model.score_kind = str(state.get("score", "forest"))
-        if model.score_kind not in SCORES:
-            raise BundleError(root / OBJECTS_ARRAYS_FILE,
-                              f"unknown object score {model.score_kind!r}")
         if model.period_search not in PERIOD_SEARCHES:
             raise BundleError(root / OBJECTS_ARRAYS_FILE,
                               f"unknown period search {model.period_search!r}")

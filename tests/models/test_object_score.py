@@ -79,6 +79,7 @@ def test_a_bundle_keeps_the_object_score_its_calibration_was_made_with(tmp_path)
     _z, rows, _e = old.network_rows(old.standardize(raw))
     np.testing.assert_array_equal(old.assess(raw).score, old.forest_scorer.scores(rows))
     assert not np.array_equal(old.assess(raw).score, model.assess(raw).score)
+    assert not hasattr(old, "local_scale")  # its load skips the neighbours' scales
     state["score"] = "median"
     with pytest.raises(BundleError, match="unknown object score 'median'"):
         ObjectModel.load(tmp_path, state, ObjectConfig())
