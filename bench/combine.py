@@ -5,12 +5,17 @@ Every model is trained once with the defaults; its point score is then calibrate
 residual scan and as novelty (same network, same held-out data), and the test part scored
 both ways. "auto" takes the one the rule picks; "min p" scores each point by the smaller of
 its two calibrated p-values (as -log10), so that either kind of evidence counts without a
-switch. Novelty is spread from windows to points by the largest ("novelty", "auto": the
-default before session 18), the mean and the smallest of the windows covering a point
+switch (Tippett's method); "fisher" by the sum of both -log10 p (Fisher's method: evidence
+in both adds up, a point one of them finds ordinary is not lifted by the other alone as
+much). `--set` trains every model with a config override. Novelty is spread from windows
+to points by the largest ("novelty", "auto": the default before session 18), the mean and
+the smallest of the windows covering a point
 (`scoring.novelty_spread`). Families: Kepler stars (one model each), the same stars made
 spotted rotators, NAB artificial, NAB real, discords, lcad's synthetic generator.
 
     .venv/bin/python -m bench.combine        # ~8 min on 2 cores; bench/results/combine.{json,txt}
+    .venv/bin/python -m bench.combine --set train.min_batches=16 \
+        --out bench/results/combine-min-batches-16.json   # the network trained 16 updates an epoch
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ RESULTS = ROOT / "bench" / "results"
 # novelty spread over the windows covering a point by the largest (default), mean, smallest
 SPREADS = ("max", "mean", "min")
 HOWS = ("scan", "novelty", "novelty, mean spread", "novelty, min spread", "auto",
-        "auto, mean spread", "auto, min spread", "min p")
+        "auto, mean spread", "auto, min spread", "min p", "min p, mean spread",
+        "fisher, mean spread")
 
 
 def families() -> dict[str, list[Case]]:
@@ -56,11 +62,11 @@ def _scores(det: Any, case: Case) -> tuple[np.ndarray, np.ndarray]:
     return s.point_score, s.point_p_value
 
 
-def run(log: Any = print) -> dict[str, Any]:
+def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
     from lcad.models.fit import calibration_curves, fit_detector, split_curves
 
     out: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
-                           "command": "python -m bench.combine", "families": {}}
+                           "command": command, "families": {}}
     t0 = time.perf_counter()
     from lcad.models.config import DetectorConfig
 
@@ -68,7 +74,7 @@ def run(log: Any = print) -> dict[str, Any]:
         scores: dict[str, list[np.ndarray]] = {h: [] for h in HOWS}
         chosen = {}
         for c in cases:
-            det, _ = fit_detector([c.train], DetectorConfig())
+            det, _ = fit_detector([c.train], DetectorConfig().with_overrides(overrides))
             chosen[c.object_id] = det.point_method
             splits = split_curves([c.train], det.config)
             cal, _ = calibration_curves(det, splits, [c.train])
@@ -89,8 +95,12 @@ def run(log: Any = print) -> dict[str, Any]:
                 scores[f"auto{tail}"].append(got["scan" if pick == "scan"
                                                 else f"novelty{tail}"][0])
             with np.errstate(divide="ignore"):
-                p = np.fmin(got["scan"][1], got["novelty"][1])
-                scores["min p"].append(-np.log10(p))
+                for name, nov in (("", "novelty"), (", mean spread", "novelty, mean spread")):
+                    scores[f"min p{name}"].append(
+                        -np.log10(np.fmin(got["scan"][1], got[nov][1])))
+                # Fisher's method: both p-values' evidence added up (-log10 p1 - log10 p2)
+                scores["fisher, mean spread"].append(
+                    -np.log10(got["scan"][1]) - np.log10(got["novelty, mean spread"][1]))
             log(f"  {family}: {c.object_id} ({chosen[c.object_id]}) done "
                 f"({time.perf_counter() - t0:.0f} s)")
         out["families"][family] = {
@@ -104,7 +114,9 @@ def report(res: dict[str, Any]) -> str:
     fams = list(res["families"])
     lines = [f"machine: {res['machine']}; date {res['date']}; {res['command']}", ""]
     rows = []
-    for how in HOWS:
+    # a JSON written before a score was added lacks it
+    hows = [h for h in HOWS if all(h in res["families"][f]["methods"] for f in fams)]
+    for how in hows:
         row: list[Any] = [how]
         for f in fams:
             m = res["families"][f]["methods"][how]
@@ -115,7 +127,7 @@ def report(res: dict[str, Any]) -> str:
     lines += ["Mean point PR-AUC over a family's series / event recall at 1 % false alarms:",
               "", table(["score", *fams, "mean of families", "worst family"], rows), ""]
     loo = [[f, pick, f"{there:.3f}", top]
-           for f, pick, there, top, _ in leave_one_family_out(res, HOWS)]
+           for f, pick, there, top, _ in leave_one_family_out(res, hows)]
     lines += ["Leave one family out: the score with the best mean on the other five, judged "
               "on the one left out:", "",
               table(["left out", "chosen", "its PR-AUC there", "best there"], loo), ""]
@@ -129,8 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("action", nargs="?", default="run", choices=["run", "report"])
     ap.add_argument("--out", type=Path, default=RESULTS / "combine.json")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config override for every model (e.g. train.min_batches=16)")
     args = ap.parse_args(argv)
-    return run_or_report(args.action, args.out, lambda: run(), report)
+    command = " ".join(["python -m bench.combine", *(f"--set {o}" for o in args.set)])
+    return run_or_report(args.action, args.out, lambda: run(args.set, command), report)
 
 if __name__ == "__main__":
     sys.exit(main())
