@@ -12,10 +12,11 @@ kind in turn the rare one; bench.objects); `--scale 4` draws 4 times as many obj
 kind (760-840: the forests then subsample, as on a survey's thousands).
 
 Variants (the object model: models/objects.py):
-- lcad's object score (defaults): an Isolation Forest and the distance to the 20 nearest
-  training objects over the autoencoder's reconstruction and log error, each in robust units
-  of the training objects' scores, summed; and each part alone (the ablation: the forest
-  alone was the default until session 26);
+- lcad's object score (defaults): an Isolation Forest and the distance to the K nearest
+  training objects (20, or a tenth of them where that is more) over the autoencoder's
+  reconstruction and log error, each in robust units of the training objects' scores,
+  summed; and each part alone (the ablation: the forest alone was the default until
+  session 26);
 - the same, averaged over 3 autoencoders (seeds): does the network's variance decide?
 - the error column 4 times: the forest picks a column at random, the error is 1 of ~60;
 - kNN: the mean distance to the k nearest training objects (a training object skips itself),
@@ -125,7 +126,7 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     out = {"lcad object score (defaults)": model.scores(rows),
            BASELINE: isolation_forest(raw, seed),
            "ablation: its forest alone": model.forest_scorer.scores(rows),
-           "ablation: its 20 nearest neighbours alone": model.local_scores(rows)}
+           "ablation: its nearest neighbours alone": model.local_scores(rows)}
     others = [fit(raw, seed + 1000 * k) for k in (1, 2)]
     out["the same, averaged over 3 autoencoders"] = np.mean(
         [out["lcad object score (defaults)"], *(m.assess(raw).score for m in others)], axis=0)

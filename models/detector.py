@@ -32,7 +32,7 @@ from lcad.models.errors import BundleError, LcadError, LightCurveError
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
-from lcad.models.objects import NEIGHBOURS, OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
+from lcad.models.objects import OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
 from lcad.models.point_scores import (
     POINT_SCORERS,
     HeldOut,
@@ -256,7 +256,7 @@ class Detector:
         return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
                 f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
                 " through an autoencoder, then an Isolation Forest"
-                + (f" and the {NEIGHBOURS} nearest training objects"
+                + (f" and the {self.objects.k} nearest training objects"
                    if self.objects.score_kind != "forest" else ""))
 
     @property

@@ -17,10 +17,14 @@ smoothness, period and its power, colours (`models/features.py`). Here:
    scale (median, IQR) of the training objects' own scores (an outlier ensemble):
    - an Isolation Forest's anomaly score: an object at the edge of the training objects, or a
      minority clustered there (RR Lyrae c types among ab), isolates in few splits;
-   - the log of the mean distance to the K nearest training objects (K = 20, as LOF's authors
-     and scikit-learn take it; a training object skips itself): a small group between large
-     ones (blazars among AGN and explosive transients) is far from 20 others, where a forest
-     cuts through the gap it sits in.
+   - the log of the mean distance to the K nearest training objects (a training object skips
+     itself): a small group between large ones (blazars among AGN and explosive transients)
+     is far from K others, where a forest cuts through the gap it sits in. K is 20 (LOF's
+     usual value, scikit-learn's default) or a tenth of the reference rows, whichever is
+     larger (`neighbour_count`): LOF's MinPts must exceed the size of a group still to be
+     called outlying, so a fixed K lets a rare kind with more than K members in a large
+     catalogue hide among its own (docs/quality.md, session 27; a tenth is PyOD's default
+     contamination).
    On 22 dev task set-ups, against features + Isolation Forest, the forest alone is at worst
    0.090 ROC-AUC behind, the neighbours alone 0.164, their sum 0.028 (docs/quality.md,
    "Session 26"); the sum gives up the forest's lead on a large clustered minority.
@@ -50,7 +54,8 @@ CLIP = 10.0
 BATCH = 256  # objects per network call
 MIN_OBJECTS = 8  # training objects the object model needs
 FOREST_ROWS = 256  # rows walked through the forest at once: (trees, rows) stays in cache
-NEIGHBOURS = 20  # K of the local score (LOF's usual 10-20; scikit-learn's default)
+NEIGHBOURS = 20  # the least K of the local score (LOF's usual 10-20; scikit-learn's default)
+NEIGHBOUR_SHARE = 0.1  # K is at least this share of the reference rows (`neighbour_count`)
 NEIGHBOUR_REFERENCE = 4096  # training rows the local score compares with (seeded subsample)
 SCORES = ("forest+neighbours", "forest")  # how the object score is made; "forest": before
 # session 26 (a bundle's calibration holds the scores of the way it was saved with)
@@ -79,6 +84,12 @@ def _robust_scale(values: np.ndarray) -> tuple[float, float]:
     if spread <= 1e-12:
         spread = float(np.std(values))
     return med, spread if spread > 1e-12 else 1.0
+
+
+def neighbour_count(n_reference: int) -> int:
+    """K of the local score for this many reference rows: NEIGHBOURS, or NEIGHBOUR_SHARE of
+    them where that is more (a group of up to a tenth of the catalogue still stands out)."""
+    return max(NEIGHBOURS, int(np.ceil(NEIGHBOUR_SHARE * n_reference)))
 
 
 def neighbour_distance(reference: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -205,13 +216,16 @@ class ObjectModel:
 
     def __init__(self, bands: Sequence[str], cfg: ObjectConfig, center: np.ndarray,
                  scale: np.ndarray, network: keras.Model, reference: np.ndarray,
-                 seed: int, score_kind: str = SCORES[0]) -> None:
+                 seed: int, score_kind: str = SCORES[0], neighbours: int | None = None
+                 ) -> None:
         self.bands, self.cfg, self.seed = list(bands), cfg, int(seed)
         self.center, self.scale = np.asarray(center, float), np.asarray(scale, float)
         self.network = network
         self.names = feature_names(self.bands)
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
         self.score_kind = score_kind  # how the object score is made (SCORES)
+        self.fixed_k = neighbours  # K as saved (session 26's bundles: 20); None: from the rows
+        self.k = NEIGHBOURS
         self.fit_forest(reference)
 
     def fit_forest(self, reference: np.ndarray) -> None:
@@ -231,12 +245,13 @@ class ObjectModel:
             n, NEIGHBOUR_REFERENCE, replace=False)) if n > NEIGHBOUR_REFERENCE else \
             np.arange(n)
         self.neighbours = self.reference[keep]
+        self.k = self.fixed_k or neighbour_count(self.neighbours.shape[0])
         self.forest_scale = _robust_scale(self.forest_scorer.scores(self.neighbours))
         self.local_scale = _robust_scale(self.local_scores(self.neighbours))
 
     def local_scores(self, rows: np.ndarray) -> np.ndarray:
-        """log mean distance to the NEIGHBOURS nearest reference rows."""
-        return np.log(neighbour_distance(self.neighbours, rows, NEIGHBOURS) + 1e-12)
+        """log mean distance to the K (`self.k`) nearest reference rows."""
+        return np.log(neighbour_distance(self.neighbours, rows, self.k) + 1e-12)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """(n,) object scores of forest rows (module docstring): the forest's and the local
@@ -337,7 +352,8 @@ class ObjectModel:
         with open(root / OBJECTS_ARRAYS_FILE, "wb") as fh:
             np.savez(fh, center=self.center, scale=self.scale, reference=self.reference)
         return {"bands": self.bands, "seed": self.seed, "features": self.names,
-                "period_search": self.period_search, "score": self.score_kind}
+                "period_search": self.period_search, "score": self.score_kind,
+                "neighbours": self.k}
 
     @classmethod
     def load(cls, root: Path, state: dict[str, Any], cfg: ObjectConfig) -> ObjectModel:
@@ -353,7 +369,10 @@ class ObjectModel:
             kind = str(state.get("score", "forest"))
             if kind not in SCORES:
                 raise BundleError(root / OBJECTS_ARRAYS_FILE, f"unknown object score {kind!r}")
-            model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]), kind)
+            # saved in session 26: K was 20 whatever the number of reference rows
+            k = int(state.get("neighbours", NEIGHBOURS))
+            model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]), kind,
+                        k)
         except (KeyError, ValueError, OSError) as exc:
             raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid content: {exc}") from None
         # saved before session 19: its features were fitted with the grid search

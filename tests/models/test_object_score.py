@@ -8,7 +8,7 @@ import pytest
 
 from lcad.models.config import ObjectConfig
 from lcad.models.features import feature_matrix
-from lcad.models.objects import NEIGHBOURS, ObjectModel, neighbour_distance
+from lcad.models.objects import NEIGHBOURS, ObjectModel, neighbour_count, neighbour_distance
 from lcad.training.evaluate import ranking_metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -83,3 +83,34 @@ def test_a_bundle_keeps_the_object_score_its_calibration_was_made_with(tmp_path)
     state["score"] = "median"
     with pytest.raises(BundleError, match="unknown object score 'median'"):
         ObjectModel.load(tmp_path, state, ObjectConfig())
+
+
+def test_k_grows_with_the_catalogue_so_a_rare_group_larger_than_20_still_stands_out(
+        tmp_path) -> None:
+    """K is 20 or a tenth of the reference rows, whichever is more. A tight group of 40 rare
+    objects among 600: with K = 20 each one's nearest neighbours are its own kind and it
+    looks ordinary; with K = 60 (a tenth) they reach the others. The bundle keeps K; one saved
+    in session 26 (no K in its state) keeps 20, as its calibration was scored."""
+    assert [neighbour_count(n) for n in (50, 200, 201, 600, 4096)] == [20, 20, 21, 60, 410]
+    rng = np.random.default_rng(5)
+    common = rng.normal(size=(560, 6))
+    rare = 3.0 + 0.2 * rng.normal(size=(40, 6))
+    rows, y = np.vstack([common, rare]), np.r_[np.zeros(560), np.ones(40)].astype(bool)
+    roc = {k: ranking_metrics(y, neighbour_distance(rows, rows, k))["roc_auc"]
+           for k in (NEIGHBOURS, neighbour_count(len(rows)))}
+    assert roc[60] > 0.8 and roc[20] < 0.2, roc  # measured: 0.88 and 0.0
+
+    raw = rng.normal(size=(700, 21))
+    model, _ = ObjectModel.fit_features(raw[:600], raw[600:], ["g", "r"],
+                                        ObjectConfig(epochs=2), seed=1)
+    assert model.k == 60
+    state = model.save(tmp_path)
+    assert state["neighbours"] == 60
+    again = ObjectModel.load(tmp_path, state, ObjectConfig())
+    np.testing.assert_array_equal(again.assess(raw).score, model.assess(raw).score)
+    state.pop("neighbours")
+    older = ObjectModel.load(tmp_path, state, ObjectConfig())
+    assert older.k == NEIGHBOURS
+    _z, rows20, _e = older.network_rows(older.standardize(raw))
+    np.testing.assert_allclose(older.local_scores(rows20),
+                               np.log(neighbour_distance(older.neighbours, rows20, 20) + 1e-12))
