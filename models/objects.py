@@ -371,6 +371,8 @@ class ObjectModel:
                 raise BundleError(root / OBJECTS_ARRAYS_FILE, f"unknown object score {kind!r}")
             # saved in session 26: K was 20 whatever the number of reference rows
             k = int(state.get("neighbours", NEIGHBOURS))
+            if k < 1:
+                raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid neighbour count {k}")
             model = cls(state["bands"], cfg, center, scale, net, ref, int(state["seed"]), kind,
                         k)
         except (KeyError, ValueError, OSError) as exc:

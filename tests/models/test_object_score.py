@@ -90,7 +90,10 @@ def test_k_grows_with_the_catalogue_so_a_rare_group_larger_than_20_still_stands_
     """K is 20 or a tenth of the reference rows, whichever is more. A tight group of 40 rare
     objects among 600: with K = 20 each one's nearest neighbours are its own kind and it
     looks ordinary; with K = 60 (a tenth) they reach the others. The bundle keeps K; one saved
-    in session 26 (no K in its state) keeps 20, as its calibration was scored."""
+    in session 26 (no K in its state) keeps 20, as its calibration was scored; a K below 1
+    is a bundle error."""
+    from lcad.models.errors import BundleError
+
     assert [neighbour_count(n) for n in (50, 200, 201, 600, 4096)] == [20, 20, 21, 60, 410]
     rng = np.random.default_rng(5)
     common = rng.normal(size=(560, 6))
@@ -108,6 +111,9 @@ def test_k_grows_with_the_catalogue_so_a_rare_group_larger_than_20_still_stands_
     assert state["neighbours"] == 60
     again = ObjectModel.load(tmp_path, state, ObjectConfig())
     np.testing.assert_array_equal(again.assess(raw).score, model.assess(raw).score)
+    state["neighbours"] = 0
+    with pytest.raises(BundleError, match="invalid neighbour count 0"):
+        ObjectModel.load(tmp_path, state, ObjectConfig())
     state.pop("neighbours")
     older = ObjectModel.load(tmp_path, state, ObjectConfig())
     assert older.k == NEIGHBOURS
