@@ -195,8 +195,8 @@ class ScoringConfig(_Section):
 
 class ObjectConfig(_Section):
     """Whole-curve mode's per-object model (models/objects.py): light-curve features, a
-    dense autoencoder on them, an Isolation Forest and the distance to the 20 nearest training
-    objects over its reconstructions and errors."""
+    dense autoencoder on them, an Isolation Forest and the distance to the K nearest training
+    objects (20, or a tenth of them where that is more) over its reconstructions and errors."""
 
     enabled: bool = Field(
         True, description="in whole-curve mode, the object score, p-value and embedding come "
