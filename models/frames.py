@@ -7,6 +7,7 @@ reports. No file I/O here (models/io.py reads files, the service parses bodies).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +16,48 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.errors import DataError, LightCurveError
-from lcad.models.lightcurve import LightCurve, clean_curves
+from lcad.models.lightcurve import LightCurve, LightCurveWarning, clean_curves
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
-    "object_id": ("object_id", "id", "name", "objectid", "object", "source_id", "star"),
-    "time": ("time", "mjd", "t", "timestamp", "bjd", "jd", "date", "datetime"),
-    "flux": ("flux", "mag", "value", "magnitude", "y"),
-    "flux_err": ("flux_err", "magerr", "err", "error", "mag_err", "flux_error", "sigma", "e_mag"),
-    "band": ("band", "filter", "passband", "bandpass"),
+    # the generic names, then the surveys' own: ZTF (IRSA, ALeRCE, Fink: `oid`, `magpsf`,
+    # `sigmapsf`, `fid`, `filtercode`), CRTS (`MasterID`), LSST / ELAsTiCC (`diaObjectId`,
+    # `midpointMjdTai`, `psFlux`), SNANA and PLAsTiCC (`SNID`, `FLUXCAL`, `FLT`, `passband`),
+    # ASAS-SN (`HJD`), Kepler / TESS tables (`PDCSAP_FLUX`, `BTJD`)
+    "object_id": ("object_id", "id", "name", "objectid", "object", "source_id", "star", "oid",
+                  "masterid", "diaobjectid", "snid", "sourceid"),
+    "time": ("time", "mjd", "t", "timestamp", "bjd", "jd", "date", "datetime", "hjd", "hmjd",
+             "btjd", "bjd_tdb", "midpointmjdtai", "midpointtai"),
+    "flux": ("flux", "mag", "value", "magnitude", "y", "magpsf", "mag_psf", "psflux", "psfflux",
+             "fluxcal", "pdcsap_flux", "sap_flux"),
+    "flux_err": ("flux_err", "magerr", "err", "error", "mag_err", "flux_error", "sigma", "e_mag",
+                 "sigmapsf", "magpsf_err", "psfluxerr", "psffluxerr", "fluxcalerr",
+                 "pdcsap_flux_err", "sap_flux_err", "fluxerr"),
+    "band": ("band", "filter", "passband", "bandpass", "fid", "filtercode", "filtername", "flt"),
 }
-MAG_NAMES = {"mag", "magnitude"}
+MAG_NAMES = {"mag", "magnitude", "magpsf", "mag_psf"}
+# an error column of the other unit is never paired with the flux column (ASAS-SN tables hold
+# mag, mag_err, flux and flux_err: magnitudes must not get the flux errors)
+FLUX_ERROR_NAMES = {"flux_err", "flux_error", "fluxerr", "psfluxerr", "psffluxerr", "fluxcalerr",
+                    "pdcsap_flux_err", "sap_flux_err"}
+MAG_ERROR_NAMES = {"magerr", "mag_err", "e_mag", "sigmapsf", "magpsf_err"}
+
+
+def _bare(name: str) -> str:
+    """A column name as aliases are matched: lower case, without a namespace prefix (Fink's
+    `i:magpsf`, `d:...`)."""
+    return name.lower().strip().rsplit(":", 1)[-1]
+
+
+def _error_column(flux_col: str, unit: str, lower: Mapping[str, str]) -> str | None:
+    """The error column of `flux_col`: one named after it (`<flux>_err`, `<flux>err`,
+    `e_<flux>`, `<flux>_error`), else the first alias that is not of the other unit."""
+    f = _bare(flux_col)
+    for name in (f"{f}_err", f"{f}err", f"e_{f}", f"{f}_error"):
+        if name in lower:
+            return lower[name]
+    other = FLUX_ERROR_NAMES if unit == "mag" else MAG_ERROR_NAMES
+    return next((lower[a] for a in COLUMN_ALIASES["flux_err"] if a in lower and a not in other),
+                None)
 
 
 @dataclass
@@ -46,7 +79,9 @@ def resolve_columns(
     """Match columns by flag or alias (case-insensitive); errors list found and expected and
     say how to name a column (`naming`: the CLI's flag; the service: rename it)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
-    lower = {c.lower().strip(): c for c in columns}
+    lower: dict[str, str] = {}
+    for c in columns:  # the first column of a name wins (`i:jd` and `d:jd`: the first)
+        lower.setdefault(_bare(c), c)
     found: dict[str, str | None] = {}
     for role, aliases in COLUMN_ALIASES.items():
         if role in overrides:
@@ -67,7 +102,9 @@ def resolve_columns(
     if flux_col is None or time_col is None:  # raised above; keeps the types narrow
         raise DataError(f"{source}: no time or flux column")
     if unit == "auto":
-        unit = "mag" if flux_col.lower() in MAG_NAMES else "flux"
+        unit = "mag" if _bare(flux_col) in MAG_NAMES else "flux"
+    if "flux_err" not in overrides:
+        found["flux_err"] = _error_column(flux_col, unit, lower)
     return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
                      found["band"], unit)
 
@@ -143,8 +180,22 @@ def frame_to_curves(
         except LightCurveError as exc:
             problem = (f"light curve {name!r}, {exc.field}: {exc.message}"
                        if strict and exc.field else str(exc))
+            if cmap.object_id is None and strict and "not sorted" in problem:
+                problem += "; " + _no_object_hint(frame)
             raise DataError(f"{source}: {problem}") from None
+    if cmap.object_id is None and any("duplicate time" in w for w in curves[0].warnings):
+        curves[0].warnings.append(_no_object_hint(frame))  # several objects read as one?
+        if emit_warnings:
+            warnings.warn(f"light curve {curves[0].object_id!r}: {curves[0].warnings[-1]}",
+                          LightCurveWarning, stacklevel=2)
     return curves
+
+
+def _no_object_hint(frame: pd.DataFrame) -> str:
+    """What to do when a file without a recognised object column repeats its times."""
+    return (f"no object id column was recognised (columns are {[str(c) for c in frame.columns]}"
+            f", expected one of {list(COLUMN_ALIASES['object_id'])}): if the rows are several "
+            "objects, call that column object_id (or name it with lcad's --object-id-column)")
 
 
 def curves_from_frame(

@@ -38,6 +38,47 @@ def test_columns_are_found_by_role_or_named():
     assert c.object_id == "series" and c.flux.tolist() == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("columns, expected", [
+    (["oid", "hjd", "mjd", "mag", "magerr", "filtercode"],  # ZTF (IRSA)
+     ("oid", "mjd", "mag", "magerr", "filtercode", "mag")),
+    (["i:objectId", "i:jd", "i:magpsf", "i:sigmapsf", "i:fid"],  # Fink
+     ("i:objectId", "i:jd", "i:magpsf", "i:sigmapsf", "i:fid", "mag")),
+    (["MasterID", "Mag", "Magerr", "RA", "Dec", "MJD", "Blend"],  # CRTS
+     ("MasterID", "MJD", "Mag", "Magerr", None, "mag")),
+    (["SNID", "MJD", "FLT", "FLUXCAL", "FLUXCALERR"],  # SNANA
+     ("SNID", "MJD", "FLUXCAL", "FLUXCALERR", "FLT", "flux")),
+    (["diaObjectId", "midpointMjdTai", "band", "psfFlux", "psfFluxErr"],  # LSST
+     ("diaObjectId", "midpointMjdTai", "psfFlux", "psfFluxErr", "band", "flux")),
+    (["HJD", "Camera", "mag", "mag_err", "flux(mJy)", "flux_err", "Filter"],  # ASAS-SN
+     (None, "HJD", "mag", "mag_err", "Filter", "mag")),
+    (["HJD", "mag", "flux_err"], (None, "HJD", "mag", None, None, "mag")),  # not its unit
+])
+def test_survey_tables_are_read_by_their_own_column_names(columns, expected):
+    """The surveys' own names need no flags; magnitudes never take a flux error column."""
+    from lcad.models.frames import resolve_columns
+
+    c = resolve_columns("f.csv", columns)
+    assert (c.object_id, c.time, c.flux, c.flux_err, c.band, c.unit) == expected
+
+
+def test_a_file_of_several_objects_without_an_object_column_says_how_to_name_it():
+    """Two objects' rows under unrecognised id column: their times repeat, and the repairs
+    (CLI) or the refusal (service) say which column names are recognised and how to name one."""
+    frame = pd.DataFrame({"CatalogNum": [7, 7, 9, 9], "MJD": [1.0, 2.0, 1.0, 2.0],
+                          "Mag": [18.0, 18.1, 17.0, 17.2]})
+    (c,) = curves_from_frame(frame)
+    assert any("merged 2 point(s) with a duplicate time" in w for w in c.warnings)
+    assert "no object id column was recognised (columns are ['CatalogNum', 'MJD', 'Mag']" \
+        in c.warnings[-1] and "--object-id-column" in c.warnings[-1]
+    with pytest.raises(DataError, match=r"times are not sorted .*no object id column was "
+                                        r"recognised .*'masterid'"):
+        curves_from_frame(frame, "body", strict=True)
+    (a, b) = curves_from_frame(frame, columns={"object_id": "CatalogNum"})
+    assert (a.object_id, b.object_id, a.warnings, b.warnings) == ("7", "9", [], [])
+    (one,) = curves_from_frame(frame.iloc[:2])  # one object: nothing to hint at
+    assert one.warnings == []
+
+
 def test_the_service_imports_nothing_from_training_and_training_nothing_from_the_service():
     from tests.conftest import ROOT
 

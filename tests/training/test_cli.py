@@ -621,6 +621,15 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys, monke
         assert f"scoring in {min(cores, 8)} processes, one a core: ~" in out
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.objects.csv"), objects)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(scores))
+    # the same curves under ZTF's column names (ALeRCE's and IRSA's tables), no flags: the
+    # same objects and scores
+    ztf = tmp_path / "ztf.csv"
+    pd.read_csv(data).rename(columns={"object_id": "oid", "time": "mjd", "mag": "magpsf",
+                                      "magerr": "sigmapsf", "band": "fid"}).to_csv(ztf,
+                                                                                   index=False)
+    assert main(["score", "--model", str(bundle), "--data", str(ztf), "--output",
+                 str(tmp_path / "z.csv")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "z.objects.csv"), objects)
 
 
 def test_input_errors_come_before_the_model_loads(tmp_path):
