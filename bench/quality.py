@@ -3,6 +3,9 @@
 Suites (real data from ../shared/data):
   kepler  injection-recovery: train on the first 40% of each star, inject seeded dips,
           flares and short oscillations into the rest, score it.
+  kepler-long  the same stars with long events (session 28): plateaus, microlensing-like
+          bumps, ramps (24-192 points) and bursts of noise; `kepler-var`, `kepler-var-long`:
+          the stars made spotted rotators first.
   nab     NAB artificialWithAnomaly + realKnownCause: one model per series, trained on the
           probationary first 15%, scored on the rest against the labelled windows.
   discord one distorted cycle in a long quasi-periodic series (ECG-like and respiration-
@@ -51,6 +54,8 @@ SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
 FAR = 0.01
 KINDS = ("dip", "flare", "oscillation")
+LONG_KINDS = ("plateau", "bump", "ramp", "noise")
+KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long")
 
 
 @dataclass
@@ -69,12 +74,63 @@ def _curve(oid: str, t: np.ndarray, f: np.ndarray) -> LightCurve:
     return LightCurve.from_arrays(oid, t, f, emit_warnings=False)
 
 
+def _short_event(kind: str, rng: np.random.Generator, sigma: float, base: np.ndarray,
+                 tau: float) -> np.ndarray:
+    """The flux added by one event of `KINDS` over `base` (the star's own flux there;
+    `base.size` is the event's length)."""
+    length = base.size
+    x = np.arange(length, dtype=float)
+    if kind == "dip":
+        return -rng.uniform(1.5, 3.0) * sigma * np.sin(np.pi * (x + 0.5) / length) ** 0.5
+    if kind == "flare":  # one-point rise, exponential decay (`tau` drawn with the length)
+        return rng.uniform(3.0, 6.0) * sigma * np.concatenate([[0.5], np.exp(-x[:-1] / tau)])
+    amp = rng.uniform(1.5, 2.5)
+    period = rng.uniform(4, 8)
+    return amp * sigma * np.sin(2 * np.pi * x / period + rng.uniform(0, 2 * np.pi))
+
+
+def _long_event(kind: str, rng: np.random.Generator, sigma: float, base: np.ndarray,
+                tau: float) -> np.ndarray:
+    """The flux added by one event of `LONG_KINDS` (24-192 points; noise bursts 24-96)."""
+    length = base.size
+    x = np.arange(length, dtype=float)
+    if kind == "plateau":
+        return rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 2.5) * sigma * np.ones(length)
+    if kind == "bump":  # a microlensing-like magnification, symmetric and smooth
+        u0 = rng.uniform(0.3, 1.0)
+        u = np.sqrt(u0 ** 2 + ((x - length / 2) / (length / 4)) ** 2)
+        a = (u ** 2 + 2) / (u * np.sqrt(u ** 2 + 4))
+        a0 = (u0 ** 2 + 2) / (u0 * np.sqrt(u0 ** 2 + 4))
+        return rng.uniform(1.5, 4.0) * sigma * (a - a.min()) / (a0 - a.min())
+    if kind == "ramp":
+        return rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 4.0) * sigma * x / length
+    return (rng.uniform(2.0, 3.0) - 1) * (base - np.median(base))  # the noise 2-3x as large
+
+
+def _event_length(kind: str, rng: np.random.Generator) -> tuple[int, float]:
+    """(points, a flare's decay time in points) of one event; the draws in the order the
+    suite has always made them (the same seed, the same events)."""
+    if kind == "dip":
+        return int(rng.integers(6, 25)), 0.0
+    if kind == "flare":
+        tau = float(rng.uniform(2, 6))
+        return 2 + int(np.ceil(tau * np.log(10))), tau  # until 10% of the peak
+    if kind == "oscillation":
+        return int(rng.integers(12, 37)), 0.0
+    if kind == "noise":
+        return int(rng.integers(24, 97)), 0.0
+    return int(rng.integers(24, 193)), 0.0
+
+
 def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_kind: int,
-                  spacing: int) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Seeded dips (1.5-3 sigma, 6-24 points), flares (3-6 sigma peak, fast rise, exponential
-    decay) and oscillations (1.5-2.5 sigma) at random places without gaps, `spacing` points
-    apart. Sigma is the robust std (1.4826 MAD) of the series. Returns flux, truth, events.
-    """
+                  spacing: int, kinds: Sequence[str] = KINDS
+                  ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Seeded events at random places without gaps, `spacing` points apart; sigma is the
+    robust std (1.4826 MAD) of the series. `KINDS`: dips (1.5-3 sigma, 6-24 points), flares
+    (3-6 sigma peak, fast rise, exponential decay) and oscillations (1.5-2.5 sigma).
+    `LONG_KINDS` (session 28, no earlier default was decided on them): plateaus (1-2.5 sigma),
+    microlensing-like bumps (1.5-4 sigma), ramps (to 1.5-4 sigma), all 24-192 points, and
+    bursts of noise 2-3 times the star's (24-96 points). Returns flux, truth, events."""
     f = f.copy()
     n = t.size
     dt = float(np.median(np.diff(t)))
@@ -84,39 +140,25 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
     truth = np.zeros(n, bool)
     taken = np.zeros(n, bool)
     events: list[dict[str, Any]] = []
-    plan = [k for k in KINDS for _ in range(per_kind)]
+    plan = [k for k in kinds for _ in range(per_kind)]
     rng.shuffle(plan)
     for kind in plan:
-        for _attempt in range(200):
-            if kind == "dip":
-                length = int(rng.integers(6, 25))
-            elif kind == "flare":
-                tau = float(rng.uniform(2, 6))
-                length = 2 + int(np.ceil(tau * np.log(10)))  # until 10% of the peak
-            else:
-                length = int(rng.integers(12, 37))
+        for _attempt in range(300 if kinds is LONG_KINDS else 200):
+            length, tau = _event_length(kind, rng)
             i = int(rng.integers(spacing, n - spacing - length))
             lo, hi = i - 2, i + length + 2
             if taken[max(0, i - spacing): i + length + spacing].any():
                 continue
             if gap_cum[hi] != gap_cum[lo]:
                 continue
-            x = np.arange(length, dtype=float)
-            if kind == "dip":
-                amp = -rng.uniform(1.5, 3.0)
-                shape = np.sin(np.pi * (x + 0.5) / length) ** 0.5
-            elif kind == "flare":
-                amp = rng.uniform(3.0, 6.0)
-                shape = np.concatenate([[0.5], np.exp(-x[:-1] / tau)])  # one-point rise, decay
-            else:
-                amp = rng.uniform(1.5, 2.5)
-                period = rng.uniform(4, 8)
-                shape = np.sin(2 * np.pi * x / period + rng.uniform(0, 2 * np.pi))
-            f[i: i + length] += amp * sigma * shape
+            make = _short_event if kind in KINDS else _long_event
+            add = make(kind, rng, sigma, f[i: i + length], tau)
+            f[i: i + length] += add
             truth[i: i + length] = True
             taken[i: i + length] = True
             events.append({"kind": kind, "start": float(t[i]), "end": float(t[i + length - 1]),
-                           "amplitude_sigma": float(amp), "points": length})
+                           "amplitude_sigma": float(np.max(np.abs(add)) / sigma),
+                           "points": length})
             break
     return f, truth, events
 
@@ -141,10 +183,11 @@ def variability(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nda
 
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                  stars: Sequence[str] | None = None, max_points: int | None = None,
-                 variable: bool = False) -> list[Case]:
+                 variable: bool = False, kinds: Sequence[str] = KINDS) -> list[Case]:
     """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
     rotating one (`variability`, added after the events are injected at the quiet star's
-    sigma), a star whose windows are not white noise."""
+    sigma), a star whose windows are not white noise; `kinds`: `KINDS`, or `LONG_KINDS`
+    (the `-long` suites)."""
     files = sorted((SHARED / "kepler").glob("*.csv"))
     if stars:
         files = [p for p in files if p.stem in stars]
@@ -158,7 +201,8 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
             df = df.iloc[:max_points]
         t, f = df["time"].to_numpy(float), df["flux"].to_numpy(float)
         cut = int(train_fraction * t.size)
-        ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=96)
+        ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=96,
+                                      kinds=kinds)
         if variable:
             sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
             v = variability(t, sigma, rng)
@@ -455,9 +499,10 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     """One suite: every method's metrics (Kepler: one model on all stars, or one per star
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
-    if suite in ("kepler", "kepler-var"):
+    if suite in KEPLER_SUITES:
         cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None,
-                             variable=suite == "kepler-var")
+                             variable=suite.startswith("kepler-var"),
+                             kinds=LONG_KINDS if suite.endswith("long") else KINDS)
         groups = [[c] for c in cases] if per_star else [cases]
     elif suite == "nab":
         cases = nab_cases()
@@ -570,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
                     help="report: print the tables of a results JSON (--out) again")
     ap.add_argument("--suite", default="all",
-                    choices=["all", "kepler", "nab", "discord", "kepler-var", "synthetic"],
+                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES],
                     help="not in all: kepler-var (the Kepler stars made spotted rotators), "
                     "synthetic (lcad's generator: periodic and red-noise stars)")
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")

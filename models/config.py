@@ -128,6 +128,11 @@ class ScoringConfig(_Section):
         default_factory=lambda: [1, 4, 16],
         description="run lengths (grid points) the scan tests for offsets and excess scatter",
     )
+    scan_flanks: bool = Field(
+        True, description="the scan also tests each point's two flanks, the runs of the "
+        "largest scale that end and start at it, and keeps the less surprising: a point "
+        "inside an event longer than twice that scale gets the evidence of both, a point "
+        "beside an event at most one's (docs/quality.md, session 28)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],

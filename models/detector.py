@@ -973,9 +973,11 @@ class Detector:
 
 def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     """A bundle's config with the defaults it was calibrated under where a later lcad
-    changed them: novelty was spread to points by the largest before `novelty_spread`."""
+    changed them: novelty was spread to points by the largest before `novelty_spread`, and
+    the scan had no flanks before `scan_flanks` (its calibration holds a table per scale)."""
     scoring = dict(config.get("scoring", {}))
     scoring.setdefault("novelty_spread", "max")
+    scoring.setdefault("scan_flanks", False)
     return {**config, "scoring": scoring}
 
 

@@ -70,8 +70,8 @@ SCAN_CLIP = 4.0
 
 
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
-                    cover: bool = False) -> np.ndarray:
-    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales), n_grid) -log10 p per scale.
+                    cover: bool = False, flanks: bool = False) -> np.ndarray:
+    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks, n_grid) -log10 p.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
@@ -83,9 +83,14 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     longer than the series, or a point without data, gives NaN. A run's statistic is its
     centre's; with `cover` every point of the run gets it (the largest over the runs
     containing the point): whole events are flagged, and a few points beside them.
-    """
-    from scipy.special import log_ndtr
 
+    With `flanks` a last row tests each point's two flanks: the runs of the largest scale k
+    that end at the point and that start at it, tested as above; the less significant of the
+    two counts. Under noise both are rarely surprising at once (about p^2 where a run is p),
+    so a point inside an event longer than 2k, with both flanks in it, carries the evidence
+    of 2k points; a point beside an event, or beside a star's own outlier, has at most one
+    flank in it, where a centred run of 2k points would light it up.
+    """
     z = robust_z(residual)
     ok = np.isfinite(z)
     n_grid = z.shape[1]
@@ -93,31 +98,63 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
     zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
-    out = np.full((len(scales), n_grid), np.nan)
+    out = np.full((len(scales) + int(flanks), n_grid), np.nan)
+
+    def sums(k: int) -> tuple[np.ndarray, np.ndarray]:  # (sum of z, sum of z^2) over bands
+        zk = zero if k == 1 else np.clip(zero, -clip, clip)
+        if one_band:
+            return zk[0], np.square(zk[0])
+        return zk.sum(axis=0), np.square(zk).sum(axis=0)
+
     for i, k in enumerate(int(k) for k in scales):
         if k > n_grid:
             continue
-        zk = zero if k == 1 else np.clip(zero, -clip, clip)
-        zs = zk[0] if one_band else zk.sum(axis=0)
-        z2 = np.square(zk[0]) if one_band else np.square(zk).sum(axis=0)
+        zs, z2 = sums(k)
         s, e, n = (_run_sums(v, k) for v in (zs, z2, cnt))
-        nn = np.maximum(n, 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            np.abs(s, out=s)
-            s /= -np.sqrt(nn)
-            run = log_ndtr(s)
-            run += np.log(2.0)
-            several = np.flatnonzero(n >= 2)  # one cell: the offset test says it all
-            if several.size:
-                m, v = nn[several], 2.0 / (9.0 * nn[several])
-                wh = (np.cbrt(np.maximum(e[several], 0.0) / m) - (1.0 - v)) / np.sqrt(v)
-                run[several] = np.minimum(run[several], log_ndtr(-wh))
-        np.minimum(run, 0.0, out=run)
-        run *= -1.0 / np.log(10.0)
+        run = _run_surprise(s, e, n)
         if k > 1 and cover:
             run = _covering_max(np.where(n > 0.5, run, -np.inf), k)
         out[i] = np.where((n > 0.5) & has_data, run, np.nan)
+    k = int(max(scales))
+    if flanks and 1 < k <= n_grid:
+        zs, z2 = sums(k)
+        ending, starting = (np.stack(pair) for pair in zip(
+            *(_flank_sums(v, k) for v in (zs, z2, cnt)), strict=True))
+        both = _run_surprise(*ending), _run_surprise(*starting)
+        out[-1] = np.where(has_data, np.minimum(*both), np.nan)
     return out
+
+
+def _run_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """-log10 p of runs with sums of z `s`, of z^2 `e`, over `n` cells: the offset test, and
+    the scatter test where a run has at least two cells; the more significant. Modifies
+    `s`."""
+    from scipy.special import log_ndtr
+
+    nn = np.maximum(n, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        np.abs(s, out=s)
+        s /= -np.sqrt(nn)
+        run = log_ndtr(s)
+        run += np.log(2.0)
+        several = np.flatnonzero(n >= 2)  # one cell: the offset test says it all
+        if several.size:
+            m, v = nn[several], 2.0 / (9.0 * nn[several])
+            wh = (np.cbrt(np.maximum(e[several], 0.0) / m) - (1.0 - v)) / np.sqrt(v)
+            run[several] = np.minimum(run[several], log_ndtr(-wh))
+    np.minimum(run, 0.0, out=run)
+    run *= -1.0 / np.log(10.0)
+    return run
+
+
+def _flank_sums(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of the k values ending at each point and of the k starting at it (fewer at the
+    ends of the series)."""
+    c = np.empty(values.size + 1)
+    c[0] = 0.0
+    np.cumsum(values, out=c[1:])
+    i = np.arange(values.size)
+    return c[i + 1] - c[np.maximum(i + 1 - k, 0)], c[np.minimum(i + k, values.size)] - c[i]
 
 
 def _covering_max(run: np.ndarray, k: int) -> np.ndarray:
@@ -144,16 +181,17 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
-                tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False
-                ) -> np.ndarray:
+                tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
+                flanks: bool = False) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
-    With one table per scale (fitted on held-out calibration data) each scale's statistic is
-    first turned into its empirical p-value, so that a scale at which the data are naturally
-    rough (outliers, red noise) weighs no more than it should.
+    With one table per row of `scan_statistics` (fitted on held-out calibration data) each
+    scale's statistic (and the flanks') is first turned into its empirical p-value, so that a
+    scale at which the data are naturally rough (outliers, red noise) weighs no more than it
+    should.
     """
-    stats = scan_statistics(residual, scales, clip, cover)
+    stats = scan_statistics(residual, scales, clip, cover, flanks)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -9,6 +9,7 @@ from lcad.models.scoring import (
     residuals,
     robust_z,
     scan_scores,
+    scan_statistics,
     window_errors,
 )
 
@@ -180,3 +181,26 @@ def test_scan_cover_flags_every_point_of_a_significant_run():
     assert (cover >= centre - 1e-12).all()  # a point's own run is among those containing it
     # away from the dip, a point gets no more than the runs around it allow
     assert cover[3_040:].max() < cover[3_000:3_016].min()
+
+
+def test_scan_flanks_weigh_a_long_event_twice_and_not_its_neighbours():
+    """Inside an event longer than twice the largest scale both flanks of a point lie in it:
+    against noise, the flanks are then more surprising than the centred run (the evidence of
+    2k points); beside the event, or beside a huge outlier, a point has one flank in it at
+    most, and its flanks are not surprising."""
+
+    r = _noise()
+    r[0, 5_000:5_120] += 0.8  # 0.8 sigma over 120 points: seen by runs only
+    r[0, 12_000] = 60.0
+    tables = [EmpiricalDistribution.fit(row)
+              for row in scan_statistics(_noise(seed=1), [1, 4, 16], flanks=True)]
+    stats = scan_statistics(r, [1, 4, 16], flanks=True)
+    run16, flanks = (t.surprise(row) for t, row in zip(tables[2:], stats[2:], strict=True))
+    inside = np.r_[5_016:5_104]
+    assert np.median(flanks[inside]) > np.median(run16[inside]) + 1
+    background = np.quantile(np.delete(flanks, np.r_[4_980:5_140, 11_980:12_021]), 0.999)
+    beside = np.r_[4_990:4_998, 5_122:5_130, 11_990:12_000, 12_001:12_011]
+    assert flanks[beside].max() < background
+    assert (scan_scores(r, [1, 4, 16], flanks=True) >= scan_scores(r, [1, 4, 16]) - 1e-12).all()
+    assert scan_statistics(r, [1, 4, 16]).shape == (3, r.shape[1])  # no flanks: as before
+    assert np.isnan(scan_statistics(r[:, :10], [1, 16], flanks=True)[-1]).all()  # too short
