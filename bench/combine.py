@@ -11,7 +11,8 @@ much). `--set` trains every model with a config override. Novelty is spread from
 to points by the largest ("novelty", "auto": the default before session 18), the mean and
 the smallest of the windows covering a point
 (`scoring.novelty_spread`). Families: Kepler stars (one model each), the same stars made
-spotted rotators, NAB artificial, NAB real, discords, lcad's synthetic generator.
+spotted rotators, both again with long events (`LONG_KINDS`, session 28), NAB artificial,
+NAB real, discords, lcad's synthetic generator.
 
     .venv/bin/python -m bench.combine        # ~8 min on 2 cores; bench/results/combine.{json,txt}
     .venv/bin/python -m bench.combine --set train.min_batches=16 \
@@ -30,6 +31,7 @@ import numpy as np
 
 from bench.common import family_mean, leave_one_family_out, machine, run_or_report, table
 from bench.quality import (
+    LONG_KINDS,
     Case,
     discord_cases,
     kepler_cases,
@@ -51,6 +53,8 @@ def families() -> dict[str, list[Case]]:
     nab = nab_cases()
     return {"kepler": kepler_cases(0, per_kind=15),
             "kepler-var": kepler_cases(0, per_kind=15, variable=True),
+            "kepler-long": kepler_cases(0, per_kind=15, kinds=LONG_KINDS),
+            "kepler-var-long": kepler_cases(0, per_kind=15, variable=True, kinds=LONG_KINDS),
             "nab-artificial": [c for c in nab if c.object_id.startswith("art_")],
             "nab-real": [c for c in nab if not c.object_id.startswith("art_")],
             "discord": discord_cases(),
@@ -128,7 +132,7 @@ def report(res: dict[str, Any]) -> str:
               "", table(["score", *fams, "mean of families", "worst family"], rows), ""]
     loo = [[f, pick, f"{there:.3f}", top]
            for f, pick, there, top, _ in leave_one_family_out(res, hows)]
-    lines += ["Leave one family out: the score with the best mean on the other five, judged "
+    lines += ["Leave one family out: the score with the best mean on the others, judged "
               "on the one left out:", "",
               table(["left out", "chosen", "its PR-AUC there", "best there"], loo), ""]
     lines += ["What auto chose: " + "; ".join(
