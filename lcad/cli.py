@@ -288,11 +288,21 @@ def load_config(path: Path | None, overrides: list[str], window: int | None) -> 
 def _read(args: argparse.Namespace) -> list[Any]:
     from lcad.models.io import read_curves, summarize_repairs
 
+    _say_columns(args)
     curves = read_curves(args.data, _columns(args), args.unit)
     if not curves:
         raise CliError(f"{args.data}: no light curves found")
     _report_repairs(summarize_repairs(curves))
     return curves
+
+
+def _say_columns(args: argparse.Namespace) -> None:
+    """Which column each role is read from (the first table of --data)."""
+    from lcad.models.io import column_summary
+
+    line = column_summary(args.data, _columns(args), args.unit)
+    if line:
+        print(line, flush=True)
 
 
 def _report_repairs(repairs: list[str]) -> None:
@@ -482,6 +492,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         processes, why = auto_processes(det, args.data)
         if why:
             print(why, flush=True)
+    _say_columns(args)
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers, args.samples, processes)

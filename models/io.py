@@ -14,9 +14,9 @@ from lcad.models.errors import DataError, LightCurveError
 from lcad.models.frames import ColumnMap, frame_to_curves, resolve_columns, time_in_days
 from lcad.models.lightcurve import LightCurve, LightCurveWarning
 
-__all__ = ["ColumnMap", "DataError", "data_files", "estimated_rows", "iter_curves",
-           "read_curves", "read_fits", "read_table", "resolve_columns", "summarize_repairs",
-           "time_in_days"]
+__all__ = ["ColumnMap", "DataError", "column_summary", "data_files", "estimated_rows",
+           "iter_curves", "read_curves", "read_fits", "read_table", "resolve_columns",
+           "summarize_repairs", "time_in_days"]
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 FITS_SUFFIXES = {".fits", ".fit", ".fits.gz"}
@@ -232,6 +232,33 @@ def read_curves(
             seen.add(c.object_id)
             out.append(c)
     return out
+
+
+def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = None,
+                   unit: str = "auto") -> str | None:
+    """One line naming the column each role is read from in the first table under `path`
+    (its header only), so that a user sees what was recognised; None for FITS files, or
+    where the columns cannot be resolved (reading the data then says why)."""
+    try:
+        files = [f for f in data_files(path) if _suffix(f) not in FITS_SUFFIXES]
+        if not files:
+            return None
+        f = files[0]
+        if _suffix(f) in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
+
+            names = list(pq.read_schema(f).names)
+        else:
+            names = [str(c) for c in pd.read_csv(f, nrows=0, encoding_errors="strict").columns]
+        cmap = resolve_columns(f, names, columns, unit)
+    except (DataError, OSError, ValueError, UnicodeDecodeError):
+        return None
+    parts = [f"object {cmap.object_id or '- (the whole file is one object)'}",
+             f"time {cmap.time}",
+             f"{'magnitude' if cmap.unit == 'mag' else 'flux'} {cmap.flux}",
+             f"error {cmap.flux_err or '-'}", f"band {cmap.band or '- (one band)'}"]
+    more = f" (the first of {len(files)} files)" if len(files) > 1 else ""
+    return f"columns{more}: " + ", ".join(parts)
 
 
 def summarize_repairs(curves: list[LightCurve]) -> list[str]:

@@ -189,3 +189,24 @@ def test_a_damaged_page_met_while_reading_in_pieces_is_named(tmp_path, monkeypat
         for _, curves in io.iter_curves(path):
             pieces.append(curves)
     assert pieces  # the pieces before the damaged one were read and given
+
+
+def test_column_summary_names_the_column_each_role_is_read_from(tmp_path):
+    """The line the CLI prints before reading: the first table's header only."""
+    from lcad.models.io import column_summary
+
+    d = tmp_path / "d"
+    d.mkdir()
+    pd.DataFrame({"MasterID": [1, 1], "MJD": [0.0, 1.0], "Mag": [18.0, 18.2],
+                  "Magerr": [0.1, 0.1]}).to_csv(d / "a.csv", index=False)
+    pd.DataFrame({"t": [0.0, 1.0], "flux": [1.0, 2.0]}).to_parquet(d / "b.parquet")
+    assert column_summary(d / "a.csv") == ("columns: object MasterID, time MJD, magnitude "
+                                           "Mag, error Magerr, band - (one band)")
+    assert column_summary(d / "b.parquet") == (
+        "columns: object - (the whole file is one object), time t, flux flux, error -, "
+        "band - (one band)")
+    assert column_summary(d).startswith("columns (the first of 2 files): object MasterID")
+    assert column_summary(d / "a.csv", {"flux_err": "MJD"}).endswith("error MJD, band - (one band)")
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    assert column_summary(tmp_path / "bad.csv") is None  # reading it says why
+    assert column_summary(tmp_path / "none.csv") is None

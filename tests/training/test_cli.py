@@ -629,6 +629,8 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys, monke
                                                                                    index=False)
     assert main(["score", "--model", str(bundle), "--data", str(ztf), "--output",
                  str(tmp_path / "z.csv")]) == 0
+    assert "columns: object oid, time mjd, magnitude magpsf, error sigmapsf, band fid" \
+        in capsys.readouterr().out
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "z.objects.csv"), objects)
 
 
