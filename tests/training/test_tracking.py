@@ -94,7 +94,10 @@ def test_evaluate_logs_a_run_tagged_with_the_evaluated_model(mlflow_server, regi
     proc = lcad("evaluate", "--model", str(registered[0]), "--data", str(synth_csv),
                 "--labels", str(labels), env={"MLFLOW_TRACKING_URI": mlflow_server})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith(f"scoring {len(ids)} curve(s)")
+    first, second = proc.stdout.splitlines()[:2]  # what was read, then what was scored
+    assert first == "columns: object object_id, time time, flux flux, error flux_err, band - " \
+        "(one band)"
+    assert second.startswith(f"scoring {len(ids)} curve(s)")
     client = MlflowClient(mlflow_server)
     (run,) = client.search_runs([client.get_experiment_by_name("lcad-evaluate").experiment_id])
     assert f"mlflow run: {run.info.run_id}" in proc.stdout
