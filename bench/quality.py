@@ -143,7 +143,7 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
     plan = [k for k in kinds for _ in range(per_kind)]
     rng.shuffle(plan)
     for kind in plan:
-        for _attempt in range(300 if kinds is LONG_KINDS else 200):
+        for _attempt in range(300 if kind in LONG_KINDS else 200):
             length, tau = _event_length(kind, rng)
             i = int(rng.integers(spacing, n - spacing - length))
             lo, hi = i - 2, i + length + 2

@@ -91,7 +91,8 @@ def resolve_columns(
                                 f"columns are {columns}")
             found[role] = name
             continue
-        found[role] = next((lower[a] for a in aliases if a in lower), None)
+        if role != "flux_err":  # paired with the flux column below (`_error_column`)
+            found[role] = next((lower[a] for a in aliases if a in lower), None)
     for role in ("time", "flux"):
         if found[role] is None:
             raise DataError(
@@ -103,7 +104,7 @@ def resolve_columns(
         raise DataError(f"{source}: no time or flux column")
     if unit == "auto":
         unit = "mag" if _bare(flux_col) in MAG_NAMES else "flux"
-    if "flux_err" not in overrides:
+    if "flux_err" not in found:
         found["flux_err"] = _error_column(flux_col, unit, lower)
     return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
                      found["band"], unit)

@@ -100,11 +100,17 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
     out = np.full((len(scales) + int(flanks), n_grid), np.nan)
 
-    def sums(k: int) -> tuple[np.ndarray, np.ndarray]:  # (sum of z, sum of z^2) over bands
-        zk = zero if k == 1 else np.clip(zero, -clip, clip)
-        if one_band:
-            return zk[0], np.square(zk[0])
-        return zk.sum(axis=0), np.square(zk).sum(axis=0)
+    by_clip: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+
+    def sums(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(sum of z, sum of z^2) over bands; z clipped in runs longer than one point (the
+        same for every such scale: computed once)."""
+        clipped = k > 1
+        if clipped not in by_clip:
+            zk = np.clip(zero, -clip, clip) if clipped else zero
+            by_clip[clipped] = ((zk[0], np.square(zk[0])) if one_band
+                                else (zk.sum(axis=0), np.square(zk).sum(axis=0)))
+        return by_clip[clipped]
 
     for i, k in enumerate(int(k) for k in scales):
         if k > n_grid:
