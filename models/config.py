@@ -133,6 +133,12 @@ class ScoringConfig(_Section):
         "largest scale that end and start at it, and keeps the less surprising: a point "
         "inside an event longer than twice that scale gets the evidence of both, a point "
         "beside an event at most one's (docs/quality.md, session 28)")
+    scan_segments: bool = Field(
+        True, description="the scan also scores each point by the posterior probability "
+        "that it lies in an anomalous segment (a hidden Markov model of offsets and excess "
+        "scatter on the residuals, models/segments.py), so a whole event is weighed out to "
+        "where the residual returns to the noise; sliding-window mode only "
+        "(docs/quality.md, session 29)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],

@@ -141,9 +141,9 @@ class WindowErrorScorer(PointScorer):
 
 @register_point_scorer
 class ScanScorer(PointScorer):
-    """The residuals scanned at several run lengths and, with `scan_flanks`, on both flanks of
-    each point (`scan_statistics`), each row's surprise calibrated on held-out data, the most
-    surprising row kept."""
+    """The residuals scanned at several run lengths, with `scan_flanks` on both flanks of each
+    point, with `scan_segments` for the posterior of an anomalous segment (`scan_statistics`),
+    each row's surprise calibrated on held-out data, the most surprising row kept."""
 
     name = "scan"
     basis = "point scores test the residuals against the noise (scan)"
@@ -155,20 +155,26 @@ class ScanScorer(PointScorer):
             ) -> np.ndarray:
         scfg = det.config.scoring
         stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
-                                 scfg.scan_cover, scfg.scan_flanks)
+                                 scfg.scan_cover, scfg.scan_flanks, self.segments(det))
                  for p, _z, red in held_out]
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                        if any(np.isfinite(st[i]).any() for st in stats)
                        else EmpiricalDistribution.fit(np.zeros(1))
-                       for i in range(len(scfg.scales) + scfg.scan_flanks)]
+                       for i in range(len(stats[0]))]
         return np.concatenate([self.grid_scores(det, p, red, z) for p, z, red in held_out])
 
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:
         scfg = det.config.scoring
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
-                        scfg.scan_cover, scfg.scan_flanks)
+                        scfg.scan_cover, scfg.scan_flanks, self.segments(det))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
+
+    @staticmethod
+    def segments(det: Detector) -> bool:
+        """The segment row (`scan_segments`) in sliding-window mode; whole-curve mode skips
+        it: a survey object's grid is one window, answered by the object score."""
+        return det.config.scoring.scan_segments and det.config.preprocess.mode != "whole"
 
     def calibration_state(self) -> dict[str, Any]:
         from dataclasses import asdict

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lcad.models.segments import segment_statistic
+
 N_QUANTILES = 2001
 
 
@@ -70,8 +72,10 @@ SCAN_CLIP = 4.0
 
 
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
-                    cover: bool = False, flanks: bool = False) -> np.ndarray:
-    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks, n_grid) -log10 p.
+                    cover: bool = False, flanks: bool = False, segments: bool = False
+                    ) -> np.ndarray:
+    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments,
+    n_grid) -log10 p.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
@@ -90,6 +94,11 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     so a point inside an event longer than 2k, with both flanks in it, carries the evidence
     of 2k points; a point beside an event, or beside a star's own outlier, has at most one
     flank in it, where a centred run of 2k points would light it up.
+
+    With `segments` a last row is -log10 of the posterior probability that the point is not
+    in an anomalous segment (models/segments.py: offsets and excess scatter of any length,
+    the largest scale k their mean length): a whole event's evidence, out to where the
+    residual returns to the noise.
     """
     z = robust_z(residual)
     ok = np.isfinite(z)
@@ -98,7 +107,7 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
     zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
-    out = np.full((len(scales) + int(flanks), n_grid), np.nan)
+    out = np.full((len(scales) + int(flanks) + int(segments), n_grid), np.nan)
 
     by_clip: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -127,7 +136,9 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         ending, starting = (np.stack(pair) for pair in zip(
             *(_flank_sums(v, k) for v in (zs, z2, cnt)), strict=True))
         both = _run_surprise(*ending), _run_surprise(*starting)
-        out[-1] = np.where(has_data, np.minimum(*both), np.nan)
+        out[len(scales)] = np.where(has_data, np.minimum(*both), np.nan)
+    if segments:
+        out[-1] = segment_statistic(z, clip, float(k))
     return out
 
 
@@ -188,7 +199,7 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
-                flanks: bool = False) -> np.ndarray:
+                flanks: bool = False, segments: bool = False) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -197,7 +208,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     scale at which the data are naturally rough (outliers, red noise) weighs no more than it
     should.
     """
-    stats = scan_statistics(residual, scales, clip, cover, flanks)
+    stats = scan_statistics(residual, scales, clip, cover, flanks, segments)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -115,10 +115,13 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     ((_z, red),) = det._run_reduced([p])
     residual = det.point_residuals(p, red)
     tables = det.point_scorer.tables
-    assert scfg.scan_flanks and len(tables) == len(scfg.scales) + 1  # the flanks' table
-    grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True, flanks=True)
+    # the flanks' table and the segments'
+    assert scfg.scan_flanks and scfg.scan_segments and len(tables) == len(scfg.scales) + 2
+    grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True, flanks=True,
+                       segments=True)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
-    centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, flanks=True)
+    centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, flanks=True,
+                          segments=True)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
     again = Detector.load(tmp_path / "b")
@@ -126,23 +129,33 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     assert_allclose(again.score(curves[:1]).curves[0].point_score, c.point_score)
 
 
-def test_a_bundle_from_before_scan_flanks_scores_as_it_was_calibrated(tmp_path):
-    """A bundle saved before `scoring.scan_flanks` holds a table per scale and no flanks
-    key: it loads without flanks and scores as before; a new one keeps its flanks."""
+@pytest.mark.parametrize("missing", [("scan_flanks", "scan_segments"), ("scan_segments",)])
+def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, missing):
+    """A bundle saved before `scoring.scan_flanks` (or `scan_segments`) holds a table per
+    row it had and no key for the later ones: it loads without them and scores as before;
+    a new one keeps every row."""
     import json
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
-                       scoring={"point": "scan", "scan_flanks": False})
-    assert len(det.point_scorer.tables) == len(det.config.scoring.scales)
+                       scoring={"point": "scan", **dict.fromkeys(missing, False)})
+    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 2 - len(missing)
     before = det.score(curves[:2])
     det.save(tmp_path / "old")
     meta_file = tmp_path / "old" / "config.json"
     meta = json.loads(meta_file.read_text())
-    del meta["config"]["scoring"]["scan_flanks"]
+    for key in missing:
+        del meta["config"]["scoring"][key]
     meta_file.write_text(json.dumps(meta))
     old = Detector.load(tmp_path / "old")
-    assert not old.config.scoring.scan_flanks
+    assert not any(getattr(old.config.scoring, key) for key in missing)
+    for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
+        assert_allclose(a.point_score, b.point_score)
+    new = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
+    new.save(tmp_path / "new")
+    again = Detector.load(tmp_path / "new")
+    assert again.config.scoring.scan_flanks and again.config.scoring.scan_segments
+    assert len(again.point_scorer.tables) == len(again.config.scoring.scales) + 2
     for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
         assert_allclose(a.point_score, b.point_score)
     new = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})

@@ -82,9 +82,10 @@ def test_a_rotating_star_keeps_the_scan_and_its_network_learns_the_rotation():
     assert lcad["event_recall"] > iso["event_recall"]
 
 
-def test_long_events_gain_from_the_scans_flanks_on_a_kepler_slice():
-    """Events of 24-192 points (`LONG_KINDS`): the flanks (the default) rank their points
-    higher on each star than the centred runs alone, recalibrated on the same network."""
+def test_long_events_gain_from_the_scans_segments_and_flanks_on_a_kepler_slice():
+    """Events of 24-192 points (`LONG_KINDS`): the default scan ranks their points higher on
+    each star than without its segment row, and that higher than the centred runs alone
+    (no flanks either), each recalibrated on the same network."""
     shared_data("kepler")
     from bench import quality as q
     from lcad.models.config import DetectorConfig
@@ -95,17 +96,20 @@ def test_long_events_gain_from_the_scans_flanks_on_a_kepler_slice():
     assert sum(len(c.events) for c in cases) == 32
     train = [c.train for c in cases]
     det = q.fit_lcad(train, DetectorConfig())
-    assert det.point_method == "scan" and det.config.scoring.scan_flanks
-    flanks = q.metrics(cases, q.lcad_scores(det, cases))
+    scfg = det.config.scoring
+    assert det.point_method == "scan" and scfg.scan_flanks and scfg.scan_segments
+    full = q.metrics(cases, q.lcad_scores(det, cases))
     iso = q.metrics(cases, q.baseline_scores(det, cases, only=["isolation_forest"])[
         "isolation_forest"])
     cal, _ = calibration_curves(det, split_curves(train, det.config), train)
-    det.config = det.config.model_copy(update={"scoring": det.config.scoring.model_copy(
-        update={"scan_flanks": False})})
-    det.calibrate(cal, train)
-    centred = q.metrics(cases, q.lcad_scores(det, cases))
-    assert flanks["mean_pr_auc"] >= LONG_PR_AUC_FLOOR, flanks
-    assert flanks["event_recall"] >= LONG_RECALL_FLOOR, flanks
-    assert flanks["event_recall"] > iso["event_recall"], (flanks, iso)
-    for a, b in zip(flanks["per_series"], centred["per_series"], strict=True):
-        assert a["pr_auc"] > b["pr_auc"], (a, b)
+    fewer = []
+    for update in ({"scan_segments": False}, {"scan_segments": False, "scan_flanks": False}):
+        det.config = det.config.model_copy(update={"scoring": scfg.model_copy(update=update)})
+        det.calibrate(cal, train)
+        fewer.append(q.metrics(cases, q.lcad_scores(det, cases)))
+    assert full["mean_pr_auc"] >= LONG_PR_AUC_FLOOR, full
+    assert full["event_recall"] >= LONG_RECALL_FLOOR, full
+    assert full["event_recall"] > iso["event_recall"], (full, iso)
+    for more, less in ((full, fewer[0]), (fewer[0], fewer[1])):
+        for a, b in zip(more["per_series"], less["per_series"], strict=True):
+            assert a["pr_auc"] > b["pr_auc"], (a, b)
