@@ -20,6 +20,7 @@ approximation).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -121,7 +122,14 @@ def normal_posterior(z: np.ndarray, clip: float, length: float,
 
 
 def segment_statistic(z: np.ndarray, clip: float, length: float) -> np.ndarray:
-    """-log10 of the posterior probability that each point is normal; NaN without data."""
-    p0 = normal_posterior(z, clip, length)
+    """-log10 of the posterior probability that each point is normal; NaN without data.
+
+    Offsets are measured from each band's median z: a reconstruction that is off by a
+    constant over the whole series is a misfit of the series, not a segment of it (the
+    model would otherwise put every point of it in one long segment)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band without data: all NaN
+        level = np.nanmedian(z, axis=1, keepdims=True)
+    p0 = normal_posterior(z - np.nan_to_num(level), clip, length)
     out = -np.log10(np.maximum(p0, 1e-300))
     return np.where(np.isfinite(z).any(axis=0), out, np.nan)

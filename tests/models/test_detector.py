@@ -281,6 +281,12 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
         assert np.isfinite(c.score) and 0 < c.p_value <= 1
     assert det.calibration.object is not None  # object p-values from calibration objects
     assert metrics["n_train_windows"] > 20 and metrics["objects.val_r2"] > 0.3
+    # no segment row in whole-curve mode (one window a curve; the object score answers)
+    from lcad.models.point_scores import ScanScorer
+
+    assert det.config.scoring.scan_segments and not ScanScorer.segments(det)
+    if isinstance(det.point_scorer, ScanScorer):
+        assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 1
 
 
 def _odd(curve, kind, rng):

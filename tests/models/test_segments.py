@@ -85,3 +85,15 @@ def test_segment_statistic_over_bands_with_gaps():
     assert np.isnan(s[300:320]).all() and np.isfinite(np.delete(s, np.r_[300:320])).all()
     assert np.median(s[1_005:1_035]) > np.median(s[2_005:2_035])
     assert segment_statistic(np.full((1, 5), np.nan), 4.0, 16.0).shape == (5,)
+
+
+def test_a_constant_offset_of_the_whole_series_is_not_a_segment():
+    """A reconstruction off by 0.4 sigma everywhere (a misfit of the series) leaves the
+    segment row as it leaves a series without the offset; an event on top is still found."""
+    r = _noise(4_000)
+    r[0, 2_000:2_060] += 1.0
+    plain = segment_statistic(r, 4.0, 16.0)
+    shifted = segment_statistic(r + 0.4, 4.0, 16.0)
+    assert_allclose(np.quantile(shifted, [0.5, 0.9]), np.quantile(plain, [0.5, 0.9]),
+                    atol=0.05)
+    assert np.median(shifted[2_010:2_050]) > np.quantile(shifted, 0.99)
