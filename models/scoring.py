@@ -96,9 +96,9 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     flank in it, where a centred run of 2k points would light it up.
 
     With `segments` a last row is -log10 of the posterior probability that the point is not
-    in an anomalous segment (models/segments.py: offsets and excess scatter of any length,
-    the largest scale k their mean length): a whole event's evidence, out to where the
-    residual returns to the noise.
+    in an anomalous segment (models/segments.py: offsets from the band's median and excess
+    scatter, of any length, the largest scale k their mean length): a whole event's
+    evidence, out to where the residual returns to the noise.
     """
     z = robust_z(residual)
     ok = np.isfinite(z)

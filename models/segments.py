@@ -104,8 +104,9 @@ def posterior(emission: np.ndarray, trans: np.ndarray, start: np.ndarray) -> np.
     # the backward messages weighted by the emission, g_t = e_t * beta_t, run forward in
     # reversed time with the transposed matrix; g_n = 1 makes beta_{n-1} = 1
     g = chain(emission[::-1], trans.T, np.ones(trans.shape[0]))[::-1]
-    post = alpha * g / emission
-    return post / post.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # both messages ~0: NaN, no score
+        post = alpha * g / emission
+        return post / post.sum(axis=1, keepdims=True)
 
 
 def normal_posterior(z: np.ndarray, clip: float, length: float,
