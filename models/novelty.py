@@ -336,7 +336,15 @@ def nearest_distance(q: np.ndarray, ref: np.ndarray, skip: Skip | None = None,
         d2 += np.einsum("ij,ij->i", block, block)[:, None]
         if skip is not None:
             d2[skip(slice(lo, lo + block.shape[0]))] = np.inf
-        out[lo: lo + block.shape[0]] = d2.min(axis=1)
+        # the product finds the nearest row; its distance is then taken from the difference
+        # itself, in float64: the expanded form cancels for near neighbours, and its float32
+        # rounding depends on how many rows the BLAS call got (a curve scored alone or in a
+        # batch would not get the same score)
+        best = d2.argmin(axis=1)
+        diff = block.astype(np.float64) - ref[best]
+        exact = np.einsum("ij,ij->i", diff, diff)
+        out[lo: lo + block.shape[0]] = np.where(np.isfinite(d2[np.arange(best.size), best]),
+                                                exact, np.inf)
     return np.sqrt(np.maximum(out, 0.0))
 
 
