@@ -333,7 +333,7 @@ def nearest_distance(q: np.ndarray, ref: np.ndarray, skip: Skip | None = None,
         d2 = block @ ref.T
         d2 *= -2.0
         d2 += r2
-        d2 += np.einsum("ij,ij->i", block, block)[:, None]
+        d2 += squared_norms(block)[:, None]
         if skip is not None:
             d2[skip(slice(lo, lo + block.shape[0]))] = np.inf
         # the product finds the nearest row; its distance is then taken from the difference
@@ -342,7 +342,7 @@ def nearest_distance(q: np.ndarray, ref: np.ndarray, skip: Skip | None = None,
         # batch would not get the same score)
         best = d2.argmin(axis=1)
         diff = block.astype(np.float64) - ref[best]
-        exact = np.einsum("ij,ij->i", diff, diff)
+        exact = squared_norms(diff)
         out[lo: lo + block.shape[0]] = np.where(np.isfinite(d2[np.arange(best.size), best]),
                                                 exact, np.inf)
     return np.sqrt(np.maximum(out, 0.0))

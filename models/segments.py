@@ -41,11 +41,10 @@ def log_emission_ratios(z: np.ndarray, clip: float) -> np.ndarray:
     """(n_bands, n_grid) z (NaN: no data) -> (n_states - 1, n_grid) log likelihood of each
     anomalous state over the normal one, summed over the bands with data (0 where none)."""
     ok = np.isfinite(z)
-    zc = np.clip(np.where(ok, z, 0.0), -clip, clip)
-    zc2 = np.square(zc)
+    zc = np.clip(np.where(ok, z, 0.0), -clip, clip)  # 0 where no data: adds nothing
     n_ok = ok.sum(axis=0)
     zsum = zc.sum(axis=0)
-    z2sum = np.where(ok, zc2, 0.0).sum(axis=0)
+    z2sum = np.square(zc).sum(axis=0)
     rows = []
     for a in offsets(clip):
         for mu in (a, -a):
