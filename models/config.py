@@ -139,6 +139,12 @@ class ScoringConfig(_Section):
         "scatter on the residuals, models/segments.py), so a whole event is weighed out to "
         "where the residual returns to the noise; sliding-window mode only "
         "(docs/quality.md, session 29)")
+    scan_oscillations: int = Field(
+        24, ge=0, description="the scan also tests the run of this many grid points centred "
+        "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "
+        "periods from the run's length down to just over 2 points): short oscillations and pulsations "
+        "the scatter test sees only as a little excess power; 0 turns it off; sliding-window "
+        "mode only (docs/quality.md, session 30)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],
@@ -183,6 +189,9 @@ class ScoringConfig(_Section):
                              f"'auto' or one of {sorted(POINT_SCORERS)}")
         if not self.scales or min(self.scales) < 1:
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
+        if 0 < self.scan_oscillations < 4:
+            raise ValueError("scoring.scan_oscillations is a run length: 0 (off) or at least "
+                             "4 grid points (a run of 2 or 3 holds no cycle to test)")
         if any(k < 2 for k in self.novelty_scales) or len(set(self.novelty_scales)) < len(
                 self.novelty_scales):
             raise ValueError("scoring.novelty_scales must be distinct integers >= 2 (1, the "

@@ -142,8 +142,9 @@ class WindowErrorScorer(PointScorer):
 @register_point_scorer
 class ScanScorer(PointScorer):
     """The residuals scanned at several run lengths, with `scan_flanks` on both flanks of each
-    point, with `scan_segments` for the posterior of an anomalous segment (`scan_statistics`),
-    each row's surprise calibrated on held-out data, the most surprising row kept."""
+    point, with `scan_segments` for the posterior of an anomalous segment, with
+    `scan_oscillations` for a sinusoid (`scan_statistics`), each row's surprise calibrated on
+    held-out data, the most surprising row kept."""
 
     name = "scan"
     basis = "point scores test the residuals against the noise (scan)"
@@ -155,7 +156,8 @@ class ScanScorer(PointScorer):
             ) -> np.ndarray:
         scfg = det.config.scoring
         stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
-                                 scfg.scan_cover, scfg.scan_flanks, self.segments(det))
+                                 scfg.scan_cover, scfg.scan_flanks, self.segments(det),
+                                 self.oscillations(det))
                  for p, _z, red in held_out]
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                        if any(np.isfinite(st[i]).any() for st in stats)
@@ -167,7 +169,8 @@ class ScanScorer(PointScorer):
                     ref_curve: int | None = None) -> np.ndarray:
         scfg = det.config.scoring
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
-                        scfg.scan_cover, scfg.scan_flanks, self.segments(det))
+                        scfg.scan_cover, scfg.scan_flanks, self.segments(det),
+                        self.oscillations(det))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod
@@ -175,6 +178,12 @@ class ScanScorer(PointScorer):
         """The segment row (`scan_segments`) in sliding-window mode; whole-curve mode skips
         it: a survey object's grid is one window, answered by the object score."""
         return det.config.scoring.scan_segments and det.config.preprocess.mode != "whole"
+
+    @staticmethod
+    def oscillations(det: Detector) -> int:
+        """The oscillation row's run length (`scan_oscillations`) in sliding-window mode, 0
+        in whole-curve mode (as `segments`)."""
+        return 0 if det.config.preprocess.mode == "whole" else det.config.scoring.scan_oscillations
 
     def calibration_state(self) -> dict[str, Any]:
         from dataclasses import asdict

@@ -72,10 +72,10 @@ SCAN_CLIP = 4.0
 
 
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
-                    cover: bool = False, flanks: bool = False, segments: bool = False
-                    ) -> np.ndarray:
-    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments,
-    n_grid) -log10 p.
+                    cover: bool = False, flanks: bool = False, segments: bool = False,
+                    oscillations: int = 0) -> np.ndarray:
+    """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
+    + (oscillations > 0), n_grid) -log10 p.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
@@ -99,6 +99,10 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     in an anomalous segment (models/segments.py: offsets from the band's median and excess
     scatter, of any length, the largest scale k their mean length): a whole event's
     evidence, out to where the residual returns to the noise.
+
+    With `oscillations` (a run length L > 0) a last row tests the run of L points centred on
+    each point for a sinusoid of unknown phase (`_oscillation_surprise`): the matched filter
+    of an oscillation, where the scatter test spreads the same power over every frequency.
     """
     z = robust_z(residual)
     ok = np.isfinite(z)
@@ -107,7 +111,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
     zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
-    out = np.full((len(scales) + int(flanks) + int(segments), n_grid), np.nan)
+    out = np.full((len(scales) + int(flanks) + int(segments) + int(oscillations > 0), n_grid),
+                  np.nan)
 
     by_clip: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -138,8 +143,35 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         both = _run_surprise(*ending), _run_surprise(*starting)
         out[len(scales)] = np.where(has_data, np.minimum(*both), np.nan)
     if segments:
-        out[-1] = segment_statistic(z, clip, float(k))
+        out[len(scales) + int(flanks)] = segment_statistic(z, clip, float(k))
+    if 1 < oscillations <= n_grid:
+        zs, _z2 = sums(oscillations)
+        osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
+        out[-1] = np.where(has_data, osc, np.nan)
     return out
+
+
+def _oscillation_surprise(zs: np.ndarray, n: np.ndarray, run: int) -> np.ndarray:
+    """-log10 p of the largest periodogram ordinate of the `run` points centred on each point.
+
+    At each frequency f = j / (2 run), j = 2 .. run - 1 (periods from the run's length down
+    to just above 2 points, twice as finely spaced as the run resolves, so a period between
+    two ordinates loses little power; not period 2, whose ordinate has one degree of freedom
+    and a heavier tail), the run's sum of z exp(-2 pi i f t) over its n cells with data
+    gives |sum|^2 / n, about exponential with mean 1 under white noise: the likelihood-ratio
+    test of a sinusoid of unknown phase and amplitude. The largest over the F frequencies has
+    p = 1 - (1 - exp(-x))^F if they were independent and exactly exponential (neither quite
+    holds; the calibration tables make the p-value empirical)."""
+    t = np.arange(zs.size, dtype=np.float64)
+    freqs = np.arange(2, run) / (2.0 * run)
+    best = np.zeros(zs.size)
+    for f in freqs:
+        s = _run_sums(zs * np.exp(-2j * np.pi * f * t), run)
+        np.maximum(best, np.square(s.real) + np.square(s.imag), out=best)
+    best /= np.maximum(n, 1.0)
+    with np.errstate(divide="ignore"):
+        log_p = np.log(-np.expm1(freqs.size * np.log1p(-np.exp(-best))))
+    return np.minimum(-log_p / np.log(10.0), 300.0)
 
 
 def _run_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -186,7 +218,7 @@ def _covering_max(run: np.ndarray, k: int) -> np.ndarray:
 def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
     """Sum of the k values of the run centred on each point (runs at the ends are shifted
     inside): cumulative sums differenced, edges repeated."""
-    c = np.empty(values.size + 1)
+    c = np.empty(values.size + 1, dtype=values.dtype)
     c[0] = 0.0
     np.cumsum(values, out=c[1:])
     by_start = c[k:] - c[:-k]
@@ -199,7 +231,8 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
-                flanks: bool = False, segments: bool = False) -> np.ndarray:
+                flanks: bool = False, segments: bool = False, oscillations: int = 0
+                ) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -208,7 +241,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     scale at which the data are naturally rough (outliers, red noise) weighs no more than it
     should.
     """
-    stats = scan_statistics(residual, scales, clip, cover, flanks, segments)
+    stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -285,6 +285,7 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
     from lcad.models.point_scores import ScanScorer
 
     assert det.config.scoring.scan_segments and not ScanScorer.segments(det)
+    assert det.config.scoring.scan_oscillations and not ScanScorer.oscillations(det)
     if isinstance(det.point_scorer, ScanScorer):
         assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 1
 

@@ -115,13 +115,14 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     ((_z, red),) = det._run_reduced([p])
     residual = det.point_residuals(p, red)
     tables = det.point_scorer.tables
-    # the flanks' table and the segments'
-    assert scfg.scan_flanks and scfg.scan_segments and len(tables) == len(scfg.scales) + 2
+    # the flanks' table, the segments' and the oscillations'
+    assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
+    assert len(tables) == len(scfg.scales) + 3
     grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True, flanks=True,
-                       segments=True)
+                       segments=True, oscillations=24)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
     centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, flanks=True,
-                          segments=True)
+                          segments=True, oscillations=24)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
     again = Detector.load(tmp_path / "b")
@@ -129,17 +130,19 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     assert_allclose(again.score(curves[:1]).curves[0].point_score, c.point_score)
 
 
-@pytest.mark.parametrize("missing", [("scan_flanks", "scan_segments"), ("scan_segments",)])
+@pytest.mark.parametrize("missing", [("scan_flanks", "scan_segments", "scan_oscillations"),
+                                     ("scan_segments", "scan_oscillations"),
+                                     ("scan_oscillations",)])
 def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, missing):
-    """A bundle saved before `scoring.scan_flanks` (or `scan_segments`) holds a table per
-    row it had and no key for the later ones: it loads without them and scores as before;
-    a new one keeps every row."""
+    """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`)
+    holds a table per row it had and no key for the later ones: it loads without them and
+    scores as before; a new one keeps every row."""
     import json
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
-                       scoring={"point": "scan", **dict.fromkeys(missing, False)})
-    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 2 - len(missing)
+                       scoring={"point": "scan", **dict.fromkeys(missing, 0)})
+    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(missing)
     before = det.score(curves[:2])
     det.save(tmp_path / "old")
     meta_file = tmp_path / "old" / "config.json"
@@ -154,10 +157,6 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     new = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
     new.save(tmp_path / "new")
     again = Detector.load(tmp_path / "new")
-    assert again.config.scoring.scan_flanks and again.config.scoring.scan_segments
-    assert len(again.point_scorer.tables) == len(again.config.scoring.scales) + 2
-    for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
-        assert_allclose(a.point_score, b.point_score)
-    new = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
-    new.save(tmp_path / "new")
-    assert Detector.load(tmp_path / "new").config.scoring.scan_flanks
+    scfg = again.config.scoring
+    assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
+    assert len(again.point_scorer.tables) == len(scfg.scales) + 3
