@@ -142,9 +142,9 @@ class ScoringConfig(_Section):
     scan_oscillations: int = Field(
         24, ge=0, description="the scan also tests the run of this many grid points centred "
         "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "
-        "periods from the run's length down to just over 2 points): short oscillations and pulsations "
-        "the scatter test sees only as a little excess power; 0 turns it off; sliding-window "
-        "mode only (docs/quality.md, session 30)")
+        "periods from the run's length down to just over 2 points): short oscillations and "
+        "pulsations the scatter test sees only as a little excess power; 0 turns it off; "
+        "sliding-window mode only (docs/quality.md, session 30)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],
