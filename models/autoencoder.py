@@ -8,6 +8,7 @@ Targets are `concat(values, mask, errors)` (3*D) so every loss can ignore masked
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import keras
@@ -39,6 +40,58 @@ class MaskedNoise(layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "stddev": self.stddev, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="lcad")
+class SegmentOffsets(layers.Layer):
+    """In training only: a `rate` share of the windows get a constant offset over a random
+    stretch of `min_length` or more of their `window` points (the same stretch in every
+    band), of 0.7 to 2.8 times each band's noise in the window (from its second differences),
+    either sign. The loss compares the reconstruction with the window without it, so the
+    network learns not to follow an offset its training data do not hold: on a star with
+    a large slow variation, a plateau or a bump would otherwise be reconstructed as more of
+    that variation and leave no residual to score (denoising with a structured corruption;
+    docs/quality.md, session 30)."""
+
+    def __init__(self, rate: float, window: int, min_length: int = 4,
+                 amplitude: tuple[float, float] = (0.7, 2.8), seed: int | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        self.rate = float(rate)
+        self.window = int(window)
+        self.min_length = min(int(min_length), self.window)
+        self.amplitude = (float(amplitude[0]), float(amplitude[1]))
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        if not training or self.rate == 0:
+            return inputs
+        d = ops.shape(inputs)[-1] // 2
+        w = self.window
+        values = ops.reshape(inputs[:, :d], (-1, d // w, w))
+        mask = ops.reshape(inputs[:, d:], (-1, d // w, w))
+        both = mask[..., 2:] * mask[..., 1:-1] * mask[..., :-2]
+        second = (values[..., 2:] - 2.0 * values[..., 1:-1] + values[..., :-2]) * both
+        # mean |second difference| = 2 sqrt(3 / pi) sigma for white noise
+        sigma = (ops.sum(ops.abs(second), axis=-1, keepdims=True)
+                 / ops.maximum(ops.sum(both, axis=-1, keepdims=True), 1.0)
+                 / (2.0 * math.sqrt(3.0 / math.pi)))
+        u = keras.random.uniform((ops.shape(inputs)[0], 1, 5), seed=self.seed_generator)
+        on = ops.cast(u[..., :1] < self.rate, values.dtype)
+        length = self.min_length + u[..., 1:2] * (w - self.min_length)
+        start = u[..., 2:3] * (w - length)
+        sign = ops.where(u[..., 3:4] < 0.5, -1.0, 1.0)
+        lo, hi = self.amplitude
+        t = ops.cast(ops.arange(w), values.dtype)
+        stretch = ops.cast((t >= start) & (t < start + length), values.dtype)
+        shifted = values + on * sign * (lo + u[..., 4:5] * (hi - lo)) * sigma * stretch * mask
+        return ops.concatenate([ops.reshape(shifted, (-1, d)), inputs[:, d:]], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate": self.rate, "window": self.window,
+                "min_length": self.min_length, "amplitude": list(self.amplitude),
+                "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="lcad")
@@ -137,11 +190,17 @@ def _dense_block(x: Any, units: int, cfg: ModelConfig, name: str) -> Any:
     return x
 
 
-def build_autoencoder(dim: int, cfg: ModelConfig, seed: int | None = 0) -> keras.Model:
-    """The training model; its sub-models are reachable as `encoder` and `decoder` layers."""
+def build_autoencoder(dim: int, cfg: ModelConfig, seed: int | None = 0,
+                      window: int | None = None) -> keras.Model:
+    """The training model; its sub-models are reachable as `encoder` and `decoder` layers.
+    With `window` (sliding-window mode: the points of one band in a window) and
+    `cfg.segment_offsets` > 0, training windows get synthetic offsets (`SegmentOffsets`)."""
     inp = keras.Input((2 * dim,), name="values_and_mask")
-    h = MaskedNoise(cfg.noise_std, seed=seed, name="input_noise")(inp) \
-        if cfg.variant == "denoising" else inp
+    h = inp
+    if window and cfg.segment_offsets > 0:
+        h = SegmentOffsets(cfg.segment_offsets, window, seed=seed, name="segment_offsets")(h)
+    if cfg.variant == "denoising":
+        h = MaskedNoise(cfg.noise_std, seed=seed, name="input_noise")(h)
     for i, units in enumerate(cfg.hidden):
         h = _dense_block(h, units, cfg, f"enc{i}")
     if cfg.variant == "variational":

@@ -64,6 +64,13 @@ class ModelConfig(_Section):
         "variational", description="variational by default: the KL term switches off latent "
         "dimensions the data do not need, so noise is not reconstructed (see docs/quality.md)")
     noise_std: float = Field(0.1, ge=0, description="input noise of the denoising variant")
+    segment_offsets: float = Field(
+        0.5, ge=0, le=1, description="sliding-window mode: the share of training windows "
+        "given a constant offset (0.7-2.8 times the window's noise, either sign) over a "
+        "random stretch of 4 or more points, which the network must reconstruct without; "
+        "it learns not to follow offsets its training data do not hold, so a plateau or "
+        "a bump on a star with large slow variations stays in the residual (docs/quality.md, "
+        "session 30); 0 turns it off")
     kl_weight: float = Field(0.1, ge=0, description="KL term weight of the variational variant")
     loss: Literal["mse", "mae", "huber", "bce", "chi2"] = Field(
         "chi2", description="chi2: squared residual over the flux error (or the estimated "
@@ -279,6 +286,12 @@ class DetectorConfig(_Section):
         norm = "global" if split_by == "time" else "robust"
         return self.model_copy(update={
             "preprocess": self.preprocess.model_copy(update={"normalization": norm})})
+
+    def sliding_window(self) -> int | None:
+        """A band's points in one window in sliding-window mode (what
+        `model.segment_offsets` needs); None otherwise (whole-curve mode: a survey object's
+        curve is the window; "auto" before the mode is resolved)."""
+        return self.preprocess.window if self.preprocess.mode == "sliding" else None
 
     def with_overrides(self, overrides: Iterable[str]) -> DetectorConfig:
         """Apply `section.key=value` strings (values parsed as YAML)."""

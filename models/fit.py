@@ -237,7 +237,8 @@ def fit_detector(
             f"the starting network takes {model.input_shape[-1] // 2} values a window; these "
             f"curves give {dim} (window {config.preprocess.window} x bands {pre.bands}): "
             "fine-tune on curves with the parent model's bands")
-    net = model or build_autoencoder(dim, config.model, seed=tcfg.seed)
+    window = config.sliding_window()
+    net = model or build_autoencoder(dim, config.model, seed=tcfg.seed, window=window)
     det = Detector(config, pre, net)
 
     x_tr, y_tr, skipped = window_arrays(det, splits.train, tcfg.stride)
@@ -287,7 +288,8 @@ def fit_detector(
             validation_data=validation_batches(x_va, y_va, batch, rank, world),
             epochs=tcfg.epochs, verbose=verbose, initial_epoch=initial_epoch,
             callbacks=[stop, *callbacks])
-        net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed))
+        net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed,
+                                                        window=window))
         det = Detector(config, pre, net)
     seconds = time.perf_counter() - t0
     epochs_run = max(1, len(history.history.get("loss", [])))
@@ -394,7 +396,8 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
 def warm_start(parent: Detector, freeze_encoder: bool = True) -> keras.Model:
     """A new training network with `parent`'s weights (transfer learning, `lcad finetune`):
     the encoder frozen (only the decoder learns the new data), or trainable too."""
-    net = build_autoencoder(parent.input_dim, parent.config.model, seed=parent.config.train.seed)
+    net = build_autoencoder(parent.input_dim, parent.config.model, seed=parent.config.train.seed,
+                            window=parent.config.sliding_window())
     net.set_weights(parent.model.get_weights())
     net.get_layer("encoder").trainable = not freeze_encoder
     return net

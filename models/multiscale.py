@@ -100,7 +100,8 @@ def fit_view_networks(det: Detector, train: Sequence[LightCurve],
             x_tr, y_tr = x_tr[idx[n_va:]], y_tr[idx[n_va:]]
         dim = det.input_dim
         keras.utils.set_random_seed(tcfg.seed + factor)
-        net = build_autoencoder(dim, cfg.model, seed=tcfg.seed + factor)
+        net = build_autoencoder(dim, cfg.model, seed=tcfg.seed + factor,
+                                window=cfg.sliding_window())
         batch = tcfg.batch_for(x_tr.shape[0], max(tcfg.min_batches, COARSE_MIN_BATCHES))
         steps = int(np.ceil(x_tr.shape[0] / batch))
         net.compile(optimizer=make_optimizer(tcfg, steps), loss=make_loss(dim, cfg.model),
