@@ -149,9 +149,11 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     meta = json.loads(meta_file.read_text())
     for key in missing:
         del meta["config"]["scoring"][key]
+    del meta["config"]["model"]["segment_offsets"]  # trained before the offsets: says so
     meta_file.write_text(json.dumps(meta))
     old = Detector.load(tmp_path / "old")
     assert not any(getattr(old.config.scoring, key) for key in missing)
+    assert old.config.model.segment_offsets == 0
     for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
         assert_allclose(a.point_score, b.point_score)
     new = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
@@ -160,3 +162,4 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     scfg = again.config.scoring
     assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
     assert len(again.point_scorer.tables) == len(scfg.scales) + 3
+    assert again.config.model.segment_offsets == 0.5
