@@ -146,6 +146,12 @@ class ScoringConfig(_Section):
         "scatter on the residuals, models/segments.py), so a whole event is weighed out to "
         "where the residual returns to the noise; sliding-window mode only "
         "(docs/quality.md, session 29)")
+    segment_moves: float = Field(
+        0.5, ge=0.0, le=4.0, description="in the segment row, how often an anomalous segment "
+        "moves to the next level up or down (of its offset or its scatter), in units of how "
+        "often it ends: at 0.5 a segment changes level as often as it ends, so a ramp, a "
+        "bump or a decay is followed as a staircase; 0: a segment keeps one level "
+        "(docs/quality.md, session 31)")
     scan_oscillations: int = Field(
         24, ge=0, description="the scan also tests the run of this many grid points centred "
         "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "
@@ -199,6 +205,11 @@ class ScoringConfig(_Section):
         if 0 < self.scan_oscillations < 4:
             raise ValueError("scoring.scan_oscillations is a run length: 0 (off) or at least "
                              "4 grid points (a run of 2 or 3 holds no cycle to test)")
+        if self.scan_segments and 1.0 + 2.0 * self.segment_moves > max(self.scales):
+            raise ValueError(
+                f"scoring.segment_moves {self.segment_moves} is too large for segments of mean "
+                f"length {max(self.scales)} (the largest scale): a segment would end or move "
+                f"more than once a point; use at most {(max(self.scales) - 1) / 2:g}")
         if any(k < 2 for k in self.novelty_scales) or len(set(self.novelty_scales)) < len(
                 self.novelty_scales):
             raise ValueError("scoring.novelty_scales must be distinct integers >= 2 (1, the "

@@ -975,7 +975,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     """A bundle's config with the defaults it was calibrated under where a later lcad
     changed them: novelty was spread to points by the largest before `novelty_spread`, and
     the scan had no flanks before `scan_flanks`, no segment row before `scan_segments` and
-    no oscillation row before `scan_oscillations` (its calibration holds a table per row);
+    no oscillation row before `scan_oscillations` (its calibration holds a table per row),
+    and its segments kept one level before `segment_moves`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -983,6 +984,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_flanks", False)
     scoring.setdefault("scan_segments", False)
     scoring.setdefault("scan_oscillations", 0)
+    scoring.setdefault("segment_moves", 0.0)
     model = dict(config.get("model", {}))
     model.setdefault("segment_offsets", 0.0)
     return {**config, "scoring": scoring, "model": model}

@@ -157,7 +157,7 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                                 self.oscillations(det))
+                                 self.oscillations(det), scfg.segment_moves)
                  for p, _z, red in held_out]
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
                        if any(np.isfinite(st[i]).any() for st in stats)
@@ -170,7 +170,7 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
                         scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                        self.oscillations(det))
+                        self.oscillations(det), scfg.segment_moves)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from lcad.models.segments import segment_statistic
+from lcad.models.segments import LEVEL_MOVE, segment_statistic
 
 N_QUANTILES = 2001
 
@@ -73,7 +73,7 @@ SCAN_CLIP = 4.0
 
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                     cover: bool = False, flanks: bool = False, segments: bool = False,
-                    oscillations: int = 0) -> np.ndarray:
+                    oscillations: int = 0, segment_moves: float = LEVEL_MOVE) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
     + (oscillations > 0), n_grid) -log10 p.
 
@@ -97,7 +97,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
 
     With `segments` a last row is -log10 of the posterior probability that the point is not
     in an anomalous segment (models/segments.py: offsets from the band's median and excess
-    scatter, of any length, the largest scale k their mean length): a whole event's
+    scatter, of any length, the largest scale k their mean length; a segment moves to the
+    next level up or down at `segment_moves` times the rate it ends): a whole event's
     evidence, out to where the residual returns to the noise.
 
     With `oscillations` (a run length L > 0) a last row tests the run of L points centred on
@@ -143,7 +144,7 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         both = _run_surprise(*ending), _run_surprise(*starting)
         out[len(scales)] = np.where(has_data, np.minimum(*both), np.nan)
     if segments:
-        out[len(scales) + int(flanks)] = segment_statistic(z, clip, float(k))
+        out[len(scales) + int(flanks)] = segment_statistic(z, clip, float(k), segment_moves)
     if 1 < oscillations <= n_grid:
         zs, _z2 = sums(oscillations)
         osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
@@ -231,8 +232,8 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
-                flanks: bool = False, segments: bool = False, oscillations: int = 0
-                ) -> np.ndarray:
+                flanks: bool = False, segments: bool = False, oscillations: int = 0,
+                segment_moves: float = LEVEL_MOVE) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -241,7 +242,8 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     scale at which the data are naturally rough (outliers, red noise) weighs no more than it
     should.
     """
-    stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations)
+    stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations,
+                            segment_moves)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -4,7 +4,11 @@ A hidden Markov model on the residuals' z-scores (models/scoring.py `robust_z`):
 state (white noise, z ~ N(0, 1)) and anomalous states it enters at a small rate and leaves
 after `length` points on average. Each anomalous state is an offset of the mean (half a sigma
 doubling up to the scan's clip, either sign: dips, flares, plateaus, ramps) or a larger
-scatter (sd sqrt(2) doubling to 2 sqrt(2): oscillations, bursts of noise). The forward-backward
+scatter (sd sqrt(2) doubling to 2 sqrt(2): oscillations, bursts of noise). The offsets of one
+sign, and the scatters, are each a ladder: a segment may move to the next rung up or down as
+often as it ends (`LEVEL_MOVE`), so an event whose level changes (a ramp, a bump's rise and
+fall, a decay) is followed as a staircase instead of being cut into separate segments with
+the noise between them. The forward-backward
 posterior of the normal state at a point weighs every segmentation of the series that could
 explain it: inside an event the evidence of the whole event counts, at the event's weak ends
 as far as the residual has not returned to the noise, beside it only as far as the
@@ -26,6 +30,10 @@ import numpy as np
 
 SEGMENT_RATE = 1e-3  # prior rate per grid point of entering an anomalous segment
 SCATTERS = (math.sqrt(2.0), 2.0, 2.0 * math.sqrt(2.0))
+# the rate of moving to each neighbouring rung of a ladder, in units of the rate of ending: at
+# 0.5 a segment with two neighbours changes level as often as it ends (docs/quality.md,
+# session 31)
+LEVEL_MOVE = 0.5
 
 
 def offsets(clip: float) -> list[float]:
@@ -54,15 +62,32 @@ def log_emission_ratios(z: np.ndarray, clip: float) -> np.ndarray:
     return np.asarray(rows)
 
 
-def transition_matrix(n_anomalous: int, length: float, rate: float = SEGMENT_RATE
-                      ) -> np.ndarray:
-    """Normal (state 0) enters each anomalous state at rate / K; an anomalous state stays
-    with 1 - 1 / length and returns to normal otherwise (never to another anomalous state)."""
-    a = np.zeros((n_anomalous + 1, n_anomalous + 1))
+def ladders(clip: float) -> list[list[int]]:
+    """The anomalous states (numbered from 1, in `log_emission_ratios`' order) as ladders of
+    levels: the positive offsets, the negative offsets, the scatters, each rung by rung."""
+    k = len(offsets(clip))
+    return [[1 + 2 * i for i in range(k)], [2 + 2 * i for i in range(k)],
+            [1 + 2 * k + i for i in range(len(SCATTERS))]]
+
+
+def transition_matrix(rungs: int | list[list[int]], length: float, rate: float = SEGMENT_RATE,
+                      move: float = LEVEL_MOVE) -> np.ndarray:
+    """Normal (state 0) enters each of the K anomalous states at rate / K; an anomalous state
+    returns to normal with 1 / length, moves to each neighbouring rung of its ladder with
+    move / length, and stays otherwise. `rungs`: the ladders (`ladders`), or K states that
+    are each a ladder of one (no moves)."""
+    lads = [[s] for s in range(1, rungs + 1)] if isinstance(rungs, int) else rungs
+    n = 1 + sum(len(lad) for lad in lads)
+    a = np.zeros((n, n))
     a[0, 0] = 1.0 - rate
-    a[0, 1:] = rate / n_anomalous
-    a[1:, 0] = 1.0 / length
-    a[np.arange(1, n_anomalous + 1), np.arange(1, n_anomalous + 1)] = 1.0 - 1.0 / length
+    a[0, 1:] = rate / (n - 1)
+    for lad in lads:
+        for i, s in enumerate(lad):
+            a[s, 0] = 1.0 / length
+            for j in (i - 1, i + 1):
+                if 0 <= j < len(lad):
+                    a[s, lad[j]] = move / length
+            a[s, s] = 1.0 - a[s].sum()
     return a
 
 
@@ -109,7 +134,7 @@ def posterior(emission: np.ndarray, trans: np.ndarray, start: np.ndarray) -> np.
 
 
 def normal_posterior(z: np.ndarray, clip: float, length: float,
-                     rate: float = SEGMENT_RATE) -> np.ndarray:
+                     rate: float = SEGMENT_RATE, move: float = LEVEL_MOVE) -> np.ndarray:
     """(n_bands, n_grid) z-scores -> (n_grid,) posterior probability that each point is in
     the normal state, given the whole series."""
     lr = log_emission_ratios(z, clip)
@@ -118,10 +143,12 @@ def normal_posterior(z: np.ndarray, clip: float, length: float,
     emission[:, 1:] = np.exp(np.clip(lr.T, -50.0, 50.0))
     start = np.zeros(k + 1)
     start[0] = 1.0
-    return posterior(emission, transition_matrix(k, length, rate), start)[:, 0]
+    return posterior(emission, transition_matrix(ladders(clip), length, rate, move),
+                     start)[:, 0]
 
 
-def segment_statistic(z: np.ndarray, clip: float, length: float) -> np.ndarray:
+def segment_statistic(z: np.ndarray, clip: float, length: float, move: float = LEVEL_MOVE
+                      ) -> np.ndarray:
     """-log10 of the posterior probability that each point is normal; NaN without data.
 
     Offsets are measured from each band's median z: a reconstruction that is off by a
@@ -130,6 +157,6 @@ def segment_statistic(z: np.ndarray, clip: float, length: float) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a band without data: all NaN
         level = np.nanmedian(z, axis=1, keepdims=True)
-    p0 = normal_posterior(z - np.nan_to_num(level), clip, length)
+    p0 = normal_posterior(z - np.nan_to_num(level), clip, length, move=move)
     out = -np.log10(np.maximum(p0, 1e-300))
     return np.where(np.isfinite(z).any(axis=0), out, np.nan)

@@ -130,19 +130,23 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     assert_allclose(again.score(curves[:1]).curves[0].point_score, c.point_score)
 
 
-@pytest.mark.parametrize("missing", [("scan_flanks", "scan_segments", "scan_oscillations"),
-                                     ("scan_segments", "scan_oscillations"),
-                                     ("scan_oscillations",)])
+@pytest.mark.parametrize("missing", [
+    ("scan_flanks", "scan_segments", "scan_oscillations", "segment_moves"),
+    ("scan_segments", "scan_oscillations", "segment_moves"),
+    ("scan_oscillations", "segment_moves"),
+    ("segment_moves",)])
 def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, missing):
     """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`)
     holds a table per row it had and no key for the later ones: it loads without them and
-    scores as before; a new one keeps every row."""
+    scores as before; one saved before `segment_moves` keeps segments of one level, as its
+    segment row was calibrated; a new one keeps every row."""
     import json
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
                        scoring={"point": "scan", **dict.fromkeys(missing, 0)})
-    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(missing)
+    rows = [key for key in missing if key != "segment_moves"]
+    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(rows)
     before = det.score(curves[:2])
     det.save(tmp_path / "old")
     meta_file = tmp_path / "old" / "config.json"
@@ -161,5 +165,6 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     again = Detector.load(tmp_path / "new")
     scfg = again.config.scoring
     assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
+    assert scfg.segment_moves == 0.5
     assert len(again.point_scorer.tables) == len(scfg.scales) + 3
     assert again.config.model.segment_offsets == 0.5

@@ -253,3 +253,19 @@ def test_scan_oscillation_run_is_validated():
         DetectorConfig.from_dict({"scoring": {"scan_oscillations": 3}})
     assert DetectorConfig.from_dict({"scoring": {"scan_oscillations": 0}}).scoring \
         .scan_oscillations == 0
+
+
+def test_segment_moves_too_large_for_the_segment_length_are_refused():
+    """A segment of mean length 4 (scales up to 4) that moved a level at 2 times the rate it
+    ends would leave its level more than once a point: refused with the largest it takes."""
+    import pytest
+
+    from lcad.models.config import DetectorConfig
+    from lcad.models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"segment_moves 2.0 is too large .* at most 1.5"):
+        DetectorConfig.from_dict({"scoring": {"scales": [1, 4], "segment_moves": 2.0}})
+    ok = DetectorConfig.from_dict({"scoring": {"scales": [1, 4], "segment_moves": 1.5}})
+    assert ok.scoring.segment_moves == 1.5
+    off = DetectorConfig.from_dict({"scoring": {"scales": [1], "scan_segments": False}})
+    assert off.scoring.segment_moves == 0.5  # no segment row: nothing to refuse

@@ -7,7 +7,13 @@ import pytest
 from numpy.testing import assert_allclose
 
 from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
-from lcad.models.segments import chain, posterior, segment_statistic, transition_matrix
+from lcad.models.segments import (
+    chain,
+    ladders,
+    posterior,
+    segment_statistic,
+    transition_matrix,
+)
 
 
 def _noise(n=20_000, seed=0):
@@ -97,3 +103,46 @@ def test_a_constant_offset_of_the_whole_series_is_not_a_segment():
     assert_allclose(np.quantile(shifted, [0.5, 0.9]), np.quantile(plain, [0.5, 0.9]),
                     atol=0.05)
     assert np.median(shifted[2_010:2_050]) > np.quantile(shifted, 0.99)
+
+
+def test_a_segment_moves_only_to_the_neighbouring_levels_of_its_ladder():
+    """Rows are probabilities; from a rung a segment ends at 1 / length, moves to each
+    neighbouring rung of its own ladder at move / length and nowhere else; K separate
+    states (an int) keep one level."""
+    lads = ladders(4.0)  # offsets 0.5, 1, 2, 4 of each sign, 3 scatters
+    assert lads == [[1, 3, 5, 7], [2, 4, 6, 8], [9, 10, 11]]
+    a = transition_matrix(lads, 16.0, 1e-3, 0.5)
+    assert_allclose(a.sum(axis=1), 1.0)
+    assert_allclose(a[0, 1:], 1e-3 / 11)
+    assert_allclose(a[1:, 0], 1 / 16)
+    assert_allclose(a[3, [1, 5]], 0.5 / 16)  # +1 sigma: to +0.5 and +2 sigma
+    assert_allclose(a[3, 3], 1 - 2 / 16)
+    assert_allclose(np.delete(a[3], [0, 1, 3, 5]), 0.0)  # never to the other sign or a scatter
+    assert_allclose(a[7, 5], 0.5 / 16) and a[7, 7] == pytest.approx(1 - 1.5 / 16)  # top rung
+    plain = transition_matrix(11, 16.0, 1e-3)
+    assert_allclose(transition_matrix(lads, 16.0, 1e-3, 0.0), plain)
+    assert_allclose(np.diag(plain)[1:], 1 - 1 / 16)
+
+
+def test_a_segment_that_changes_level_follows_a_ramp_without_holes():
+    """98 ramps from 0 to 1.5 sigma over 150 points in noise: segments that may step a level
+    up follow each ramp further back to its start, and leave far fewer holes in its stronger
+    part (where segments of one level end and restart with the noise between them); the
+    points just before a ramp stay at the noise's rate either way."""
+    r = _noise(100_000, seed=7)
+    starts = np.arange(1_000, 99_000, 1_000)
+    for a in starts:
+        r[0, a: a + 150] += np.linspace(0.0, 1.5, 150)
+    found, holes, beside = {}, {}, {}
+    for move in (0.0, 0.5):
+        table = EmpiricalDistribution.fit(segment_statistic(_noise(seed=1), 4.0, 16.0, move))
+        background = np.quantile(table.surprise(segment_statistic(
+            _noise(seed=2), 4.0, 16.0, move)), 0.999)
+        above = table.surprise(segment_statistic(r, 4.0, 16.0, move)) > background
+        ramps = np.stack([above[a: a + 150] for a in starts])
+        found[move], holes[move] = ramps.mean(), 1.0 - ramps[:, 50:].mean()
+        beside[move] = np.mean([above[a - 40: a - 10].mean() for a in starts])
+    # measured: found 0.614 -> 0.695, holes 0.110 -> 0.046, beside 0.000 both
+    assert found[0.5] > found[0.0] + 0.05
+    assert holes[0.5] < 0.6 * holes[0.0]
+    assert max(beside.values()) < 0.01
