@@ -7,7 +7,7 @@ recalibrates the point score on that detector and scores the test part, so the v
 their networks and differ in the score alone. The families (NAB artificial, NAB real, the
 synthetic discords) are left out one at a time: the variant with the best mean PR-AUC on the
 other two is judged on the one left out. Kepler is not here: its held-out residuals are white,
-`auto` keeps the residual scan, and novelty's parts do not enter (docs/quality.md, session 17).
+`auto` keeps the residual scan, and novelty's parts do not enter (docs/quality-log.md, session 17).
 
     .venv/bin/python -m bench.views            # ~12 min on 2 cores; bench/results/views.{json,txt}
     .venv/bin/python -m bench.views report     # the tables again from the JSON

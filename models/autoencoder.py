@@ -51,7 +51,7 @@ class SegmentOffsets(layers.Layer):
     network learns not to follow an offset its training data do not hold: on a star with
     a large slow variation, a plateau or a bump would otherwise be reconstructed as more of
     that variation and leave no residual to score (denoising with a structured corruption;
-    docs/quality.md, session 30)."""
+    docs/quality-log.md, session 30)."""
 
     def __init__(self, rate: float, window: int, min_length: int = 4,
                  amplitude: tuple[float, float] = (0.7, 2.8), seed: int | None = None,

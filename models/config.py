@@ -62,14 +62,14 @@ class ModelConfig(_Section):
     initializer: Literal["glorot", "he"] = "glorot"
     variant: Literal["plain", "variational", "denoising"] = Field(
         "variational", description="variational by default: the KL term switches off latent "
-        "dimensions the data do not need, so noise is not reconstructed (see docs/quality.md)")
+        "dimensions the data do not need, so noise is not reconstructed (see docs/quality-log.md)")
     noise_std: float = Field(0.1, ge=0, description="input noise of the denoising variant")
     segment_offsets: float = Field(
         0.5, ge=0, le=1, description="sliding-window mode: the share of training windows "
         "given a constant offset (0.7-2.8 times the window's noise, either sign) over a "
         "random stretch of 4 or more points, which the network must reconstruct without; "
         "it learns not to follow offsets its training data do not hold, so a plateau or "
-        "a bump on a star with large slow variations stays in the residual (docs/quality.md, "
+        "a bump on a star with large slow variations stays in the residual (docs/quality-log.md, "
         "session 30); 0 turns it off")
     kl_weight: float = Field(0.1, ge=0, description="KL term weight of the variational variant")
     loss: Literal["mse", "mae", "huber", "bce", "chi2"] = Field(
@@ -99,7 +99,7 @@ class TrainConfig(_Section):
         "min_batches x batch_size is cut into smaller batches (never under 16 windows). One "
         "series' training part of a few hundred windows makes one update an epoch at 1; at "
         "16 the network reconstructs far more of NAB and the discords, but `auto` then picks "
-        "the scan on half the discords and they are found less often (docs/quality.md, "
+        "the scan on half the discords and they are found less often (docs/quality-log.md, "
         "session 18): 1 stays the default until that rule is decided again")
     patience: int = Field(5, ge=1, description="early stopping patience, in epochs")
     min_delta: float = Field(
@@ -139,25 +139,25 @@ class ScoringConfig(_Section):
         True, description="the scan also tests each point's two flanks, the runs of the "
         "largest scale that end and start at it, and keeps the less surprising: a point "
         "inside an event longer than twice that scale gets the evidence of both, a point "
-        "beside an event at most one's (docs/quality.md, session 28)")
+        "beside an event at most one's (docs/quality-log.md, session 28)")
     scan_segments: bool = Field(
         True, description="the scan also scores each point by the posterior probability "
         "that it lies in an anomalous segment (a hidden Markov model of offsets and excess "
         "scatter on the residuals, models/segments.py), so a whole event is weighed out to "
         "where the residual returns to the noise; sliding-window mode only "
-        "(docs/quality.md, session 29)")
+        "(docs/quality-log.md, session 29)")
     segment_moves: float = Field(
         0.5, ge=0.0, le=4.0, description="in the segment row, how often an anomalous segment "
         "moves to the next level up or down (of its offset or its scatter), in units of how "
         "often it ends: at 0.5 a segment changes level as often as it ends, so a ramp, a "
         "bump or a decay is followed as a staircase; 0: a segment keeps one level "
-        "(docs/quality.md, session 31)")
+        "(docs/quality-log.md, session 31)")
     scan_oscillations: int = Field(
         24, ge=0, description="the scan also tests the run of this many grid points centred "
         "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "
         "periods from the run's length down to just over 2 points): short oscillations and "
         "pulsations the scatter test sees only as a little excess power; 0 turns it off; "
-        "sliding-window mode only (docs/quality.md, session 30)")
+        "sliding-window mode only (docs/quality-log.md, session 30)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],
@@ -176,7 +176,7 @@ class ScoringConfig(_Section):
         "mean", description="how a window's novelty becomes its points': the mean (default), "
         "largest or smallest over the windows covering a point (max spreads an event's "
         "novelty over a window either side of it; min keeps it to the points every covering "
-        "window sees). Mean was chosen left one family out of six (docs/quality.md, session "
+        "window sees). Mean was chosen left one family out of six (docs/quality-log.md, session "
         "18)")
     coarse_networks: bool = Field(
         False, description="train an autoencoder on each coarser novelty view "
@@ -191,7 +191,7 @@ class ScoringConfig(_Section):
         "largest over the runs containing it), not only the run's centre: whole events "
         "score high (Kepler VUS-PR 0.40 -> 0.53) but so do the neighbours of the stars' "
         "own outliers, which raises the false-alarm threshold (event recall at 1 % 0.82 -> "
-        "0.68): off by default (docs/quality.md, session 15)")
+        "0.68): off by default (docs/quality-log.md, session 15)")
 
     @model_validator(mode="after")
     def _scales(self) -> ScoringConfig:
@@ -240,7 +240,7 @@ class ObjectConfig(_Section):
         True, description="in whole-curve mode, the object score, p-value and embedding come "
         "from this model (features + autoencoder + Isolation Forest and nearest neighbours); "
         "false: from the resampled grid's reconstruction error (at chance on survey objects, "
-        "docs/quality.md)")
+        "docs/quality-log.md)")
     periods: bool = Field(
         True, description="Lomb-Scargle period and power per band among the features "
         "(+0.04 ROC-AUC on the RR Lyrae tasks; most of the time per object)")

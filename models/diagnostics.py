@@ -1,7 +1,8 @@
 """Did the autoencoder learn anything? Held-out reconstruction R^2, its noise ceiling, and the
-number of active latent units, measured on the validation windows after training.
+number of active latent units, measured after training on the held-out windows (the
+validation and calibration parts: `fit._held_out_windows`).
 
-- `recon_r2`: 1 - SSE / SST over the valid cells of the validation windows (normalised flux;
+- `recon_r2`: 1 - SSE / SST over the valid cells of the held-out windows (normalised flux;
   SST around their overall mean). A constant reconstruction scores <= 0.
 - `recon_r2_ceiling`: 1 - (noise variance) / (variance): the share of the variance that is
   not white noise (noise from neighbouring cells' differences), i.e. the best R^2 a model

@@ -35,7 +35,7 @@ WAVELENGTH_ORDER = "ugrizy"
 # Lomb-Scargle search: periods from `MIN_PERIOD` days to the span. A coarse regular grid
 # (OVERSAMPLE frequencies a peak width 1 / span, at most N_FREQUENCIES), then its highest
 # peaks (CANDIDATES[search]) searched again REFINE_STEPS times finer with the generalised
-# Lomb-Scargle power (`best_periods`, docs/quality.md sessions 19-20: on SDSS RR Lyrae what
+# Lomb-Scargle power (`best_periods`, docs/quality-log.md sessions 19-20: on SDSS RR Lyrae what
 # an exhaustive search at 5 a peak width finds, at the cost of the old 20,000-frequency grid)
 MIN_PERIOD = 0.1
 N_FREQUENCIES = 20_000

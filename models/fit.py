@@ -119,6 +119,24 @@ def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurv
                    f"held-out calibration")
 
 
+def _held_out_windows(det: Detector, x_va: np.ndarray, y_va: np.ndarray,
+                      cal_curves: Sequence[LightCurve], cal_fallback: str | None, stride: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Every held-out window the network's diagnostics can use: the validation windows and
+    the calibration windows (a short series' validation part alone can be a few hours of a
+    daily cycle, whose R^2 says little about the series). A calibration that fell back to
+    the validation and calibration parts together is those windows already; one that fell
+    back to the training data is not held out, and the validation windows stay alone."""
+    if cal_fallback is not None and "training data" in cal_fallback:
+        return x_va, y_va
+    x_cal, y_cal, _ = window_arrays(det, cal_curves, stride)
+    if x_cal.shape[0] == 0:
+        return x_va, y_va
+    if cal_fallback is not None:  # the calibration curves hold the validation part
+        return x_cal, y_cal
+    return np.concatenate([x_va, x_cal]), np.concatenate([y_va, y_cal])
+
+
 MIN_WHOLE_WINDOW = 8
 MIN_SLIDING_WINDOWS = 4  # windows a typical curve's grid must span to be cut into windows
 
@@ -299,7 +317,8 @@ def fit_detector(
     # window of the whole curves (across the split boundaries too), calibrated by self-join
     reference = [c for c in ([*splits.train, *splits.validation] if splits.by == "object"
                              else curves) if c.mask.any()]
-    learned = diagnostics.measure(*det.predict_arrays(x_va), y_va,
+    x_ho, y_ho = _held_out_windows(det, x_va, y_va, cal_curves, cal_fallback, tcfg.stride)
+    learned = diagnostics.measure(*det.predict_arrays(x_ho), y_ho,
                                   config.model.variant == "variational")
     det.calibrate(cal_curves, reference)
     view_metrics, view_learned = _view_networks(det, splits, cal_curves, reference, verbose)

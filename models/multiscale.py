@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 MIN_COARSE_WINDOWS = 16  # fewer training windows in a view: it gets no network
 # updates an epoch makes at least: a view has a quarter of the windows' training windows, a
 # few dozen on one NAB series; at one update an epoch its network learned R^2 0.80 of NAB's
-# daily cycles, at 16 0.90 (bench.views, docs/quality.md session 18)
+# daily cycles, at 16 0.90 (bench.views, docs/quality-log.md session 18)
 COARSE_MIN_BATCHES = 16
 
 

@@ -23,10 +23,10 @@ smoothness, period and its power, colours (`models/features.py`). Here:
      usual value, scikit-learn's default) or a tenth of the reference rows, whichever is
      larger (`neighbour_count`): LOF's MinPts must exceed the size of a group still to be
      called outlying, so a fixed K lets a rare kind with more than K members in a large
-     catalogue hide among its own (docs/quality.md, session 27; a tenth is PyOD's default
+     catalogue hide among its own (docs/quality-log.md, session 27; a tenth is PyOD's default
      contamination).
    On 22 dev task set-ups, against features + Isolation Forest, the forest alone is at worst
-   0.090 ROC-AUC behind, the neighbours alone 0.164, their sum 0.028 (docs/quality.md,
+   0.090 ROC-AUC behind, the neighbours alone 0.164, their sum 0.028 (docs/quality-log.md,
    "Session 26"); the sum gives up the forest's lead on a large clustered minority.
 
 P-values come from the scores of held-out calibration objects (`Calibration.object`). The

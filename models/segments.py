@@ -31,7 +31,7 @@ import numpy as np
 SEGMENT_RATE = 1e-3  # prior rate per grid point of entering an anomalous segment
 SCATTERS = (math.sqrt(2.0), 2.0, 2.0 * math.sqrt(2.0))
 # the rate of moving to each neighbouring rung of a ladder, in units of the rate of ending: at
-# 0.5 a segment with two neighbours changes level as often as it ends (docs/quality.md,
+# 0.5 a segment with two neighbours changes level as often as it ends (docs/quality-log.md,
 # session 31)
 LEVEL_MOVE = 0.5
 

@@ -37,7 +37,7 @@ def test_the_local_part_finds_a_small_group_between_large_ones() -> None:
     """Blazars (10) among AGN, supernovae and dwarf novae (60 each): a group between the
     others in feature space, where a forest cuts through the gap it sits in. Measured on
     this draw and split: the forest alone 0.71 ROC-AUC, the local score 0.89, their sum (the
-    object score) 0.82 (docs/quality.md, session 26). The score is the forest's plus the
+    object score) 0.82 (docs/quality-log.md, session 26). The score is the forest's plus the
     local one, each in the training objects' robust units."""
     from bench.objects import transients_task
 

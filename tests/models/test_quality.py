@@ -1,11 +1,11 @@
 """Quality regression on a small real slice: the shipped defaults must keep finding injected
 dips, flares and oscillations in Kepler light curves, and keep beating Isolation Forest.
 
-Measured on this slice when the defaults were set (bench/quality.py, docs/quality.md):
-lcad mean point PR-AUC 0.590, event recall at 1% false alarms 0.750; Isolation Forest on the
-same windows 0.437 / 0.271. With the scan's oscillation row (session 30) 0.659 / 0.750, and
-0.623 / 0.750 recalibrated without it (oscillation recall 0.56 against 0.44). The floors
-below leave room for run-to-run noise only.
+Measured on this slice when the defaults were set (bench/quality.py; docs/quality.md,
+"Regression guards"): lcad mean point PR-AUC 0.590, event recall at 1% false alarms 0.750;
+Isolation Forest on the same windows 0.437 / 0.271. With the scan's oscillation row (session
+30) 0.659 / 0.750, and 0.623 / 0.750 recalibrated without it (oscillation recall 0.56 against
+0.44). The floors below leave room for run-to-run noise only.
 """
 
 import pytest
@@ -49,7 +49,7 @@ def test_default_config_keeps_its_measured_quality_on_a_kepler_slice():
     assert lcad["mean_pr_auc"] > iso["mean_pr_auc"] + 0.1, (lcad, iso)
     assert lcad["event_recall"] > iso["event_recall"], (lcad, iso)
     # series by series; the range-aware VUS-PR is reported (Isolation Forest is ahead on it
-    # with the default centred scan: docs/quality.md, session 15)
+    # with the default centred scan: docs/quality-log.md, session 15)
     assert 0 < lcad["mean_vus_pr"] < 1 and 0 < iso["mean_vus_pr"] < 1
     spread = q.spread_table({"methods": {"lcad": lcad, "isolation_forest": iso}})
     row = next(line for line in spread.splitlines() if line.startswith("| isolation_forest |"))
@@ -83,7 +83,7 @@ def test_a_rotating_star_keeps_the_scan_and_its_network_learns_the_rotation():
     """A spotted, rotating star (bench/quality.py --suite kepler-var: a 1-4 day rotation of
     5-20 sigma on a Kepler star, events injected at the quiet star's sigma). The network
     reconstructs the rotation, the residuals are white, so `auto` keeps the scan, which
-    finds the events; novelty scored PR-AUC 0.04 on these stars (docs/quality.md, session
+    finds the events; novelty scored PR-AUC 0.04 on these stars (docs/quality-log.md, session
     18)."""
     shared_data("kepler")
     from bench import quality as q
@@ -141,7 +141,7 @@ def test_a_network_trained_against_synthetic_offsets_leaves_long_events_in_the_r
     reconstruct windows without synthetic offsets (`model.segment_offsets`, default), it
     leaves them in the residual. Measured on this slice (2 stars, 32 events): PR-AUC 0.398
     / recall 0.562 against 0.359 / 0.469 without; on the whole suite 0.543 / 0.650 against
-    0.405 / 0.529 (docs/quality.md, session 30)."""
+    0.405 / 0.529 (docs/quality-log.md, session 30)."""
     shared_data("kepler")
     from bench import quality as q
     from lcad.models.config import DetectorConfig

@@ -54,7 +54,7 @@ def test_the_kinds_differ_where_the_generator_says() -> None:
 
 def test_the_object_model_finds_dwarf_novae_among_other_transients() -> None:
     """A regression floor: outbursting CVs are the easy kind (features + Isolation Forest and
-    lcad 0.95-0.96 ROC-AUC over 5 draws, docs/quality.md session 25)."""
+    lcad 0.95-0.96 ROC-AUC over 5 draws, docs/quality-log.md session 25)."""
     from bench.objects import transients_task
 
     curves, y = transients_task(0, "cv")
