@@ -3,8 +3,9 @@ one part taken out at a time, the same networks and splits.
 
 Every series gets one model trained with the defaults (as `bench.combine`). Its default
 score ("auto": the residual scan or novelty, whichever the rule picks) is then recalibrated
-with one part removed and the test part scored again; a part of the scan changes only the
-series whose default is the scan, a part of novelty only those whose default is novelty.
+with one part removed (or, for an option that is off, added) and the test part scored
+again; a part of the scan changes only the series whose default is the scan, a part of
+novelty only those whose default is novelty.
 Two rows retrain: the network without synthetic offsets (`model.segment_offsets` 0), and
 the one that replaces the network altogether.
 
@@ -38,7 +39,7 @@ RESULTS = ROOT / "bench" / "results"
 DEFAULT = "defaults"
 # name -> (the point score it applies to, the scoring overrides that remove the part)
 SCAN_PARTS: dict[str, dict[str, Any]] = {
-    "scan: no flank test": {"scan_flanks": False},
+    "scan: the flank test added (off by default)": {"scan_flanks": True},
     "scan: no segment row": {"scan_segments": False},
     "scan: segments keep one level": {"segment_moves": 0.0},
     "scan: no oscillation row": {"scan_oscillations": 0},

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--encoder", choices=["frozen", "tuned"], default="tuned",
                    help="tuned (default): every weight trains, at the parent's learning rate "
                    "x --lr-scale; frozen: only the decoder learns the new data (measured in "
-                   "docs/quality.md: tuned was level or better on 5 of 6 held-out series)")
+                   "docs/quality-log.md: tuned was level or better on 5 of 6 held-out series)")
     f.add_argument("--lr-scale", type=float, default=0.1,
                    help="learning-rate factor when the encoder is tuned (default 0.1)")
     f.add_argument("--epochs", type=_at_least(1), default=None,

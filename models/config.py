@@ -136,10 +136,12 @@ class ScoringConfig(_Section):
         description="run lengths (grid points) the scan tests for offsets and excess scatter",
     )
     scan_flanks: bool = Field(
-        True, description="the scan also tests each point's two flanks, the runs of the "
+        False, description="the scan also tests each point's two flanks, the runs of the "
         "largest scale that end and start at it, and keeps the less surprising: a point "
         "inside an event longer than twice that scale gets the evidence of both, a point "
-        "beside an event at most one's (docs/quality-log.md, session 28)")
+        "beside an event at most one's (docs/quality-log.md, session 28). Off by default "
+        "since session 31: with the segment row weighing whole events, the flanks added "
+        "nothing on any Kepler family and cost the short-event ones")
     scan_segments: bool = Field(
         True, description="the scan also scores each point by the posterior probability "
         "that it lies in an anomalous segment (a hidden Markov model of offsets and excess "

@@ -287,7 +287,8 @@ def test_whole_curve_mode_on_real_multiband_rr_lyrae():
     assert det.config.scoring.scan_segments and not ScanScorer.segments(det)
     assert det.config.scoring.scan_oscillations and not ScanScorer.oscillations(det)
     if isinstance(det.point_scorer, ScanScorer):
-        assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 1
+        assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + int(
+            det.config.scoring.scan_flanks)
 
 
 def _odd(curve, kind, rng):

@@ -115,13 +115,13 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     ((_z, red),) = det._run_reduced([p])
     residual = det.point_residuals(p, red)
     tables = det.point_scorer.tables
-    # the flanks' table, the segments' and the oscillations'
-    assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
-    assert len(tables) == len(scfg.scales) + 3
-    grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True, flanks=True,
+    # the segments' table and the oscillations' (no flanks: off by default)
+    assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
+    assert len(tables) == len(scfg.scales) + 2
+    grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True,
                        segments=True, oscillations=24)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
-    centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, flanks=True,
+    centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables,
                           segments=True, oscillations=24)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
@@ -139,12 +139,14 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`)
     holds a table per row it had and no key for the later ones: it loads without them and
     scores as before; one saved before `segment_moves` keeps segments of one level, as its
-    segment row was calibrated; a new one keeps every row."""
+    segment row was calibrated; one saved while the flanks were on by default (sessions
+    28-30) keeps them; a new one has every row but the flanks."""
     import json
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
-                       scoring={"point": "scan", **dict.fromkeys(missing, 0)})
+                       scoring={"point": "scan", "scan_flanks": True,
+                                **dict.fromkeys(missing, 0)})
     rows = [key for key in missing if key != "segment_moves"]
     assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(rows)
     before = det.score(curves[:2])
@@ -157,6 +159,7 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     meta_file.write_text(json.dumps(meta))
     old = Detector.load(tmp_path / "old")
     assert not any(getattr(old.config.scoring, key) for key in missing)
+    assert old.config.scoring.scan_flanks == ("scan_flanks" not in missing)
     assert old.config.model.segment_offsets == 0
     for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
         assert_allclose(a.point_score, b.point_score)
@@ -164,7 +167,7 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     new.save(tmp_path / "new")
     again = Detector.load(tmp_path / "new")
     scfg = again.config.scoring
-    assert scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
+    assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
     assert scfg.segment_moves == 0.5
-    assert len(again.point_scorer.tables) == len(scfg.scales) + 3
+    assert len(again.point_scorer.tables) == len(scfg.scales) + 2
     assert again.config.model.segment_offsets == 0.5

@@ -5,8 +5,8 @@ Measured on this slice when the defaults were set (bench/quality.py; docs/qualit
 "Regression guards"): lcad mean point PR-AUC 0.590, event recall at 1% false alarms 0.750;
 Isolation Forest on the same windows 0.437 / 0.271. With the scan's oscillation row (session
 30) 0.659 / 0.750, and 0.623 / 0.750 recalibrated without it (oscillation recall 0.56 against
-0.44). With segments that may change level (session 31) 0.664 / 0.750, 0.627 without the
-oscillation row. The floors below leave room for run-to-run noise only.
+0.44). With segments that may change level and no flanks (session 31) 0.666 / 0.750, 0.629
+without the oscillation row. The floors below leave room for run-to-run noise only.
 """
 
 import pytest
@@ -23,9 +23,9 @@ RECALL_FLOOR = 0.70
 VAR_PR_AUC_FLOOR = 0.30
 VAR_RECALL_FLOOR = 0.55
 # long events (plateaus, bumps, ramps, noise bursts; 4 of each a star): measured 0.873 / 1.00
-# with the defaults (session 31: segments that may change level), 0.841 / 1.00 with segments
-# of one level, 0.818 / 1.00 without the segment row, 0.801 / 1.00 without the flanks either,
-# Isolation Forest 0.801 / 0.50 (session 29, before the oscillation row: 0.839, 0.819, 0.799)
+# with the defaults (session 31: segments that may change level, no flanks; 0.873 with the
+# flanks too), 0.837 / 1.00 with segments of one level, 0.801 / 1.00 without the segment row;
+# Isolation Forest 0.801 / 0.50
 LONG_PR_AUC_FLOOR = 0.77
 LONG_RECALL_FLOOR = 0.90
 
@@ -104,9 +104,9 @@ def test_a_rotating_star_keeps_the_scan_and_its_network_learns_the_rotation():
 
 def test_long_events_gain_from_the_scans_segments_and_flanks_on_a_kepler_slice():
     """Events of 24-192 points (`LONG_KINDS`): the default scan ranks their points higher on
-    each star than with segments that keep one level (`segment_moves` 0), that higher than
-    without its segment row, and that higher than the centred runs alone (no flanks
-    either), each recalibrated on the same network."""
+    each star than with segments that keep one level (`segment_moves` 0), and that higher
+    than without the segment row (the centred runs alone), each recalibrated on the same
+    network; the flank test (off by default since session 31) adds nothing there."""
     shared_data("kepler")
     from bench import quality as q
     from lcad.models.config import DetectorConfig
@@ -118,14 +118,13 @@ def test_long_events_gain_from_the_scans_segments_and_flanks_on_a_kepler_slice()
     train = [c.train for c in cases]
     det = q.fit_lcad(train, DetectorConfig())
     scfg = det.config.scoring
-    assert det.point_method == "scan" and scfg.scan_flanks and scfg.scan_segments
+    assert det.point_method == "scan" and scfg.scan_segments and not scfg.scan_flanks
     full = q.metrics(cases, q.lcad_scores(det, cases))
     iso = q.metrics(cases, q.baseline_scores(det, cases, only=["isolation_forest"])[
         "isolation_forest"])
     cal, _ = calibration_curves(det, split_curves(train, det.config), train)
     fewer = []
-    for update in ({"segment_moves": 0.0}, {"scan_segments": False},
-                   {"scan_segments": False, "scan_flanks": False}):
+    for update in ({"segment_moves": 0.0}, {"scan_segments": False}, {"scan_flanks": True}):
         det.config = det.config.model_copy(update={"scoring": scfg.model_copy(update=update)})
         det.calibrate(cal, train)
         fewer.append(q.metrics(cases, q.lcad_scores(det, cases)))
@@ -135,17 +134,18 @@ def test_long_events_gain_from_the_scans_segments_and_flanks_on_a_kepler_slice()
     assert full["mean_pr_auc"] > iso["mean_pr_auc"], (full, iso)
     print("long events, PR-AUC / recall:", *(f"{m['mean_pr_auc']:.3f} / "
           f"{m['event_recall']:.3f}" for m in (full, *fewer)))
-    for more, less in ((full, fewer[0]), (fewer[0], fewer[1]), (fewer[1], fewer[2])):
+    for more, less in ((full, fewer[0]), (fewer[0], fewer[1])):
         for a, b in zip(more["per_series"], less["per_series"], strict=True):
             assert a["pr_auc"] > b["pr_auc"], (a, b)
+    assert abs(fewer[2]["mean_pr_auc"] - full["mean_pr_auc"]) < 0.02, (fewer[2], full)
 
 
 def test_a_network_trained_against_synthetic_offsets_leaves_long_events_in_the_residual():
     """Long events on spotted rotators (`kepler-var-long`): a network trained on the
     rotation alone reconstructs a plateau or a bump as more of the rotation. Trained to
     reconstruct windows without synthetic offsets (`model.segment_offsets`, default), it
-    leaves them in the residual. Measured on this slice (2 stars, 32 events): PR-AUC 0.404
-    / recall 0.562 against 0.360 / 0.469 without (session 30: 0.398 against 0.359); on the
+    leaves them in the residual. Measured on this slice (2 stars, 32 events): PR-AUC 0.399
+    / recall 0.562 against 0.343 / 0.469 without (session 30: 0.398 against 0.359); on the
     whole suite 0.543 / 0.650 against
     0.405 / 0.529 (docs/quality-log.md, session 30)."""
     shared_data("kepler")
