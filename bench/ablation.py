@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.combine import _scores, families
+from bench.combine import _scores, families, recalibrated_scores
 from bench.common import machine, run_or_report, table
 from bench.quality import metrics
 
@@ -76,18 +76,6 @@ def window_mean_network(det: Any) -> Any:
     return net
 
 
-def _recalibrated(det: Any, case: Any, cal: list[Any], point: str, update: dict[str, Any]
-                  ) -> np.ndarray:
-    base = det.config.scoring
-    det.config = det.config.model_copy(update={"scoring": base.model_copy(
-        update={"point": point, **update})})
-    try:
-        det.calibrate(cal, [case.train])
-        return _scores(det, case)[0]
-    finally:
-        det.config = det.config.model_copy(update={"scoring": base})
-
-
 def series_scores(case: Any, overrides: list[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Every row's point scores of one series, and what the default model was."""
     from lcad.models.config import DetectorConfig
@@ -104,14 +92,15 @@ def series_scores(case: Any, overrides: list[str]) -> tuple[dict[str, np.ndarray
         if name == "scan without the network":
             det.network = window_mean_network(det)  # type: ignore[method-assign]
             try:
-                out[name] = _recalibrated(det, case, cal, "scan", {})
+                out[name] = recalibrated_scores(det, case, cal, "scan", {})[0]
             finally:
                 del det.network
         else:
-            out[name] = _recalibrated(det, case, cal, pick, update)
+            out[name] = recalibrated_scores(det, case, cal, pick, update)[0]
     out[NO_NETWORK] = out["scan without the network" if pick == "scan"
                           else "novelty without the network"]
-    out[OTHER] = _recalibrated(det, case, cal, "novelty" if pick == "scan" else "scan", {})
+    other = "novelty" if pick == "scan" else "scan"
+    out[OTHER] = recalibrated_scores(det, case, cal, other, {})[0]
     det2, _ = fit_detector([case.train], config.with_overrides(["model.segment_offsets=0"]))
     out[NO_OFFSETS] = _scores(det2, case)[0]
     info: dict[str, Any] = {"point": pick}

@@ -66,6 +66,21 @@ def _scores(det: Any, case: Case) -> tuple[np.ndarray, np.ndarray]:
     return s.point_score, s.point_p_value
 
 
+def recalibrated_scores(det: Any, case: Case, cal: list[Any], point: str,
+                        update: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The test part's point scores and p-values with the same network, its point score
+    `point` recalibrated on `cal` with the scoring keys in `update`; the detector's own
+    scoring config is put back afterwards."""
+    base = det.config.scoring
+    det.config = det.config.model_copy(update={"scoring": base.model_copy(
+        update={"point": point, **update})})
+    try:
+        det.calibrate(cal, [case.train])
+        return _scores(det, case)
+    finally:
+        det.config = det.config.model_copy(update={"scoring": base})
+
+
 def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
     from lcad.models.fit import calibration_curves, fit_detector, split_curves
 
@@ -82,14 +97,10 @@ def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
             chosen[c.object_id] = det.point_method
             splits = split_curves([c.train], det.config)
             cal, _ = calibration_curves(det, splits, [c.train])
-            base = det.config.scoring
             got = {}
             for how, spread in [("scan", "max"), *(("novelty", sp) for sp in SPREADS)]:
-                det.config = det.config.model_copy(update={"scoring": base.model_copy(
-                    update={"point": how, "novelty_spread": spread})})
-                det.calibrate(cal, [c.train])
                 got[how if how == "scan" or spread == "max" else f"{how}, {spread} spread"] = \
-                    _scores(det, c)
+                    recalibrated_scores(det, c, cal, how, {"novelty_spread": spread})
             for how in HOWS:
                 if how in got:
                     scores[how].append(got[how][0])

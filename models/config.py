@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from lcad.models.errors import ConfigError
+from lcad.models.segments import LEVEL_MOVE
 
 NoveltyPart = Literal["input", "latent", "error"]
 
@@ -149,11 +150,11 @@ class ScoringConfig(_Section):
         "where the residual returns to the noise; sliding-window mode only "
         "(docs/quality-log.md, session 29)")
     segment_moves: float = Field(
-        0.5, ge=0.0, le=4.0, description="in the segment row, how often an anomalous segment "
-        "moves to the next level up or down (of its offset or its scatter), in units of how "
-        "often it ends: at 0.5 a segment changes level as often as it ends, so a ramp, a "
-        "bump or a decay is followed as a staircase; 0: a segment keeps one level "
-        "(docs/quality-log.md, session 31)")
+        LEVEL_MOVE, ge=0.0, le=4.0, description="in the segment row, how often an anomalous "
+        "segment moves to the next level up or down (of its offset or its scatter), in "
+        "units of how often it ends: at 0.5 a segment changes level as often as it ends, "
+        "so a ramp, a bump or a decay is followed as a staircase; 0: a segment keeps one "
+        "level (docs/quality-log.md, session 31)")
     scan_oscillations: int = Field(
         24, ge=0, description="the scan also tests the run of this many grid points centred "
         "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "

@@ -90,6 +90,9 @@ def _usable(det: Detector, curves: Sequence[LightCurve]) -> bool:
     return False
 
 
+IN_SAMPLE = "calibrated on the training data itself"  # the fallback message says so
+
+
 def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurve]
                        ) -> tuple[list[LightCurve], str | None]:
     """The held-out curves to calibrate on, and what was done when the calibration part has
@@ -114,9 +117,14 @@ def calibration_curves(det: Detector, splits: Splits, curves: Sequence[LightCurv
     # the training curves hold a usable window (fit_detector checked): in-sample always works
     whole = [c for c in (curves if splits.by == "time" else splits.train) if c.mask.any()]
     return whole, (f"no held-out part has a usable window of {det.window} grid points: "
-                   f"calibrated on the training data itself, so expect somewhat more false "
+                   f"{IN_SAMPLE}, so expect somewhat more false "
                    f"alarms than the target rate; longer series or a smaller --window give a "
                    f"held-out calibration")
+
+
+def _in_sample(cal_fallback: str | None) -> bool:
+    """Whether `calibration_curves` fell back to the training data itself."""
+    return cal_fallback is not None and IN_SAMPLE in cal_fallback
 
 
 def _held_out_windows(det: Detector, x_va: np.ndarray, y_va: np.ndarray,
@@ -127,7 +135,7 @@ def _held_out_windows(det: Detector, x_va: np.ndarray, y_va: np.ndarray,
     daily cycle, whose R^2 says little about the series). A calibration that fell back to
     the validation and calibration parts together is those windows already; one that fell
     back to the training data is not held out, and the validation windows stay alone."""
-    if cal_fallback is not None and "training data" in cal_fallback:
+    if _in_sample(cal_fallback):
         return x_va, y_va
     x_cal, y_cal, _ = window_arrays(det, cal_curves, stride)
     if x_cal.shape[0] == 0:
@@ -344,7 +352,7 @@ def fit_detector(
     metrics.update({k: v for k, v in object_metrics.items() if np.isfinite(v)})
     metrics.update(view_metrics)
     if cal_fallback:
-        metrics["calibration_in_sample"] = float("training data" in cal_fallback)
+        metrics["calibration_in_sample"] = float(_in_sample(cal_fallback))
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
                     novelty_views=det.novelty_views,
