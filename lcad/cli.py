@@ -437,9 +437,11 @@ def _report_training(outcome: Any) -> None:
     for factor, view in sorted(learned.get("views", {}).items(), key=lambda kv: int(kv[0])):
         print(f"autoencoder of the view averaged over {factor} grid points: {view['verdict']}")
     print(f"bundle: {outcome.bundle}")
+    far = m.get("val_false_alarm_rate")
     print(f"threshold {m.get('threshold', float('nan')):.4g} | epochs {m.get('epochs_run', 0):.0f}"
           f" | {m.get('windows_per_second', 0):.0f} windows/s | validation false-alarm rate "
-          f"{m.get('val_false_alarm_rate', float('nan')):.4f}")
+          + (f"{far:.4f}" if far is not None else
+             "not measured (no validation window could be scored)"))
     if outcome.run_id:
         print(f"mlflow run: {outcome.run_id}")
     for key in ("registered_model", "version", "model_uri"):

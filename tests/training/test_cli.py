@@ -373,6 +373,9 @@ def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_pat
     assert "autoencoder: held-out reconstruction R^2" in out + err  # what the network learned
     assert ("warning: the last 15% of each series has no usable window of 64 grid points: "
             "calibrated on the held-out 30%") in err
+    # the validation part holds no window either: the run says so rather than print "nan"
+    assert "validation false-alarm rate not measured (no validation window" in out
+    assert "nan" not in out
     assert (tmp_path / "b").is_dir()
 
 
