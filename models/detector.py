@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 import time as _time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,7 +29,7 @@ from lcad.models.bundle import (
     write_json,
 )
 from lcad.models.config import DetectorConfig
-from lcad.models.errors import BundleError, LcadError, LightCurveError
+from lcad.models.errors import BundleError, FitWarning, LcadError, LightCurveError
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
@@ -860,11 +861,15 @@ class Detector:
         scorer = point_scorer(method)
         try:
             nulls = scorer.fit(self, held, reference)
-        except LightCurveError:
+        except LightCurveError as exc:
             if scfg.point != "auto" or method == "scan":
                 raise
             # chosen, not asked for: too few training windows to compare with (one curve
-            # in whole-curve mode), so the scan it is
+            # in whole-curve mode, or series too short for two windows apart), so the scan
+            if not self.one_window_each:
+                warnings.warn(f"`auto` chose novelty (the held-out residuals are not white), "
+                              f"but {exc.message}. The residual scan scores the points "
+                              "instead", FitWarning, stacklevel=2)
             scorer = point_scorer("scan")
             nulls = scorer.fit(self, held, reference)
         self.point_scorer = scorer

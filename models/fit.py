@@ -276,9 +276,15 @@ def fit_detector(
                 f"{pcfg.window}: fewer than {pcfg.min_valid_fraction:.0%} of the "
                 f"{pcfg.window} grid points of each band have an observation near them; try a "
                 f"smaller --window or a lower preprocess.min_valid_fraction")
+        longest = max((int((c.time.max() - c.time.min()) / pre.cadence) + 1
+                       for c in splits.train if c.time.size), default=0)
+        why = (f"the longest training part covers {longest} grid points: give longer series "
+               f"or a --window of at most {longest}" if longest < pcfg.window else
+               f"no window has {pcfg.min_valid_fraction:.0%} of its grid points observed: "
+               "for sparse survey curves try --set preprocess.mode=whole")
         raise LightCurveError(
             f"every training series is too short or too sparse for window "
-            f"{pcfg.window} at cadence {pre.cadence:g}")
+            f"{pcfg.window} at cadence {pre.cadence:g} ({why})")
     # before training, not after it
     cal_curves, cal_fallback = calibration_curves(det, splits, curves)
     if cal_fallback:

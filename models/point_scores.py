@@ -261,9 +261,19 @@ class NoveltyScorer(PointScorer):
         if held_out.independent:
             return np.concatenate([self.grid_scores(det, p, red, z)
                                    for p, z, red in held_out])
-        return np.concatenate([self.grid_scores(det, p, red, z, ref_curve=i)
-                               for i, (p, (z, red)) in enumerate(zip(prepared, outputs,
-                                                                     strict=True))])
+        nulls = np.concatenate([self.grid_scores(det, p, red, z, ref_curve=i)
+                                for i, (p, (z, red)) in enumerate(zip(prepared, outputs,
+                                                                      strict=True))])
+        if not np.isfinite(nulls).any():
+            # the self-join skips the windows overlapping each one in time: on series
+            # shorter than two windows every other window overlaps, and nothing is left
+            longest = max(p.res.n_grid for p in prepared)
+            raise LightCurveError(
+                f"novelty compares each training window with the ones that do not overlap "
+                f"it, and the longest training series ({longest} grid points) holds no two "
+                f"windows of {det.window} apart: give series of at least {2 * det.window} "
+                f"grid points, a smaller --window, or --set scoring.point=scan")
+        return nulls
 
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:

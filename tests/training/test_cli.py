@@ -380,6 +380,29 @@ def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_pat
     assert (tmp_path / "b").is_dir()
 
 
+def test_a_series_too_short_for_novelty_falls_back_to_the_scan_and_says_so(tmp_path, capsys):
+    # 120 points of a random walk: the held-out residuals are not white, so `auto` picks
+    # novelty, but its self-join skips overlapping windows and no two windows of 64 are
+    # apart; once a traceback ("no finite calibration scores"), now the scan with a warning,
+    # and a clear exit 2 when novelty is asked for
+    data = tmp_path / "walk.csv"
+    walk = np.cumsum(np.random.default_rng(0).normal(size=120))
+    data.write_text("time,flux\n" + "".join(f"{t},{v}\n" for t, v in enumerate(walk)))
+    args = ["train", "--data", str(data), "--no-tracking", "--set", "train.epochs=2"]
+    assert main([*args, "--output", str(tmp_path / "auto")]) == 0
+    out, err = capsys.readouterr()
+    assert ("`auto` chose novelty (the held-out residuals are not white), but novelty compares "
+            "each training window with the ones that do not overlap it") in err
+    assert "give series of at least 128 grid points" in err
+    assert Detector.load(tmp_path / "auto").point_method == "scan"
+    assert main([*args, "--output", str(tmp_path / "novelty"), "--set",
+                 "scoring.point=novelty"]) == 2
+    out, err = capsys.readouterr()
+    assert "no two windows of 64 apart: give series of at least 128 grid points" in err
+    assert "Traceback" not in out + err
+    assert not (tmp_path / "novelty").exists()
+
+
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [
@@ -388,7 +411,9 @@ def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_pat
         (None, ["--set", "model.hiddn=[3]"], "unknown config key 'model.hiddn'"),
         ("object_id,time,flux\n" + "".join(f"{o},{t},{t % 3}\n" for o in "ab"
                                             for t in range(20)), [],
-         "every training series is too short or too sparse for window 64"),
+         "every training series is too short or too sparse for window 64 at cadence 1 (the "
+         "longest training part covers 14 grid points: give longer series or a --window of "
+         "at most 14)"),
         ("object_id,time,flux\n" + "".join(f"{o},{t ** 3},{t % 3}\n" for o in "ab"
                                             for t in range(20)),
          ["--set", "preprocess.mode=whole"],
