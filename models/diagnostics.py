@@ -32,20 +32,28 @@ class Learned:
     latent: int
 
     @property
+    def constant(self) -> bool:
+        """The held-out windows do not vary at all (`reconstruction_r2`: no R^2, ceiling 0)."""
+        return bool(np.isnan(self.recon_r2) and self.recon_r2_ceiling == 0.0)
+
+    @property
     def white_noise(self) -> bool:
-        return bool(self.recon_r2_ceiling < WHITE_NOISE_CEILING)
+        return bool(self.recon_r2_ceiling < WHITE_NOISE_CEILING) and not self.constant
 
     @property
     def learned(self) -> bool:
         """The reconstruction explains a fair share of what is not noise, through at least
         one active latent unit."""
-        if self.white_noise:
+        if self.white_noise or self.constant:
             return False
         return self.active_units > 0 and self.recon_r2 >= LEARNED_SHARE * self.recon_r2_ceiling
 
     def verdict(self, basis: str | None = None) -> str:
         """One line for the CLI and the run: what the autoencoder reconstructs, and (given
         `basis`, the chosen point scorer's) what the point scores rest on then."""
+        if self.constant:
+            return ("the held-out windows are constant, nothing to reconstruct: any change "
+                    "from that level scores as anomalous" + (f"; {basis}" if basis else ""))
         head = (f"held-out reconstruction R^2 {self.recon_r2:.2f} (noise ceiling "
                 f"{self.recon_r2_ceiling:.2f}), active latent units {self.active_units}/"
                 f"{self.latent}")
@@ -59,7 +67,9 @@ class Learned:
 
     @property
     def status(self) -> str:
-        """learned | white-noise | little (run tag `lcad.autoencoder`)."""
+        """learned | white-noise | constant | little (run tag `lcad.autoencoder`)."""
+        if self.constant:
+            return "constant"
         return "white-noise" if self.white_noise else "learned" if self.learned else "little"
 
     def to_dict(self, basis: str | None = None) -> dict[str, Any]:

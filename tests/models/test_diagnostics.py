@@ -41,6 +41,25 @@ def test_good_reconstruction_is_learned_and_pure_noise_is_white_noise():
     assert white.status == "white-noise" and "white noise" in white.verdict()
 
 
+def test_constant_windows_are_called_constant_not_white_noise(tmp_path, capsys):
+    flat = np.ones((100, 16))
+    got = diagnostics.measure(np.zeros((100, 4)), flat, targets(flat, np.ones_like(flat)),
+                              variational=True)
+    assert got.status == "constant" and not got.white_noise and not got.learned
+    assert "the held-out windows are constant" in got.verdict() and "nan" not in got.verdict()
+    assert got.to_dict()["recon_r2"] is None  # JSON has no NaN
+    # through the CLI: a flat light curve trains, and the run says what it is
+    from lcad.cli import main
+
+    data = tmp_path / "flat.csv"
+    data.write_text("time,flux\n" + "".join(f"{t},1.0\n" for t in range(600)))
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "b"),
+                 "--no-tracking", "--set", "train.epochs=2"]) == 0
+    out, err = capsys.readouterr()
+    assert "autoencoder: the held-out windows are constant, nothing to reconstruct" in out + err
+    assert "R^2 nan" not in out + err
+
+
 def test_plain_units_count_relative_to_the_largest():
     z = np.column_stack([np.linspace(0, 100, 50), np.linspace(0, 1e-3, 50), np.zeros(50)])
     assert diagnostics.active_units(z, variational=False) == 1

@@ -48,7 +48,8 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     novelty = run.data.tags["lcad.point_score"] == "novelty"
     assert ("lcad.novelty_views" in run.data.tags) == novelty  # e.g. "1,4"
     # what the autoencoder learned: a tag to filter runs by, and the numbers behind it
-    assert run.data.tags["lcad.autoencoder"] in ("learned", "white-noise", "little")
+    assert run.data.tags["lcad.autoencoder"] in ("learned", "white-noise", "constant",
+                                                    "little")
     assert {"recon_r2", "recon_r2_ceiling", "active_units"} <= set(run.data.metrics)
     assert run.data.tags["lcad.normalization"] in ("global", "robust")
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 3
