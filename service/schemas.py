@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Include = Literal["latent", "reconstruction", "point_scores", "intervals", "uncertainty"]
 DEFAULT_SAMPLES = 20  # random passes for include=["uncertainty"] when `samples` is not given
@@ -35,7 +35,9 @@ class Series(BaseModel):
     """One light curve: times, fluxes, optional errors and bands (same length)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_SERIES]})
-    id: str = Field(..., min_length=1, max_length=256)
+    # `object_id` too: the name of the column in lcad's CSV files and in the service's CSV body
+    id: str = Field(..., min_length=1, max_length=256,
+                    validation_alias=AliasChoices("id", "object_id"))
     time: list[float] = Field(..., min_length=1)
     flux: list[float] = Field(..., min_length=1)
     flux_err: list[float] | None = None

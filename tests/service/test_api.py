@@ -104,6 +104,18 @@ def test_score_accepts_csv(client, service_curves, tiny_detector):
     assert len(res[1]["point_scores"]) == len(curves[1])
 
 
+def test_a_series_may_name_its_id_object_id_as_the_csv_column_is(client, service_curves):
+    curves, _ = service_curves
+    body = series_json(curves[0])
+    body["object_id"] = body.pop("id")
+    resp = client.post("/v1/score", json={"series": [body]})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["results"][0]["id"] == curves[0].object_id
+    both = {**body, "id": "other"}  # one name, not both
+    err = _error(client.post("/v1/score", json={"series": [both]}), 422, "invalid_input")
+    assert err["details"][0]["field"] == "series[0].object_id"
+
+
 def test_encode_and_reconstruct(client, service_curves, tiny_detector):
     curves, _ = service_curves
     enc = client.post("/v1/encode", json={"series": [series_json(curves[2])]})
