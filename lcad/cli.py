@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("finetune", help="transfer learning: start from a trained model's "
                        "weights, train on new data, recalibrate; the lineage in MLflow")
-    f.add_argument("--from", dest="parent", required=True, metavar="MODEL",
-                   help="the model to start from: bundle path or models:/name@alias, runs:/...")
+    f.add_argument("--from", "--model", dest="parent", required=True, metavar="MODEL",
+                   help="the model to start from: bundle path or models:/name@alias, runs:/... "
+                   "(--model, as score and evaluate name it, works too)")
     f.add_argument("--data", required=True, help="the new curves (CSV/Parquet/FITS)")
     f.add_argument("--encoder", choices=["frozen", "tuned"], default="tuned",
                    help="tuned (default): every weight trains, at the parent's learning rate "
@@ -364,9 +365,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                "lcad.parent.name": meta.get("name") or parent.info.name or "",
                "lcad.parent.version": meta.get("version") or parent.info.version or "",
                "lcad.parent.run_id": meta.get("run_id") or parent.info.run_id or ""}
-    print(f"fine-tuning {args.parent} ({args.encoder} encoder): "
-          + ", ".join(f"{k.split('.')[-1]} {v}" for k, v in lineage.items()
-                      if v and k.split(".")[-1] in ("name", "version", "run_id")))
+    known = ", ".join(f"{k.split('.')[-1]} {v}" for k, v in lineage.items()
+                      if v and k.split(".")[-1] in ("name", "version", "run_id"))
+    print(f"fine-tuning {args.parent} ({args.encoder} encoder)"
+          + (f": {known}" if known else ""))
     inherited = cfg.scoring.point != parent.config.scoring.point and not any(
         o.startswith("scoring.point=") for o in args.overrides)
     if inherited:

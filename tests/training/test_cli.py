@@ -320,7 +320,8 @@ def test_finetune_starts_from_a_registered_model_and_records_its_lineage(
     frame = to_frame(new)
     frame["band"] = np.where(np.arange(len(frame)) % 2, "g", "r")
     frame.to_csv(two_bands, index=False)
-    assert main(["finetune", "--from", str(tmp_path / "parent"), "--data", str(two_bands),
+    # --model, as score and evaluate name it, is --from
+    assert main(["finetune", "--model", str(tmp_path / "parent"), "--data", str(two_bands),
                  "--no-tracking", "--output", str(tmp_path / "x")]) == 2
     assert "fine-tune on curves with the parent model's bands" in capsys.readouterr().err
     assert main(["finetune", "--from", str(tmp_path / "parent"), "--data", str(data),
