@@ -155,6 +155,13 @@ class ScoringConfig(_Section):
         "units of how often it ends: at 0.5 a segment changes level as often as it ends, "
         "so a ramp, a bump or a decay is followed as a staircase; 0: a segment keeps one "
         "level (docs/quality-log.md, session 31)")
+    scan_tail_bound: bool = Field(
+        True, description="each row of the scan is calibrated on the held-out residuals, "
+        "and beyond the top 5 % of them its p-values follow an exponential tail; with this "
+        "bound that tail falls no faster than one decade per unit of the row's own -log10 "
+        "statistic, the most a p-value or a likelihood ratio can fall under its null (P(p <= "
+        "a) = a; P(LR >= c) <= 1/c). A short calibration part no longer extrapolates a "
+        "random excursion of white noise to p = 1e-37 (docs/quality-log.md, session 32)")
     scan_oscillations: int = Field(
         24, ge=0, description="the scan also tests the run of this many grid points centred "
         "on each point for a sinusoid of unknown phase (the largest periodogram ordinate, "

@@ -981,7 +981,9 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     changed them: novelty was spread to points by the largest before `novelty_spread`, and
     the scan had no flanks before `scan_flanks`, no segment row before `scan_segments` and
     no oscillation row before `scan_oscillations` (its calibration holds a table per row),
-    and its segments kept one level before `segment_moves`;
+    and its segments kept one level before `segment_moves`, and its rows' tails were
+    unbounded before `scan_tail_bound` (the tables are saved: this matters when it is
+    calibrated again, as fine-tuning does);
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -990,6 +992,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_segments", False)
     scoring.setdefault("scan_oscillations", 0)
     scoring.setdefault("segment_moves", 0.0)
+    scoring.setdefault("scan_tail_bound", False)
     model = dict(config.get("model", {}))
     model.setdefault("segment_offsets", 0.0)
     return {**config, "scoring": scoring, "model": model}

@@ -34,6 +34,10 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
                  "pdcsap_flux_err", "sap_flux_err", "fluxerr"),
     "band": ("band", "filter", "passband", "bandpass", "fid", "filtercode", "filtername", "flt"),
 }
+# a quality-flag column: a point whose flag is non-zero is masked (Kepler / TESS tables and
+# lightkurve's CSV: `quality`, `sap_quality`; ZTF's light-curve service: `catflags`), as the
+# FITS reader masks QUALITY != 0
+QUALITY_NAMES = ("quality", "sap_quality", "catflags")
 MAG_NAMES = {"mag", "magnitude", "magpsf", "mag_psf"}
 # an error column of the other unit is never paired with the flux column (ASAS-SN tables hold
 # mag, mag_err, flux and flux_err: magnitudes must not get the flux errors)
@@ -70,6 +74,7 @@ class ColumnMap:
     flux_err: str | None
     band: str | None
     unit: str  # "flux" or "mag"
+    quality: str | None = None  # non-zero: the point is flagged and masked
 
 
 def resolve_columns(
@@ -106,8 +111,9 @@ def resolve_columns(
         unit = "mag" if _bare(flux_col) in MAG_NAMES else "flux"
     if "flux_err" not in found:
         found["flux_err"] = _error_column(flux_col, unit, lower)
+    quality = next((lower[a] for a in QUALITY_NAMES if a in lower), None)
     return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
-                     found["band"], unit)
+                     found["band"], unit, quality)
 
 
 def time_in_days(values: pd.Series, source: str | Path = "input") -> np.ndarray:
@@ -144,6 +150,14 @@ def frame_to_curves(
     e = None if cmap.flux_err is None or frame[cmap.flux_err].isna().all() \
         else numeric_column(frame[cmap.flux_err], source, "flux_err")  # an empty column: none
     band = None if cmap.band is None else frame[cmap.band].astype(str).to_numpy()
+    flagged = None
+    if cmap.quality is not None:
+        q = numeric_column(frame[cmap.quality], source, "quality flag")
+        flagged = np.isfinite(q) & (q != 0)
+        if not flagged.any():
+            flagged = None
+        elif not strict:  # flagged objects are not clean: `from_arrays` masks and reports
+            f = np.where(flagged, np.nan, f)
     curves = []
     # group without sorting the whole frame twice: stable order of first appearance; ids are
     # factorised as stored and only the distinct ones become str (a str per row cost 1 GB
@@ -177,7 +191,9 @@ def frame_to_curves(
             curves.append(LightCurve.from_arrays(
                 name, t[idx], f[idx], None if e is None else e[idx],
                 None if band is None else band[idx], unit=cmap.unit,
-                emit_warnings=emit_warnings, strict=strict))
+                emit_warnings=emit_warnings, strict=strict,
+                flagged=None if flagged is None else flagged[idx],
+                flag_column=cmap.quality or "quality"))
         except LightCurveError as exc:
             problem = (f"light curve {name!r}, {exc.field}: {exc.message}"
                        if strict and exc.field else str(exc))

@@ -82,6 +82,8 @@ class LightCurve:
         unit: str = "flux",
         emit_warnings: bool = True,
         strict: bool = False,
+        flagged: Any = None,
+        flag_column: str = "quality",
     ) -> LightCurve:
         """Validate and repair raw arrays.
 
@@ -89,7 +91,9 @@ class LightCurve:
         masked, unsorted times are sorted, duplicate (band, time) pairs are merged by their
         weighted mean. With unit="mag", magnitudes and their errors are converted to flux.
         `strict` (the service): what would be repaired is an error naming the first value
-        (field "flux[3]", "time"), not a repair.
+        (field "flux[3]", "time"), not a repair. `flagged`: points a quality column marks
+        (`flag_column`, non-zero), masked and reported in every mode (a flag is the data's
+        own verdict, not a repair).
         """
         oid = str(object_id)
         t = _as_float_array(time, "time", oid)
@@ -114,6 +118,10 @@ class LightCurve:
                     f"band has {b.size} values but time has {n}", object_id=oid, field="band"
                 )
             b = np.array([str(x) for x in b], dtype=object)
+        flag = None if flagged is None else np.asarray(flagged, dtype=bool).ravel()
+        if flag is not None and flag.size != n:
+            raise LightCurveError(f"{flag_column} has {flag.size} values but time has {n}",
+                                  object_id=oid, field=flag_column)
         if unit not in ("flux", "mag"):
             raise LightCurveError(f"unit must be 'flux' or 'mag', not {unit!r}", object_id=oid)
         if strict:
@@ -126,6 +134,7 @@ class LightCurve:
             t, f = t[keep], f[keep]
             e = None if e is None else e[keep]
             b = None if b is None else b[keep]
+            flag = None if flag is None else flag[keep]
             repairs.append(f"dropped {int(bad_time.sum())} point(s) with non-finite time")
         if t.size == 0:
             raise LightCurveError("no point has a finite time", object_id=oid, field="time")
@@ -139,8 +148,14 @@ class LightCurve:
             f = new_f
 
         mask = np.isfinite(f)
-        if (~mask).any():
-            repairs.append(f"masked {int((~mask).sum())} point(s) with non-finite flux")
+        nonfinite = ~mask
+        if flag is not None and flag.any():
+            repairs.append(f"masked {int(flag.sum())} point(s) flagged in column "
+                           f"{flag_column!r} (non-zero)")
+            nonfinite &= ~flag
+            mask &= ~flag
+        if nonfinite.any():
+            repairs.append(f"masked {int(nonfinite.sum())} point(s) with non-finite flux")
         huge = _huge_fluxes(oid, f, mask, strict)
         if huge.any():
             repairs.append(f"masked {int(huge.sum())} point(s) with |flux| > "

@@ -21,7 +21,12 @@ from lcad.models.errors import BundleError, ConfigError, LcadError, LightCurveEr
 from lcad.models.lightcurve import LightCurve
 from lcad.models.multiscale import view_outputs, view_windows
 from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, Scale
-from lcad.models.scoring import EmpiricalDistribution, scan_scores, scan_statistics
+from lcad.models.scoring import (
+    LOG10_TAIL_SCALE,
+    EmpiricalDistribution,
+    scan_scores,
+    scan_statistics,
+)
 from lcad.models.windows import coverage_max, coverage_mean, coverage_min, window_batches
 
 SPREADS = {"max": coverage_max, "mean": coverage_mean, "min": coverage_min}
@@ -159,7 +164,9 @@ class ScanScorer(PointScorer):
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
                                  self.oscillations(det), scfg.segment_moves)
                  for p, _z, red in held_out]
-        self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]))
+        # every row is in -log10 units: its tail bounded as a p-value's (config doc)
+        bound = LOG10_TAIL_SCALE if scfg.scan_tail_bound else 0.0
+        self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]), bound)
                        if any(np.isfinite(st[i]).any() for st in stats)
                        else EmpiricalDistribution.fit(np.zeros(1))
                        for i in range(len(stats[0]))]

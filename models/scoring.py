@@ -252,6 +252,10 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
 
 
 TAIL_FRACTION = 0.05
+# the exponential tail of a statistic in -log10 units falls at most a decade a unit
+# (`scoring.scan_tail_bound`): P(p <= a) = a for a p-value, P(LR >= c) <= 1/c for a
+# likelihood ratio (Markov's inequality), so no calibration sample may make it steeper
+LOG10_TAIL_SCALE = 1.0 / math.log(10.0)
 LOOKUP_BINS_PER_QUANTILE = 16
 
 
@@ -270,7 +274,9 @@ class EmpiricalDistribution:
     tail_scale: float
 
     @classmethod
-    def fit(cls, scores: np.ndarray) -> EmpiricalDistribution:
+    def fit(cls, scores: np.ndarray, min_tail_scale: float = 0.0) -> EmpiricalDistribution:
+        """`min_tail_scale`: the exponential tail's scale is at least this (its p-values fall
+        no faster: `LOG10_TAIL_SCALE` for scores in -log10 units)."""
         s = np.asarray(scores, dtype=np.float64)
         s = s[np.isfinite(s)]
         if s.size == 0:
@@ -284,6 +290,7 @@ class EmpiricalDistribution:
         scale = float(excess.mean()) if excess.size else 0.0
         if not scale > 0:
             scale = max(float(np.std(s)), abs(start) * 1e-6, 1e-12)
+        scale = max(scale, min_tail_scale)
         return cls([float(v) for v in q], int(s.size), start, scale)
 
     def quantile(self, level: float) -> float:

@@ -131,23 +131,25 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
 
 
 @pytest.mark.parametrize("missing", [
-    ("scan_flanks", "scan_segments", "scan_oscillations", "segment_moves"),
-    ("scan_segments", "scan_oscillations", "segment_moves"),
-    ("scan_oscillations", "segment_moves"),
-    ("segment_moves",)])
+    ("scan_flanks", "scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound"),
+    ("scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound"),
+    ("scan_oscillations", "segment_moves", "scan_tail_bound"),
+    ("segment_moves", "scan_tail_bound"),
+    ("scan_tail_bound",)])
 def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, missing):
     """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`)
     holds a table per row it had and no key for the later ones: it loads without them and
     scores as before; one saved before `segment_moves` keeps segments of one level, as its
-    segment row was calibrated; one saved while the flanks were on by default (sessions
-    28-30) keeps them; a new one has every row but the flanks."""
+    segment row was calibrated, and one saved before `scan_tail_bound` its unbounded tails
+    (for a new calibration; its tables are saved); one saved while the flanks were on by
+    default (sessions 28-30) keeps them; a new one has every row but the flanks."""
     import json
 
     curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
     det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
                        scoring={"point": "scan", "scan_flanks": True,
                                 **dict.fromkeys(missing, 0)})
-    rows = [key for key in missing if key != "segment_moves"]
+    rows = [key for key in missing if key not in ("segment_moves", "scan_tail_bound")]
     assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(rows)
     before = det.score(curves[:2])
     det.save(tmp_path / "old")
@@ -168,6 +170,6 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     again = Detector.load(tmp_path / "new")
     scfg = again.config.scoring
     assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
-    assert scfg.segment_moves == 0.5
+    assert scfg.segment_moves == 0.5 and scfg.scan_tail_bound
     assert len(again.point_scorer.tables) == len(scfg.scales) + 2
     assert again.config.model.segment_offsets == 0.5

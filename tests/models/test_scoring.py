@@ -269,3 +269,29 @@ def test_segment_moves_too_large_for_the_segment_length_are_refused():
     assert ok.scoring.segment_moves == 1.5
     off = DetectorConfig.from_dict({"scoring": {"scales": [1], "scan_segments": False}})
     assert off.scoring.segment_moves == 0.5  # no segment row: nothing to refuse
+
+
+def test_a_tail_bound_keeps_the_p_values_of_a_short_calibration_from_running_away(tmp_path):
+    """3,000 points of white noise, scored by the detector trained on them. Its calibration
+    part (450 points) holds no long excursion, so the segment row's table ends near 0 and an
+    exponential tail fitted there made one 25-point excursion of the training part p = 1e-37
+    (a user saw it: docs/quality-log.md, session 32). With `scan_tail_bound` (the default) a
+    row's tail falls at most a decade per unit of its -log10 statistic: the smallest p-value
+    is what 3,000 points of noise can give."""
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+
+    rng = np.random.default_rng(0)
+    flux = rng.normal(size=3000)
+    curve = LightCurve.from_arrays("noise", np.arange(3000) * 0.0204, flux)
+    fitted = {}
+    for bound in (True, False):
+        cfg = DetectorConfig().with_overrides([f"scoring.scan_tail_bound={str(bound).lower()}",
+                                               "scoring.point=scan"])
+        det, _ = fit_detector([curve], cfg)
+        fitted[bound] = det.score([curve]).curves[0].point_p_value
+        if bound:
+            assert min(t.tail_scale for t in det.point_scorer.tables) >= 1 / np.log(10)
+    assert np.nanmin(fitted[True]) > 1e-6  # measured 2.6e-4
+    assert np.nanmin(fitted[False]) < 1e-20  # measured 1.2e-36: the test can fail
