@@ -102,10 +102,12 @@ class PartitionScorer:
     tagged points, objects and skipped rows out. Holds only what pickles cheaply."""
 
     def __init__(self, bundle: str, unit: str, has_err: bool, has_band: bool,
-                 threshold: float | None, batch_objects: int, segment_points: int):
+                 threshold: float | None, batch_objects: int, segment_points: int,
+                 has_quality: bool = False):
         self.bundle = bundle
         self.cmap = ColumnMap("object_id", "time", "flux", "flux_err" if has_err else None,
-                              "band" if has_band else None, unit)
+                              "band" if has_band else None, unit,
+                              "quality" if has_quality else None)
         self.threshold = threshold
         self.batch_objects = batch_objects
         self.segment_points = segment_points
@@ -276,13 +278,15 @@ def score_spark(
         selected.append(col(f"`{cmap.flux_err}`").alias("flux_err"))
     if cmap.band:
         selected.append(col(f"`{cmap.band}`").cast("string").alias("band"))
+    if cmap.quality:  # flagged points masked, as `lcad score` masks them
+        selected.append(col(f"`{cmap.quality}`").alias("quality"))
     # ranges of object ids holding about as many rows each (a hash put several of a few
     # long objects on one core); 4 per core so a slow task does not hold up the others
     n_parts = partitions or 4 * spark.sparkContext.defaultParallelism
     rows = (frame.select(*selected).repartitionByRange(n_parts, "object_id")
             .sortWithinPartitions("object_id", "time", *(["band"] if cmap.band else [])))
     scorer = PartitionScorer(name, cmap.unit, cmap.flux_err is not None, cmap.band is not None,
-                             threshold, batch_objects, segment_points)
+                             threshold, batch_objects, segment_points, cmap.quality is not None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0", category=FutureWarning)
         # scored once: kept on disk (in memory, 10 million points overran a 1 GB driver

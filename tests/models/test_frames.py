@@ -145,3 +145,24 @@ def test_objects_built_together_are_the_curves_from_arrays_builds(unit):
             assert getattr(c, name).dtype == getattr(ref, name).dtype, (c.object_id, name)
         assert (c.warnings, c.unit) == (ref.warnings, ref.unit), c.object_id
     assert not next(c for c in curves if c.object_id == "bands-one-after-the-other").warnings
+
+
+def test_a_quality_column_masks_its_flagged_points_in_every_mode():
+    """Kepler / TESS tables (and lightkurve's CSV) carry `quality`, ZTF's `catflags`: a
+    non-zero flag masks the point, reported with the column's name, as the FITS reader
+    masks QUALITY; the service's strict mode masks it too (a flag is the data's own verdict,
+    not a repair to refuse); objects with no flag are untouched."""
+    frame = pd.DataFrame({"object_id": ["a"] * 6 + ["b"] * 3,
+                          "time": [0.0, 1, 2, 3, 4, 5, 0, 1, 2],
+                          "flux": [1.0, 2, 50, 3, 4, 5, 1, 2, 3],
+                          "SAP_QUALITY": [0, 0, 128, 0, 0, 0, 0, 0, 0]})
+    for strict in (False, True):
+        a, b = curves_from_frame(frame, "t.csv", strict=strict)
+        assert a.mask.tolist() == [True, True, False, True, True, True]
+        assert any("masked 1 point(s) flagged in column 'SAP_QUALITY' (non-zero)" in w
+                   for w in a.warnings)
+        assert not any("non-finite" in w for w in a.warnings)  # counted once, as flagged
+        assert b.mask.all() and not b.warnings
+    # without the column the 50 is kept
+    a, _b = curves_from_frame(frame.drop(columns="SAP_QUALITY"))
+    assert a.mask.all()

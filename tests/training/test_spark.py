@@ -102,6 +102,32 @@ def test_a_dataframe_with_survey_column_names_and_a_broken_object(spark, tiny_de
     np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6)
 
 
+def test_spark_score_masks_quality_flags_as_lcad_score_does(spark, tiny_bundle, survey,
+                                                             tmp_path):
+    """A quality column (lightkurve's `quality`): a flagged point is masked by both paths,
+    so a flagged 100-sigma spike is not scored, and the numbers agree."""
+    frame = pd.read_parquet(survey)
+    frame = frame[frame["object_id"] != "long"].reset_index(drop=True)
+    frame["quality"] = 0
+    first = frame.index[frame["object_id"] == frame["object_id"].iloc[0]]
+    spike = first[len(first) // 2]
+    frame.loc[spike, ["flux", "quality"]] = [frame["flux"].iloc[spike] + 100.0, 128]
+    data = tmp_path / "flagged.parquet"
+    frame.to_parquet(data)
+    ref = tmp_path / "ref.parquet"
+    assert main(["score", "--model", str(tiny_bundle), "--data", str(data),
+                 "--output", str(ref)]) == 0
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(data),
+                 "--output", str(tmp_path / "spark"), "--partitions", "2"]) == 0
+    want = sorted_points(pd.read_parquet(ref))
+    got = sorted_points(pd.read_parquet(tmp_path / "spark" / "points"))
+    at = (want["object_id"] == str(frame["object_id"].iloc[spike])) & \
+        np.isclose(want["time"], frame["time"].iloc[spike])
+    assert at.sum() == 1 and np.isnan(want.loc[at, "score"]).all()  # masked, not scored
+    for col in ("flux", "score", "p_value"):
+        np.testing.assert_allclose(got[col], want[col], rtol=1e-6, atol=1e-9, err_msg=col)
+
+
 def test_spark_score_refuses_what_it_cannot_use(spark, tiny_bundle, survey, tmp_path, capsys):
     no_ids = tmp_path / "no_ids.parquet"
     pd.read_parquet(survey).drop(columns=["object_id"]).to_parquet(no_ids)
