@@ -79,6 +79,15 @@ def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
     return np.concatenate(xs), np.concatenate(ys), skipped
 
 
+def _grid_points(pre: Preprocessor, curve: LightCurve) -> int:
+    """The curve's grid points after resampling, as the preprocessing counts them for the
+    "too short" reasons (0 where it cannot be resampled)."""
+    try:
+        return pre.resample(curve).n_grid
+    except LightCurveError:
+        return 0
+
+
 def _usable(det: Detector, curves: Sequence[LightCurve]) -> bool:
     """At least one curve gives a usable window."""
     for c in curves:
@@ -276,8 +285,8 @@ def fit_detector(
                 f"{pcfg.window}: fewer than {pcfg.min_valid_fraction:.0%} of the "
                 f"{pcfg.window} grid points of each band have an observation near them; try a "
                 f"smaller --window or a lower preprocess.min_valid_fraction")
-        longest = max((int((c.time.max() - c.time.min()) / pre.cadence) + 1
-                       for c in splits.train if c.time.size), default=0)
+        longest = max((_grid_points(pre, c) for c in splits.train if c.mask.any()),
+                      default=0)
         why = (f"the longest training part covers {longest} grid points: give longer series "
                f"or a --window of at most {longest}" if longest < pcfg.window else
                f"no window has {pcfg.min_valid_fraction:.0%} of its grid points observed: "
