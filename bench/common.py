@@ -66,6 +66,14 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def heading(module: str, argv: Sequence[str] | None) -> str:
+    """The first lines of a results file: the command that gives it, and the machine."""
+    import sys
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    return f"# {' '.join(['python -m ' + module, *args])}\n{machine()}\n\n"
+
+
 def report(text: str, out: Path | None) -> None:
     """Print a bench's text and, given a path, write it there (folders made)."""
     print(text)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,7 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np
 
-from bench.common import machine, report, table
+from bench.common import heading, report, table
 from bench.objects import (
     TASKS,
     TRANSIENT_TASKS,
@@ -198,9 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append([f"{name}, {len(runs)} draw(s)", method,
                          f"{roc.mean():.3f} ± {roc.std():.3f}", f"{pr.mean():.3f}",
                          f"{diff.mean():+.3f}", f"{int((diff > 0).sum())}/{len(runs)}"])
-    command = " ".join(["python -m bench.object_variants", *(argv if argv is not None
-                                                             else sys.argv[1:])])
-    report(f"# {command}\n{machine()}\n\n" + table(
+    report(heading("bench.object_variants", argv) + table(
         ["task", "method", "ROC-AUC", "PR-AUC", "ROC-AUC - baseline (paired)",
          "draws above the baseline"], rows), args.out)
     return 0

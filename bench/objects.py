@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -52,7 +51,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pandas as pd
 
-from bench.common import machine, report, table
+from bench.common import heading, report, table
 from bench.quality import SHARED
 from lcad.models.config import DetectorConfig
 from lcad.models.io import read_curves
@@ -375,9 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += draws(f"transients {kind}", label,
                       partial(transients_task, rare=kind, scale=args.scale), args.draws,
                       args.set)
-    command = " ".join(["python -m bench.objects", *(argv if argv is not None
-                                                     else sys.argv[1:])])
-    report(f"# {command}\n{machine()}\n\n" + table(["task", "method", *COLUMNS], rows),
+    report(heading("bench.objects", argv) + table(["task", "method", *COLUMNS], rows),
            args.out)
     return 0
 
