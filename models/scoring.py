@@ -257,6 +257,7 @@ TAIL_FRACTION = 0.05
 # likelihood ratio (Markov's inequality), so no calibration sample may make it steeper
 LOG10_TAIL_SCALE = 1.0 / math.log(10.0)
 LOOKUP_BINS_PER_QUANTILE = 16
+TIE_RELATIVE = 1e-9  # scores this close (relative to their magnitude) tie (`tie`)
 
 
 @dataclass
@@ -341,25 +342,37 @@ class EmpiricalDistribution:
         out[search] = np.searchsorted(q, s[search], side="left")
         return out
 
+    @cached_property
+    def tie(self) -> float:
+        """How close a score must come to a calibration score to tie with it (count as
+        reached): floating-point rounding, 1e-9 of the scores' magnitude. A calibration
+        object scored again in another batch (another BLAS blocking, another process) comes
+        back 1e-15 off its stored score, and its p-value must not move a rank for that."""
+        q = self.quantiles
+        return TIE_RELATIVE * max(abs(q[0]), abs(q[-1]), q[-1] - q[0], 1e-300)
+
     def p_value(self, score: float) -> float:
         """`p_values` of one score, in plain Python (a curve's object score, its best window:
         a dozen numpy calls cost 50 us for one value, this 2)."""
         if not math.isfinite(score):
             return math.nan
         q = self.quantiles
-        p = (1.0 + (1.0 - bisect.bisect_left(q, score) / len(q)) * self.n) / (self.n + 1.0)
+        p = (1.0 + (1.0 - bisect.bisect_left(q, score - self.tie) / len(q)) * self.n) / (
+            self.n + 1.0)
         if score > self.tail_start:  # the exponent is negative: no overflow
             p = min(p, TAIL_FRACTION * math.exp(-(score - self.tail_start) / self.tail_scale))
         return min(max(p, 0.0), 1.0)
 
     def p_values(self, scores: np.ndarray) -> np.ndarray:
-        """P(calibration score >= s): empirical (+1 corrected) in the body, exponential tail."""
+        """P(calibration score >= s, a tie within `tie`): empirical (+1 corrected) in the
+        body, exponential tail."""
         s = np.asarray(scores, dtype=np.float64)
         if s.size == 1:
             return np.full(s.shape, self.p_value(float(s.flat[0])))
         q = self._bins[0]  # the quantiles as an array, once (not the list at every call)
         finite = np.isfinite(s)
-        frac_below = self.count_below(np.where(finite, s, q[0])) / q.size  # strictly below
+        frac_below = self.count_below(np.where(finite, s - self.tie, q[0])) / q.size  # below,
+        # not tied
         p = (1.0 + (1.0 - frac_below) * self.n) / (self.n + 1.0)
         with np.errstate(over="ignore", invalid="ignore"):
             tail = TAIL_FRACTION * np.exp(-(s - self.tail_start) / self.tail_scale)
