@@ -257,7 +257,7 @@ class Detector:
         return (f"whole curves: {grid}; object score from {len(self.objects.names)} "
                 f"light-curve features (periods {'on' if self.objects.cfg.periods else 'off'})"
                 " through an autoencoder, then an Isolation Forest"
-                + (f" and the {self.objects.k} nearest training objects"
+                + (f" and {self.objects.neighbour_text}"
                    if self.objects.score_kind != "forest" else ""))
 
     @property

@@ -17,17 +17,20 @@ smoothness, period and its power, colours (`models/features.py`). Here:
    scale (median, IQR) of the training objects' own scores (an outlier ensemble):
    - an Isolation Forest's anomaly score: an object at the edge of the training objects, or a
      minority clustered there (RR Lyrae c types among ab), isolates in few splits;
-   - the log of the mean distance to the K nearest training objects (a training object skips
-     itself): a small group between large ones (blazars among AGN and explosive transients)
-     is far from K others, where a forest cuts through the gap it sits in. K is 20 (LOF's
-     usual value, scikit-learn's default) or a tenth of the reference rows, whichever is
-     larger (`neighbour_count`): LOF's MinPts must exceed the size of a group still to be
-     called outlying, so a fixed K lets a rare kind with more than K members in a large
-     catalogue hide among its own (docs/quality-log.md, session 27; a tenth is PyOD's default
-     contamination).
-   On 22 dev task set-ups, against features + Isolation Forest, the forest alone is at worst
-   0.090 ROC-AUC behind, the neighbours alone 0.164, their sum 0.028 (docs/quality-log.md,
-   "Session 26"); the sum gives up the forest's lead on a large clustered minority.
+   - how far an object is from its K nearest training objects, at several K: the log of the
+     mean distance to the K nearest (a training object skips itself), in robust units of the
+     training objects' own, for K = 20, 40, 80, ... below half the reference rows
+     (`neighbour_ladder`), and the largest of these. A small group between large ones
+     (blazars among AGN and explosive transients) is far from K others, where a forest cuts
+     through the gap it sits in. One K cannot serve every catalogue: LOF's MinPts must exceed
+     the size of a group still to be called outlying (Breunig et al. 2000), and a rare kind
+     with more members than K hides among its own (the RR Lyrae c types, a fifth of the
+     stars, among 20 nearest). Like LOCI (Papadimitriou et al. 2003), which flags a point
+     outlying at any radius, the score is the object's most outlying neighbourhood size;
+     the ladder stops below half the catalogue, where a group is the normal.
+   On 14 dev task set-ups (the RR Lyrae, Kepler and transient tasks, the transients also at
+   4x), against features + Isolation Forest, the sum is at worst 0.026 ROC-AUC behind
+   (docs/quality-log.md, session 33; one K of max(20, a tenth), sessions 26-32: 0.058).
 
 P-values come from the scores of held-out calibration objects (`Calibration.object`). The
 forest and the scales are refitted at load from the stored reference rows and seed (no
@@ -55,10 +58,11 @@ BATCH = 256  # objects per network call
 MIN_OBJECTS = 8  # training objects the object model needs
 FOREST_ROWS = 256  # rows walked through the forest at once: (trees, rows) stays in cache
 NEIGHBOURS = 20  # the least K of the local score (LOF's usual 10-20; scikit-learn's default)
-NEIGHBOUR_SHARE = 0.1  # K is at least this share of the reference rows (`neighbour_count`)
+NEIGHBOUR_SHARE = 0.1  # one K: at least this share of the reference rows (`neighbour_count`)
 NEIGHBOUR_REFERENCE = 4096  # training rows the local score compares with (seeded subsample)
-SCORES = ("forest+neighbours", "forest")  # how the object score is made; "forest": before
-# session 26 (a bundle's calibration holds the scores of the way it was saved with)
+SCORES = ("forest+neighbour-ladder", "forest+neighbours", "forest")  # how the object score
+# is made: K = 20, 40, ... (session 33); one K (sessions 26-32); the forest alone (before
+# session 26). A bundle's calibration holds the scores of the way it was saved with.
 
 
 def _standardizer(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -92,26 +96,46 @@ def neighbour_count(n_reference: int) -> int:
     return max(NEIGHBOURS, int(np.ceil(NEIGHBOUR_SHARE * n_reference)))
 
 
-def neighbour_distance(reference: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """(n,) mean Euclidean distance of each row to its k nearest reference rows; a row equal
+def neighbour_ladder(n_reference: int) -> list[int]:
+    """The K of the local score for this many reference rows: NEIGHBOURS, doubled while it
+    stays below half of them (a group of half the catalogue is the normal); [NEIGHBOURS]
+    for fewer than 2 x NEIGHBOURS rows."""
+    ks = [NEIGHBOURS]
+    while 2 * ks[-1] < n_reference / 2:
+        ks.append(2 * ks[-1])
+    return ks
+
+
+def neighbour_distances(reference: np.ndarray, rows: np.ndarray, ks: Sequence[int]
+                        ) -> np.ndarray:
+    """(n, len(ks)) mean Euclidean distance of each row to its k nearest reference rows, for
+    each k (at most the reference rows less one); a row equal
     to a reference row (a training object scored again) skips that one match, so that the
-    training objects are measured as a new object is. FOREST_ROWS rows at a time."""
+    training objects are measured as a new object is. FOREST_ROWS rows at a time, one
+    partial sort for every k."""
     ref = np.asarray(reference, np.float64)
     m = ref.shape[0]
-    k = max(1, min(k, m - 1))  # one reference row: the distance to it
-    take = min(k + 1, m)
+    kk = np.array([max(1, min(int(k), m - 1)) for k in ks])  # one reference row: to it
+    take = min(int(kk.max()) + 1, m)
     ref_sq = (ref * ref).sum(axis=1)
-    out = np.empty(rows.shape[0])
+    out = np.empty((rows.shape[0], kk.size))
     for lo in range(0, rows.shape[0], FOREST_ROWS):
         x = np.asarray(rows[lo: lo + FOREST_ROWS], np.float64)
         d2 = (x * x).sum(axis=1)[:, None] + ref_sq[None, :] - 2.0 * (x @ ref.T)
         near = np.sqrt(np.maximum(np.partition(d2, take - 1, axis=1)[:, :take], 0.0))
         near.sort(axis=1)
-        mean = near[:, :k].mean(axis=1)
-        if take > k:  # skip a match of distance 0, the row itself
-            mean = np.where(near[:, 0] <= 1e-6, near[:, 1:].mean(axis=1), mean)
+        total = np.cumsum(near, axis=1)
+        mean = total[:, kk - 1] / kk
+        if take > kk.max():  # skip a match of distance 0, the row itself
+            skipped = (total[:, kk] - near[:, :1]) / kk
+            mean = np.where(near[:, :1] <= 1e-6, skipped, mean)
         out[lo: lo + x.shape[0]] = mean
     return out
+
+
+def neighbour_distance(reference: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """(n,) `neighbour_distances` for one k."""
+    return neighbour_distances(reference, rows, [k])[:, 0]
 
 
 def build_object_autoencoder(dim: int, cfg: ObjectConfig, seed: int
@@ -224,8 +248,9 @@ class ObjectModel:
         self.names = feature_names(self.bands)
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
         self.score_kind = score_kind  # how the object score is made (SCORES)
-        self.fixed_k = neighbours  # K as saved (session 26's bundles: 20); None: from the rows
+        self.fixed_k = neighbours  # one K as saved ("forest+neighbours"; session 26's: 20)
         self.k = NEIGHBOURS
+        self.ks = [NEIGHBOURS]  # the K of the local score (one K: [self.k])
         self.fit_forest(reference)
 
     def fit_forest(self, reference: np.ndarray) -> None:
@@ -245,21 +270,44 @@ class ObjectModel:
             n, NEIGHBOUR_REFERENCE, replace=False)) if n > NEIGHBOUR_REFERENCE else \
             np.arange(n)
         self.neighbours = self.reference[keep]
-        self.k = self.fixed_k or neighbour_count(self.neighbours.shape[0])
+        n_ref = self.neighbours.shape[0]
+        if self.score_kind == "forest+neighbours":
+            self.k = self.fixed_k or neighbour_count(n_ref)
+            self.ks = [self.k]
+        else:
+            self.ks = neighbour_ladder(n_ref)
+            self.k = self.ks[-1]
         self.forest_scale = _robust_scale(self.forest_scorer.scores(self.neighbours))
-        self.local_scale = _robust_scale(self.local_scores(self.neighbours))
+        logs = self._log_distances(self.neighbours)
+        self.local_scales = [_robust_scale(col) for col in logs.T]
+
+    def _log_distances(self, rows: np.ndarray) -> np.ndarray:
+        """(n, len(self.ks)) log mean distance to the K nearest reference rows, each K."""
+        return np.log(neighbour_distances(self.neighbours, rows, self.ks) + 1e-12)
 
     def local_scores(self, rows: np.ndarray) -> np.ndarray:
-        """log mean distance to the K (`self.k`) nearest reference rows."""
-        return np.log(neighbour_distance(self.neighbours, rows, self.k) + 1e-12)
+        """The local score in robust units of the training objects': of each K's log mean
+        distance, the largest (one K: that one)."""
+        logs = self._log_distances(rows)
+        center = np.array([m for m, _ in self.local_scales])
+        spread = np.array([s for _, s in self.local_scales])
+        return np.max((logs - center) / spread, axis=1)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """(n,) object scores of forest rows (module docstring): the forest's and the local
         score, each in robust units of the training objects', summed."""
         if self.score_kind == "forest":  # a bundle saved before session 26
             return self.forest_scorer.scores(rows)
-        (fm, fs), (lm, ls) = self.forest_scale, self.local_scale
-        return (self.forest_scorer.scores(rows) - fm) / fs + (self.local_scores(rows) - lm) / ls
+        fm, fs = self.forest_scale
+        return (self.forest_scorer.scores(rows) - fm) / fs + self.local_scores(rows)
+
+    @property
+    def neighbour_text(self) -> str:
+        """The local score's K in words (`describe`)."""
+        if len(self.ks) == 1:
+            return f"the {self.ks[0]} nearest training objects"
+        return (f"the nearest training objects at K = {', '.join(map(str, self.ks))} "
+                "(the most outlying)")
 
     @property
     def latent_dim(self) -> int:
@@ -351,9 +399,11 @@ class ObjectModel:
         self.network.save(root / OBJECTS_MODEL_FILE)
         with open(root / OBJECTS_ARRAYS_FILE, "wb") as fh:
             np.savez(fh, center=self.center, scale=self.scale, reference=self.reference)
-        return {"bands": self.bands, "seed": self.seed, "features": self.names,
-                "period_search": self.period_search, "score": self.score_kind,
-                "neighbours": self.k}
+        state = {"bands": self.bands, "seed": self.seed, "features": self.names,
+                 "period_search": self.period_search, "score": self.score_kind}
+        if self.score_kind == "forest+neighbours":
+            state["neighbours"] = self.k
+        return state
 
     @classmethod
     def load(cls, root: Path, state: dict[str, Any], cfg: ObjectConfig) -> ObjectModel:
@@ -369,7 +419,7 @@ class ObjectModel:
             kind = str(state.get("score", "forest"))
             if kind not in SCORES:
                 raise BundleError(root / OBJECTS_ARRAYS_FILE, f"unknown object score {kind!r}")
-            # saved in session 26: K was 20 whatever the number of reference rows
+            # one K; saved in session 26: K was 20 whatever the number of reference rows
             k = int(state.get("neighbours", NEIGHBOURS))
             if k < 1:
                 raise BundleError(root / OBJECTS_ARRAYS_FILE, f"invalid neighbour count {k}")

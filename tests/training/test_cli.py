@@ -623,7 +623,8 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys, monke
     out = capsys.readouterr()
     assert "representation: whole curves: each object resampled onto" in out.out
     assert "light-curve features (periods on) through an autoencoder, then an Isolation " \
-        "Forest and the 20 nearest training objects" in out.out
+        "Forest and the nearest training objects at K = 20, 40, 80 (the most outlying)" \
+        in out.out
     assert "object model: 54 features of " in out.out and "held-out reconstruction R^2" \
         in out.out
     assert "sentinel or non-physical magnitude" in out.err + out.out
