@@ -132,12 +132,10 @@ def variants(curves: Sequence[LightCurve], raw: np.ndarray, bands: Sequence[str]
     one_k = ObjectModel(bands, cfg.objects, model.center, model.scale, model.network,
                         model.reference, seed, "forest+neighbours")
     out["one K (20 or a tenth: sessions 26-32)"] = one_k.scores(rows)
-    fm, fs = model.forest_scale
-    logs = model._log_distances(rows)
+    (fm, fs), (center, spread) = model.forest_scale, model.local_scales.T
     out["the mean over the ladder of K, not the largest"] = (out[
-        "ablation: its forest alone"] - fm) / fs + np.mean([(logs[:, j] - m) / s for j, (m, s)
-                                                            in enumerate(model.local_scales)],
-                                                           axis=0)
+        "ablation: its forest alone"] - fm) / fs + np.mean(
+            (model._log_distances(rows) - center) / spread, axis=1)
     others = [fit(raw, seed + 1000 * k) for k in (1, 2)]
     out["the same, averaged over 3 autoencoders"] = np.mean(
         [out["lcad object score (defaults)"], *(m.assess(raw).score for m in others)], axis=0)

@@ -249,8 +249,7 @@ class ObjectModel:
         self.period_search = "peaks"  # how the periods are found (features.PERIOD_SEARCHES)
         self.score_kind = score_kind  # how the object score is made (SCORES)
         self.fixed_k = neighbours  # one K as saved ("forest+neighbours"; session 26's: 20)
-        self.k = NEIGHBOURS
-        self.ks = [NEIGHBOURS]  # the K of the local score (one K: [self.k])
+        self.ks = [NEIGHBOURS]  # the K of the local score (`fit_forest`)
         self.fit_forest(reference)
 
     def fit_forest(self, reference: np.ndarray) -> None:
@@ -271,15 +270,12 @@ class ObjectModel:
             np.arange(n)
         self.neighbours = self.reference[keep]
         n_ref = self.neighbours.shape[0]
-        if self.score_kind == "forest+neighbours":
-            self.k = self.fixed_k or neighbour_count(n_ref)
-            self.ks = [self.k]
-        else:
-            self.ks = neighbour_ladder(n_ref)
-            self.k = self.ks[-1]
+        self.ks = [self.fixed_k or neighbour_count(n_ref)] \
+            if self.score_kind == "forest+neighbours" else neighbour_ladder(n_ref)
         self.forest_scale = _robust_scale(self.forest_scorer.scores(self.neighbours))
         logs = self._log_distances(self.neighbours)
-        self.local_scales = [_robust_scale(col) for col in logs.T]
+        # (len(ks), 2): each K's (median, IQR) over the training objects
+        self.local_scales = np.array([_robust_scale(col) for col in logs.T])
 
     def _log_distances(self, rows: np.ndarray) -> np.ndarray:
         """(n, len(self.ks)) log mean distance to the K nearest reference rows, each K."""
@@ -288,10 +284,8 @@ class ObjectModel:
     def local_scores(self, rows: np.ndarray) -> np.ndarray:
         """The local score in robust units of the training objects': of each K's log mean
         distance, the largest (one K: that one)."""
-        logs = self._log_distances(rows)
-        center = np.array([m for m, _ in self.local_scales])
-        spread = np.array([s for _, s in self.local_scales])
-        return np.max((logs - center) / spread, axis=1)
+        center, spread = self.local_scales.T
+        return np.max((self._log_distances(rows) - center) / spread, axis=1)
 
     def scores(self, rows: np.ndarray) -> np.ndarray:
         """(n,) object scores of forest rows (module docstring): the forest's and the local
@@ -402,7 +396,7 @@ class ObjectModel:
         state = {"bands": self.bands, "seed": self.seed, "features": self.names,
                  "period_search": self.period_search, "score": self.score_kind}
         if self.score_kind == "forest+neighbours":
-            state["neighbours"] = self.k
+            state["neighbours"] = self.ks[0]
         return state
 
     @classmethod

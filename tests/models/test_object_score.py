@@ -148,7 +148,7 @@ def test_a_bundle_of_one_k_keeps_it(tmp_path) -> None:
     state = model.save(tmp_path)
     state.update(score="forest+neighbours", neighbours=60)
     one = ObjectModel.load(tmp_path, state, ObjectConfig())
-    assert one.k == 60 and one.ks == [60]
+    assert one.ks == [60]
     _z, rows, _e = one.network_rows(one.standardize(raw))
     (lm, ls), = one.local_scales
     np.testing.assert_allclose(one.local_scores(rows), (np.log(
