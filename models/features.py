@@ -42,6 +42,10 @@ N_FREQUENCIES = 20_000
 OVERSAMPLE = 1
 REFINE_STEPS = 8
 REFINE_ROWS = 128
+# the generalised power's fit is degenerate where the determinant of the phases' weighted
+# covariance (1/4 for phases spread evenly) is below this: 10x the single-precision sums'
+# rounding (`_gls`)
+DEGENERATE = 1e-6
 # the searches:
 # - "peaks" (default since session 20): the bands' shared period; the coarse pass is the
 #   classical periodogram |sum w y e^{ix}|^2 (one sum of the generalised power's three, none
@@ -226,8 +230,12 @@ def _phasors(tt: np.ndarray, f0: np.ndarray, df: np.ndarray, n_a: int, block: in
 def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.ndarray,
          s2: np.ndarray, yy: np.ndarray) -> np.ndarray:
     """Generalised Lomb-Scargle power (astropy's standard normalisation) from the weighted
-    sums of cos x, sin x, y cos x, y sin x, cos 2x, sin 2x (x = 2 pi f t); 0 where the
-    values are constant."""
+    sums of cos x, sin x, y cos x, y sin x, cos 2x, sin 2x (x = 2 pi f t), in [0, 1]; 0
+    where the values are constant, and where the epochs' phases do not span the circle:
+    the determinant of the weighted covariance of (cos x, sin x), at most 1/4, under
+    `DEGENERATE` (e.g. every visit at the same time of night, at 1, 2, ... cycles a day).
+    There the sine and cosine are one column and the single-precision sums' rounding is
+    the power (values of 1e3 or inf, found on ZTF-like alert histories in session 34)."""
     cc = 0.5 * (1 + c2) - cw * cw
     ss = 0.5 * (1 - c2) - sw * sw
     cs = 0.5 * s2 - cw * sw
@@ -236,10 +244,11 @@ def _gls(cw: np.ndarray, sw: np.ndarray, yc: np.ndarray, ys: np.ndarray, c2: np.
     num -= 2 * cs * yc * ys
     d = cc * ss
     d -= cs * cs
+    fit = (d > DEGENERATE) & (yy[:, None] > 0)
     d *= yy[:, None].astype(d.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         power = num / d
-    return np.where(yy[:, None] > 0, power, 0.0)
+    return np.clip(np.where(fit, power, 0.0), 0.0, 1.0)
 
 
 def _gls_power(t: np.ndarray, v: np.ndarray, e: np.ndarray, ok: np.ndarray, f0: np.ndarray,

@@ -48,6 +48,34 @@ def test_period_amplitude_and_colour_are_recovered():
     assert x["g.log_chi2"] > 2  # far more variable than its 1 % errors
 
 
+def test_visits_at_one_time_of_night_give_a_power_between_0_and_1():
+    """A supernova's alert history with every visit of a band at the same time of night:
+    at 1, 2, ... 10 cycles a day all its phases are one, the generalised Lomb-Scargle fit
+    is degenerate there, and single-precision rounding once made the power 1e3 or inf
+    (then the period of 0.1 day won and the feature was imputed away)."""
+    rng = np.random.default_rng(7)
+    curves = []
+    for i in range(30):
+        nights = np.arange(-rng.uniform(5, 20) // 1, rng.uniform(60, 140))
+        times, mags, bands = [], [], []
+        for b, fall in (("g", rng.uniform(15, 30)), ("r", rng.uniform(25, 45))):
+            t = nights[rng.random(nights.size) < 0.45] + rng.uniform(0.1, 0.3)
+            bump = np.exp(-t / fall) / (1 + np.exp(-t / 3.0))
+            times.append(t)
+            mags.append(18.5 - 2.5 * np.log10(np.maximum(bump / bump.max(), 1e-6)))
+            bands.append(np.full(t.size, b))
+        t, m = np.concatenate(times), np.concatenate(mags)
+        err = np.sqrt(0.02 ** 2 + (0.1 * 10 ** (0.4 * (m - 20.0))) ** 2)
+        keep = m < 20.8
+        curves.append(LightCurve.from_arrays(
+            f"sn{i}", t[keep], m[keep] + err[keep] * rng.normal(size=keep.sum()), err[keep],
+            np.concatenate(bands)[keep], unit="mag", emit_warnings=False))
+    x, names = feature_matrix(curves, ["g", "r"])
+    power = x[:, [names.index("g.period_power"), names.index("r.period_power")]]
+    assert np.isfinite(power).all()
+    assert (power >= 0).all() and (power <= 1).all()
+
+
 def test_a_missing_band_is_nan_and_standardizing_imputes_it():
     rng = np.random.default_rng(1)
     curves = [survey_curve(f"s{i}", 0.5 + 0.01 * i, 0.2, rng) for i in range(5)]
