@@ -49,6 +49,7 @@ from bench.common import heading, report, table
 from bench.objects import (
     TASKS,
     TRANSIENT_TASKS,
+    alerts_task,
     injected_task,
     isolation_forest,
     kepler_survey_task,
@@ -175,6 +176,9 @@ def tasks(draws: int, which: Sequence[str] = TASKS, scale: int = 1
         for d in range(draws):
             out.append((f"transients: rare {rare}" + (f" (x{scale})" if scale > 1 else ""),
                         *transients_task(d, rare, scale), ["g", "r"]))
+    for d in range(draws if "alerts" in which else 0):
+        out.append(("alerts: 91bg-like" + (f" (x{scale})" if scale > 1 else ""),
+                    *alerts_task(d, scale), ["g", "r"]))
     return out
 
 
@@ -184,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--scale", type=int, default=1,
-                    help="transients: every kind's count times this (1: 190-210 objects)")
+                    help="transients, alerts: every kind's count times this "
+                         "(1: 190-210 objects)")
     args = ap.parse_args(argv)
     results: dict[str, list[dict[str, dict[str, float]]]] = {}
     seen: dict[str, int] = {}

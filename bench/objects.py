@@ -25,7 +25,14 @@ positives. Two tasks:
   20-150 days). Each kind in turn is the rare one (10 among 60 of each other kind), and
   `sn-fast` (a faster, fainter, redder subtype: 10 among 200 `sn`) stands for rare SN Ia
   subtypes. Not tuned on: the generator's kinds and ranges were fixed before any method was
-  run on them. `--scale K`: K times as many of every kind (the same 5 % rare).
+  run on them. `--scale K`: K times as many of every kind (the same 5 % rare);
+- `alerts` (synthetic, what a broker's SN Ia subtype filter sees: issue 18's held-out ZTF
+  set; session 34): g and r alert histories of SN Ia, from a few days to three weeks before
+  the peak to 2-5 months after, each band on 45 % of the nights at its own time of night
+  (30 minutes' jitter), detections only (brighter than 20.8), peaks 17.5-19.5 mag; 10
+  91bg-like among 200 normal (g declining 1.8x and r 1.8x faster, 0.4-0.8 mag redder).
+  Whole-event curves, no host, where `transients`' `sn-fast` are host curves with a few
+  bright epochs.
 Metrics: ROC-AUC, PR-AUC (prevalence = chance), precision at 10 and 25, recall at 25.
 
 Methods: lcad with its defaults (object score; unscored objects rank last); light-curve
@@ -261,6 +268,43 @@ def transients_task(draw: int, rare: str, scale: int = 1
     return curves, np.array(y)
 
 
+ALERT_KINDS = ("Ia", "Ia-91bg")
+
+
+def alert_curve(object_id: str, kind: str, rng: np.random.Generator) -> LightCurve:
+    """One SN Ia alert history of `kind` (ALERT_KINDS; the module docstring's `alerts`)."""
+    nights = np.arange(-np.floor(rng.uniform(5, 20)), rng.uniform(60, 140))
+    rise, fall = rng.uniform(2, 5), rng.uniform(15, 30)
+    peak, colour = rng.uniform(17.5, 19.5), rng.uniform(-0.1, 0.1)
+    falls = {"g": fall, "r": 1.6 * fall}
+    if kind == "Ia-91bg":
+        falls, colour = {"g": 0.55 * fall, "r": 0.9 * fall}, colour + rng.uniform(0.4, 0.8)
+    time, mag, band = [], [], []
+    for b, level in (("g", peak), ("r", peak - colour)):  # g - r = colour at the peak
+        t = nights[rng.random(nights.size) < 0.45]
+        t = t + rng.uniform(0.1, 0.3) + rng.normal(0.0, 0.02, t.size)
+        time.append(t)
+        mag.append(level - 2.5 * np.log10(np.maximum(_bazin(t, 0.0, rise, falls[b]), 1e-6)))
+        band.append(np.full(t.size, b))
+    t, m = np.concatenate(time), np.concatenate(mag)
+    err = np.sqrt(0.02 ** 2 + (0.1 * 10 ** (0.4 * (m - 20.0))) ** 2)
+    m = m + err * rng.normal(size=m.size)
+    seen = m < 20.8
+    return LightCurve.from_arrays(object_id, t[seen], m[seen], err[seen],
+                                  np.concatenate(band)[seen], unit="mag", emit_warnings=False)
+
+
+def alerts_task(draw: int, scale: int = 1) -> tuple[list[LightCurve], np.ndarray]:
+    """10 91bg-like among 200 normal SN Ia alert histories (every count times `scale`);
+    whether each is the rare kind."""
+    rng = np.random.default_rng(7000 + draw + 100_000 * (scale - 1))
+    curves, y = [], []
+    for kind, n in zip(ALERT_KINDS, (200 * scale, 10 * scale), strict=True):
+        curves += [alert_curve(f"{kind}-{i}", kind, rng) for i in range(n)]
+        y += [kind != ALERT_KINDS[0]] * n
+    return curves, np.array(y)
+
+
 def isolation_forest(x: np.ndarray, seed: int = 0) -> np.ndarray:
     from sklearn.ensemble import IsolationForest
 
@@ -311,7 +355,7 @@ def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
                 rows[:, :-1])}
 
 
-TASKS = ("all", "rare", "injected", "kepler-survey", "transients")
+TASKS = ("all", "rare", "injected", "kepler-survey", "transients", "alerts")
 COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")
 
 
@@ -346,7 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--scale", type=int, default=1,
-                    help="transients: every kind's count times this (1: 190-210 objects)")
+                    help="transients, alerts: every kind's count times this "
+                         "(1: 190-210 objects)")
     args = ap.parse_args(argv)
     curves, is_c = rr_lyrae()
     rows = []
@@ -374,6 +419,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += draws(f"transients {kind}", label,
                       partial(transients_task, rare=kind, scale=args.scale), args.draws,
                       args.set)
+    if "alerts" in args.tasks:
+        rows += draws("alerts", f"alerts: 91bg-like among SN Ia (x{args.scale}, "
+                      f"{args.draws} draws)", partial(alerts_task, scale=args.scale),
+                      args.draws, args.set)
     report(heading("bench.objects", argv) + table(["task", "method", *COLUMNS], rows),
            args.out)
     return 0

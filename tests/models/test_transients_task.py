@@ -66,3 +66,21 @@ def test_the_object_model_finds_dwarf_novae_among_other_transients() -> None:
                                               ObjectConfig(), seed=0)
     assert metrics["objects.val_r2"] > 0.3  # the autoencoder learned the features
     assert ranking_metrics(y, model.assess(raw).score)["roc_auc"] > 0.8
+
+
+def test_an_alerts_draw_is_whole_supernovae_with_ten_redder_faster_ones() -> None:
+    """The SN Ia alert-history dev task (bench.objects.alerts_task, session 34)."""
+    from bench.objects import alerts_task
+
+    curves, y = alerts_task(0)
+    assert len(curves) == 210 and int(y.sum()) == 10
+    assert all(c.object_id.startswith("Ia-91bg") == bool(k) for c, k in zip(curves, y, strict=True))
+    for c in curves:
+        assert c.unit == "mag" and c.bands == ["g", "r"]
+        assert np.ptp(c.time) < 170 and c.mask.sum() >= 10  # one event, no seasons
+    again, _ = alerts_task(0)
+    assert np.array_equal(again[5].flux, curves[5].flux)
+    x, names = feature_matrix(curves, ["g", "r"])
+    assert np.isfinite(x).all()  # every band has epochs; the period search is not degenerate
+    colour = x[:, names.index("colour.g-r")]
+    assert np.median(colour[y]) > np.median(colour[~y]) + 0.3
