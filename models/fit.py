@@ -22,6 +22,7 @@ from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
 from lcad.models.point_scores import POINT_SCORERS
 from lcad.models.preprocess import Preprocessor
+from lcad.models.windows import make_windows
 
 MIN_OBJECTS_FOR_OBJECT_SPLIT = 10
 
@@ -155,6 +156,7 @@ def _held_out_windows(det: Detector, x_va: np.ndarray, y_va: np.ndarray,
 
 
 MIN_WHOLE_WINDOW = 8
+MIN_SLIDING_WINDOW = 16  # the shortest window mode "auto" halves a sliding window to
 MIN_SLIDING_WINDOWS = 4  # windows a typical curve's grid must span to be cut into windows
 
 
@@ -207,6 +209,46 @@ def resolve_mode(config: DetectorConfig, curves: Sequence[LightCurve],
     return config.model_copy(update={"preprocess": chosen}), coverage
 
 
+def _has_window(pre: Preprocessor, curves: Sequence[LightCurve], pcfg: PreprocessConfig,
+                window: int) -> bool:
+    """Some curve gives a sliding window of `window` grid points with `min_valid_fraction`
+    of them observed (what training needs; `window_arrays`)."""
+    for c in curves:
+        try:
+            res = pre.resample(c)
+        except LightCurveError:
+            continue
+        if res.n_grid >= window and (make_windows(res, window, 1).valid_fraction()
+                                     >= pcfg.min_valid_fraction).any():
+            return True
+    return False
+
+
+def fitting_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[LightCurve]
+                   ) -> tuple[DetectorConfig, str | None]:
+    """Mode "auto" with sliding windows (`resolve_mode`): where no training curve gives a
+    usable window of `preprocess.window` (a short or gappy training part, e.g. a series'
+    first 15 %), the longest window, halving down to MIN_SLIDING_WINDOW, that one does, and
+    what was done in words (a FitWarning); the config unchanged and None where the window
+    fits or no halving helps (`fit_detector` then names what to change). The way whole-curve
+    mode picks its window: no refusal where a shorter window serves."""
+    pcfg = config.preprocess
+    if _has_window(pre, curves, pcfg, pcfg.window):
+        return config, None
+    window = pcfg.window // 2
+    while window >= MIN_SLIDING_WINDOW:
+        if _has_window(pre, curves, pcfg, window):
+            return config.model_copy(update={"preprocess": pcfg.model_copy(
+                update={"window": window})}), (
+                f"no training series gives a window of {pcfg.window} grid points with "
+                f"{pcfg.min_valid_fraction:.0%} of them observed (at cadence {pre.cadence:g}): "
+                f"trained with window {window} instead (preprocess.mode auto; give longer "
+                f"training series, or set preprocess.mode=sliding to keep window "
+                f"{pcfg.window} and stop here)")
+        window //= 2
+    return config, None
+
+
 def median_grid_length(curves: Sequence[LightCurve], cadence: float) -> float:
     """Median number of grid steps (at `cadence`) a curve spans."""
     spans = [(c.time[c.mask][-1] - c.time[c.mask][0]) / cadence + 1 for c in curves
@@ -256,12 +298,18 @@ def fit_detector(
     (grid cadence, bands, normalisation), so the network sees inputs as it was trained on.
     """
     splits = splits or split_curves(curves, config)
+    auto = config.preprocess.mode == "auto"
     config, coverage = resolve_mode(config.resolved(splits.by),
                                     [c for c in splits.train if c.mask.any()], splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = preprocessor or Preprocessor.fit([c for c in splits.train if c.mask.any()],
                                            config.preprocess)
+    if auto and config.preprocess.mode == "sliding" and model is None and preprocessor is None:
+        config, shorter = fitting_window(config, pre, [c for c in splits.train
+                                                       if c.mask.any()])
+        if shorter:
+            warnings.warn(shorter, FitWarning, stacklevel=2)
     dim = config.preprocess.window * len(pre.bands)
     other = sorted({b for c in curves for b in c.bands} - set(pre.bands))
     if preprocessor is not None and other:

@@ -46,9 +46,24 @@ def test_nothing_to_train_on_is_named():
 
 
 def test_too_short_for_the_window_fails_before_training():
-    cfg = {"preprocess": {"window": 64}, "train": {"epochs": 50}}
+    cfg = {"preprocess": {"window": 64, "mode": "sliding"}, "train": {"epochs": 50}}
     with pytest.raises(LightCurveError, match="too short or too sparse for window 64"):
         Detector.fit([curve("a", n=40), curve("b", n=50)], cfg)
+    cfg["preprocess"]["mode"] = "auto"  # training parts of 12-14 points: no window of 16
+    with pytest.raises(LightCurveError, match="too short or too sparse for window 64"):
+        Detector.fit([curve("a", n=18), curve("b", n=20)], cfg)
+
+
+def test_a_training_part_too_short_for_the_window_trains_a_shorter_one_in_auto_mode():
+    """A series' first 70 % (here 35 of 50 points, split by time) has no window of 64: mode
+    "auto" halves the window until one fits, says so, and records it."""
+    cfg = {"preprocess": {"window": 64}, "train": {"epochs": 2}}
+    with pytest.warns(FitWarning, match=r"no training series gives a window of 64 grid "
+                      r"points .* trained with window 32 instead"):
+        det = Detector.fit([curve("a", n=50), curve("b", n=60)], cfg)
+    assert det.config.preprocess.window == 32 and det.config.preprocess.mode == "sliding"
+    scores = det.score([curve("c", n=80)])[0]
+    assert np.isfinite(scores.point_score).all() and np.isfinite(scores.score)
 
 
 def test_calibration_part_too_short_falls_back_with_a_warning():
