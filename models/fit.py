@@ -369,19 +369,35 @@ def fit_detector(
     if parallel is None:
         history = net.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=tcfg.epochs,
                           batch_size=batch, shuffle=True, verbose=verbose,
-                          initial_epoch=initial_epoch, callbacks=[stop, *callbacks])
+                          initial_epoch=initial_epoch,
+                          callbacks=[stop, StopOnNonFinite(), *callbacks])
     else:  # every process feeds its part of each global batch (models/parallel.py)
         rank, world = parallel
         history = net.fit(
             ShardedBatches(x_tr, y_tr, batch, rank, world, seed=tcfg.seed),
             validation_data=validation_batches(x_va, y_va, batch, rank, world),
             epochs=tcfg.epochs, verbose=verbose, initial_epoch=initial_epoch,
-            callbacks=[stop, *callbacks])
+            callbacks=[stop, StopOnNonFinite(), *callbacks])
         net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed,
                                                         window=window))
         det = Detector(config, pre, net)
     seconds = time.perf_counter() - t0
     epochs_run = max(1, len(history.history.get("loss", [])))
+    diverged = diverged_at(history.history, initial_epoch)
+    if diverged is not None:
+        val = history.history.get("val_loss", [])
+        if not any(np.isfinite(v) for v in val) or \
+                not all(np.isfinite(w).all() for w in det.model.get_weights()):
+            raise LcadError(
+                f"training diverged in its first epoch (the loss was not finite at epoch "
+                f"{diverged + 1}) and no epoch reached a finite validation loss: lower "
+                f"train.learning_rate (now {tcfg.learning_rate:g}, e.g. --set "
+                f"train.learning_rate={tcfg.learning_rate / 10:g})")
+        warnings.warn(
+            f"training diverged at epoch {diverged + 1} (the loss was not finite) and "
+            f"stopped; the weights of the epoch with the best validation loss are kept. A "
+            f"lower train.learning_rate (now {tcfg.learning_rate:g}) may train further",
+            FitWarning, stacklevel=2)
 
     # novelty compares with the training windows: split by object, those of the training
     # and validation objects (calibration objects stay held out); split by time, every
@@ -422,6 +438,31 @@ def fit_detector(
                     autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
                                  **({"views": view_learned} if view_learned else {})})
     return det, metrics
+
+
+def diverged_at(history: dict[str, list[float]], initial_epoch: int = 0) -> int | None:
+    """The first epoch whose training or validation loss is not finite (`StopOnNonFinite`
+    stopped it; early stopping keeps the best weights), or None."""
+    bad = [i for key in ("loss", "val_loss") for i, v in enumerate(history.get(key, []))
+           if not np.isfinite(v)]
+    return initial_epoch + min(bad) if bad else None
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Keras' `TerminateOnNaN` without its print, and for the validation loss too: training
+    stops at the first batch, or the end of the first epoch, whose loss is not finite (early
+    stopping then restores the best epoch's weights)."""
+
+    def _check(self, logs: dict[str, Any] | None, key: str) -> None:
+        loss = (logs or {}).get(key)
+        if loss is not None and not np.isfinite(float(loss)):
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check(logs, "loss")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check(logs, "val_loss")
 
 
 def _view_networks(det: Detector, splits: Splits, cal_curves: Sequence[LightCurve],

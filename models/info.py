@@ -3,6 +3,7 @@ decided from the data. Stored in the bundle's config.json under "info"."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -34,7 +35,12 @@ class DetectorInfo:
             setattr(self, key, value)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As stored (strict JSON): an epoch's value that was not a number (a diverged
+        training: models/fit.py) is None."""
+        out = asdict(self)
+        out["history"] = [{k: v if not isinstance(v, float) or math.isfinite(v) else None
+                           for k, v in epoch.items()} for epoch in self.history]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DetectorInfo:

@@ -6,7 +6,7 @@ import pytest
 
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import FitWarning, LightCurveError
+from lcad.models.errors import FitWarning, LcadError, LightCurveError
 from lcad.models.fit import MIN_OBJECTS_FOR_OBJECT_SPLIT, fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
 
@@ -149,3 +149,39 @@ def test_a_flat_loss_stops_training_early():
                                     "train": {"epochs": 40, "patience": 3, "seed": 0}})
     _, metrics = fit_detector([noise], cfg)
     assert metrics["epochs_run"] < 20, metrics["epochs_run"]
+
+
+class _Poison(keras.callbacks.Callback):
+    """Makes every weight NaN at the start of one epoch: a training that diverges there."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            self.model.set_weights([np.full(w.shape, np.nan, w.dtype)
+                                    for w in self.model.get_weights()])
+
+
+def test_a_training_that_diverges_stops_keeps_its_best_epoch_and_saves(tmp_path):
+    curves = [curve(f"s{i}", n=300) for i in range(3)]
+    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32}, "train": {"epochs": 6}})
+    with pytest.warns(FitWarning, match=r"training diverged at epoch 3 \(the loss was not "
+                      r"finite\) and stopped; the weights of the epoch with the best"):
+        det, metrics = fit_detector(curves, cfg, callbacks=[_Poison(2)])
+    assert metrics["epochs_run"] == 3  # stopped in the epoch that went wrong
+    assert all(np.isfinite(w).all() for w in det.model.get_weights())
+    assert np.isfinite(det.score([curves[0]])[0].point_score).all()
+    # the bundle is strict JSON: an epoch whose loss was not a number is stored as null
+    det.info.update(history=[{"epoch": 0, "loss": 1.5}, {"epoch": 2, "loss": float("nan")}])
+    again = Detector.load(det.save(tmp_path / "bundle"))
+    assert again.info.history[1]["loss"] is None
+
+
+def test_a_training_that_diverges_in_its_first_epoch_names_the_learning_rate():
+    cfg = DetectorConfig.from_dict({"preprocess": {"window": 32}, "train": {"epochs": 3}})
+    with pytest.raises(LcadError, match=r"training diverged in its first epoch .* no epoch "
+                       r"reached a finite validation loss: lower train.learning_rate \(now "
+                       r"0.001, e.g. --set train.learning_rate"):
+        fit_detector([curve("a", n=300)], cfg, callbacks=[_Poison(0)])

@@ -410,6 +410,7 @@ def test_a_series_too_short_for_novelty_falls_back_to_the_scan_and_says_so(tmp_p
         ("", [], "the file is empty"),
         ("a,b\n1,2\n", [], "no time column"),
         (None, ["--set", "model.hiddn=[3]"], "unknown config key 'model.hiddn'"),
+        (None, ["--set", "train.learning_rate=1e8"], "training diverged in its first epoch"),
         ("object_id,time,flux\n" + "".join(f"{o},{t},{t % 3}\n" for o in "ab"
                                             for t in range(20)), [],
          "every training series is too short or too sparse for window 64 at cadence 1 (the "
