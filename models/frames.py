@@ -8,7 +8,7 @@ reports. No file I/O here (models/io.py reads files, the service parses bodies).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +50,15 @@ def _bare(name: str) -> str:
     """A column name as aliases are matched: lower case, without a namespace prefix (Fink's
     `i:magpsf`, `d:...`)."""
     return name.lower().strip().rsplit(":", 1)[-1]
+
+
+def alias_column(columns: Sequence[str], role: str) -> str | None:
+    """The first column named as `role`'s aliases name it (COLUMN_ALIASES; case and
+    namespace prefix ignored), or None."""
+    lower: dict[str, str] = {}
+    for c in columns:
+        lower.setdefault(_bare(str(c)), str(c))
+    return next((lower[a] for a in COLUMN_ALIASES[role] if a in lower), None)
 
 
 def _error_column(flux_col: str, unit: str, lower: Mapping[str, str]) -> str | None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from lcad.models.detector import Detector
 from lcad.models.errors import LcadError
+from lcad.models.frames import COLUMN_ALIASES, alias_column
 from lcad.models.lightcurve import LightCurve
 from lcad.models.synthetic import Injection, inject
 from lcad.models.windows import coverage_mean
@@ -37,9 +38,15 @@ def read_labels(path: Path) -> Labels:
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise LabelError(f"{path}: cannot be read as CSV: {exc}") from None
+    # the id (and a point label's time) by the data's own column names: objectId, oid, mjd
+    rename = {found: role for role in ("object_id", "time")
+              if (found := alias_column(list(map(str, frame.columns)), role)) is not None
+              and found not in ("start", "end", "label")}
+    frame = frame.rename(columns=rename)
     cols = set(frame.columns)
     if "object_id" not in cols:
-        raise LabelError(f"{path}: no object_id column; columns are {sorted(cols)}")
+        raise LabelError(f"{path}: no object id column; columns are {sorted(map(str, cols))}, "
+                         f"expected object_id or one of {list(COLUMN_ALIASES['object_id'])}")
     frame["object_id"] = frame["object_id"].astype(str)
     if {"start", "end"} <= cols:
         labels = Labels("events")

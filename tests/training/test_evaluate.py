@@ -128,6 +128,21 @@ def test_labels_of_three_kinds(tmp_path):
         read_labels(tmp_path / "none.csv")
 
 
+def test_labels_name_their_columns_as_the_data_does(tmp_path):
+    """A broker's export (ZTF's objectId, mjd) needs no renaming for its labels either."""
+    objs = tmp_path / "objs.csv"
+    objs.write_text("objectId,label\nZTF21a,1\nZTF21b,0\n")
+    assert read_labels(objs).objects == {"ZTF21a": True, "ZTF21b": False}
+    pts = tmp_path / "pts.csv"
+    pts.write_text("oid,mjd,label\na,1,1\na,2,0\n")
+    assert point_truth("a", np.arange(3.0), read_labels(pts)).tolist() == [False, True, False]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("who,label\na,1\n")
+    with pytest.raises(LabelError, match=r"no object id column; columns are \['label', 'who'\], "
+                       r"expected object_id or one of \['object_id', 'id'"):
+        read_labels(bad)
+
+
 def test_at_k_metrics_count_anomalies_among_the_first_k():
     from lcad.training.evaluate import at_k_metrics
 
