@@ -288,8 +288,10 @@ def alert_curve(object_id: str, kind: str, rng: np.random.Generator) -> LightCur
         band.append(np.full(t.size, b))
     t, m = np.concatenate(time), np.concatenate(mag)
     err = np.sqrt(0.02 ** 2 + (0.1 * 10 ** (0.4 * (m - 20.0))) ** 2)
+    # detections: near the limit (errors up to ~0.3 mag), not noise from far below it
+    seen = m < 21.3
     m = m + err * rng.normal(size=m.size)
-    seen = m < 20.8
+    seen &= m < 20.8
     return LightCurve.from_arrays(object_id, t[seen], m[seen], err[seen],
                                   np.concatenate(band)[seen], unit="mag", emit_warnings=False)
 
