@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from lcad.models.detector import Detector, Prepared, stack_inputs
 from lcad.models.errors import DataError, LightCurveError
 from lcad.models.frames import frame_to_curves, resolve_columns
-from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
+from lcad.models.lightcurve import DEFAULT_BAND, MAG_ZERO_POINT, LightCurve
 from lcad.service.errors import ApiError
 from lcad.service.schemas import ScoreRequest, Series
 from lcad.service.settings import Settings
@@ -147,7 +147,9 @@ def curves_from_table(frame: pd.DataFrame, det: Detector, settings: Settings
         if cmap.unit == "mag":
             raise ApiError(422, f"body: column {cmap.flux!r} holds magnitudes; the HTTP API "
                            "takes flux (`lcad score` converts magnitudes itself): send "
-                           "flux = 10**(-0.4 * mag) and its error flux * 0.921 * magerr")
+                           f"flux = 10**(-0.4 * (mag - {MAG_ZERO_POINT:g})) and its error "
+                           "flux * 0.921 * magerr, lcad's conversion (a model trained on "
+                           "magnitudes saw fluxes on that scale)")
         curves = frame_to_curves(frame, cmap, "body", strict=True)
     except DataError as exc:
         raise ApiError(422, str(exc)) from None

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+from lcad.models.lightcurve import LightCurve
 from lcad.models.synthetic import to_frame
 from tests.conftest import wait_until
 from tests.service.conftest import make_client, series_json
@@ -372,6 +373,11 @@ def test_csv_bodies_take_the_strict_path_too(client, service_curves):
     err = _error(client.post("/v1/score", content=mags.to_csv(index=False),
                              headers={"content-type": "text/csv"}), 422)
     assert "holds magnitudes; the HTTP API takes flux" in err["message"]
+    # the conversion the CLI makes, zero point included (a flux 1e9 smaller is another scale)
+    assert "flux = 10**(-0.4 * (mag - 22.5))" in err["message"]
+    converted = LightCurve.from_arrays("m", np.arange(3.0), np.array([20.0, 21.0, 22.5]),
+                                       unit="mag", emit_warnings=False).flux
+    assert converted == pytest.approx(10 ** (-0.4 * (np.array([20.0, 21.0, 22.5]) - 22.5)))
 
 
 def test_service_errors_say_what_an_http_client_can_change(client):
