@@ -425,8 +425,13 @@ def cmd_log_run(args: argparse.Namespace) -> int:
 
 def _report_training(outcome: Any) -> None:
     m = outcome.metrics
-    why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid)"
+    why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid"
            if "grid_coverage" in m else "")
+    if why and outcome.detector.whole_curves and \
+            m["grid_coverage"] >= outcome.detector.config.preprocess.min_valid_fraction:
+        # resolve_mode: dense enough to slide, too short for MIN_SLIDING_WINDOWS windows
+        why += " but spans fewer than 4 windows of it: each curve is one object"
+    why += ")" if why else ""
     print(f"representation: {outcome.detector.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "

@@ -890,3 +890,35 @@ def test_the_filtered_stderr_does_not_wait_for_child_processes_that_outlive_the_
     out = subprocess.run([sys.executable, "-c", code], stderr=subprocess.PIPE, timeout=60)
     assert out.returncode == 0 and out.stderr == b"one\ntwo", out.stderr
     assert time.monotonic() - start < 4
+
+
+@pytest.mark.slow
+def test_alert_histories_under_ztf_names_train_score_and_evaluate(tmp_path, capsys):
+    """SN Ia alert histories as a broker exports them (objectId, jd, magpsf, sigmapsf, fid):
+    dense on their nights but a few months long, so each curve is one object, and the run
+    says why; labels under the data's own id column evaluate without renaming."""
+    from bench.objects import alerts_task
+    from lcad.models.lightcurve import MAG_ZERO_POINT
+
+    curves, y = alerts_task(0)
+    frame = pd.concat([pd.DataFrame({
+        "objectId": c.object_id, "jd": c.time + 2459000.5,
+        "magpsf": MAG_ZERO_POINT - 2.5 * np.log10(c.flux),
+        "sigmapsf": 1.0857 * c.flux_err / c.flux,
+        "fid": np.where(np.asarray(c.band) == "g", 1, 2)}) for c in curves])
+    data, labels = tmp_path / "alerts.csv", tmp_path / "labels.csv"
+    frame.to_csv(data, index=False)
+    pd.DataFrame({"objectId": [c.object_id for c in curves], "label": y.astype(int)}).to_csv(
+        labels, index=False)
+    bundle = tmp_path / "b"
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
+                 "--set", "train.epochs=3"]) == 0
+    out = capsys.readouterr().out
+    assert "columns: object objectId, time jd, magnitude magpsf, error sigmapsf, band fid" in out
+    assert "representation: whole curves" in out
+    assert "of its cadence grid but spans fewer than 4 windows of it: each curve is one " \
+        "object)" in out
+    assert main(["evaluate", "--model", str(bundle), "--data", str(data), "--labels",
+                 str(labels), "--no-tracking"]) == 0
+    out = capsys.readouterr().out
+    assert "precision_at_25" in out and "roc_auc" in out
