@@ -377,7 +377,9 @@ def fit_detector(
             ShardedBatches(x_tr, y_tr, batch, rank, world, seed=tcfg.seed),
             validation_data=validation_batches(x_va, y_va, batch, rank, world),
             epochs=tcfg.epochs, verbose=verbose, initial_epoch=initial_epoch,
-            callbacks=[stop, StopOnNonFinite(), *callbacks])
+            # no StopOnNonFinite: a process that stopped alone would leave the others
+            # waiting in a collective; early stopping ends them together
+            callbacks=[stop, *callbacks])
         net = local_copy(net, lambda: build_autoencoder(dim, config.model, seed=tcfg.seed,
                                                         window=window))
         det = Detector(config, pre, net)
