@@ -389,7 +389,7 @@ def test_service_errors_say_what_an_http_client_can_change(client):
     mags = b"object_id,time,mag\ns,0,15.1\ns,1,15.2\n"
     err = _error(client.post("/v1/score", content=mags, headers={"content-type": "text/csv"}),
                  422)
-    assert "magnitudes" in err["message"] and "10**(-0.4 * mag)" in err["message"]
+    assert "magnitudes" in err["message"] and "10**(-0.4 * (mag - 22.5))" in err["message"]
     nan = {"series": [{"id": "s", "time": [0, 1, 2], "flux": [1.0, None, 2.0]}]}
     resp = client.post("/v1/score", content=json.dumps(nan).replace("null", "NaN"),
                        headers={"content-type": "application/json"})
