@@ -424,20 +424,23 @@ def cmd_log_run(args: argparse.Namespace) -> int:
 
 
 def _report_training(outcome: Any) -> None:
-    m = outcome.metrics
-    why = (f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid"
-           if "grid_coverage" in m else "")
-    if why and outcome.detector.whole_curves and \
-            m["grid_coverage"] >= outcome.detector.config.preprocess.min_valid_fraction:
-        # resolve_mode: dense enough to slide, too short for MIN_SLIDING_WINDOWS windows
-        why += " but spans fewer than 4 windows of it: each curve is one object"
-    why += ")" if why else ""
-    print(f"representation: {outcome.detector.representation}{why}")
+    from lcad.models.fit import MIN_SLIDING_WINDOWS
+
+    m, det = outcome.metrics, outcome.detector
+    why = ""
+    if "grid_coverage" in m:
+        why = f" (a typical curve fills {m['grid_coverage']:.0%} of its cadence grid"
+        if det.whole_curves and m["grid_coverage"] >= det.config.preprocess.min_valid_fraction:
+            # resolve_mode: dense enough to slide, too short for that many windows
+            why += (f" but spans fewer than {MIN_SLIDING_WINDOWS} windows of it: each curve "
+                    "is one object")
+        why += ")"
+    print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "
               f"{m['objects.n_train']:.0f} training objects, {m['objects.epochs_run']:.0f} "
               f"epochs, held-out reconstruction R^2 {m['objects.val_r2']:.2f}")
-    learned = outcome.detector.info.autoencoder
+    learned = det.info.autoencoder
     if learned.get("verdict"):
         print(f"autoencoder: {learned['verdict']}",
               file=sys.stdout if learned.get("status") == "learned" else sys.stderr)

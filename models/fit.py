@@ -299,15 +299,13 @@ def fit_detector(
     """
     splits = splits or split_curves(curves, config)
     auto = config.preprocess.mode == "auto"
-    config, coverage = resolve_mode(config.resolved(splits.by),
-                                    [c for c in splits.train if c.mask.any()], splits.by)
+    observed = [c for c in splits.train if c.mask.any()]
+    config, coverage = resolve_mode(config.resolved(splits.by), observed, splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
-    pre = preprocessor or Preprocessor.fit([c for c in splits.train if c.mask.any()],
-                                           config.preprocess)
+    pre = preprocessor or Preprocessor.fit(observed, config.preprocess)
     if auto and config.preprocess.mode == "sliding" and model is None and preprocessor is None:
-        config, shorter = fitting_window(config, pre, [c for c in splits.train
-                                                       if c.mask.any()])
+        config, shorter = fitting_window(config, pre, observed)
         if shorter:
             warnings.warn(shorter, FitWarning, stacklevel=2)
     dim = config.preprocess.window * len(pre.bands)

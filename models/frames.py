@@ -52,13 +52,24 @@ def _bare(name: str) -> str:
     return name.lower().strip().rsplit(":", 1)[-1]
 
 
-def alias_column(columns: Sequence[str], role: str) -> str | None:
-    """The first column named as `role`'s aliases name it (COLUMN_ALIASES; case and
-    namespace prefix ignored), or None."""
+def _bare_names(columns: Sequence[str]) -> dict[str, str]:
+    """Each column by its bare name (`_bare`); the first column of a name wins (`i:jd` and
+    `d:jd`: the first)."""
     lower: dict[str, str] = {}
     for c in columns:
         lower.setdefault(_bare(str(c)), str(c))
+    return lower
+
+
+def _first_alias(lower: Mapping[str, str], role: str) -> str | None:
+    """The column (of `_bare_names`) named as `role`'s first matching alias, or None."""
     return next((lower[a] for a in COLUMN_ALIASES[role] if a in lower), None)
+
+
+def alias_column(columns: Sequence[str], role: str) -> str | None:
+    """The first column named as `role`'s aliases name it (COLUMN_ALIASES; case and
+    namespace prefix ignored), or None: `resolve_columns`' match for one role."""
+    return _first_alias(_bare_names(columns), role)
 
 
 def _error_column(flux_col: str, unit: str, lower: Mapping[str, str]) -> str | None:
@@ -93,11 +104,9 @@ def resolve_columns(
     """Match columns by flag or alias (case-insensitive); errors list found and expected and
     say how to name a column (`naming`: the CLI's flag; the service: rename it)."""
     overrides = {k: v for k, v in (overrides or {}).items() if v}
-    lower: dict[str, str] = {}
-    for c in columns:  # the first column of a name wins (`i:jd` and `d:jd`: the first)
-        lower.setdefault(_bare(c), c)
+    lower = _bare_names(columns)
     found: dict[str, str | None] = {}
-    for role, aliases in COLUMN_ALIASES.items():
+    for role in COLUMN_ALIASES:
         if role in overrides:
             name = overrides[role]
             if name not in columns:
@@ -106,7 +115,7 @@ def resolve_columns(
             found[role] = name
             continue
         if role != "flux_err":  # paired with the flux column below (`_error_column`)
-            found[role] = next((lower[a] for a in aliases if a in lower), None)
+            found[role] = _first_alias(lower, role)
     for role in ("time", "flux"):
         if found[role] is None:
             raise DataError(

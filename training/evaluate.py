@@ -39,10 +39,9 @@ def read_labels(path: Path) -> Labels:
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise LabelError(f"{path}: cannot be read as CSV: {exc}") from None
     # the id (and a point label's time) by the data's own column names: objectId, oid, mjd
-    rename = {found: role for role in ("object_id", "time")
-              if (found := alias_column(list(map(str, frame.columns)), role)) is not None
-              and found not in ("start", "end", "label")}
-    frame = frame.rename(columns=rename)
+    columns = [str(c) for c in frame.columns]
+    frame = frame.rename(columns={found: role for role in ("object_id", "time")
+                                  if (found := alias_column(columns, role)) is not None})
     cols = set(frame.columns)
     if "object_id" not in cols:
         raise LabelError(f"{path}: no object id column; columns are {sorted(map(str, cols))}, "
