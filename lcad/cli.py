@@ -153,9 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="metrics against labels, optionally beside baselines")
     e.add_argument("--model", required=True)
     e.add_argument("--data", required=True)
-    e.add_argument("--labels", required=True, type=Path,
+    e.add_argument("--labels", type=Path,
                    help="CSV: object_id,start,end (events) | object_id,time,label (points) | "
-                        "object_id,label (objects)")
+                        "object_id,label (objects); not needed for UCR anomaly archive files "
+                        "(their names give the anomaly)")
     e.add_argument("--far", type=float, default=0.01, help="false-alarm rate for event recall")
     e.add_argument("--baselines", action="store_true",
                    help="also score Isolation Forest and PCA on the same windows")
@@ -286,15 +287,38 @@ def load_config(path: Path | None, overrides: list[str], window: int | None) -> 
     return cfg.with_overrides(overrides) if overrides else cfg
 
 
-def _read(args: argparse.Namespace) -> list[Any]:
+def _read(args: argparse.Namespace, part: str | None = None) -> list[Any]:
+    """The curves of --data; `part` "train" or "test": of UCR anomaly archive files, the
+    training part their names give or the rest (`io.ucr_split`), said in one line."""
     from lcad.models.io import read_curves, summarize_repairs
 
     _say_columns(args)
-    curves = read_curves(args.data, _columns(args), args.unit)
+    curves = read_curves(args.data, _columns(args), args.unit, part=part)
     if not curves:
         raise CliError(f"{args.data}: no light curves found")
+    if part:
+        _say_ucr(args.data, part)
     _report_repairs(summarize_repairs(curves))
     return curves
+
+
+UCR_PARTS = {"train": "training on the training part",
+             "test": "scoring the points after the training part",
+             None: "scoring every row (`lcad evaluate` scores the points after the training "
+                   "part)"}
+
+
+def _say_ucr(data: Any, part: str | None) -> None:
+    """One line for UCR anomaly archive files under `data`: what their names give and which
+    part is read (UCR_PARTS)."""
+    from lcad.models.io import data_files, ucr_split
+
+    splits = [(f, s) for f in data_files(data) if (s := ucr_split(f)) is not None]
+    if not splits:
+        return
+    f, first = splits[0]
+    more = f" ({len(splits)} files; the first: {f.name})" if len(splits) > 1 else ""
+    print(f"UCR anomaly archive file{more}: {first.describe()}; {UCR_PARTS[part]}", flush=True)
 
 
 def _say_columns(args: argparse.Namespace) -> None:
@@ -331,7 +355,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CliError("--resume continues a one-process run: drop --processes")
         return distributed.launch(_without_processes(args.argv), args.processes)
     rank, processes = distributed.join() if distributed.in_cluster() else (0, 1)
-    curves = _read(args) if rank == 0 else _quietly(_read, args)
+    curves = _read(args, "train") if rank == 0 else _quietly(_read, args, "train")
     from lcad.training.train import TrainRequest, run_training
 
     lead = rank == 0  # the others train their share and write nothing
@@ -353,7 +377,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     check_finetune_args(args.encoder, args.lr_scale, args.overrides)
     _check_tracking(args)
-    curves = _read(args)
+    curves = _read(args, "train")
     parent = load_detector(args.parent)
     from lcad.registry import registry_meta
     from lcad.training.train import TrainRequest, run_training
@@ -505,6 +529,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         if why:
             print(why, flush=True)
     _say_columns(args)
+    _say_ucr(args.data, None)
     summary = score_to_file(det, args.data, args.output, _columns(args), args.unit,
                             args.threshold, args.batch_objects, args.segment_points,
                             args.workers, args.samples, processes)
@@ -572,10 +597,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from lcad.registry import check_reachable, tracking_uri
 
         check_reachable(tracking_uri())
-    curves = _read(args)  # bad data is named before Keras loads
-    from lcad.training.evaluate import evaluate, format_table, read_labels
+    from lcad.training.evaluate import evaluate, format_table, read_labels, ucr_labels
 
-    labels = read_labels(args.labels)
+    labels = read_labels(args.labels) if args.labels else ucr_labels(args.data)
+    # bad data is named before Keras loads; of UCR files, the part after the training part
+    curves = _read(args, "test")
     det = load_detector(args.model)
     print(f"scoring {len(curves)} curve(s), {sum(len(c) for c in curves)} point(s)"
           + (" with lcad and the baselines" if args.baselines else ""), flush=True)
@@ -587,7 +613,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from lcad.training.tracking import log_evaluation
 
         run_id = log_evaluation(result, det, args.experiment, {
-            "model": args.model, "data": str(args.data), "labels": str(args.labels),
+            "model": args.model, "data": str(args.data),
+            "labels": str(args.labels or "the UCR file names"),
             "far": args.far, "baselines": args.baselines})
         print(f"mlflow run: {run_id} (experiment {args.experiment})")
     return 0

@@ -7,10 +7,12 @@ reports. No file I/O here (models/io.py reads files, the service parses bodies).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,6 +46,61 @@ MAG_NAMES = {"mag", "magnitude", "magpsf", "mag_psf"}
 FLUX_ERROR_NAMES = {"flux_err", "flux_error", "fluxerr", "psfluxerr", "psffluxerr", "fluxcalerr",
                     "pdcsap_flux_err", "sap_flux_err"}
 MAG_ERROR_NAMES = {"magerr", "mag_err", "e_mag", "sigmapsf", "magpsf_err"}
+
+
+# the names a headerless table's columns get, by how many there are
+HEADERLESS_COLUMNS = {1: ("flux",), 2: ("time", "flux"), 3: ("time", "flux", "flux_err")}
+
+
+def separator(line: str) -> str:
+    """A table's field separator, from its first line: commas, else tabs, else spaces."""
+    return "," if "," in line else "\t" if "\t" in line else r"\s+"
+
+
+def values_in_first_line(line: str) -> int | None:
+    """How many values a table's first line holds when they are all numbers, the first maybe
+    a date and time (the table has no header row), else None."""
+    sep = separator(line)
+    tokens = [t.strip() for t in (line.split() if sep == r"\s+" else line.split(sep))]
+    if not tokens or not all(tokens):
+        return None
+    try:
+        [float(t) for t in tokens[1:]]
+        float(tokens[0])
+    except ValueError:
+        if len(tokens) < 2 or not _datetime(tokens[0]):
+            return None  # a header row (or text that is not a table)
+    return len(tokens)
+
+
+def _datetime(token: str) -> bool:
+    """Whether a table's first value is a date and time (`2014-04-01 00:05:00`): a time
+    column without a header."""
+    if not re.match(r"^\d{4}-\d{2}-\d{2}", token):
+        return False
+    try:
+        pd.Timestamp(token)
+    except ValueError:
+        return False
+    return True
+
+
+def headerless_frame(source: Any, first_line: str, where: str | Path) -> pd.DataFrame:
+    """A table without a header row (a path or a buffer; `first_line` its first line): one
+    value a row (time = the row, from 0), time and value, or time, value and error; one line
+    of many values is one series. Errors name `where`."""
+    frame = pd.read_csv(source, sep=separator(first_line), header=None,
+                        encoding_errors="strict", skip_blank_lines=True)
+    if len(frame) == 1 and frame.shape[1] > 3:  # one series written across one line
+        frame = pd.DataFrame({0: frame.iloc[0].to_numpy(np.float64)})
+    names = HEADERLESS_COLUMNS.get(frame.shape[1])
+    if names is None:
+        raise DataError(f"{where}: {frame.shape[1]} columns of numbers and no header row; add a "
+                        "header naming the time, flux (or mag), error (and band) columns")
+    frame.columns = list(names)
+    if "time" not in frame:
+        frame.insert(0, "time", np.arange(len(frame), dtype=np.float64))
+    return frame
 
 
 def _bare(name: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +13,32 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.errors import DataError, LightCurveError
-from lcad.models.frames import ColumnMap, frame_to_curves, resolve_columns, time_in_days
+from lcad.models.frames import (
+    HEADERLESS_COLUMNS,
+    ColumnMap,
+    frame_to_curves,
+    headerless_frame,
+    resolve_columns,
+    separator,
+    time_in_days,
+    values_in_first_line,
+)
 from lcad.models.lightcurve import LightCurve, LightCurveWarning
 
-__all__ = ["ColumnMap", "DataError", "column_summary", "data_files", "estimated_rows",
-           "iter_curves", "read_curves", "read_fits", "read_table", "resolve_columns",
-           "summarize_repairs", "time_in_days"]
+__all__ = ["ColumnMap", "DataError", "UcrSplit", "column_summary", "data_files",
+           "estimated_rows", "iter_curves", "read_curves", "read_fits", "read_table",
+           "resolve_columns", "summarize_repairs", "time_in_days", "ucr_split"]
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 FITS_SUFFIXES = {".fits", ".fit", ".fits.gz"}
 TABLE_SUFFIXES = {".csv"} | PARQUET_SUFFIXES | FITS_SUFFIXES
+# plain text: one value a line (the UCR anomaly archive's files), or time and value (and
+# error) columns without a header row; in a directory such a file is read only when its
+# first line holds numbers (a README.txt beside the data is left alone)
+TEXT_SUFFIXES = {".txt", ".dat", ".tsv"}
+# the UCR anomaly archive (Wu & Keogh 2021): <n>_UCR_Anomaly_<name>_<train>_<begin>_<end>.txt,
+# points 1..train the training part, begin..end (1-based, inclusive) the one anomaly
+UCR_NAME = re.compile(r"^\d+_UCR_Anomaly_.+_(\d+)_(\d+)_(\d+)$")
 # a Parquet file of more rows than this, its rows grouped by object, is read a piece of about
 # this many rows at a time (`iter_curves`): scoring starts after one piece is read, not the
 # whole file, and memory holds a piece (100,000 survey objects in two scoring processes,
@@ -28,13 +46,77 @@ TABLE_SUFFIXES = {".csv"} | PARQUET_SUFFIXES | FITS_SUFFIXES
 PIECE_ROWS = 1 << 20
 
 
+@dataclass(frozen=True)
+class UcrSplit:
+    """What a UCR anomaly archive file's name says, in rows from 0 (the time lcad gives a
+    headerless file's rows): rows < `train_end` are the training part, rows `begin`..`end`
+    (inclusive) the anomaly."""
+
+    train_end: int
+    begin: int
+    end: int
+
+    def part(self, curve: LightCurve, which: str) -> LightCurve:
+        """The training part ("train") or the rest ("test") of one of the file's curves."""
+        lo, hi = (-np.inf, self.train_end) if which == "train" else (self.train_end, np.inf)
+        return curve.slice_time(lo, hi)
+
+    def describe(self) -> str:
+        return (f"rows 0..{self.train_end - 1} the training part, the anomaly at rows "
+                f"{self.begin}..{self.end}")
+
+
+def ucr_split(path: str | Path) -> UcrSplit | None:
+    """The split a UCR anomaly archive file's name gives (`UCR_NAME`), None for any other."""
+    p = Path(path)
+    m = UCR_NAME.match(p.stem) if p.suffix.lower() in TEXT_SUFFIXES else None
+    if m is None:
+        return None
+    train, begin, end = (int(g) for g in m.groups())
+    return UcrSplit(train, begin - 1, end - 1)  # the archive counts from 1
+
+
+def _first_line(path: Path) -> str:
+    """The first non-empty line of a text file (its first 64 KiB: a file of one long line
+    of values gives the values that are whole in it)."""
+    with path.open("rb") as fh:
+        head = fh.read(1 << 16)
+    text = head.decode("utf-8", errors="replace")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if len(lines) == 1 and len(head) == 1 << 16:
+        line = line.rsplit(None, 1)[0] if len(line.split()) > 1 else line  # a cut last value
+    return line
+
+
+def _table_separator(path: Path) -> str:
+    """Commas for a CSV file; a text file's own (commas, tabs or spaces)."""
+    return separator(_first_line(path)) if _suffix(path) in TEXT_SUFFIXES else ","
+
+
+def headerless(path: Path) -> int | None:
+    """How many values the first line of a text or CSV file holds when it is not a header
+    row (`values_in_first_line`), else None."""
+    try:
+        return values_in_first_line(_first_line(path))
+    except OSError:
+        return None
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; errors name the file."""
+    """A CSV, text or Parquet file as a frame (a text or CSV table without a header row:
+    `headerless_frame`); errors name the file."""
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
+        elif headerless(path) is not None:
+            frame = headerless_frame(path, _first_line(path), path)
         else:
-            frame = pd.read_csv(path, encoding_errors="strict")
+            frame = pd.read_csv(path, sep=_table_separator(path), encoding_errors="strict")
+    except DataError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except UnicodeDecodeError as exc:
@@ -86,9 +168,12 @@ def data_files(path: str | Path) -> list[Path]:
     if not p.exists():
         raise DataError(f"{p}: no such file or directory")
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and _suffix(f) in TABLE_SUFFIXES)
+        files = sorted(f for f in p.rglob("*") if f.is_file() and (
+            _suffix(f) in TABLE_SUFFIXES
+            or (_suffix(f) in TEXT_SUFFIXES and headerless(f) is not None)))
         if not files:
-            raise DataError(f"{p}: no .csv, .parquet or .fits files in this directory")
+            raise DataError(f"{p}: no .csv, .parquet or .fits files (nor text files of "
+                            "numbers) in this directory")
         return files
     return [p]
 
@@ -210,7 +295,7 @@ def estimated_rows(path: str | Path) -> int:
                 import pyarrow.parquet as pq
 
                 total += pq.ParquetFile(f).metadata.num_rows
-            elif suffix == ".csv":
+            elif suffix == ".csv" or suffix in TEXT_SUFFIXES:
                 with f.open("rb") as fh:
                     head = fh.read(1 << 16)
                 lines = max(1, head.count(b"\n"))
@@ -221,12 +306,18 @@ def estimated_rows(path: str | Path) -> int:
 
 
 def read_curves(
-    path: str | Path, columns: Mapping[str, str | None] | None = None, unit: str = "auto"
+    path: str | Path, columns: Mapping[str, str | None] | None = None, unit: str = "auto",
+    part: str | None = None,
 ) -> list[LightCurve]:
-    """Every light curve under `path`; object ids repeated across files are kept apart."""
+    """Every light curve under `path`; object ids repeated across files are kept apart.
+    `part` "train" or "test": of a UCR anomaly archive file (`ucr_split`), only the training
+    part its name gives, or only the rest; other files whole."""
     out: list[LightCurve] = []
     seen: set[str] = set()
     for f, curves in iter_curves(path, columns, unit):
+        split = ucr_split(f) if part else None
+        if split is not None and part is not None:
+            curves = [split.part(c, part) for c in curves]
         for c in curves:
             if c.object_id in seen:
                 c.object_id = f"{f.stem}/{c.object_id}"
@@ -249,8 +340,13 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
             import pyarrow.parquet as pq
 
             names = list(pq.read_schema(f).names)
+        elif (n_values := headerless(f)) is not None:
+            names = list(HEADERLESS_COLUMNS.get(n_values, HEADERLESS_COLUMNS[1]))
+            return ("columns: no header row: " + ", ".join(names) + (
+                " (time: the row number, from 0)" if "time" not in names else ""))
         else:
-            names = [str(c) for c in pd.read_csv(f, nrows=0, encoding_errors="strict").columns]
+            names = [str(c) for c in pd.read_csv(f, nrows=0, sep=_table_separator(f),
+                                                  encoding_errors="strict").columns]
         cmap = resolve_columns(f, names, columns, unit)
     except (DataError, OSError, ValueError, UnicodeDecodeError):
         return None

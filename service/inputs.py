@@ -20,7 +20,12 @@ from pydantic import ValidationError
 
 from lcad.models.detector import Detector, Prepared, stack_inputs
 from lcad.models.errors import DataError, LightCurveError
-from lcad.models.frames import frame_to_curves, resolve_columns
+from lcad.models.frames import (
+    frame_to_curves,
+    headerless_frame,
+    resolve_columns,
+    values_in_first_line,
+)
 from lcad.models.lightcurve import DEFAULT_BAND, MAG_ZERO_POINT, LightCurve
 from lcad.service.errors import ApiError
 from lcad.service.schemas import ScoreRequest, Series
@@ -162,11 +167,20 @@ def curves_from_table(frame: pd.DataFrame, det: Detector, settings: Settings
 
 
 def read_csv_body(body: bytes) -> pd.DataFrame:
+    """A CSV body as a frame; without a header row (the first line all numbers), as files
+    without one are read (`io.headerless_frame`: one value a row, or time, value, error)."""
     if not body.strip():
         raise ApiError(422, "body: empty CSV")
+    first = next((ln for ln in body[:1 << 16].decode("utf-8", "replace").splitlines()
+                  if ln.strip()), "")
     try:
+        if values_in_first_line(first) is not None:
+            return headerless_frame(io.BytesIO(body), first, "body")
         return pd.read_csv(io.BytesIO(body), encoding_errors="strict")
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except DataError as exc:
+        raise ApiError(422, str(exc)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError,
+            ValueError) as exc:
         raise ApiError(422, f"body: not a readable CSV: {exc}") from None
 
 

@@ -23,12 +23,36 @@ class LabelError(LcadError, ValueError):
     """Labels that cannot be read or that match none of the data."""
 
 
+# the UCR anomaly archive's rule: a series' anomaly is located when its top-scored point lies
+# within 100 points of the labelled stretch (Wu & Keogh 2021)
+UCR_MARGIN = 100.0
+
+
 @dataclass
 class Labels:
     kind: str  # "events", "points" or "objects"
     events: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     points: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     objects: dict[str, bool] = field(default_factory=dict)
+    # events: how far (in time) from a labelled stretch a top-scored point still locates it
+    margin: float = 0.0
+
+
+def ucr_labels(data: str | Path) -> Labels:
+    """The anomalies UCR anomaly archive files name (`io.ucr_split`), as event labels in
+    their rows, with the archive's margin for `located`."""
+    from lcad.models.io import data_files, ucr_split
+
+    labels = Labels("events", margin=UCR_MARGIN)
+    for f in data_files(data):
+        split = ucr_split(f)
+        if split is not None:
+            labels.events[f.stem] = [(float(split.begin), float(split.end))]
+    if not labels.events:
+        raise LabelError(f"{data}: no --labels given, and no file there is named as the UCR "
+                         "anomaly archive names them (<n>_UCR_Anomaly_<name>_<train>_<begin>_"
+                         "<end>.txt): give --labels FILE")
+    return labels
 
 
 def read_labels(path: Path) -> Labels:
@@ -299,8 +323,26 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
                if y.any() and not y.all()]
         m["mean_vus_pr"] = float(np.mean(vus)) if vus else float("nan")
         m["event_recall"] = event_recall(scores, truths, far)
+        if labels.kind == "events":
+            m["located"] = located([scored[o].time for o in ids], scores,
+                                   [labels.events[o] for o in ids], labels.margin)
         out["methods"][name] = m
     return out
+
+
+def located(times: Sequence[np.ndarray], scores: Sequence[np.ndarray],
+            spans: Sequence[list[tuple[float, float]]], margin: float = 0.0) -> float:
+    """The fraction of curves whose top-scored point lies in one of their labelled
+    stretches, widened by `margin` on each side (a curve without a finite score: missed)."""
+    hits = []
+    for t, s, sp in zip(times, scores, spans, strict=True):
+        finite = np.isfinite(s)
+        if not finite.any():
+            hits.append(False)
+            continue
+        top = t[int(np.argmax(np.where(finite, s, -np.inf)))]
+        hits.append(any(a - margin <= top <= b + margin for a, b in sp))
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 def format_table(result: dict[str, Any]) -> str:

@@ -210,3 +210,64 @@ def test_column_summary_names_the_column_each_role_is_read_from(tmp_path):
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
     assert column_summary(tmp_path / "bad.csv") is None  # reading it says why
     assert column_summary(tmp_path / "none.csv") is None
+
+
+def test_text_files_without_a_header_row(tmp_path):
+    """One value a line (the UCR archive's files), one line of values, time and value with
+    tabs, time, value and error with commas, dates without a header: each read as a curve;
+    five unnamed columns are refused with what to add."""
+    from lcad.models.io import column_summary
+
+    values = np.sin(np.arange(300) / 7.0)
+    (tmp_path / "one.txt").write_text("\n".join(f"  {v:.6e}" for v in values) + "\n")
+    (tmp_path / "line.txt").write_text("   ".join(f"{v:.6e}" for v in values) + "\n")
+    (tmp_path / "two.dat").write_text("\n".join(f"{0.02 * i}\t{v}" for i, v in enumerate(values)))
+    (tmp_path / "three.csv").write_text("\n".join(f"{0.02 * i},{v},0.1"
+                                                  for i, v in enumerate(values)))
+    (tmp_path / "README.txt").write_text("one value a line; see the paper\n")  # not data
+    curves = {c.object_id: c for c in read_curves(tmp_path)}
+    assert sorted(curves) == ["line", "one", "three", "two"]
+    for c in curves.values():
+        assert len(c) == 300 and np.allclose(c.flux, values, atol=1e-6)
+    assert np.array_equal(curves["one"].time, np.arange(300.0))  # the row number
+    assert np.allclose(np.diff(curves["two"].time), 0.02)
+    assert curves["three"].flux_err is not None and curves["one"].flux_err is None
+    assert column_summary(tmp_path / "one.txt") == (
+        "columns: no header row: flux (time: the row number, from 0)")
+    assert column_summary(tmp_path / "three.csv") == "columns: no header row: time, flux, flux_err"
+
+    dated = tmp_path / "dated.csv"
+    dated.write_text("2014-04-01 00:00:00,20.5\n2014-04-01 00:05:00,21.5\n"
+                     "2014-04-01 00:10:00,22.0\n")
+    (c,) = read_curves(dated)
+    assert np.allclose(np.diff(c.time), 5 / 1440) and list(c.flux) == [20.5, 21.5, 22.0]
+
+    spaced = tmp_path / "spaced.txt"  # a text table with a header, spaces between columns
+    spaced.write_text("mjd mag magerr\n" + "\n".join(f"{i} {15 + v} 0.02"
+                                                     for i, v in enumerate(values)))
+    (c,) = read_curves(spaced)
+    assert c.unit == "mag" and len(c) == 300
+
+    wide = tmp_path / "wide.txt"
+    wide.write_text("\n".join("1 2 3 4 5" for _ in range(10)))
+    with pytest.raises(DataError, match="5 columns of numbers and no header row; add a header"):
+        read_curves(wide)
+
+
+def test_a_ucr_archive_name_gives_the_training_part_and_the_anomaly(tmp_path):
+    from lcad.models.io import ucr_split
+
+    f = tmp_path / "025_UCR_Anomaly_DISTORTEDCIMIS44AirTemperature1_4000_5391_5392.txt"
+    f.write_text("\n".join(str(float(v)) for v in range(6000)))
+    split = ucr_split(f)
+    assert split is not None
+    assert (split.train_end, split.begin, split.end) == (4000, 5390, 5391)  # rows from 0
+    (whole,) = read_curves(f)
+    (train,) = read_curves(f, part="train")
+    (test,) = read_curves(f, part="test")
+    assert len(whole) == 6000 and whole.object_id == f.stem
+    assert (train.time[0], train.time[-1], test.time[0], test.time[-1]) == (0, 3999, 4000, 5999)
+    assert test.flux[0] == 4000.0  # the archive's point 4001
+    other = tmp_path / "series_4000_5391_5392.txt"  # not the archive's pattern: read whole
+    other.write_text(f.read_text())
+    assert ucr_split(other) is None and len(read_curves(other, part="train")[0]) == 6000

@@ -839,7 +839,10 @@ def test_similar_lists_nearest_catalogue_objects(trained, synth_csv, tmp_path, c
     assert line[0] == "query" and line[2] == frame.object_id.iloc[0] and float(line[3]) < 1e-3
 
 
-def test_similar_and_serve_name_a_missing_catalogue(trained, synth_csv, capsys):
+def test_similar_and_serve_name_a_missing_catalogue(trained, synth_csv, capsys, monkeypatch):
+    # `serve` sets LCAD_MODEL_URI for its workers; recorded here, so put back after the test
+    # (left set, the service's own tests saw a model where they start without one)
+    monkeypatch.setenv("LCAD_MODEL_URI", "")
     assert main(["similar", "--model", str(trained), "--catalogue", "nope.csv",
                  "--data", str(synth_csv)]) == 2
     assert "nope.csv: no such file or directory (--catalogue)" in capsys.readouterr().err
@@ -922,3 +925,53 @@ def test_alert_histories_under_ztf_names_train_score_and_evaluate(tmp_path, caps
                  str(labels), "--no-tracking"]) == 0
     out = capsys.readouterr().out
     assert "precision_at_25" in out and "roc_auc" in out
+
+
+def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_labels(
+        tmp_path, capsys, monkeypatch):
+    """A file as the UCR anomaly archive ships it (one value a line, no header; the name gives
+    the training part and the anomaly) through train, evaluate and score with the defaults:
+    trained on the training part only, the distorted ECG cycle located by its top-scored
+    point (the archive's rule: within 100 points), every row scored by `lcad score`."""
+    from bench.quality import discord_cases
+
+    case = discord_cases()[0]  # an ECG-like series, one cycle without its first lobe
+    flux = np.concatenate([case.train.flux, case.test.flux])
+    n_train = case.train.flux.size
+    lo, hi = np.flatnonzero(case.truth)[[0, -1]] + n_train
+    data = tmp_path / f"901_UCR_Anomaly_ecglike_{n_train}_{lo + 1}_{hi + 1}.txt"
+    np.savetxt(data, flux, fmt="%.6f")
+    bundle = tmp_path / "bundle"
+    import lcad.training.train as train_module
+
+    seen = []
+    run = train_module.run_training
+    monkeypatch.setattr(train_module, "run_training",
+                        lambda req: seen.append([c.time.copy() for c in req.curves]) or run(req))
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking"]) == 0
+    ((trained_on,),) = seen  # the training part only: rows 0..n_train - 1
+    assert trained_on.size == n_train and trained_on[-1] == n_train - 1
+    out = capsys.readouterr().out
+    assert "columns: no header row: flux (time: the row number, from 0)" in out
+    assert (f"UCR anomaly archive file: rows 0..{n_train - 1} the training part, the anomaly "
+            f"at rows {lo}..{hi}; training on the training part") in out
+
+    metrics = tmp_path / "metrics.json"
+    assert main(["evaluate", "--model", str(bundle), "--data", str(data), "--no-tracking",
+                 "--output", str(metrics)]) == 0
+    assert "scoring the points after the training part" in capsys.readouterr().out
+    lcad = json.loads(metrics.read_text())["methods"]["lcad"]
+    assert lcad["located"] == 1.0 and lcad["pr_auc"] > 0.3
+
+    scores = tmp_path / "scores.csv"
+    assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
+                 str(scores)]) == 0
+    points = pd.read_csv(scores)
+    assert len(points) == flux.size and points["time"].iloc[-1] == flux.size - 1
+    top = points["time"].iloc[int(points["score"].idxmax())]
+    assert lo - 100 <= top <= hi + 100
+
+    other = tmp_path / "ecg.txt"  # not named as the archive names its files: labels needed
+    np.savetxt(other, flux, fmt="%.6f")
+    assert main(["evaluate", "--model", str(bundle), "--data", str(other), "--no-tracking"]) == 2
+    assert "no --labels given" in capsys.readouterr().err
