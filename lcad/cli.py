@@ -267,7 +267,8 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   file: Any = None, line: str | None = None) -> None:
     """lcad's own warnings as one `warning: ...` line; other libraries' as Python shows them."""
     if category.__module__.startswith("lcad."):
-        print(f"warning: {message}", file=sys.stderr)
+        kind = "note" if category.__name__ == "FitNote" else "warning"
+        print(f"{kind}: {message}", file=sys.stderr)
     else:
         sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
@@ -288,8 +289,8 @@ def load_config(path: Path | None, overrides: list[str], window: int | None) -> 
 
 
 def _read(args: argparse.Namespace, part: str | None = None) -> list[Any]:
-    """The curves of --data; `part` "train" or "test": of UCR anomaly archive files, the
-    training part their names give or the rest (`io.ucr_split`), said in one line."""
+    """The curves of --data; `part` "train": of UCR anomaly archive files, only the training
+    part their names give (`io.ucr_split`), said in one line."""
     from lcad.models.io import read_curves, summarize_repairs
 
     _say_columns(args)
@@ -303,14 +304,14 @@ def _read(args: argparse.Namespace, part: str | None = None) -> list[Any]:
 
 
 UCR_PARTS = {"train": "training on the training part",
-             "test": "scoring the points after the training part",
-             None: "scoring every row (`lcad evaluate` scores the points after the training "
+             "evaluate": "scoring every row, the metrics on the points after the training part",
+             None: "scoring every row (`lcad evaluate` counts the points after the training "
                    "part)"}
 
 
-def _say_ucr(data: Any, part: str | None) -> None:
-    """One line for UCR anomaly archive files under `data`: what their names give and which
-    part is read (UCR_PARTS)."""
+def _say_ucr(data: Any, use: str | None) -> None:
+    """One line for UCR anomaly archive files under `data`: what their names give and what
+    the command does with them (UCR_PARTS: "train", "evaluate", None for score)."""
     from lcad.models.io import data_files, ucr_split
 
     splits = [(f, s) for f in data_files(data) if (s := ucr_split(f)) is not None]
@@ -318,7 +319,7 @@ def _say_ucr(data: Any, part: str | None) -> None:
         return
     f, first = splits[0]
     more = f" ({len(splits)} files; the first: {f.name})" if len(splits) > 1 else ""
-    print(f"UCR anomaly archive file{more}: {first.describe()}; {UCR_PARTS[part]}", flush=True)
+    print(f"UCR anomaly archive file{more}: {first.describe()}; {UCR_PARTS[use]}", flush=True)
 
 
 def _say_columns(args: argparse.Namespace) -> None:
@@ -459,6 +460,9 @@ def _report_training(outcome: Any) -> None:
             why += (f" but spans fewer than {MIN_SLIDING_WINDOWS} windows of it: each curve "
                     "is one object")
         why += ")"
+    if "window_period" in m:
+        why += (f"; the window is one period of the training series ({m['window_period']:.0f} "
+                "grid points: preprocess.window_from_period; --window N sets one)")
     print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "
@@ -600,8 +604,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from lcad.training.evaluate import evaluate, format_table, read_labels, ucr_labels
 
     labels = read_labels(args.labels) if args.labels else ucr_labels(args.data)
-    # bad data is named before Keras loads; of UCR files, the part after the training part
-    curves = _read(args, "test")
+    curves = _read(args)  # bad data is named before Keras loads
+    if labels.evaluated_from:
+        _say_ucr(args.data, "evaluate")
     det = load_detector(args.model)
     print(f"scoring {len(curves)} curve(s), {sum(len(c) for c in curves)} point(s)"
           + (" with lcad and the baselines" if args.baselines else ""), flush=True)

@@ -24,7 +24,21 @@ class _Section(BaseModel):
 class PreprocessConfig(_Section):
     """How raw light curves become model windows."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _given_window_stays(cls, data: Any) -> Any:
+        """A window given (a config file's, an old bundle's) is kept: the period rule only
+        replaces the default."""
+        if isinstance(data, Mapping) and "window" in data and "window_from_period" not in data:
+            return {**data, "window_from_period": False}
+        return data
+
     window: int = Field(64, ge=4, le=4096, description="grid points per window (per band)")
+    window_from_period: bool = Field(
+        True, description="sliding windows in mode auto: where the training series repeat with "
+        "a period longer than `window` (their autocorrelation; 8 cycles or more), the window "
+        "is one period, so that the network sees whole cycles (session 35). Off where "
+        "`window` is given (--window, --set preprocess.window=N, a config file's window)")
     stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
     mode: Literal["auto", "sliding", "whole"] = Field(
         "auto", description="sliding windows on a grid at the cadence (dense series), or "
@@ -188,6 +202,12 @@ class ScoringConfig(_Section):
         "novelty over a window either side of it; min keeps it to the points every covering "
         "window sees). Mean was chosen left one family out of six (docs/quality-log.md, session "
         "18)")
+    novelty_level_start: bool = Field(
+        True, description="novelty spread by the mean: the points at the start of a scored "
+        "series, which fewer windows cover (the first point one), take the value of the "
+        "first point a full set of windows covers, so that where a request cuts the series "
+        "does not stand out by the spread of a mean over few windows. The end keeps its own: "
+        "it holds the newest data (session 35)")
     coarse_networks: bool = Field(
         False, description="train an autoencoder on each coarser novelty view "
         "(`novelty_scales`) when the point score is novelty, so that a coarser view's novelty "
@@ -317,6 +337,7 @@ class DetectorConfig(_Section):
     def with_overrides(self, overrides: Iterable[str]) -> DetectorConfig:
         """Apply `section.key=value` strings (values parsed as YAML)."""
         data = self.model_dump()
+        given: set[str] = set()
         for item in overrides:
             key, sep, raw = item.partition("=")
             if not sep or not key.strip():
@@ -333,7 +354,8 @@ class DetectorConfig(_Section):
                 node[parts[-1]] = yaml.safe_load(raw)
             except yaml.YAMLError as exc:
                 raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from None
-        return DetectorConfig.from_dict(data)
+            given.add(key.strip())
+        return DetectorConfig.from_dict(_window_given(data, given))
 
     def with_sections(self, sections: Mapping[str, Mapping[str, Any]]) -> DetectorConfig:
         """Update keys section by section: `{"train": {"epochs": 5}}`; unknown names raise."""
@@ -346,7 +368,8 @@ class DetectorConfig(_Section):
                 raise ConfigError(f"config section {name!r} must be a mapping of keys, not "
                                   f"{type(values).__name__}")
             data[name].update(values)
-        return DetectorConfig.from_dict(data)
+        given = {f"{name}.{key}" for name, values in sections.items() for key in values}
+        return DetectorConfig.from_dict(_window_given(data, given))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
@@ -358,6 +381,14 @@ class DetectorConfig(_Section):
             for key, value in values.items():
                 out[f"{section}.{key}"] = value
         return out
+
+
+def _window_given(data: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """A window set by an override keeps: the period rule (`window_from_period`) is off
+    unless it is set too."""
+    if "preprocess.window" in given and "preprocess.window_from_period" not in given:
+        data["preprocess"]["window_from_period"] = False
+    return data
 
 
 def _unknown(parts: list[str], known: Any) -> str:

@@ -983,7 +983,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     no oscillation row before `scan_oscillations` (its calibration holds a table per row),
     and its segments kept one level before `segment_moves`, and its rows' tails were
     unbounded before `scan_tail_bound` (the tables are saved: this matters when it is
-    calibrated again, as fine-tuning does);
+    calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
+    as it came before `novelty_level_start`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -993,6 +994,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_oscillations", 0)
     scoring.setdefault("segment_moves", 0.0)
     scoring.setdefault("scan_tail_bound", False)
+    scoring.setdefault("novelty_level_start", False)
     model = dict(config.get("model", {}))
     model.setdefault("segment_offsets", 0.0)
     return {**config, "scoring": scoring, "model": model}

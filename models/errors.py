@@ -39,3 +39,8 @@ class DataError(LcadError, ValueError):
 
 class FitWarning(UserWarning):
     """Training went on with a fallback (named in the message) instead of failing."""
+
+
+class FitNote(FitWarning):
+    """Training chose something from the data that the user should hear of (not a fallback):
+    the CLI prints it as a note."""

@@ -15,7 +15,7 @@ from lcad.models import diagnostics
 from lcad.models.autoencoder import build_autoencoder, make_loss, make_metrics, make_optimizer
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import ConfigError, FitWarning, LcadError, LightCurveError
+from lcad.models.errors import ConfigError, FitNote, FitWarning, LcadError, LightCurveError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.multiscale import fit_view_networks
 from lcad.models.objects import ObjectModel
@@ -249,6 +249,76 @@ def fitting_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[L
     return config, None
 
 
+# the period rule of sliding mode (`preprocess.window_from_period`, session 35): a series
+# repeats when its autocorrelation, after it first falls below 0, peaks at PERIOD_MIN_ACF or
+# more; the period is the shortest lag whose peak is within PERIOD_PEAK_SHARE of the highest
+# (the fundamental, not a multiple), looked for up to a share 1 / PERIOD_MIN_CYCLES of the
+# series (the network must see several cycles) and MAX_PERIOD_WINDOW grid points
+PERIOD_MIN_ACF = 0.3
+PERIOD_PEAK_SHARE = 0.8
+PERIOD_MIN_CYCLES = 8
+MAX_PERIOD_WINDOW = 1024
+
+
+def grid_period(values: np.ndarray, mask: np.ndarray) -> int | None:
+    """The period of one band of a curve on its grid, in grid points (masked points left
+    out of the autocorrelation), or None where it does not repeat (PERIOD_MIN_ACF) within
+    min(MAX_PERIOD_WINDOW, its length / PERIOD_MIN_CYCLES)."""
+    n = values.size
+    max_lag = min(MAX_PERIOD_WINDOW, n // PERIOD_MIN_CYCLES)
+    if max_lag < 4 or mask.sum() < 2 * PERIOD_MIN_CYCLES:
+        return None
+    x = np.where(mask, values - np.mean(values[mask]), 0.0)
+    m = mask.astype(np.float64)
+    size = 1 << int(np.ceil(np.log2(2 * n)))
+    fx, fm = np.fft.rfft(x, size), np.fft.rfft(m, size)
+    num = np.fft.irfft(fx * np.conj(fx), size)[: max_lag + 2]
+    pairs = np.fft.irfft(fm * np.conj(fm), size)[: max_lag + 2]
+    if num[0] <= 0:
+        return None
+    ac = np.where(pairs > 0.5, num / np.maximum(pairs, 1.0), 0.0) / (num[0] / pairs[0])
+    below = np.flatnonzero(ac[1:] < 0)
+    if below.size == 0:
+        return None
+    lo = int(below[0]) + 1
+    inner = ac[lo: max_lag + 1]
+    peaks = np.flatnonzero((inner[1:-1] > inner[:-2]) & (inner[1:-1] >= inner[2:])) + 1
+    if peaks.size == 0 or inner[peaks].max() < PERIOD_MIN_ACF:
+        return None
+    best = inner[peaks].max()
+    return lo + int(peaks[inner[peaks] >= PERIOD_PEAK_SHARE * best][0])
+
+
+def period_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[LightCurve]
+                  ) -> int | None:
+    """The training series' period (`grid_period`; the median over the bands of the curves
+    that repeat, when half of them do) where `preprocess.window_from_period` is on and the
+    period is longer than `preprocess.window`, else None."""
+    pcfg = config.preprocess
+    if not pcfg.window_from_period:
+        return None
+    periods: list[int | None] = []
+    for c in curves:
+        try:
+            res = pre.resample(c)
+        except LightCurveError:
+            continue
+        periods += [grid_period(res.values[b], res.mask[b]) for b in range(res.values.shape[0])]
+    found = [p for p in periods if p is not None]
+    if not found or 2 * len(found) < len(periods):
+        return None
+    period = int(np.ceil(np.median(found)))
+    return period if period > pcfg.window else None
+
+
+def _with_window(config: DetectorConfig, window: int | None = None) -> DetectorConfig:
+    """The config with the window decided: `window` (or its own), the period rule off (a
+    fine-tuned child keeps it)."""
+    pcfg = config.preprocess
+    return config.model_copy(update={"preprocess": pcfg.model_copy(update={
+        "window": window or pcfg.window, "window_from_period": False})})
+
+
 def median_grid_length(curves: Sequence[LightCurve], cadence: float) -> float:
     """Median number of grid steps (at `cadence`) a curve spans."""
     spans = [(c.time[c.mask][-1] - c.time[c.mask][0]) / cadence + 1 for c in curves
@@ -304,8 +374,10 @@ def fit_detector(
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = preprocessor or Preprocessor.fit(observed, config.preprocess)
+    period = None
     if auto and config.preprocess.mode == "sliding" and model is None and preprocessor is None:
-        config, shorter = fitting_window(config, pre, observed)
+        period = period_window(config, pre, observed)
+        config, shorter = fitting_window(_with_window(config), pre, observed)
         if shorter:
             warnings.warn(shorter, FitWarning, stacklevel=2)
     dim = config.preprocess.window * len(pre.bands)
@@ -437,6 +509,16 @@ def fit_detector(
                     novelty_views=det.novelty_views,
                     autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
                                  **({"views": view_learned} if view_learned else {})})
+    if period is not None and det.point_method == "novelty":
+        # structured series (novelty compares windows) that repeat: compare whole cycles
+        warnings.warn(
+            f"the training series are structured (point score novelty) and repeat every "
+            f"{period} grid points, more than the window of {config.preprocess.window}: "
+            f"trained again with windows of one period (preprocess.window_from_period; "
+            f"--window N keeps a window)", FitNote, stacklevel=2)
+        det, metrics = fit_detector(curves, _with_window(config, period), callbacks=callbacks,
+                                    splits=splits, verbose=verbose)
+        metrics["window_period"] = float(period)
     return det, metrics
 
 

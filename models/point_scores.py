@@ -27,7 +27,13 @@ from lcad.models.scoring import (
     scan_scores,
     scan_statistics,
 )
-from lcad.models.windows import coverage_max, coverage_mean, coverage_min, window_batches
+from lcad.models.windows import (
+    coverage_max,
+    coverage_mean,
+    coverage_min,
+    level_start,
+    window_batches,
+)
 
 SPREADS = {"max": coverage_max, "mean": coverage_mean, "min": coverage_min}
 
@@ -125,6 +131,17 @@ def choose_point_method(requested: str, lag1: float | None, repeats: float | Non
     structured = lag1 is not None and abs(lag1) > LAG1_LIMIT
     noiseless = (repeats or 0.0) >= REPEAT_LIMIT
     return "novelty" if (structured or noiseless) and has_reference else "scan"
+
+
+def _spread(det: Detector, values: np.ndarray, starts: np.ndarray, span: int, n_grid: int
+            ) -> np.ndarray:
+    """Window novelty to grid points (`scoring.novelty_spread`; the mean with the series'
+    start levelled when `scoring.novelty_level_start`)."""
+    scoring = det.config.scoring
+    grid = SPREADS[scoring.novelty_spread](values, starts, span, n_grid)
+    if scoring.novelty_spread == "mean" and scoring.novelty_level_start:
+        grid = level_start(grid, values, starts, span)
+    return grid
 
 
 @register_point_scorer
@@ -284,9 +301,8 @@ class NoveltyScorer(PointScorer):
 
     def grid_scores(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
                     ref_curve: int | None = None) -> np.ndarray:
-        spread = SPREADS[det.config.scoring.novelty_spread]
-        s = spread(self.window_novelty(det, p, z, red, ref_curve), p.win.starts, det.window,
-                   p.res.n_grid)
+        w = self.window_novelty(det, p, z, red, ref_curve)
+        s = _spread(det, w, p.win.starts, det.window, p.res.n_grid)
         for scale in self._fitted().scales:
             s = np.fmax(s, self._coarse_novelty(det, p, scale, ref_curve))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
@@ -351,9 +367,8 @@ class NoveltyScorer(PointScorer):
             z, err = out
         exclude = None if ref_curve is None else (
             ref_curve, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
-        spread = SPREADS[det.config.scoring.novelty_spread]
-        return spread(scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
-                      cw.starts, det.window * scale.factor, p.res.n_grid)
+        return _spread(det, scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
+                       cw.starts, det.window * scale.factor, p.res.n_grid)
 
     def save(self, bundle_dir: Path) -> list[str]:
         self._fitted().save(bundle_dir / NOVELTY_FILE)

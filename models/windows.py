@@ -165,6 +165,27 @@ def coverage_mean(
         return np.where(count > 0, total / np.where(count > 0, count, 1), np.nan)
 
 
+def level_start(grid: np.ndarray, values: np.ndarray, starts: np.ndarray, window: int
+                ) -> np.ndarray:
+    """`coverage_mean`'s `grid` (windows of `window` grid points) with the points before the
+    end of the first usable window set to the value there, the mean over the windows that
+    start from the first up to it (a full set: every window covering it); where the curve's
+    windows stop before that point, the mean of all of them."""
+    ok = np.isfinite(values)
+    if not ok.any():
+        return grid
+    st = starts[ok]
+    first, last = int(st.min()), int(st.max())
+    full = first + window - 1
+    out = grid.copy()
+    if last >= full:
+        if np.isfinite(grid[full]):
+            out[first:full] = grid[full]
+    else:
+        out[first: min(last + window, grid.size)] = float(np.mean(values[ok]))
+    return out
+
+
 def _over_one_window(value: float, start: int, window: int, n_grid: int) -> np.ndarray:
     """What every coverage_* gives for one usable window: its (finite) value over its span,
     NaN elsewhere."""

@@ -36,11 +36,14 @@ class Labels:
     objects: dict[str, bool] = field(default_factory=dict)
     # events: how far (in time) from a labelled stretch a top-scored point still locates it
     margin: float = 0.0
+    # per object, the first time the metrics count (earlier points are scored as context)
+    evaluated_from: dict[str, float] = field(default_factory=dict)
 
 
 def ucr_labels(data: str | Path) -> Labels:
     """The anomalies UCR anomaly archive files name (`io.ucr_split`), as event labels in
-    their rows, with the archive's margin for `located`."""
+    their rows, with the archive's margin for `located`; the metrics count the points after
+    the training part (the series is scored whole, the training part as context)."""
     from lcad.models.io import data_files, ucr_split
 
     labels = Labels("events", margin=UCR_MARGIN)
@@ -48,6 +51,7 @@ def ucr_labels(data: str | Path) -> Labels:
         split = ucr_split(f)
         if split is not None:
             labels.events[f.stem] = [(float(split.begin), float(split.end))]
+            labels.evaluated_from[f.stem] = float(split.train_end)
     if not labels.events:
         raise LabelError(f"{data}: no --labels given, and no file there is named as the UCR "
                          "anomaly archive names them (<n>_UCR_Anomaly_<name>_<train>_<begin>_"
@@ -304,13 +308,16 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
         return out
     truth_of = {o: point_truth(o, c.time, labels) for o, c in scored.items()}
     ids = [o for o, y in truth_of.items() if y is not None]
-    truths: list[np.ndarray] = [y for y in truth_of.values() if y is not None]
+    counted = {o: scored[o].time >= labels.evaluated_from.get(o, -np.inf) for o in ids}
+    truths: list[np.ndarray] = [y[counted[o]] for o, y in truth_of.items() if y is not None]
     if not any(y.any() for y in truths):
         raise LabelError("no labelled anomaly falls on any scored point")
     methods: dict[str, list[np.ndarray]] = {"lcad": [scored[o].point_score for o in ids]}
     if baselines:
         by_id = {c.object_id: c for c in curves}
         methods.update(baseline_scores(det, [by_id[o] for o in ids]))
+    methods = {name: [s[counted[o]] for o, s in zip(ids, scores, strict=True)]
+               for name, scores in methods.items()}
     y_all = np.concatenate(truths)
     for name, scores in methods.items():
         m = ranking_metrics(y_all, np.concatenate(scores))
@@ -324,7 +331,7 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
         m["mean_vus_pr"] = float(np.mean(vus)) if vus else float("nan")
         m["event_recall"] = event_recall(scores, truths, far)
         if labels.kind == "events":
-            m["located"] = located([scored[o].time for o in ids], scores,
+            m["located"] = located([scored[o].time[counted[o]] for o in ids], scores,
                                    [labels.events[o] for o in ids], labels.margin)
         out["methods"][name] = m
     return out

@@ -151,8 +151,16 @@ class EpochLogger(keras.callbacks.Callback):
         self._writer = writer
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
+        # a second training in one fit (the window of one period: models/fit.py) goes on
+        # from the steps the first logged, instead of logging over them
+        self._steps = self._offset = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._offset = self._steps
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        epoch += self._offset
+        self._steps = epoch + 1
         row = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
         with contextlib.suppress(Exception):
             row["learning_rate"] = float(keras.ops.convert_to_numpy(

@@ -1,5 +1,7 @@
 """Fitting: the split rule, the windows training sees, and errors raised before training."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -185,3 +187,57 @@ def test_a_training_that_diverges_in_its_first_epoch_names_the_learning_rate():
                        r"reached a finite validation loss: lower train.learning_rate \(now "
                        r"0.001, e.g. --set train.learning_rate"):
         fit_detector([curve("a", n=300)], cfg, callbacks=[_Poison(0)])
+
+
+def test_the_period_of_a_series_is_its_fundamental_and_noise_has_none():
+    from lcad.models.fit import grid_period
+
+    rng = np.random.default_rng(3)
+    t = np.arange(6000.0)
+    ecg = np.exp(-(((t % 150) - 60) / 3) ** 2) + 0.2 * np.exp(-(((t % 150) - 30) / 6) ** 2)
+    mask = np.ones(t.size, bool)
+    noisy = ecg + rng.normal(0, 0.02, t.size)
+    assert grid_period(noisy, mask) == pytest.approx(150, abs=1)  # not 300, 450, ...
+    gaps = mask.copy()
+    gaps[1000:1400] = gaps[3000:3100] = False  # masked stretches leave the period
+    assert grid_period(np.where(gaps, noisy, 0.0), gaps) == pytest.approx(150, abs=1)
+    assert grid_period(rng.normal(size=t.size), mask) is None  # white noise
+    assert grid_period(np.cumsum(rng.normal(size=t.size)), mask) is None  # a random walk
+    assert grid_period(noisy[:1000], mask[:1000]) is None  # under 8 cycles
+
+
+def test_the_period_rule_finds_a_period_longer_than_the_window_unless_one_is_given():
+    from lcad.models.fit import period_window
+    from lcad.models.preprocess import Preprocessor
+
+    rng = np.random.default_rng(4)
+    t = np.arange(4000.0)
+    c = LightCurve.from_arrays("p", t, np.sin(2 * np.pi * t / 120) + rng.normal(0, 0.1, t.size),
+                               emit_warnings=False)
+    cfg = DetectorConfig()
+    pre = Preprocessor.fit([c], cfg.preprocess)
+    assert period_window(cfg, pre, [c]) == pytest.approx(120, abs=1)
+    assert period_window(cfg.with_overrides(["preprocess.window=64"]), pre, [c]) is None
+    short = LightCurve.from_arrays("s", t, np.sin(2 * np.pi * t / 40), emit_warnings=False)
+    assert period_window(cfg, pre, [short]) is None  # 40 < 64: the window stays 64
+    assert not DetectorConfig.from_yaml("preprocess: {window: 64}").preprocess.window_from_period
+
+
+def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_period():
+    """An ECG-like series (a cycle of ~137 points, window 64): novelty at the default window,
+    so the detector is trained again on windows of one period, says so, and records it;
+    the window is decided in the bundle (a fine-tune keeps it)."""
+    from bench.quality import discord_cases
+    from lcad.models.errors import FitNote
+
+    case = discord_cases()[0]
+    with pytest.warns(FitNote, match="repeat every 1[2-5][0-9] grid points, more than the "
+                                     "window of 64: trained again with windows of one period"):
+        det, metrics = fit_detector([case.train], DetectorConfig())
+    assert det.point_method == "novelty" and 120 <= det.window == metrics["window_period"] < 160
+    assert not det.config.preprocess.window_from_period
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitNote)  # a window given: no second training
+        det64, metrics64 = fit_detector([case.train], DetectorConfig().with_overrides(
+            ["preprocess.window=64", "train.epochs=2"]))
+    assert det64.window == 64 and "window_period" not in metrics64

@@ -383,3 +383,35 @@ def test_the_network_is_judged_on_every_held_out_window(jumps):
     assert metrics["recon_r2"] > 0.1 and abs(metrics["recon_r2"] - test_r2) < 0.2, \
         (metrics["recon_r2"], test_r2)
     assert det.info.autoencoder["recon_r2"] == pytest.approx(metrics["recon_r2"], abs=1e-4)
+
+
+def test_a_bundle_from_before_level_start_keeps_the_start_as_it_came(jumps, tmp_path):
+    """Bundles calibrated before `scoring.novelty_level_start` left a series' first points
+    their mean over few windows: loading one keeps that under its old threshold."""
+    import shutil
+
+    _, _, _, _, path = jumps
+    old = tmp_path / "old"
+    shutil.copytree(path, old)
+    meta = json.loads((old / "config.json").read_text())
+    del meta["config"]["scoring"]["novelty_level_start"]
+    (old / "config.json").write_text(json.dumps(meta))
+    assert not Detector.load(old).config.scoring.novelty_level_start
+    assert Detector.load(path).config.scoring.novelty_level_start
+
+
+def test_a_series_scored_alone_is_not_flagged_at_its_start():
+    """A part of a periodic series scored on its own: its first point is covered by one
+    window, the others by a full set; with the start levelled, the top-scored point is the
+    distorted cycle (an ECG-like series whose discord drops its first lobe; without it the
+    top was the first point, session 35)."""
+    from bench.quality import _spans, discord_cases
+
+    case = discord_cases()[0]
+    det, _ = fit_detector([case.train], DetectorConfig())
+    (scored,) = det.score([case.test]).curves
+    s = scored.point_score
+    ((lo, hi),) = _spans(case)
+    top = case.test.time[int(np.nanargmax(s))]
+    assert lo - 100 <= top <= hi + 100
+    assert s[0] == pytest.approx(s[det.window - 1])  # the start takes a full set's mean

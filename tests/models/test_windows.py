@@ -97,3 +97,19 @@ def test_coverage_min_is_the_smallest_covering_value(values, starts):
             span = slice(s, min(s + window, n_grid))
             want[span] = np.fmin(want[span], v)
     np.testing.assert_array_equal(got, want)
+
+
+def test_level_start_gives_the_first_points_the_mean_over_a_full_set_of_windows():
+    from lcad.models.windows import level_start
+
+    values = np.array([5.0, 1, 1, 1, 1, 1, 1, 1])
+    grid = coverage_mean(values, np.arange(8), 3, 10)
+    assert_allclose(grid[:3], [5, 3, 7 / 3])  # point 0 is window 0 alone
+    levelled = level_start(grid, values, np.arange(8), 3)
+    assert_allclose(levelled[:3], 7 / 3) and assert_array_equal(levelled[3:], grid[3:])
+    coarse = np.arange(0, 16, 2)  # a coarser view: windows every 2 points, 6 long
+    g = coverage_mean(values, coarse, 6, 20)
+    assert_allclose(level_start(g, values, coarse, 6)[:6], g[5])
+    few = np.array([4.0, 2.0])  # fewer windows than a full set: their mean
+    assert_allclose(level_start(coverage_mean(few, np.arange(2), 3, 5), few, np.arange(2), 3)[:4],
+                    3.0)

@@ -955,11 +955,14 @@ def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_la
     assert "columns: no header row: flux (time: the row number, from 0)" in out
     assert (f"UCR anomaly archive file: rows 0..{n_train - 1} the training part, the anomaly "
             f"at rows {lo}..{hi}; training on the training part") in out
+    # one ECG cycle is ~137 points: the window covers one (the default 64 would not)
+    assert re.search(r"the window is one period of the training series \(1[2-5]\d grid points", out)
 
     metrics = tmp_path / "metrics.json"
     assert main(["evaluate", "--model", str(bundle), "--data", str(data), "--no-tracking",
                  "--output", str(metrics)]) == 0
-    assert "scoring the points after the training part" in capsys.readouterr().out
+    assert "scoring every row, the metrics on the points after the training part" in (
+        capsys.readouterr().out)
     lcad = json.loads(metrics.read_text())["methods"]["lcad"]
     assert lcad["located"] == 1.0 and lcad["pr_auc"] > 0.3
 
