@@ -35,9 +35,10 @@ class PreprocessConfig(_Section):
 
     window: int = Field(64, ge=4, le=4096, description="grid points per window (per band)")
     window_from_period: bool = Field(
-        True, description="sliding windows in mode auto: where the training series repeat with "
-        "a period longer than `window` (their autocorrelation; 8 cycles or more), the window "
-        "is one period, so that the network sees whole cycles (session 35). Off where "
+        True, description="sliding windows in mode auto: where the detector trained at "
+        "`window` chose novelty (structured series) and the training series repeat with a "
+        "longer period (their autocorrelation; 8 cycles or more), it is trained again on "
+        "windows of one period, so that whole cycles are compared (session 35). Off where "
         "`window` is given (--window, --set preprocess.window=N, a config file's window)")
     stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
     mode: Literal["auto", "sliding", "whole"] = Field(
