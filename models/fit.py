@@ -516,8 +516,12 @@ def fit_detector(
             f"{period} grid points, more than the window of {config.preprocess.window}: "
             f"trained again with windows of one period (preprocess.window_from_period; "
             f"--window N keeps a window)", FitNote, stacklevel=2)
-        det, metrics = fit_detector(curves, _with_window(config, period), callbacks=callbacks,
-                                    splits=splits, verbose=verbose)
+        longer = _with_window(config, period)
+        for cb in callbacks:  # a checkpoint starts over with the new network and config
+            if hasattr(cb, "on_refit"):
+                cb.on_refit(longer)
+        det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
+                                    verbose=verbose)
         metrics["window_period"] = float(period)
     return det, metrics
 

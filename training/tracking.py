@@ -142,7 +142,7 @@ class EpochLogger(keras.callbacks.Callback):
     so that an epoch is logged only after it is saved."""
 
     def __init__(self, run_id: str, history: list[dict[str, float]],
-                 writer: Executor | None = None):
+                 writer: Executor | None = None, first_step: int = 0):
         super().__init__()
         self.run_id = run_id
         self.history = history
@@ -152,8 +152,9 @@ class EpochLogger(keras.callbacks.Callback):
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
         # a second training in one fit (the window of one period: models/fit.py) goes on
-        # from the steps the first logged, instead of logging over them
-        self._steps = self._offset = 0
+        # from the steps the first logged, instead of logging over them (`first_step`: a
+        # resumed second training's, from its checkpoint)
+        self._steps = self._offset = first_step
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._offset = self._steps

@@ -72,6 +72,14 @@ class Checkpoint(keras.callbacks.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         _atomic(self.directory / "model.keras", self.model.save)
 
+    def on_refit(self, config: DetectorConfig) -> None:
+        """Training starts again on another network (`fit_detector`: windows of one period):
+        the history is the new network's, and a resume continues it under `config`
+        (`refit_config`; `config` stays the run's, which --resume checks)."""
+        self.state = {**self.state, "refit_config": config.model_dump(mode="json"),
+                      "step_offset": len(self.history)}  # the run's epoch steps go on
+        self.history.clear()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._raise_failed()
         self.history.append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
@@ -168,11 +176,13 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     cfg = req.cfg
     ckpt = req.output.parent / f".{req.output.name}{CHECKPOINT_DIR}"
     model, initial_epoch, history, run_id = None, 0, [], None
+    refit_config, step_offset = None, 0
     if req.resume and (ckpt / "state.json").is_file():
         model, state = load_checkpoint(ckpt, cfg)
         initial_epoch = int(state["epoch"]) + 1
         history = list(state.get("history", []))
         run_id = state.get("run_id")
+        refit_config, step_offset = state.get("refit_config"), int(state.get("step_offset", 0))
         log(f"resuming from epoch {initial_epoch} ({ckpt})")
     elif ckpt.exists():
         shutil.rmtree(ckpt)
@@ -209,17 +219,20 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                     log_missing_epochs(run_id, history)
                 except Exception as exc:
                     not_logged.append(f"epochs before the resume ({type(exc).__name__}: {exc})")
-            epoch_logger = tracking.EpochLogger(run_id, [], writer)
+            epoch_logger = tracking.EpochLogger(run_id, [], writer, first_step=step_offset)
             callbacks.append(epoch_logger)
         if req.progress:
             callbacks.append(EpochPrinter(cfg.train.epochs))
-        callbacks.insert(0, Checkpoint(ckpt, history,
-                                       {"config": cfg.model_dump(mode="json"), "run_id": run_id},
-                                       writer))
+        state = {"config": cfg.model_dump(mode="json"), "run_id": run_id}
+        fit_cfg = cfg
+        if refit_config is not None:  # resumed in the training on windows of one period
+            fit_cfg = DetectorConfig.from_dict(refit_config)
+            state.update(refit_config=refit_config, step_offset=step_offset)
+        callbacks.insert(0, Checkpoint(ckpt, history, state, writer))
         if initial_epoch >= cfg.train.epochs:
             raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
         detector, metrics = fit_detector(
-            req.curves, cfg, callbacks=callbacks, splits=splits, model=model,
+            req.curves, fit_cfg, callbacks=callbacks, splits=splits, model=model,
             initial_epoch=initial_epoch, verbose=0, preprocessor=req.preprocessor)
         from lcad.training.evaluate import injection_check
 

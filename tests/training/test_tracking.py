@@ -204,6 +204,58 @@ def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_on
                                                          rel=0.25)
 
 
+def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
+                                                                       monkeypatch):
+    """A structured series that repeats (an ECG-like discord, trained at window 64, then on
+    windows of one period) stopped in its second training: --resume goes on with it (its
+    config and network from the checkpoint), the bundle's history is the final network's,
+    and the run holds the first training's epochs and then the second's, each step once."""
+    from mlflow.tracking import MlflowClient
+
+    from bench.quality import discord_cases
+    from lcad.models.config import DetectorConfig
+    from lcad.training import train as train_module
+
+    class StopError(Exception):
+        pass
+
+    class StopInSecondTraining(train_module.EpochPrinter):
+        trainings = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).trainings += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if type(self).trainings == 2 and epoch == 2:
+                raise StopError
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # run_training points MLflow there
+    monkeypatch.setattr(train_module, "EpochPrinter", StopInSecondTraining)
+    case = discord_cases()[0]
+    cfg = DetectorConfig().with_overrides(["train.epochs=12", "train.patience=50"])
+    out = tmp_path / "bundle"
+
+    def request(resume):
+        return train_module.TrainRequest(cfg=cfg, curves=[case.train], output=out,
+                                         data_source="ecg", experiment="refit", resume=resume)
+
+    with pytest.warns(Warning, match="trained again with windows of one period"), \
+            pytest.raises(StopError):
+        train_module.run_training(request(False))
+    saved = json.loads((tmp_path / ".bundle.checkpoint" / "state.json").read_text())
+    assert saved["step_offset"] == 12 and saved["epoch"] == 2 and not out.exists()
+    StopInSecondTraining.trainings = 0  # no second training now: it goes on from epoch 3
+    outcome = train_module.run_training(request(True))
+    det = outcome.detector
+    assert 120 <= det.window < 160 and det.point_method == "novelty"
+    assert [h["epoch"] for h in det.info.history] == list(range(12))
+    steps = sorted(m.step for m in MlflowClient(tracking_uri=store).get_metric_history(
+        outcome.run_id, "loss"))
+    assert steps == list(range(24))
+
+
 def test_demo_runs_on_a_fresh_directory(tmp_path):
     proc = lcad("demo", "--epochs", "2", cwd=tmp_path,
                 env={"MLFLOW_TRACKING_URI": ""})
