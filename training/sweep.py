@@ -339,8 +339,16 @@ class PruneOnValLoss(keras.callbacks.Callback):
     def __init__(self, trial: Any) -> None:
         super().__init__()
         self.trial, self.pruned_at, self.last = trial, 0, float("nan")
+        self._offset = self._steps = 0
+
+    def on_refit(self, config: Any) -> None:
+        """A second training (windows of one period: models/fit.py) reports after the
+        first's steps, not over them (Optuna keeps a step's first value)."""
+        self._offset = self._steps
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        epoch += self._offset
+        self._steps = epoch + 1
         loss = (logs or {}).get("val_loss")
         if loss is None or not math.isfinite(float(loss)):
             return

@@ -181,3 +181,30 @@ def test_a_sweep_checks_the_ends_of_its_ranges_before_training(tmp_path):
     with pytest.raises(ConfigError, match="dropout"):  # a range past what the key accepts
         for plan in corners({"model.dropout": Range(low=0.0, high=1.5)}):
             config_of(DetectorConfig(), plan)
+
+
+def test_a_second_training_reports_after_the_first_trainings_steps():
+    """A trial whose detector trains again on windows of one period (models/fit.py) reports
+    that training's epochs after the first's: Optuna keeps a step's first value, so reports
+    at the same steps would be lost."""
+    from lcad.training.sweep import PruneOnValLoss
+
+    class Trial:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return False
+
+    trial = Trial()
+    cb = PruneOnValLoss(trial)
+    for epoch in range(3):
+        cb.on_epoch_end(epoch, {"val_loss": 10.0 - epoch})
+    cb.on_refit(None)
+    for epoch in range(2):
+        cb.on_epoch_end(epoch, {"val_loss": 5.0 - epoch})
+    assert [s for s, _ in trial.reports] == [0, 1, 2, 3, 4]
+    assert trial.reports[-1] == (4, 4.0)
