@@ -48,7 +48,13 @@ from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector, Prepared
 from lcad.models.lightcurve import LightCurve
 from lcad.models.windows import coverage_max, coverage_mean
-from lcad.training.evaluate import event_recall, ranking_metrics, true_runs, vus_pr
+from lcad.training.evaluate import (
+    event_recall,
+    located_hits,
+    ranking_metrics,
+    true_runs,
+    vus_pr,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LCAD_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -317,14 +323,10 @@ def synthetic_cases(seed: int = 0, n: int = 12_000, train: int = 4000, per_kind:
 
 
 def located(cases: Sequence[Case], scores: Sequence[np.ndarray], margin: int = 64) -> int:
-    """Cases whose top-scored point lies within `margin` points of the labelled stretch."""
-    hits = 0
-    for c, s in zip(cases, scores, strict=True):
-        if not np.isfinite(s).any():
-            continue
-        top = c.test.time[int(np.nanargmax(s))]
-        hits += any(a - margin <= top <= b + margin for a, b in _spans(c))
-    return hits
+    """Cases whose top-scored point lies within `margin` points of the labelled stretch
+    (`lcad evaluate`'s `located`, counted)."""
+    return sum(located_hits([c.test.time for c in cases], scores, [_spans(c) for c in cases],
+                            margin))
 
 
 # ---- the methods ----------------------------------------------------------------------------

@@ -337,18 +337,25 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
     return out
 
 
-def located(times: Sequence[np.ndarray], scores: Sequence[np.ndarray],
-            spans: Sequence[list[tuple[float, float]]], margin: float = 0.0) -> float:
-    """The fraction of curves whose top-scored point lies in one of their labelled
-    stretches, widened by `margin` on each side (a curve without a finite score: missed)."""
+def located_hits(times: Sequence[np.ndarray], scores: Sequence[np.ndarray],
+                 spans: Sequence[Sequence[tuple[float, float]]], margin: float = 0.0
+                 ) -> list[bool]:
+    """Per curve, whether its top-scored point lies in one of its labelled stretches,
+    widened by `margin` on each side (a curve without a finite score: missed)."""
     hits = []
     for t, s, sp in zip(times, scores, spans, strict=True):
-        finite = np.isfinite(s)
-        if not finite.any():
+        if not np.isfinite(s).any():
             hits.append(False)
             continue
-        top = t[int(np.argmax(np.where(finite, s, -np.inf)))]
+        top = t[int(np.nanargmax(s))]
         hits.append(any(a - margin <= top <= b + margin for a, b in sp))
+    return hits
+
+
+def located(times: Sequence[np.ndarray], scores: Sequence[np.ndarray],
+            spans: Sequence[Sequence[tuple[float, float]]], margin: float = 0.0) -> float:
+    """The fraction of curves `located_hits` finds located."""
+    hits = located_hits(times, scores, spans, margin)
     return float(np.mean(hits)) if hits else float("nan")
 
 
