@@ -52,6 +52,23 @@ MAG_ERROR_NAMES = {"magerr", "mag_err", "e_mag", "sigmapsf", "magpsf_err"}
 HEADERLESS_COLUMNS = {1: ("flux",), 2: ("time", "flux"), 3: ("time", "flux", "flux_err")}
 
 
+# the bytes of a table read to find its first line (`first_line`)
+FIRST_LINE_BYTES = 1 << 16
+
+
+def first_line(head: bytes, cut: bool) -> str:
+    """The first non-empty line of a table's first bytes `head`; `cut`: the table goes on
+    past them, so a line that fills them (one long line of values) loses its last value,
+    which may be cut in two."""
+    lines = [ln for ln in head.decode("utf-8", errors="replace").splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[0]
+    if cut and len(lines) == 1 and len(line.split()) > 1:
+        line = line.rsplit(None, 1)[0]
+    return line
+
+
 def separator(line: str) -> str:
     """A table's field separator, from its first line: commas, else tabs, else spaces."""
     return "," if "," in line else "\t" if "\t" in line else r"\s+"

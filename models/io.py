@@ -14,8 +14,10 @@ import pandas as pd
 
 from lcad.models.errors import DataError, LightCurveError
 from lcad.models.frames import (
+    FIRST_LINE_BYTES,
     HEADERLESS_COLUMNS,
     ColumnMap,
+    first_line,
     frame_to_curves,
     headerless_frame,
     resolve_columns,
@@ -77,23 +79,16 @@ def ucr_split(path: str | Path) -> UcrSplit | None:
 
 
 def _first_line(path: Path) -> str:
-    """The first non-empty line of a text file (its first 64 KiB: a file of one long line
-    of values gives the values that are whole in it)."""
+    """The first non-empty line of a text file (`frames.first_line` of its first bytes)."""
     with path.open("rb") as fh:
-        head = fh.read(1 << 16)
-    text = head.decode("utf-8", errors="replace")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    line = lines[0]
-    if len(lines) == 1 and len(head) == 1 << 16:
-        line = line.rsplit(None, 1)[0] if len(line.split()) > 1 else line  # a cut last value
-    return line
+        head = fh.read(FIRST_LINE_BYTES)
+    return first_line(head, cut=len(head) == FIRST_LINE_BYTES)
 
 
-def _table_separator(path: Path) -> str:
-    """Commas for a CSV file; a text file's own (commas, tabs or spaces)."""
-    return separator(_first_line(path)) if _suffix(path) in TEXT_SUFFIXES else ","
+def _table_separator(path: Path, first: str) -> str:
+    """Commas for a CSV file; a text file's own (commas, tabs or spaces, from its first
+    line `first`)."""
+    return separator(first) if _suffix(path) in TEXT_SUFFIXES else ","
 
 
 def headerless(path: Path) -> int | None:
@@ -111,10 +106,11 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
-        elif headerless(path) is not None:
-            frame = headerless_frame(path, _first_line(path), path)
+        elif values_in_first_line(first := _first_line(path)) is not None:
+            frame = headerless_frame(path, first, path)
         else:
-            frame = pd.read_csv(path, sep=_table_separator(path), encoding_errors="strict")
+            frame = pd.read_csv(path, sep=_table_separator(path, first),
+                                encoding_errors="strict")
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -340,12 +336,12 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
             import pyarrow.parquet as pq
 
             names = list(pq.read_schema(f).names)
-        elif (n_values := headerless(f)) is not None:
+        elif (n_values := values_in_first_line(first := _first_line(f))) is not None:
             names = list(HEADERLESS_COLUMNS.get(n_values, HEADERLESS_COLUMNS[1]))
             return ("columns: no header row: " + ", ".join(names) + (
                 " (time: the row number, from 0)" if "time" not in names else ""))
         else:
-            names = [str(c) for c in pd.read_csv(f, nrows=0, sep=_table_separator(f),
+            names = [str(c) for c in pd.read_csv(f, nrows=0, sep=_table_separator(f, first),
                                                   encoding_errors="strict").columns]
         cmap = resolve_columns(f, names, columns, unit)
     except (DataError, OSError, ValueError, UnicodeDecodeError):

@@ -21,6 +21,8 @@ from pydantic import ValidationError
 from lcad.models.detector import Detector, Prepared, stack_inputs
 from lcad.models.errors import DataError, LightCurveError
 from lcad.models.frames import (
+    FIRST_LINE_BYTES,
+    first_line,
     frame_to_curves,
     headerless_frame,
     resolve_columns,
@@ -171,8 +173,7 @@ def read_csv_body(body: bytes) -> pd.DataFrame:
     without one are read (`io.headerless_frame`: one value a row, or time, value, error)."""
     if not body.strip():
         raise ApiError(422, "body: empty CSV")
-    first = next((ln for ln in body[:1 << 16].decode("utf-8", "replace").splitlines()
-                  if ln.strip()), "")
+    first = first_line(body[:FIRST_LINE_BYTES], cut=len(body) > FIRST_LINE_BYTES)
     try:
         if values_in_first_line(first) is not None:
             return headerless_frame(io.BytesIO(body), first, "body")

@@ -248,6 +248,11 @@ def test_text_files_without_a_header_row(tmp_path):
     (c,) = read_curves(spaced)
     assert c.unit == "mag" and len(c) == 300
 
+    long_line = tmp_path / "long.txt"  # past the bytes read for the first line: a cut value
+    long_line.write_text("  ".join(f"{v:.9e}" for v in np.sin(np.arange(20_000) / 7.0)))
+    (c,) = read_curves(long_line)
+    assert len(c) == 20_000 and c.time[-1] == 19_999
+
     wide = tmp_path / "wide.txt"
     wide.write_text("\n".join("1 2 3 4 5" for _ in range(10)))
     with pytest.raises(DataError, match="5 columns of numbers and no header row; add a header"):

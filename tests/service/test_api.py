@@ -121,6 +121,11 @@ def test_a_csv_body_without_a_header_row_is_one_series(client, service_curves):
     err = _error(client.post("/v1/score", content=b"1,2,3,4,5\n6,7,8,9,10\n",
                              headers={"content-type": "text/csv"}), 422)
     assert "5 columns of numbers and no header row" in err["message"]
+    long_line = "  ".join(f"{v:.9e}" for v in np.sin(np.arange(20_000) / 7.0))  # > 64 KiB
+    resp = client.post("/v1/score?include=point_scores", content=long_line,
+                       headers={"content-type": "text/csv"})
+    assert resp.status_code == 200, resp.text
+    assert len(resp.json()["results"][0]["point_scores"]) == 20_000
 
 
 def test_a_series_may_name_its_id_object_id_as_the_csv_column_is(client, service_curves):
