@@ -319,6 +319,23 @@ def _with_window(config: DetectorConfig, window: int | None = None) -> DetectorC
         "window": window or pcfg.window, "window_from_period": False})})
 
 
+class RefitSteps:
+    """Epoch steps of a callback that go on across a second training in one fit (`on_refit`,
+    called by `fit_detector` before training again on windows of one period) instead of
+    starting over at 0; `first_step`: where a resumed second training's go on from."""
+
+    def __init__(self, first_step: int = 0) -> None:
+        self._steps = self._offset = first_step
+
+    def on_refit(self, config: DetectorConfig) -> None:
+        self._offset = self._steps
+
+    def step(self, epoch: int) -> int:
+        """The step of this training's `epoch`."""
+        self._steps = epoch + self._offset + 1
+        return epoch + self._offset
+
+
 def median_grid_length(curves: Sequence[LightCurve], cadence: float) -> float:
     """Median number of grid steps (at `cadence`) a curve spans."""
     spans = [(c.time[c.mask][-1] - c.time[c.mask][0]) / cadence + 1 for c in curves

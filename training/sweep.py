@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import ConfigError
-from lcad.models.fit import fit_detector, split_curves
+from lcad.models.fit import RefitSteps, fit_detector, split_curves
 from lcad.training.logrun import MODEL_TAG
 
 
@@ -332,23 +332,19 @@ def tpe_search(spec: SweepSpec, n: int, run: Any) -> None:
             study.tell(ot, value)
 
 
-class PruneOnValLoss(keras.callbacks.Callback):
+class PruneOnValLoss(RefitSteps, keras.callbacks.Callback):
     """Reports each epoch's validation loss to an Optuna trial and stops training when the
     trial's pruner says so (`pruned_at`: that epoch, 1-based; 0: ran to the end)."""
 
     def __init__(self, trial: Any) -> None:
-        super().__init__()
+        keras.callbacks.Callback.__init__(self)
+        # a second training (windows of one period) reports after the first's steps, not
+        # over them: Optuna keeps a step's first value
+        RefitSteps.__init__(self)
         self.trial, self.pruned_at, self.last = trial, 0, float("nan")
-        self._offset = self._steps = 0
-
-    def on_refit(self, config: Any) -> None:
-        """A second training (windows of one period: models/fit.py) reports after the
-        first's steps, not over them (Optuna keeps a step's first value)."""
-        self._offset = self._steps
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        epoch += self._offset
-        self._steps = epoch + 1
+        epoch = self.step(epoch)
         loss = (logs or {}).get("val_loss")
         if loss is None or not math.isfinite(float(loss)):
             return

@@ -24,6 +24,7 @@ from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.models.devices import devices
 from lcad.models.errors import LcadError
+from lcad.models.fit import RefitSteps
 from lcad.models.lightcurve import LightCurve
 from lcad.registry import TrackingError, check_reachable, load_detector, tracking_uri
 
@@ -134,7 +135,7 @@ def run_tags() -> dict[str, str]:
             "keras.backend": keras.backend.backend(), "device": ",".join(devices())}
 
 
-class EpochLogger(keras.callbacks.Callback):
+class EpochLogger(RefitSteps, keras.callbacks.Callback):
     """Logs each epoch's metrics to the run from a background thread (training does not wait
     on the tracking server); keeps training if the server goes away: after the first failure
     the remaining epochs are only listed in `unlogged`. Training's end waits for what is
@@ -143,7 +144,10 @@ class EpochLogger(keras.callbacks.Callback):
 
     def __init__(self, run_id: str, history: list[dict[str, float]],
                  writer: Executor | None = None, first_step: int = 0):
-        super().__init__()
+        keras.callbacks.Callback.__init__(self)
+        # a second training in one fit (windows of one period) logs after the first's steps,
+        # not over them; `first_step`: a resumed second training's, from its checkpoint
+        RefitSteps.__init__(self, first_step)
         self.run_id = run_id
         self.history = history
         self.failed: str | None = None
@@ -151,17 +155,9 @@ class EpochLogger(keras.callbacks.Callback):
         self._writer = writer
         self._pool: ThreadPoolExecutor | None = None
         self._pending: list[Future[None]] = []
-        # a second training in one fit (the window of one period: models/fit.py) goes on
-        # from the steps the first logged, instead of logging over them (`first_step`: a
-        # resumed second training's, from its checkpoint)
-        self._steps = self._offset = first_step
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._offset = self._steps
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        epoch += self._offset
-        self._steps = epoch + 1
+        epoch = self.step(epoch)
         row = {k: float(v) for k, v in (logs or {}).items() if isinstance(v, int | float)}
         with contextlib.suppress(Exception):
             row["learning_rate"] = float(keras.ops.convert_to_numpy(

@@ -353,19 +353,23 @@ def test_no_coarse_networks_where_the_scan_is_chosen(rng):
     assert not any(k.startswith("coarse") for k in metrics)
 
 
-def test_a_bundle_from_before_novelty_spread_keeps_the_largest(jumps, tmp_path):
-    """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest:
-    loading one must not switch it to today's default (mean) under its old threshold."""
+@pytest.mark.parametrize(("key", "before", "now"), [
+    ("novelty_spread", "max", "mean"), ("novelty_level_start", False, True)])
+def test_a_bundle_from_before_a_novelty_key_keeps_what_it_was_calibrated_under(
+        jumps, tmp_path, key, before, now):
+    """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest, and
+    before `scoring.novelty_level_start` left a series' first points their mean over few
+    windows: loading one must not switch it to today's default under its old threshold."""
     import shutil
 
     _, _, _, _, path = jumps
     old = tmp_path / "old"
     shutil.copytree(path, old)
     meta = json.loads((old / "config.json").read_text())
-    del meta["config"]["scoring"]["novelty_spread"]
+    del meta["config"]["scoring"][key]
     (old / "config.json").write_text(json.dumps(meta))
-    assert Detector.load(old).config.scoring.novelty_spread == "max"
-    assert Detector.load(path).config.scoring.novelty_spread == "mean"
+    assert getattr(Detector.load(old).config.scoring, key) == before
+    assert getattr(Detector.load(path).config.scoring, key) == now
 
 
 def test_the_network_is_judged_on_every_held_out_window(jumps):
@@ -383,21 +387,6 @@ def test_the_network_is_judged_on_every_held_out_window(jumps):
     assert metrics["recon_r2"] > 0.1 and abs(metrics["recon_r2"] - test_r2) < 0.2, \
         (metrics["recon_r2"], test_r2)
     assert det.info.autoencoder["recon_r2"] == pytest.approx(metrics["recon_r2"], abs=1e-4)
-
-
-def test_a_bundle_from_before_level_start_keeps_the_start_as_it_came(jumps, tmp_path):
-    """Bundles calibrated before `scoring.novelty_level_start` left a series' first points
-    their mean over few windows: loading one keeps that under its old threshold."""
-    import shutil
-
-    _, _, _, _, path = jumps
-    old = tmp_path / "old"
-    shutil.copytree(path, old)
-    meta = json.loads((old / "config.json").read_text())
-    del meta["config"]["scoring"]["novelty_level_start"]
-    (old / "config.json").write_text(json.dumps(meta))
-    assert not Detector.load(old).config.scoring.novelty_level_start
-    assert Detector.load(path).config.scoring.novelty_level_start
 
 
 def test_a_series_scored_alone_is_not_flagged_at_its_start():
