@@ -308,7 +308,9 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
         return out
     truth_of = {o: point_truth(o, c.time, labels) for o, c in scored.items()}
     ids = [o for o, y in truth_of.items() if y is not None]
-    counted = {o: scored[o].time >= labels.evaluated_from.get(o, -np.inf) for o in ids}
+    # the points the metrics count: all (a view, no copy) but where labels start later
+    counted: dict[str, Any] = {o: scored[o].time >= labels.evaluated_from[o]
+                               if o in labels.evaluated_from else slice(None) for o in ids}
     truths: list[np.ndarray] = [y[counted[o]] for o, y in truth_of.items() if y is not None]
     if not any(y.any() for y in truths):
         raise LabelError("no labelled anomaly falls on any scored point")
