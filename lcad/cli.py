@@ -43,9 +43,9 @@ def _check_tracking(args: argparse.Namespace) -> None:
     if args.register_as and args.no_tracking:
         raise CliError("--register-as needs tracking (drop --no-tracking)")
     if not args.no_tracking:
-        from lcad.registry import check_reachable, tracking_uri
+        from lcad.registry import check_tracking, tracking_uri
 
-        check_reachable(tracking_uri())
+        check_tracking(tracking_uri())
 
 
 def _scoring_flags(p: argparse.ArgumentParser, batch_help: str) -> None:
@@ -598,9 +598,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     _exists(("--data", args.data), ("--labels", args.labels))
 
     if not args.no_tracking:
-        from lcad.registry import check_reachable, tracking_uri
+        from lcad.registry import check_tracking, tracking_uri
 
-        check_reachable(tracking_uri())
+        check_tracking(tracking_uri())
     from lcad.training.evaluate import evaluate, format_table, read_labels, ucr_labels
 
     labels = read_labels(args.labels) if args.labels else ucr_labels(args.data)

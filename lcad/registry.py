@@ -49,6 +49,24 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                             "start it, fix MLFLOW_TRACKING_URI, or pass --no-tracking") from None
 
 
+def check_tracking(uri: str) -> None:
+    """Fail fast, before any work, where runs cannot be logged to `uri`: an HTTP server that
+    does not answer, or a store MLflow refuses (MLflow 3 refuses its file store, ./mlruns,
+    unless MLFLOW_ALLOW_FILE_STORE is set)."""
+    check_reachable(uri)
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient(tracking_uri=uri)  # opens the store
+    except MlflowException as exc:
+        raise TrackingError(
+            f"MLflow cannot use the tracking store {uri!r} (MLFLOW_TRACKING_URI): {exc.message} "
+            "Unset MLFLOW_TRACKING_URI for lcad's default (sqlite:///mlruns.db in the working "
+            "directory), point it at a tracking server or a database, or pass --no-tracking"
+        ) from None
+
+
 def resolve_model(uri: str) -> Path:
     """A bundle directory for a local path, `models:/name@alias`, `models:/name/1` or `runs:/`."""
     if "://" not in uri and ":/" not in uri:

@@ -26,9 +26,16 @@ from lcad.models.devices import devices
 from lcad.models.errors import LcadError
 from lcad.models.fit import RefitSteps
 from lcad.models.lightcurve import LightCurve
-from lcad.registry import TrackingError, check_reachable, load_detector, tracking_uri
+from lcad.registry import (
+    TrackingError,
+    check_reachable,
+    check_tracking,
+    load_detector,
+    tracking_uri,
+)
 
-__all__ = ["TrackingError", "check_reachable", "load_detector", "tracking_uri"]
+__all__ = ["TrackingError", "check_reachable", "check_tracking", "load_detector",
+           "tracking_uri"]
 
 
 # a dead server must cost seconds, not MLflow's default minutes of retries per call; the
@@ -44,7 +51,7 @@ def connect() -> str:
     for key, value in HTTP_DEFAULTS.items():
         os.environ.setdefault(key, value)
     uri = tracking_uri()
-    check_reachable(uri)
+    check_tracking(uri)
     mlflow.set_tracking_uri(uri)
     return uri
 

@@ -161,6 +161,21 @@ def test_unreachable_server_is_reported_before_training(synth_csv, tmp_path):
     assert time.monotonic() - t0 < 60
 
 
+@pytest.mark.parametrize("store", ["./mlruns", "file:///{tmp}/mlruns"])
+def test_a_file_store_mlflow_refuses_is_named_before_any_work(store, synth_csv, tmp_path):
+    """MLflow 3 refuses its file store: said as an lcad error naming the variable and the
+    default, before training or scoring, not as a traceback after them."""
+    env = {"MLFLOW_TRACKING_URI": store.format(tmp=tmp_path)}
+    train = lcad("train", "--data", str(synth_csv), "--output", str(tmp_path / "b"), env=env)
+    score = lcad("evaluate", "--model", str(tmp_path / "none"), "--data", str(synth_csv),
+                 "--labels", str(synth_csv), env=env)
+    for proc in (train, score):
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "MLFLOW_TRACKING_URI" in proc.stderr and "sqlite:///mlruns.db" in proc.stderr
+        assert "Traceback" not in proc.stderr and "Epoch" not in proc.stdout
+    assert not (tmp_path / "b").exists()
+
+
 def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_one(
         synth_csv, tmp_path):
     from mlflow.tracking import MlflowClient
