@@ -43,6 +43,18 @@ class LightCurve:
     warnings: list[str] = field(default_factory=list)
     unit: str = "flux"  # what the input was in: "mag" was converted to flux (MAG_ZERO_POINT)
 
+    def __post_init__(self) -> None:
+        if self.mask.size == 0 and np.size(self.time):
+            # built from raw arrays, without a mask (`LightCurve("id", t, flux)`): validated
+            # and repaired as `from_arrays` does, not left with no usable point
+            built = LightCurve.from_arrays(self.object_id, self.time, self.flux,
+                                           self.flux_err, self.band, unit=self.unit)
+            self.__dict__.update(built.__dict__)
+        elif self.mask.size != np.size(self.time):
+            raise LightCurveError(f"mask has {self.mask.size} values but time has "
+                                  f"{np.size(self.time)}", object_id=str(self.object_id),
+                                  field="mask")
+
     def __len__(self) -> int:
         return int(self.time.size)
 

@@ -22,6 +22,19 @@ def test_repairs_are_made_and_reported():
     assert len(record) == 4
 
 
+def test_a_curve_built_from_raw_arrays_without_a_mask_is_repaired_as_from_arrays():
+    """`lcad.LightCurve("id", t, flux)` (the dataclass, no mask) is the curve `from_arrays`
+    builds, not one whose every point is unusable (training failed with an IndexError)."""
+    t, f = [3.0, 1.0, np.nan, 2.0, 2.0, 4.0], [30.0, 10.0, 99.0, 20.0, 22.0, np.nan]
+    with pytest.warns(LightCurveWarning):
+        direct, built = LightCurve("a", t, f), LightCurve.from_arrays("a", t, f)
+    for name in ("time", "flux", "mask"):
+        assert_allclose(getattr(direct, name), getattr(built, name))
+    assert direct.warnings == built.warnings and direct.object_id == "a"
+    with pytest.raises(LightCurveError, match="mask has 2 values but time has 3"):
+        LightCurve("a", np.arange(3.0), np.ones(3), mask=np.ones(2, bool))
+
+
 def test_duplicates_merge_by_inverse_variance_per_band():
     lc = LightCurve.from_arrays("a", [1, 1, 1], [1.0, 3.0, 5.0], [1.0, 1.0, 1.0],
                                 ["g", "g", "r"], emit_warnings=False)
