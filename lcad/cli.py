@@ -159,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(their names give the anomaly)")
     e.add_argument("--far", type=float, default=0.01, help="false-alarm rate for event recall")
     e.add_argument("--baselines", action="store_true",
-                   help="also score Isolation Forest and PCA on the same windows")
+                   help="also score Isolation Forest and PCA on the same windows, and the "
+                        "matrix profile with the same window (against the training part "
+                        "of a UCR archive file; a self-join otherwise)")
     e.add_argument("--output", type=Path, help="write the metrics as JSON here")
     e.add_argument("--experiment", default="lcad-evaluate",
                    help="MLflow experiment of the evaluation run (metrics eval.*, as the demo "

@@ -259,8 +259,40 @@ def event_recall(scores: Sequence[np.ndarray], truths: Sequence[np.ndarray], far
     return hit / total if total else float("nan")
 
 
-def baseline_scores(det: Detector, curves: Sequence[LightCurve]) -> dict[str, list[np.ndarray]]:
-    """Isolation Forest and PCA reconstruction on the very windows the autoencoder sees."""
+def matrix_profile_scores(det: Detector, curves: Sequence[LightCurve],
+                          train_until: dict[str, float]) -> list[np.ndarray]:
+    """The matrix profile on the detector's grid with its window (stumpy.aamp, not
+    z-normalised: a level change counts): every subsequence's distance to its nearest
+    neighbour, among the subsequences before `train_until[id]` where a curve names a training
+    part (UCR archive files: the join against the training part that discord studies run),
+    else among the curve's own others (a self-join, trivial matches excluded); spread to
+    points by the mean over the subsequences covering each; per band."""
+    import stumpy
+
+    w = det.window
+    out = []
+    for c in curves:
+        res = det.preprocessor.resample(c)
+        grids = np.full(res.values.shape, np.nan)
+        cut = (int(np.searchsorted(res.grid_time, train_until[c.object_id]))
+               if c.object_id in train_until else None)
+        for b in range(res.values.shape[0]):
+            a = res.values[b].astype(np.float64)
+            if a.size < 2 * w or (cut is not None and cut < w):
+                continue
+            with np.errstate(invalid="ignore"):
+                mp = (stumpy.aamp(a, w, T_B=a[:cut], ignore_trivial=False) if cut is not None
+                      else stumpy.aamp(a, w))[:, 0].astype(np.float64)
+            mp[~np.isfinite(mp)] = np.nan
+            grids[b] = coverage_mean(mp, np.arange(mp.size), w, res.n_grid)
+        out.append(np.where(c.mask, grids[res.point_band, res.point_grid], np.nan))
+    return out
+
+
+def baseline_scores(det: Detector, curves: Sequence[LightCurve],
+                    train_until: dict[str, float] | None = None) -> dict[str, list[np.ndarray]]:
+    """Isolation Forest and PCA reconstruction on the very windows the autoencoder sees, and
+    the matrix profile on the same grid and window (`matrix_profile_scores`)."""
     from sklearn.decomposition import PCA
     from sklearn.ensemble import IsolationForest
 
@@ -282,6 +314,7 @@ def baseline_scores(det: Detector, curves: Sequence[LightCurve]) -> dict[str, li
                     w[p.valid] = ((xv - rec) ** 2 * m).sum(1) / np.maximum(m.sum(1), 1)
             grid = coverage_mean(w, p.win.starts, det.window, p.res.n_grid)
             out[name].append(np.where(p.curve.mask, grid[p.res.point_grid], np.nan))
+    out["matrix_profile"] = matrix_profile_scores(det, curves, train_until or {})
     return out
 
 
@@ -317,7 +350,7 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
     methods: dict[str, list[np.ndarray]] = {"lcad": [scored[o].point_score for o in ids]}
     if baselines:
         by_id = {c.object_id: c for c in curves}
-        methods.update(baseline_scores(det, [by_id[o] for o in ids]))
+        methods.update(baseline_scores(det, [by_id[o] for o in ids], labels.evaluated_from))
     methods = {name: [s[counted[o]] for o, s in zip(ids, scores, strict=True)]
                for name, scores in methods.items()}
     y_all = np.concatenate(truths)

@@ -106,7 +106,7 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
                  str(labels), "--baselines", "--output", str(out)]) == 0
     metrics = json.loads(out.read_text())["methods"]
-    assert set(metrics) == {"lcad", "isolation_forest", "pca"}
+    assert set(metrics) == {"lcad", "isolation_forest", "pca", "matrix_profile"}
     assert metrics["lcad"]["roc_auc"] > 0.7
     assert 0 <= metrics["lcad"]["event_recall"] <= 1
     assert 0 < metrics["lcad"]["mean_pr_auc"] <= 1  # the mean over the four labelled curves
@@ -960,11 +960,13 @@ def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_la
 
     metrics = tmp_path / "metrics.json"
     assert main(["evaluate", "--model", str(bundle), "--data", str(data), "--no-tracking",
-                 "--output", str(metrics)]) == 0
+                 "--output", str(metrics), "--baselines"]) == 0
     assert "scoring every row, the metrics on the points after the training part" in (
         capsys.readouterr().out)
-    lcad = json.loads(metrics.read_text())["methods"]["lcad"]
-    assert lcad["located"] == 1.0 and lcad["pr_auc"] > 0.3
+    methods = json.loads(metrics.read_text())["methods"]
+    assert methods["lcad"]["located"] == 1.0 and methods["lcad"]["pr_auc"] > 0.3
+    # the archive's own baseline: each cycle against the training part's, the same rule
+    assert methods["matrix_profile"]["located"] == 1.0
 
     scores = tmp_path / "scores.csv"
     assert main(["score", "--model", str(bundle), "--data", str(data), "--output",

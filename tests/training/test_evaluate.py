@@ -176,3 +176,33 @@ def test_object_labels_get_the_survey_baseline_and_at_k(tmp_path):
     base = res["methods"]["features_iforest"]
     assert base["roc_auc"] > 0.9 and base["precision_at_k"] >= 2 / 3
     assert {"precision_at_10", "recall_at_10", "pr_auc"} <= set(res["methods"]["lcad"])
+
+
+def test_the_matrix_profile_baseline_joins_against_the_training_part_where_one_is_named():
+    """`lcad evaluate --baselines`' matrix profile: a shape that occurs twice after the
+    training part is each other's nearest neighbour in a self-join (found ordinary), and
+    far from everything in the training part (found, both times) when the curve names one
+    (UCR archive files)."""
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+    from lcad.training.evaluate import matrix_profile_scores
+
+    rng = np.random.default_rng(3)
+    t = np.arange(2000.0)
+    flux = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.05, t.size)
+    odd = np.zeros(t.size, bool)
+    for start in (1200, 1600):
+        odd[start: start + 20] = True
+    flux[odd] = 2.5  # one odd shape, twice
+    curve = LightCurve("s", t, flux)
+    det, _ = fit_detector([LightCurve("s", t[:800], flux[:800])], DetectorConfig.from_dict(
+        {"preprocess": {"window": 16}, "train": {"epochs": 1}}))
+    (joined,) = matrix_profile_scores(det, [curve], {"s": 800.0})
+    (self_join,) = matrix_profile_scores(det, [curve], {})
+    assert joined.shape == t.shape and np.isfinite(joined[800:]).all()
+    near = np.convolve(odd, np.ones(2 * 16 + 1), "same") > 0  # within a window of the shape
+    far = ~near & (t >= 800)
+    for start in (1200, 1600):
+        assert np.nanmax(joined[start: start + 20]) > 5 * np.nanmax(joined[far])
+    assert np.nanmax(self_join[odd]) < np.nanmax(self_join[~near])
