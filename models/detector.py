@@ -30,6 +30,7 @@ from lcad.models.bundle import (
 )
 from lcad.models.config import DetectorConfig
 from lcad.models.errors import BundleError, FitWarning, LcadError, LightCurveError
+from lcad.models.frames import CurvesLike, as_curves
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
@@ -406,15 +407,18 @@ class Detector:
 
     # ---- public verbs --------------------------------------------------------------------
     @classmethod
-    def fit(cls, curves: Sequence[LightCurve],
+    def fit(cls, curves: CurvesLike,
             config: DetectorConfig | Mapping[str, Any] | None = None,
             **sections: Mapping[str, Any]) -> Detector:
         """Train and calibrate a detector on `curves` (the training metrics are in `.metrics`).
 
         `config`: a DetectorConfig or a mapping of sections; `sections` update it, e.g.
-        `Detector.fit(curves, train={"epochs": 10}, preprocess={"window": 32})`.
+        `Detector.fit(curves, train={"epochs": 10}, preprocess={"window": 32})`. `curves`:
+        LightCurves, a DataFrame or a flux array (`frames.as_curves`).
         """
         from lcad.models.fit import fit_detector
+
+        curves = as_curves(curves)
 
         cfg = config if isinstance(config, DetectorConfig) else DetectorConfig.from_dict(config)
         if sections:
@@ -422,23 +426,23 @@ class Detector:
         detector, _metrics = fit_detector(curves, cfg)
         return detector
 
-    def encode(self, curves: Sequence[LightCurve]) -> list[CurveEncoding]:
+    def encode(self, curves: CurvesLike) -> list[CurveEncoding]:
         """Latent code of every window (z_mean for the variational model); with an object
         model (whole-curve mode), each object's embedding."""
-        prepared, _ = self._prepare_all(curves, "raise")
+        prepared, _ = self._prepare_all(as_curves(curves), "raise")
         self.assess_objects(prepared)
         return [self.finish_encode(p, z) for p, (z, _r) in
                 zip(prepared, self._run(prepared), strict=True)]
 
-    def reconstruct(self, curves: Sequence[LightCurve]) -> list[CurveReconstruction]:
+    def reconstruct(self, curves: CurvesLike) -> list[CurveReconstruction]:
         """Reconstructed flux at every input time."""
-        prepared, _ = self._prepare_all(curves, "raise")
+        prepared, _ = self._prepare_all(as_curves(curves), "raise")
         return [self.finish_reconstruct(p, r) for p, (_z, r) in
                 zip(prepared, self._run(prepared), strict=True)]
 
     def score(
         self,
-        curves: Sequence[LightCurve],
+        curves: CurvesLike,
         threshold: float | None = None,
         on_error: str = "raise",
         samples: int = 0,
@@ -446,11 +450,12 @@ class Detector:
     ) -> ScoreResult:
         """Scores, p-values, verdicts and intervals; on_error='skip' records unusable curves.
         `samples` >= 2: also the mean and spread of the scores over that many random passes
-        (Monte-Carlo dropout, the variational posterior: `CurveScore.uncertainty`)."""
+        (Monte-Carlo dropout, the variational posterior: `CurveScore.uncertainty`).
+        `curves`: LightCurves, a DataFrame or a flux array (`frames.as_curves`)."""
         if self.calibration is None:
             raise LcadError("detector is not calibrated: it cannot score")
         network = self.stochastic_network(samples, seed) if samples else None
-        prepared, skipped = self._prepare_all(curves, on_error)
+        prepared, skipped = self._prepare_all(as_curves(curves), on_error)
         self.assess_objects(prepared)
         out = self._score_pass(prepared, threshold)
         if network is not None:

@@ -315,3 +315,45 @@ def curves_from_frame(
     """`resolve_columns` then `frame_to_curves`: a long-format frame -> its light curves."""
     cmap = resolve_columns(source, [str(c) for c in frame.columns], columns, unit)
     return frame_to_curves(frame, cmap, source, emit_warnings=emit_warnings, strict=strict)
+
+
+# what the Python API takes as curves (`Detector.fit`, `score`, `encode`, `reconstruct`)
+CurvesLike = LightCurve | Sequence[LightCurve] | pd.DataFrame | np.ndarray
+
+
+def as_curves(data: Any, emit_warnings: bool = True) -> list[LightCurve]:
+    """The light curves of what the Python API is given: LightCurves (one or a sequence), a
+    long-format DataFrame (columns found by role, as in files), or a numeric array read as a
+    headerless table is (1-D: flux, time = the index from 0; (n, 2): time, flux; (n, 3):
+    time, flux, flux_err). Anything else is a DataError naming what is accepted."""
+    if isinstance(data, LightCurve):
+        return [data]
+    if isinstance(data, (list, tuple)) and not data:
+        return []
+    if isinstance(data, pd.DataFrame):
+        return curves_from_frame(data, "DataFrame", emit_warnings=emit_warnings)
+    if isinstance(data, (list, tuple)) and data and all(isinstance(c, LightCurve) for c in data):
+        return list(data)
+    accepted = ("give LightCurves (lcad.LightCurve.from_arrays), a DataFrame with time and "
+                "flux columns (object_id, flux_err, band optional), or an array of flux (1-D) "
+                "or of time, flux[, flux_err] columns")
+    if isinstance(data, (str, Path)):
+        raise DataError(f"{data!r} is a path, not curves: read it with lcad.read_curves; "
+                        f"or {accepted}")
+    if isinstance(data, (list, tuple)) and any(isinstance(c, LightCurve) for c in data):
+        odd = next(type(c).__name__ for c in data if not isinstance(c, LightCurve))
+        raise DataError(f"a sequence mixing LightCurves with {odd}: {accepted}")
+    try:
+        arr = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"cannot read a {type(data).__name__} as light curves: {accepted}"
+                        ) from None
+    if arr.ndim == 1 and arr.size:
+        arr = arr[:, None]
+    names = HEADERLESS_COLUMNS.get(arr.shape[1]) if arr.ndim == 2 and arr.shape[0] else None
+    if names is None:
+        raise DataError(f"an array of shape {arr.shape} is not a light curve: {accepted}")
+    frame = pd.DataFrame(arr, columns=list(names))
+    if "time" not in frame:
+        frame.insert(0, "time", np.arange(len(frame), dtype=np.float64))
+    return curves_from_frame(frame, "array", emit_warnings=emit_warnings)

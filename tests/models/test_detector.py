@@ -395,3 +395,47 @@ def test_the_points_table_of_many_curves_is_theirs_one_after_the_other(scored, t
         got = res.points_frame(categorical=categorical)
         pd.testing.assert_frame_equal(got, want)
         assert ("score_std" in got) == (res.curves[0].uncertainty is not None)
+
+
+def test_the_python_api_takes_one_curve_a_frame_or_an_array_as_well_as_a_list(tiny_detector):
+    """`fit`, `score`, `encode`, `reconstruct` take what a notebook has at hand (one
+    LightCurve, a long-format DataFrame, a flux array or a time/flux array) and score it as
+    the list of LightCurves it stands for; what is none of these is a DataError naming what
+    is accepted."""
+    import pandas as pd
+
+    from lcad.models.errors import DataError
+
+    (curve,) = synthetic_dataset(1, seed=7, **SYNTH)[0]
+    as_list = tiny_detector.score([curve]).curves[0].point_score
+    assert curve.flux_err is not None and curve.band is None
+    frame = pd.DataFrame({"time": curve.time, "flux": curve.flux, "flux_err": curve.flux_err})
+    for given in (curve, frame, np.column_stack([curve.time, curve.flux, curve.flux_err])):
+        assert_allclose(tiny_detector.score(given).curves[0].point_score, as_list, rtol=1e-6)
+    assert len(tiny_detector.encode(frame)) == len(tiny_detector.reconstruct(curve)) == 1
+    evenly = tiny_detector.score(curve.flux).curves[0]  # a flux array: time = the index
+    assert_allclose(evenly.time, np.arange(curve.flux.size))
+    for bad, says in (("data.csv", "read it with lcad.read_curves"),
+                      (np.zeros((4, 5)), r"shape \(4, 5\)"), ({"flux": 1}, "cannot read a dict"),
+                      ([curve, 3.0], "mixing LightCurves with float")):
+        with pytest.raises(DataError, match=says):
+            tiny_detector.score(bad)
+    small = Detector.fit(curve.flux[:1200], preprocess={"window": 32}, train={"epochs": 1})
+    assert small.calibration is not None and small.bands == ["default"]
+
+
+@pytest.mark.slow
+def test_the_readme_python_block_runs_as_pasted(tmp_path):
+    """The README's Python API block, run as a user pastes it (the shared Kepler stars from
+    the place it names, the bundle written in the working directory)."""
+    from tests.conftest import SHARED_DATA
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Python API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert "../shared/data/kepler" in block
+    code = block.replace("../shared/data/kepler", str(SHARED_DATA / "kepler"))
+    code += "\nassert result.curves and all(c.point_score.size for c in result.curves)\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "bundle" / "model.keras").is_file()
