@@ -540,6 +540,17 @@ def fit_detector(
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
         metrics["window_period"] = float(period)
+    elif period is not None and det.point_method == "scan":
+        # kept (the scan serves short events on periodic stars: session 35); said, with the
+        # one flag that compares whole cycles
+        w = config.preprocess.window
+        warnings.warn(
+            f"the training series repeat every {period} grid points, more than the window of "
+            f"{w}: the residual scan (chosen: the held-out residuals are white) judges "
+            f"{w}-point stretches, so a distorted cycle whose stretches each look normal (a "
+            f"discord) can rank low; --window {period} compares whole cycles (for short "
+            f"events such as flares and dips keep the window)", FitNote, stacklevel=2)
+        metrics["training_period"] = float(period)
     return det, metrics
 
 

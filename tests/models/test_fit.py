@@ -241,3 +241,21 @@ def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_p
         det64, metrics64 = fit_detector([case.train], DetectorConfig().with_overrides(
             ["preprocess.window=64", "train.epochs=2"]))
     assert det64.window == 64 and "window_period" not in metrics64
+
+
+def test_a_periodic_series_kept_on_the_scan_says_how_to_compare_whole_cycles():
+    """A smooth cycle of 200 points with noise: 64-point stretches reconstruct to the noise,
+    so `auto` keeps the scan and the window (the rotating-star guard); the run says that a
+    distorted cycle can rank low there and names the flag that compares whole cycles."""
+    from lcad.models.errors import FitNote
+
+    rng = np.random.default_rng(8)
+    t = np.arange(5000.0)
+    c = LightCurve.from_arrays("p", t, np.sin(2 * np.pi * t / 200)
+                               + 0.3 * np.sin(4 * np.pi * t / 200) + rng.normal(0, 0.05, t.size),
+                               emit_warnings=False)
+    with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
+                                     r"window of 64: the residual scan .* --window (19|20)\d"):
+        det, metrics = fit_detector([c], DetectorConfig())
+    assert det.point_method == "scan" and det.window == 64
+    assert 195 <= metrics["training_period"] <= 205 and "window_period" not in metrics
