@@ -363,8 +363,11 @@ class DetectorConfig(_Section):
         data = self.model_dump()
         for name, values in sections.items():
             if name not in data:
+                owner = next((sec for sec, keys in data.items() if name in keys), None)
                 raise ConfigError(f"unknown config section {name!r}; sections are "
-                                  f"{sorted(data)}")
+                                  f"{sorted(data)}" + (
+                                      f" ({name!r} is a key of {owner!r}: "
+                                      f"{owner}={{{name!r}: ...}})" if owner else ""))
             if not isinstance(values, Mapping):
                 raise ConfigError(f"config section {name!r} must be a mapping of keys, not "
                                   f"{type(values).__name__}")
@@ -411,7 +414,11 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "config"
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown config key {where!r}")
+            parts = [str(p) for p in err["loc"]]
+            known: Any = DetectorConfig().model_dump()
+            for part in parts[:-1]:
+                known = known.get(part) if isinstance(known, dict) else None
+            problems.append(_unknown(parts, known))
         else:
             problems.append(f"{where}: {err['msg']}")
     return "; ".join(problems)

@@ -40,6 +40,14 @@ def test_a_misspelt_key_gets_the_closest_known_ones():
         DetectorConfig().with_overrides(["trian.epochs=3"])
     with pytest.raises(ConfigError, match=r"unknown config key 'model.zzz'$"):
         DetectorConfig().with_overrides(["model.zzz=1"])
+    # the Python API's mappings (Detector.fit(curves, train={...})) get the same help
+    with pytest.raises(ConfigError, match=r"'train.epoch'; did you mean 'train.epochs'\?"):
+        DetectorConfig().with_sections({"train": {"epoch": 2}})
+    with pytest.raises(ConfigError, match=r"'trian'; did you mean 'train'\?"):
+        DetectorConfig.from_dict({"trian": {}})
+    with pytest.raises(ConfigError, match=r"section 'window'; .* \('window' is a key of "
+                                          r"'preprocess': preprocess=\{'window': ...\}\)"):
+        DetectorConfig().with_sections({"window": 32})  # type: ignore[dict-item]
 
 
 def test_small_training_sets_get_smaller_batches_so_an_epoch_makes_several_updates():
