@@ -88,10 +88,10 @@ def run(log: Any = print) -> dict[str, Any]:
             log(f"  {family}: {c.object_id} (period {period}) done "
                 f"({time.perf_counter() - t0:.0f} s)")
         res = {}
-        for how, s in scores.items():
-            m = metrics(cases, s, buffer=64)
+        for how, got in scores.items():
+            m = metrics(cases, got, buffer=64)
             res[how] = {"mean_pr_auc": m["mean_pr_auc"], "event_recall": m["event_recall"],
-                        "located": located(cases, s, margin=100), "n": len(cases)}
+                        "located": located(cases, got, margin=100), "n": len(cases)}
         out["families"][family] = {"methods": res, "notes": notes}
     out["seconds"] = time.perf_counter() - t0
     return out
