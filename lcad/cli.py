@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score light curves: per-point table + per-object summary")
     s.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
     s.add_argument("--data", required=True)
-    s.add_argument("--output", required=True, type=Path, help="FILE.csv or FILE.parquet")
+    s.add_argument("--output", required=True, type=Path,
+                   help="FILE.csv or FILE.parquet: the points; FILE.objects.* and "
+                        "FILE.intervals.* beside it")
     _scoring_flags(s, "objects scored per chunk")
     s.add_argument("--samples", type=_at_least(2), default=0, metavar="N",
                    help="also the mean and spread of every score over N random passes of the "
@@ -553,7 +555,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"note: {summary['unspread']} object(s) scored in segments (longer than "
                   "--segment-points) have point spreads but no object-score spread; raise "
                   "--segment-points to score them whole", file=sys.stderr)
-    print(f"points: {args.output}\nobjects: {summary['objects_file']}")
+    print(f"points: {args.output}\nobjects: {summary['objects_file']}\n"
+          f"intervals: {summary['intervals_file']} (start, end, peak, p-value of each)")
     return 0
 
 

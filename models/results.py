@@ -107,11 +107,10 @@ class CurveScore:
             frame[f"error_{b}"] = self.window_band_error[:, i]
         return frame
 
-    def intervals_frame(self) -> pd.DataFrame:
-        cols = ["object_id", "start", "end", "peak_time", "peak_score", "p_value", "sign",
-                "n_points"]
-        return pd.DataFrame([{"object_id": self.object_id, **asdict(i)} for i in self.intervals],
-                            columns=cols)
+    def intervals_frame(self, start: float = -np.inf, stop: float = np.inf) -> pd.DataFrame:
+        """The flagged intervals, one row each (those peaking in [start, stop): a piece's)."""
+        return pd.DataFrame([{"object_id": self.object_id, **asdict(i)} for i in self.intervals
+                             if start <= i.peak_time < stop], columns=INTERVAL_COLUMNS)
 
     def summary(self) -> dict[str, Any]:
         out = {
@@ -127,6 +126,10 @@ class CurveScore:
             out["score_mean"] = finite_or_none(self.uncertainty.score_mean)
             out["score_std"] = finite_or_none(self.uncertainty.score_std)
         return out
+
+
+INTERVAL_COLUMNS = ["object_id", "start", "end", "peak_time", "peak_score", "p_value", "sign",
+                    "n_points"]
 
 
 @dataclass

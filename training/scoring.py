@@ -24,7 +24,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.io import iter_curves, summarize_repairs
 from lcad.models.lightcurve import LightCurve
-from lcad.models.results import finite_or_none
+from lcad.models.results import INTERVAL_COLUMNS, finite_or_none
 
 
 class TableWriter:
@@ -72,6 +72,9 @@ POINT_COLUMNS = ["object_id", "time", "band", "flux", "reconstruction", "score",
 OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
                   "n_anomalous_points", "n_intervals"]
 SPREAD_COLUMNS = ["score_mean", "score_std"]  # with samples
+# the intervals table's columns (models/results.py) and the types every chunk is written with
+INTERVAL_TYPES = {"object_id": str, "start": float, "end": float, "peak_time": float,
+                  "peak_score": float, "p_value": float, "sign": str, "n_points": "int64"}
 
 
 SEGMENT_POINTS = 200_000
@@ -345,9 +348,10 @@ def scoring_processes(det: Detector, processes: int) -> Iterator[ProcessPoolExec
 def score_long(det: Detector, curve: LightCurve, threshold: float | None,
                write: Callable[[pd.DataFrame], None],
                segment_points: int = SEGMENT_POINTS, workers: int = WORKERS,
-               samples: int = 0) -> dict[str, Any]:
+               samples: int = 0, intervals: list[pd.DataFrame] | None = None
+               ) -> dict[str, Any]:
     """`iter_long`, each segment's points passed to `write`; the object summary returned."""
-    segments = iter_long(det, curve, threshold, segment_points, workers, samples)
+    segments = iter_long(det, curve, threshold, segment_points, workers, samples, intervals)
     while True:
         try:
             write(next(segments))
@@ -356,7 +360,8 @@ def score_long(det: Detector, curve: LightCurve, threshold: float | None,
 
 
 def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
-              segment_points: int = SEGMENT_POINTS, workers: int = WORKERS, samples: int = 0
+              segment_points: int = SEGMENT_POINTS, workers: int = WORKERS, samples: int = 0,
+              intervals: list[pd.DataFrame] | None = None
               ) -> Generator[pd.DataFrame, None, dict[str, Any]]:
     """Score one long curve in overlapping time segments, so memory holds a few segments.
 
@@ -370,18 +375,21 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
     as soon as it is scored; the object summary is the generator's return value.
     `samples`: every point gets its spread over that many random passes; the object score's
     spread needs the whole curve at once, so it is None here (`unspread` in the summary).
+    `intervals`: each segment's flagged intervals (those peaking in its core) appended.
     """
     n = len(curve)
     if det.whole_curves:  # one grid of `window` points per curve
         res = det.score([curve], threshold=threshold, samples=samples)
         c = res.curves[0]
+        if intervals is not None:
+            intervals.append(c.intervals_frame())
         yield c.points_frame(categorical=True)
         return c.summary()
     anchor = det.preprocessor.anchor(curve)
     pad = det.piece_margin
     network = det.stochastic_network(samples) if samples else None
 
-    def one(lo: int) -> tuple[pd.DataFrame, int, np.ndarray] | None:
+    def one(lo: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray] | None:
         hi = min(lo + segment_points, n)
         a = float(curve.time[lo]) if lo else -np.inf
         b = float(curve.time[hi]) if hi < n else np.inf
@@ -393,20 +401,21 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
         except LightCurveError:
             return None
         core = slice(*np.searchsorted(c.time, [a, b], side="left"))  # times are sorted
-        n_core_intervals = sum(1 for iv in c.intervals if a <= iv.peak_time < b)
-        return c.points_frame(core, categorical=True), n_core_intervals, werr
+        return c.points_frame(core, categorical=True), c.intervals_frame(a, b), werr
 
     errors: list[np.ndarray] = []
     n_intervals, n_flagged, scored = 0, 0, False
     for done in ordered_map(one, range(0, n, segment_points), workers):
         if done is None:
             continue
-        f, n_core_intervals, werr = done
+        f, core_intervals, werr = done
         yield f
         scored = True
         n_flagged += int(f["is_anomaly"].sum())
         errors.append(werr)
-        n_intervals += n_core_intervals
+        n_intervals += len(core_intervals)
+        if intervals is not None:
+            intervals.append(core_intervals)
     if not scored:
         raise LightCurveError("no segment could be scored", object_id=curve.object_id)
     score, p_value, anomalous = det.object_verdict(np.concatenate(errors), n_intervals > 0,
@@ -419,6 +428,10 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
 
 def objects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.objects{output.suffix}")
+
+
+def intervals_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}.intervals{output.suffix}")
 
 
 def score_to_file(
@@ -434,7 +447,8 @@ def score_to_file(
     samples: int = 0,
     processes: int = 1,
 ) -> dict[str, Any]:
-    """Score every curve under `data`; write points to `output`, objects beside it.
+    """Score every curve under `data`; write points to `output`, objects and the flagged
+    intervals beside it (`objects_path`, `intervals_path`).
 
     Files are read one at a time, objects scored `batch_objects` at a time, and curves longer
     than `segment_points` in overlapping segments (`score_long`); up to `workers` chunks are
@@ -450,9 +464,11 @@ def score_to_file(
     output = Path(output)
     points = TableWriter(output)
     objects = TableWriter(objects_path(output))
+    flagged = TableWriter(intervals_path(output))
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
                                "n_intervals": 0, "skipped": {}, "unscored": [], "repairs": [],
-                               "objects_file": str(objects_path(output))}
+                               "objects_file": str(objects_path(output)),
+                               "intervals_file": str(intervals_path(output))}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         if processes > 1:
@@ -472,12 +488,15 @@ def score_to_file(
                 long = [c for c in curves if len(c) > segment_points]
                 short = [c for c in curves if len(c) <= segment_points]
                 for c in long:
+                    found: list[pd.DataFrame] = []
                     try:  # nothing is written for a curve none of whose segments scores
                         row = score_long(det, c, threshold, points.write, segment_points,
-                                         workers, samples)
+                                         workers, samples, found)
                     except LightCurveError as exc:
                         summary["skipped"][c.object_id] = exc.message
                         continue
+                    for frame in found:
+                        _write_intervals(flagged, frame)
                     one = pd.DataFrame([row])
                     _count(summary, objects, one, Tally.of(one))
                     bar.update(1)
@@ -488,13 +507,22 @@ def score_to_file(
                     if done.objects is not None and done.points is not None and done.tally:
                         points.write(done.points)
                         _count(summary, objects, done.objects, done.tally)
+                        _write_intervals(flagged, done.intervals)
                     bar.update(done.n)
         finally:
             bar.close()
             spread = SPREAD_COLUMNS if samples else []
             points.close(POINT_COLUMNS + spread)
             objects.close(OBJECT_COLUMNS + spread)
+            flagged.close(INTERVAL_COLUMNS)
     return summary
+
+
+def _write_intervals(writer: TableWriter, frame: pd.DataFrame | None) -> None:
+    """A chunk's intervals (none written where it has none: an empty frame's columns have
+    no types for a Parquet schema)."""
+    if frame is not None and len(frame):
+        writer.write(frame.astype(INTERVAL_TYPES))
 
 
 @dataclass
@@ -507,6 +535,7 @@ class Scored:
     points: pd.DataFrame | Any | None  # an Arrow table from a scoring process
     objects: pd.DataFrame | Any | None
     tally: Tally | None = None
+    intervals: pd.DataFrame | None = None
 
 
 @dataclass
@@ -543,7 +572,7 @@ def _score_chunk(det: Detector, threshold: float | None, samples: int,
         return Scored(len(chunk), result.skipped, None, None)
     objects = result.to_frame()
     return Scored(len(chunk), result.skipped, result.points_frame(categorical=True), objects,
-                  Tally.of(objects))
+                  Tally.of(objects), result.intervals_frame())
 
 
 def _count(summary: dict[str, Any], objects: TableWriter, obj: pd.DataFrame | Any,

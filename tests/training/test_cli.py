@@ -484,6 +484,16 @@ def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
     assert summary["n_objects"] == 1 and summary["n_points"] == 5000
     objs = pd.read_csv(tmp_path / "seg.objects.csv")
     assert bool(objs.loc[0, "is_anomalous"]) and c.object_id == objs.loc[0, "object_id"]
+    # the flagged intervals beside them: one row each, the bump's among them, whole or not
+    for name in ("one", "seg"):
+        iv = pd.read_csv(tmp_path / f"{name}.intervals.csv")
+        assert list(iv.columns) == ["object_id", "start", "end", "peak_time", "peak_score",
+                                    "p_value", "sign", "n_points"]
+        assert len(iv) == pd.read_csv(tmp_path / f"{name}.objects.csv")["n_intervals"].sum()
+        bump = iv[(iv["start"] <= t[2519]) & (iv["end"] >= t[2500])]
+        assert len(bump) >= 1 and (bump["sign"] == "brightening").all()
+        assert (iv["p_value"].between(0, 1)).all() and (iv["start"] <= iv["end"]).all()
+    assert summary["intervals_file"] == str(tmp_path / "seg.intervals.csv")
 
 
 @pytest.mark.parametrize("dip", [False, True])
@@ -567,8 +577,12 @@ def test_scoring_in_parallel_writes_what_one_at_a_time_writes(trained, synth_csv
                      str(out), "--batch-objects", "3", "--segment-points", "1000",
                      *flags]) == 0
         outs.append((pd.read_parquet(out), pd.read_parquet(tmp_path / f"{name}.objects"
-                                                            ".parquet")))
-    (p1, o1), (p3, o3), (pp, op) = outs
+                                                            ".parquet"),
+                     pd.read_parquet(tmp_path / f"{name}.intervals.parquet")))
+    (p1, o1, i1), (p3, o3, i3), (pp, op, ip) = outs
+    assert len(i1) == o1["n_intervals"].sum()
+    pd.testing.assert_frame_equal(i1, i3)
+    pd.testing.assert_frame_equal(i1, ip)
     assert len(p1) == len(short) + len(long) and len(o1) == 13
     pd.testing.assert_frame_equal(p1, p3)
     pd.testing.assert_frame_equal(o1, o3)
