@@ -137,13 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "one a core for a survey model and 4M or more input rows, else one")
     _column_flags(s)
 
-    k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects "
-                       "and skipped tables as Parquet (same numbers as `lcad score`)")
+    k = sub.add_parser("spark-score", help="score a Parquet dataset on Spark: points, objects, "
+                       "intervals and skipped tables as Parquet (same numbers as `lcad score`)")
     k.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
     k.add_argument("--data", required=True,
                    help="Parquet file or dataset (a folder, a glob, or an hdfs:// s3a:// URI)")
     k.add_argument("--output", required=True,
-                   help="folder for the points/, objects/ and skipped/ Parquet datasets")
+                   help="folder for the points/, objects/, intervals/ and skipped/ Parquet "
+                        "datasets")
     k.add_argument("--master", help="Spark master, e.g. local[2] (default: spark-submit's "
                    "--master, else local[*])")
     k.add_argument("--partitions", type=_at_least(1), default=None,

@@ -8,8 +8,8 @@ million points arrives in many batches and is held as its rows only), objects ar
 than `segment_points` in overlapping segments (`iter_long`), each segment's points handed
 on as soon as it is scored. The Detector is loaded once per Python worker from the bundle
 that `SparkContext.addFile` ships to the executors (a registry URI is resolved on the
-driver). One pass writes three Parquet datasets under the output: `points`, `objects`
-(the columns of `lcad score`'s two files) and `skipped` (object_id, reason).
+driver). One pass writes four Parquet datasets under the output: `points`, `objects`,
+`intervals` (the columns of `lcad score`'s three files) and `skipped` (object_id, reason).
 
 spark-submit runs this file with the arguments of `lcad spark-score` (docs/scale.md):
 `spark-submit --master ... "$(python -c 'import lcad.training.spark as m; print(m.__file__)')"
@@ -33,6 +33,7 @@ import pandas as pd
 
 from lcad.models.errors import DataError, LcadError, LightCurveError
 from lcad.models.frames import ColumnMap, frame_to_curves, resolve_columns
+from lcad.models.results import INTERVAL_COLUMNS
 from lcad.training.scoring import OBJECT_COLUMNS, POINT_COLUMNS, SEGMENT_POINTS
 
 # every table's rows in one schema, told apart by `table` (one pass, three outputs)
@@ -51,9 +52,15 @@ COLUMNS: dict[str, tuple[str, str]] = {  # name: (Spark type, pandas dtype)
     "n_anomalous_points": ("long", "Int64"),
     "n_intervals": ("long", "Int64"),
     "reason": ("string", "object"),
+    "start": ("double", "float64"),
+    "end": ("double", "float64"),
+    "peak_time": ("double", "float64"),
+    "peak_score": ("double", "float64"),
+    "sign": ("string", "object"),
 }
 SCHEMA = ", ".join(f"{name} {kind}" for name, (kind, _) in COLUMNS.items())
-TABLES = {"points": POINT_COLUMNS, "objects": OBJECT_COLUMNS, "skipped": ["object_id", "reason"]}
+TABLES = {"points": POINT_COLUMNS, "objects": OBJECT_COLUMNS, "intervals": INTERVAL_COLUMNS,
+          "skipped": ["object_id", "reason"]}
 BATCH_OBJECTS = 256
 
 _DETECTORS: dict[str, Any] = {}  # one Detector per bundle per Python worker
@@ -85,6 +92,8 @@ def tagged(frame: pd.DataFrame, table: str) -> pd.DataFrame:
                 arr = pa.array([table]).take(np.zeros(n, np.int64))
             elif name in frame.columns:
                 arr = pa.array(frame[name], from_pandas=True).cast(pa.string())
+                if isinstance(arr, pa.ChunkedArray):  # a column of pandas' Arrow strings
+                    arr = arr.combine_chunks()
             else:
                 arr = pa.nulls(n, pa.string())
             out[name] = pd.arrays.ArrowExtensionArray(arr)
@@ -173,13 +182,19 @@ class PartitionScorer:
             if len(result):
                 yield tagged(result.points_frame(categorical=True), "points")
                 yield tagged(result.to_frame(), "objects")
+                if len(found := result.intervals_frame()):
+                    yield tagged(found, "intervals")
         for c in (c for c in curves if len(c) > self.segment_points):
-            segments = iter_long(det, c, self.threshold, self.segment_points, workers=1)
+            pieces: list[pd.DataFrame] = []
+            segments = iter_long(det, c, self.threshold, self.segment_points, workers=1,
+                                 intervals=pieces)
             try:
                 while True:
                     yield tagged(next(segments), "points")
             except StopIteration as done:
                 yield tagged(pd.DataFrame([done.value]), "objects")
+                if pieces and len(found := pd.concat(pieces, ignore_index=True)):
+                    yield tagged(found, "intervals")
             except LightCurveError as exc:  # points of earlier segments stay (lcad score's
                 skipped[c.object_id] = exc.message  # long path writes them too)
         if skipped:

@@ -73,6 +73,18 @@ def test_spark_score_gives_the_numbers_of_lcad_score(spark, tiny_bundle, survey,
     np.testing.assert_allclose(objects["p_value"], ref_objects["p_value"], rtol=1e-6)
     for col in ("is_anomalous", "n_points", "n_anomalous_points", "n_intervals"):
         assert objects[col].tolist() == ref_objects[col].tolist(), col
+    intervals = pd.read_parquet(out / "intervals").astype({"object_id": str, "sign": str})
+    ref_intervals = pd.read_parquet(tmp_path / "ref.intervals.parquet").astype(
+        {"object_id": str, "sign": str})
+    key = ["object_id", "start", "end"]
+    intervals, ref_intervals = (f.sort_values(key).reset_index(drop=True)
+                                for f in (intervals, ref_intervals))
+    assert len(intervals) == len(ref_intervals) == objects["n_intervals"].sum() > 0
+    assert "long" in intervals["object_id"].tolist()  # the segmented path's intervals too
+    for col in ("object_id", "sign", "n_points"):
+        assert intervals[col].tolist() == ref_intervals[col].tolist(), col
+    for col in ("start", "end", "peak_time", "peak_score", "p_value"):
+        np.testing.assert_allclose(intervals[col], ref_intervals[col], rtol=1e-6, err_msg=col)
     skipped = pd.read_parquet(out / "skipped")
     assert skipped["object_id"].tolist() == ["short"] and "too short" in skipped["reason"][0]
     # results are not overwritten unless asked
