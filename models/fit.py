@@ -540,6 +540,20 @@ def fit_detector(
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
         metrics["window_period"] = float(period)
+    elif (period is not None and det.point_method == "scan"
+          and config.preprocess.window_from_period_scan):
+        warnings.warn(
+            f"the training series repeat every {period} grid points, more than the window of "
+            f"{config.preprocess.window}: trained again with windows of one period, keeping "
+            f"the residual scan (preprocess.window_from_period_scan; --window N keeps a "
+            f"window)", FitNote, stacklevel=2)
+        longer = _with_window(config, period).with_sections({"scoring": {"point": "scan"}})
+        for cb in callbacks:
+            if hasattr(cb, "on_refit"):
+                cb.on_refit(longer)
+        det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
+                                    verbose=verbose)
+        metrics["window_period"] = float(period)
     elif period is not None and det.point_method == "scan":
         # kept (the scan serves short events on periodic stars: session 35); said, with the
         # one flag that compares whole cycles

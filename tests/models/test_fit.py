@@ -243,10 +243,11 @@ def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_p
     assert det64.window == 64 and "window_period" not in metrics64
 
 
-def test_a_periodic_series_kept_on_the_scan_says_how_to_compare_whole_cycles():
+def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period():
     """A smooth cycle of 200 points with noise: 64-point stretches reconstruct to the noise,
-    so `auto` keeps the scan and the window (the rotating-star guard); the run says that a
-    distorted cycle can rank low there and names the flag that compares whole cycles."""
+    so `auto` chooses the scan; the detector is trained again on windows of one period,
+    keeping the scan (not deciding again: the rotating-star guard), and says so. With
+    `preprocess.window_from_period_scan` off it keeps window 64 and says what that costs."""
     from lcad.models.errors import FitNote
 
     rng = np.random.default_rng(8)
@@ -255,7 +256,14 @@ def test_a_periodic_series_kept_on_the_scan_says_how_to_compare_whole_cycles():
                                + 0.3 * np.sin(4 * np.pi * t / 200) + rng.normal(0, 0.05, t.size),
                                emit_warnings=False)
     with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
-                                     r"window of 64: the residual scan .* --window (19|20)\d"):
+                                     r"window of 64: trained again with windows of one period, "
+                                     r"keeping the residual scan"):
         det, metrics = fit_detector([c], DetectorConfig())
-    assert det.point_method == "scan" and det.window == 64
-    assert 195 <= metrics["training_period"] <= 205 and "window_period" not in metrics
+    assert det.point_method == "scan" and 195 <= det.window == metrics["window_period"] <= 205
+    assert det.config.scoring.point == "scan" and not det.config.preprocess.window_from_period
+    with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
+                                     r"window of 64: the residual scan .* --window (19|20)\d"):
+        det64, metrics64 = fit_detector([c], DetectorConfig().with_overrides(
+            ["preprocess.window_from_period_scan=false"]))
+    assert det64.point_method == "scan" and det64.window == 64
+    assert 195 <= metrics64["training_period"] <= 205 and "window_period" not in metrics64
