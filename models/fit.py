@@ -526,6 +526,7 @@ def fit_detector(
                     novelty_views=det.novelty_views,
                     autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
                                  **({"views": view_learned} if view_learned else {})})
+    longer = None
     if period is not None and det.point_method == "novelty":
         # structured series (novelty compares windows) that repeat: compare whole cycles
         warnings.warn(
@@ -534,26 +535,23 @@ def fit_detector(
             f"trained again with windows of one period (preprocess.window_from_period; "
             f"--window N keeps a window)", FitNote, stacklevel=2)
         longer = _with_window(config, period)
-        for cb in callbacks:  # a checkpoint starts over with the new network and config
-            if hasattr(cb, "on_refit"):
-                cb.on_refit(longer)
-        det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
-                                    verbose=verbose)
-        metrics["window_period"] = float(period)
     elif (period is not None and det.point_method == "scan"
           and config.preprocess.window_from_period_scan):
+        # the scan on whole cycles; not decided again at the period (a rotating star's
+        # residuals there looked structured and novelty lost its flares: session 35)
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
             f"{config.preprocess.window}: trained again with windows of one period, keeping "
             f"the residual scan (preprocess.window_from_period_scan; --window N keeps a "
             f"window)", FitNote, stacklevel=2)
         longer = _with_window(config, period).with_sections({"scoring": {"point": "scan"}})
-        for cb in callbacks:
+    if longer is not None:
+        for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):
                 cb.on_refit(longer)
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
-        metrics["window_period"] = float(period)
+        metrics["window_period"] = float(longer.preprocess.window)
     elif period is not None and det.point_method == "scan":
         # kept (the scan serves short events on periodic stars: session 35); said, with the
         # one flag that compares whole cycles
