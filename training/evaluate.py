@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,8 +315,19 @@ def baseline_scores(det: Detector, curves: Sequence[LightCurve],
                     w[p.valid] = ((xv - rec) ** 2 * m).sum(1) / np.maximum(m.sum(1), 1)
             grid = coverage_mean(w, p.win.starts, det.window, p.res.n_grid)
             out[name].append(np.where(p.curve.mask, grid[p.res.point_grid], np.nan))
-    out["matrix_profile"] = matrix_profile_scores(det, curves, train_until or {})
+    try:
+        import stumpy  # noqa: F401  (an extra: lcad[baselines])
+    except ImportError:
+        warnings.warn("the matrix profile baseline needs stumpy, which is not installed: "
+                      "left out (pip install 'lcad[baselines]' adds it)", BaselineNote,
+                      stacklevel=2)
+    else:
+        out["matrix_profile"] = matrix_profile_scores(det, curves, train_until or {})
     return out
+
+
+class BaselineNote(UserWarning):
+    """A baseline `lcad evaluate --baselines` could not run, and why."""
 
 
 def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: float = 0.01,

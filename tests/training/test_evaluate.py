@@ -206,3 +206,24 @@ def test_the_matrix_profile_baseline_joins_against_the_training_part_where_one_i
     for start in (1200, 1600):
         assert np.nanmax(joined[start: start + 20]) > 5 * np.nanmax(joined[far])
     assert np.nanmax(self_join[odd]) < np.nanmax(self_join[~near])
+
+
+def test_without_stumpy_the_matrix_profile_is_left_out_with_a_note(monkeypatch):
+    """stumpy is an extra (lcad[baselines]; the image has none): the other baselines run and
+    a note says what is missing and how to add it, instead of a ModuleNotFoundError after
+    lcad's own scoring (the compose stack's demo, session 36)."""
+    import sys
+
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+    from lcad.training.evaluate import BaselineNote, baseline_scores
+
+    t = np.arange(600.0)
+    curve = LightCurve("s", t, np.sin(t / 8) + np.random.default_rng(1).normal(0, .05, t.size))
+    det, _ = fit_detector([curve], DetectorConfig.from_dict(
+        {"preprocess": {"window": 16}, "train": {"epochs": 1}}))
+    monkeypatch.setitem(sys.modules, "stumpy", None)  # import stumpy: ImportError
+    with pytest.warns(BaselineNote, match=r"pip install 'lcad\[baselines\]'"):
+        got = baseline_scores(det, [curve])
+    assert set(got) == {"isolation_forest", "pca"} and got["pca"][0].shape == t.shape
