@@ -110,10 +110,19 @@ def headerless_frame(source: Any, first_line: str, where: str | Path) -> pd.Data
                         encoding_errors="strict", skip_blank_lines=True)
     if len(frame) == 1 and frame.shape[1] > 3:  # one series written across one line
         frame = pd.DataFrame({0: frame.iloc[0].to_numpy(np.float64)})
-    names = HEADERLESS_COLUMNS.get(frame.shape[1])
-    if names is None:
+    named = headerless_named(frame)
+    if named is None:
         raise DataError(f"{where}: {frame.shape[1]} columns of numbers and no header row; add a "
                         "header naming the time, flux (or mag), error (and band) columns")
+    return named
+
+
+def headerless_named(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Unnamed numeric columns named by how many there are (`HEADERLESS_COLUMNS`), the row
+    number (from 0) as the time where there is none; None for another width."""
+    names = HEADERLESS_COLUMNS.get(frame.shape[1])
+    if names is None:
+        return None
     frame.columns = list(names)
     if "time" not in frame:
         frame.insert(0, "time", np.arange(len(frame), dtype=np.float64))
@@ -350,10 +359,8 @@ def as_curves(data: Any, emit_warnings: bool = True) -> list[LightCurve]:
                         ) from None
     if arr.ndim == 1 and arr.size:
         arr = arr[:, None]
-    names = HEADERLESS_COLUMNS.get(arr.shape[1]) if arr.ndim == 2 and arr.shape[0] else None
-    if names is None:
+    frame = (headerless_named(pd.DataFrame(arr)) if arr.ndim == 2 and arr.shape[0]
+             else None)
+    if frame is None:
         raise DataError(f"an array of shape {arr.shape} is not a light curve: {accepted}")
-    frame = pd.DataFrame(arr, columns=list(names))
-    if "time" not in frame:
-        frame.insert(0, "time", np.arange(len(frame), dtype=np.float64))
     return curves_from_frame(frame, "array", emit_warnings=emit_warnings)

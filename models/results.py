@@ -128,8 +128,10 @@ class CurveScore:
         return out
 
 
-INTERVAL_COLUMNS = ["object_id", "start", "end", "peak_time", "peak_score", "p_value", "sign",
-                    "n_points"]
+# the intervals table: its columns and the types every writer gives them
+INTERVAL_TYPES = {"object_id": str, "start": float, "end": float, "peak_time": float,
+                  "peak_score": float, "p_value": float, "sign": str, "n_points": "int64"}
+INTERVAL_COLUMNS = list(INTERVAL_TYPES)
 
 
 @dataclass

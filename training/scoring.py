@@ -24,7 +24,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
 from lcad.models.io import iter_curves, summarize_repairs
 from lcad.models.lightcurve import LightCurve
-from lcad.models.results import INTERVAL_COLUMNS, finite_or_none
+from lcad.models.results import INTERVAL_COLUMNS, INTERVAL_TYPES, finite_or_none
 
 
 class TableWriter:
@@ -72,9 +72,6 @@ POINT_COLUMNS = ["object_id", "time", "band", "flux", "reconstruction", "score",
 OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_points",
                   "n_anomalous_points", "n_intervals"]
 SPREAD_COLUMNS = ["score_mean", "score_std"]  # with samples
-# the intervals table's columns (models/results.py) and the types every chunk is written with
-INTERVAL_TYPES = {"object_id": str, "start": float, "end": float, "peak_time": float,
-                  "peak_score": float, "p_value": float, "sign": str, "n_points": "int64"}
 
 
 SEGMENT_POINTS = 200_000
