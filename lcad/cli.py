@@ -118,9 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("score", help="score light curves: per-point table + per-object summary")
     s.add_argument("--model", required=True, help="bundle path or models:/name@alias, runs:/...")
     s.add_argument("--data", required=True)
-    s.add_argument("--output", required=True, type=Path,
+    s.add_argument("--output", type=Path, default=None,
                    help="FILE.csv or FILE.parquet: the points; FILE.objects.* and "
-                        "FILE.intervals.* beside it")
+                        "FILE.intervals.* beside it (default: lcad-output/scores/ and the "
+                        "data's name, Parquet for Parquet data, else CSV)")
     _scoring_flags(s, "objects scored per chunk")
     s.add_argument("--samples", type=_at_least(2), default=0, metavar="N",
                    help="also the mean and spread of every score over N random passes of the "
@@ -520,6 +521,8 @@ def _at_least(low: int) -> Any:
 
 def cmd_score(args: argparse.Namespace) -> int:
     _exists(("--data", args.data))
+    if args.output is None:
+        args.output = default_scores_path(args.data)
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
@@ -558,7 +561,43 @@ def cmd_score(args: argparse.Namespace) -> int:
                   "--segment-points to score them whole", file=sys.stderr)
     print(f"points: {args.output}\nobjects: {summary['objects_file']}\n"
           f"intervals: {summary['intervals_file']} (start, end, peak, p-value of each)")
+    _print_strongest(summary)
     return 0
+
+
+def default_scores_path(data: str | Path) -> Path:
+    """Where `lcad score` writes without --output: lcad-output/scores/NAME.csv|parquet, NAME
+    the data's file or folder name (a glob's folder)."""
+    path = Path(str(data).rstrip("/"))
+    while any(ch in path.name for ch in "*?[") and path.parent != path:
+        path = path.parent
+    name = path.name.split(".")[0] or "scores"
+    parquet = Path(str(data)).suffix.lower() == ".parquet" or (
+        path.is_dir() and any(path.glob("*.parquet")))
+    return Path("lcad-output") / "scores" / f"{name}.{'parquet' if parquet else 'csv'}"
+
+
+def _print_strongest(summary: dict[str, Any]) -> None:
+    """The objects and intervals with the smallest p-values: what to look at first."""
+    top = summary.get("top_objects")
+    if top is not None and summary["n_objects"] > 1 and len(top):
+        print(f"most anomalous objects (of {summary['n_objects']}):")
+        print(_table(top, {"object_id": "object", "score": "score", "p_value": "p-value",
+                           "is_anomalous": "flagged", "n_intervals": "intervals"}))
+    top = summary.get("top_intervals")
+    if top is not None and len(top):
+        print(f"strongest intervals (of {summary['n_intervals']}):")
+        print(_table(top, {"object_id": "object", "start": "start", "end": "end",
+                           "peak_time": "peak", "p_value": "p-value", "sign": "sign",
+                           "n_points": "points"}))
+
+
+def _table(frame: Any, columns: dict[str, str]) -> str:
+    """`frame`'s `columns` as a text table under the given headers, indented."""
+    shown = frame[list(columns)].rename(columns=columns)
+    text = shown.to_string(index=False, float_format=lambda v: f"{v:.6g}",
+                           formatters={"p-value": lambda v: f"{v:.2g}"})
+    return "\n".join("  " + line for line in text.splitlines())
 
 
 def _report_scored(data: Path, summary: dict[str, Any], skipped: dict[str, str],

@@ -465,7 +465,8 @@ def score_to_file(
     summary: dict[str, Any] = {"n_objects": 0, "n_points": 0, "n_anomalous_objects": 0,
                                "n_intervals": 0, "skipped": {}, "unscored": [], "repairs": [],
                                "objects_file": str(objects_path(output)),
-                               "intervals_file": str(intervals_path(output))}
+                               "intervals_file": str(intervals_path(output)),
+                               "top_objects": None, "top_intervals": None}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         if processes > 1:
@@ -493,7 +494,7 @@ def score_to_file(
                         summary["skipped"][c.object_id] = exc.message
                         continue
                     for frame in found:
-                        _write_intervals(flagged, frame)
+                        _write_intervals(flagged, frame, summary)
                     one = pd.DataFrame([row])
                     _count(summary, objects, one, Tally.of(one))
                     bar.update(1)
@@ -504,7 +505,7 @@ def score_to_file(
                     if done.objects is not None and done.points is not None and done.tally:
                         points.write(done.points)
                         _count(summary, objects, done.objects, done.tally)
-                        _write_intervals(flagged, done.intervals)
+                        _write_intervals(flagged, done.intervals, summary)
                     bar.update(done.n)
         finally:
             bar.close()
@@ -515,11 +516,25 @@ def score_to_file(
     return summary
 
 
-def _write_intervals(writer: TableWriter, frame: pd.DataFrame | None) -> None:
+def _write_intervals(writer: TableWriter, frame: pd.DataFrame | None,
+                     summary: dict[str, Any]) -> None:
     """A chunk's intervals (none written where it has none: an empty frame's columns have
-    no types for a Parquet schema)."""
+    no types for a Parquet schema); the strongest kept in `summary["top_intervals"]`."""
     if frame is not None and len(frame):
         writer.write(frame.astype(INTERVAL_TYPES))
+        summary["top_intervals"] = strongest(summary["top_intervals"], frame, "peak_score")
+
+
+TOP_OBJECT_COLUMNS = ["object_id", "score", "p_value", "is_anomalous", "n_intervals"]
+TOP = 5  # the objects and intervals `lcad score` names at the end
+
+
+def strongest(kept: pd.DataFrame | None, new: pd.DataFrame, score: str) -> pd.DataFrame:
+    """The `TOP` rows of `kept` and `new` with the smallest p-values (the larger score first
+    among equal ones): what a person looks at first."""
+    both = new if kept is None else pd.concat([kept, new], ignore_index=True)
+    return both.sort_values(["p_value", score], ascending=[True, False],
+                            na_position="last", kind="stable").head(TOP)
 
 
 @dataclass
@@ -545,17 +560,22 @@ class Tally:
     n_intervals: int
     unscored: list[str]
     unspread: int | None  # scored without an object-score spread (segments); None: no spread
+    top: pd.DataFrame | None = None  # the chunk's strongest objects (`strongest`)
 
     @classmethod
     def of(cls, obj: pd.DataFrame) -> Tally:
         unspread = int((obj["score_std"].isna() & obj["score"].notna()).sum()) \
             if "score_std" in obj else None
+        top = strongest(None, obj[obj["score"].notna()][TOP_OBJECT_COLUMNS], "score")
         return cls(len(obj), int(obj["n_points"].sum()), int(obj["is_anomalous"].sum()),
                    int(obj["n_intervals"].sum()),
-                   obj.loc[obj["score"].isna(), "object_id"].astype(str).tolist(), unspread)
+                   obj.loc[obj["score"].isna(), "object_id"].astype(str).tolist(), unspread,
+                   top)
 
     def add_to(self, summary: dict[str, Any]) -> None:
         summary["unscored"] += self.unscored
+        if self.top is not None and len(self.top):
+            summary["top_objects"] = strongest(summary["top_objects"], self.top, "score")
         if self.unspread is not None:
             summary["unspread"] = summary.get("unspread", 0) + self.unspread
         for key in ("n_objects", "n_points", "n_anomalous_objects", "n_intervals"):

@@ -49,6 +49,29 @@ def test_score_writes_points_and_objects(trained, synth_csv, tmp_path, suffix, c
     assert "scored 12 object(s)" in capsys.readouterr().out
 
 
+def test_score_without_output_writes_beside_a_default_and_names_the_strongest(
+        trained, synth_csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["score", "--model", str(trained), "--data", str(synth_csv),
+                 "--batch-objects", "5"]) == 0
+    out = capsys.readouterr().out
+    stem = Path(synth_csv).name.split(".")[0]
+    where = tmp_path / "lcad-output" / "scores"
+    assert f"points: lcad-output/scores/{stem}.csv" in out
+    objects = pd.read_csv(where / f"{stem}.objects.csv")
+    intervals = pd.read_csv(where / f"{stem}.intervals.csv")
+    assert len(objects) == 12 and len(intervals) > 0
+    # the printed tables are the files' rows with the smallest p-values, in that order
+    listed = out.split("most anomalous objects (of 12):\n")[1].split("strongest intervals")[0]
+    first = [line.split()[0] for line in listed.strip().splitlines()[1:]]
+    expected = objects.sort_values(["p_value", "score"], ascending=[True, False])
+    assert first == expected["object_id"].astype(str).head(5).tolist()
+    shown = out.split(f"strongest intervals (of {len(intervals)}):\n")[1].strip().splitlines()
+    assert len(shown) == 1 + min(5, len(intervals))
+    best = intervals.sort_values(["p_value", "peak_score"], ascending=[True, False]).iloc[0]
+    assert shown[1].split()[:2] == [str(best["object_id"]), f"{best['start']:.6g}"]
+
+
 def test_score_counts_unscored_and_refuses_when_nothing_scores(trained, synth_csv, tmp_path,
                                                                capsys):
     frame = pd.read_csv(synth_csv)
