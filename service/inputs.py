@@ -116,7 +116,7 @@ def curve_of_series(i: int, s: Series, max_points: int) -> LightCurve:
     times are 422s naming the field, not repairs."""
     check_points(i, len(s.time), max_points)
     try:
-        return LightCurve.from_arrays(s.id, s.time, s.flux, s.flux_err, s.band,
+        return LightCurve.from_arrays(s.id or f"series-{i}", s.time, s.flux, s.flux_err, s.band,
                                       emit_warnings=False, strict=True)
     except LightCurveError as exc:
         raise _bad(i, exc.field or "time", exc.message) from None

@@ -36,8 +36,10 @@ class Series(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_SERIES]})
     # `object_id` too: the name of the column in lcad's CSV files and in the service's CSV body
-    id: str = Field(..., min_length=1, max_length=256,
-                    validation_alias=AliasChoices("id", "object_id"))
+    id: str | None = Field(None, min_length=1, max_length=256,
+                           validation_alias=AliasChoices("id", "object_id"),
+                           description="the series' name in the answer (default: series-I, "
+                           "I its place in the request from 0)")
     time: list[float] = Field(..., min_length=1)
     flux: list[float] = Field(..., min_length=1)
     flux_err: list[float] | None = None

@@ -140,6 +140,19 @@ def test_a_series_may_name_its_id_object_id_as_the_csv_column_is(client, service
     assert err["details"][0]["field"] == "series[0].object_id"
 
 
+def test_series_without_an_id_are_named_by_their_place(client, service_curves):
+    curves, _ = service_curves
+    named, unnamed = series_json(curves[0]), series_json(curves[1])
+    unnamed.pop("id")
+    resp = client.post("/v1/score", json={"series": [named, unnamed]})
+    assert resp.status_code == 200, resp.text
+    assert [r["id"] for r in resp.json()["results"]] == [curves[0].object_id, "series-1"]
+    encoded = client.post("/v1/encode", json={"series": [unnamed]})
+    assert encoded.status_code == 200 and encoded.json()["results"][0]["id"] == "series-0"
+    err = _error(client.post("/v1/score", json={"series": [{**unnamed, "id": ""}]}), 422)
+    assert err["details"][0]["field"] == "series[0].id"  # given, it must say something
+
+
 def test_encode_and_reconstruct(client, service_curves, tiny_detector):
     curves, _ = service_curves
     enc = client.post("/v1/encode", json={"series": [series_json(curves[2])]})
