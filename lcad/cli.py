@@ -159,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--labels", type=Path,
                    help="CSV: object_id,start,end (events) | object_id,time,label (points) | "
-                        "object_id,label (objects); not needed for UCR anomaly archive files "
-                        "(their names give the anomaly)")
+                        "object_id,label (objects), times as numbers or datetimes; NAB's "
+                        "combined_windows.json / combined_labels.json; not needed for UCR "
+                        "anomaly archive files (their names give the anomaly)")
     e.add_argument("--far", type=float, default=0.01, help="false-alarm rate for event recall")
     e.add_argument("--baselines", action="store_true",
                    help="also score Isolation Forest and PCA on the same windows, and the "

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.detector import Detector
-from lcad.models.errors import LcadError
-from lcad.models.frames import COLUMN_ALIASES, alias_column
+from lcad.models.errors import DataError, LcadError
+from lcad.models.frames import COLUMN_ALIASES, alias_column, time_in_days
 from lcad.models.lightcurve import LightCurve
 from lcad.models.synthetic import Injection, inject
 from lcad.models.windows import coverage_mean
@@ -61,8 +61,13 @@ def ucr_labels(data: str | Path) -> Labels:
 
 
 def read_labels(path: Path) -> Labels:
+    """A labels CSV (events, points or objects; times as numbers or datetimes, read as the
+    data's are) or NAB's JSON (`combined_windows.json`: windows, `combined_labels.json`:
+    anomaly times, keyed by "family/file.csv": the object is the file's name)."""
     if not path.is_file():
         raise LabelError(f"{path}: labels file not found")
+    if path.suffix.lower() == ".json":
+        return _nab_labels(path)
     try:
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -78,11 +83,13 @@ def read_labels(path: Path) -> Labels:
     frame["object_id"] = frame["object_id"].astype(str)
     if {"start", "end"} <= cols:
         labels = Labels("events")
-        for row in frame.itertuples(index=False):
-            labels.events.setdefault(row.object_id, []).append((float(row.start), float(row.end)))
+        starts, ends = (_label_times(frame[c], path) for c in ("start", "end"))
+        for oid, a, b in zip(frame["object_id"], starts, ends, strict=True):
+            labels.events.setdefault(oid, []).append((float(a), float(b)))
         return labels
     if {"time", "label"} <= cols:
         labels = Labels("points")
+        frame["time"] = _label_times(frame["time"], path)
         for oid, g in frame.groupby("object_id"):
             labels.points[str(oid)] = (g["time"].to_numpy(float), g["label"].to_numpy(bool))
         return labels
@@ -91,6 +98,45 @@ def read_labels(path: Path) -> Labels:
                                           for r in frame.itertuples(index=False)})
     raise LabelError(f"{path}: columns are {sorted(cols)}; expected object_id with start,end "
                      "(events), time,label (points) or label (objects)")
+
+
+def _label_times(values: pd.Series, path: Path) -> np.ndarray:
+    """A labels column of times as the data's are read (numbers as they are, datetimes as
+    days since 1970); anything else names the column and its first bad value."""
+    try:
+        days = time_in_days(values, path)
+    except DataError as exc:
+        raise LabelError(f"{exc}: give numbers in the data's time unit or datetimes") from None
+    if np.isnan(days).any():
+        row = int(np.flatnonzero(np.isnan(days))[0])
+        raise LabelError(f"{path}: column {values.name!r} is empty in label {row + 1}: give "
+                         "every label a time (numbers in the data's time unit or datetimes)")
+    return days
+
+
+def _nab_labels(path: Path) -> Labels:
+    """NAB's label files: {"family/file.csv": [[start, end], ...]} (windows) or
+    {"family/file.csv": [time, ...]} (anomaly times, each an event of no length)."""
+    import json
+
+    try:
+        raw = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LabelError(f"{path}: not JSON ({exc})") from None
+    shape = ('expected NAB\'s labels: {"family/file.csv": [[start, end], ...]} or '
+             '{"family/file.csv": [time, ...]}')
+    if not isinstance(raw, dict) or not all(isinstance(v, list) for v in raw.values()):
+        raise LabelError(f"{path}: {shape}")
+    labels = Labels("events")
+    for key, spans in raw.items():
+        pairs = [s if isinstance(s, list) else [s, s] for s in spans]
+        if any(len(p) != 2 for p in pairs):
+            raise LabelError(f"{path}: {key!r} holds {spans[:2]!r}...: {shape}")
+        times = _label_times(pd.Series([t for p in pairs for t in p], name=key, dtype=object),
+                             path) if pairs else np.empty(0)
+        labels.events[Path(key).stem] = [(float(a), float(b))
+                                         for a, b in zip(times[::2], times[1::2], strict=True)]
+    return labels
 
 
 def point_truth(object_id: str, time: np.ndarray, labels: Labels) -> np.ndarray | None:

@@ -138,6 +138,54 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert "isolation_forest" in capsys.readouterr().out
 
 
+def test_evaluate_reads_nab_label_files_and_datetime_labels(trained, tmp_path, capsys):
+    """A NAB file (timestamp,value) evaluates against NAB's own combined_windows.json, and
+    against a labels CSV with datetimes, as against the same labels in days."""
+    from lcad.models.synthetic import inject, synthetic_dataset
+
+    curve = synthetic_dataset(1, seed=12, **SYNTH)[0][0]
+    event = inject(curve, "flare", np.random.default_rng(1), amplitude=6)
+    stamp = pd.Timestamp("2015-03-01")
+    def ts(days):
+        return (stamp + pd.to_timedelta(days, unit="D")).strftime("%Y-%m-%d %H:%M:%S.%f")
+    data = tmp_path / "machine_1.csv"
+    pd.DataFrame({"timestamp": [ts(t) for t in curve.time], "value": curve.flux}).to_csv(
+        data, index=False)
+    nab = tmp_path / "combined_windows.json"
+    nab.write_text(json.dumps({"realSomething/machine_1.csv": [[ts(event.start),
+                                                                ts(event.end)]],
+                               "realSomething/other.csv": []}))
+    dated = tmp_path / "dated.csv"
+    dated.write_text(f"object_id,start,end\nmachine_1,{ts(event.start)},{ts(event.end)}\n")
+    epoch = (stamp - pd.Timestamp(0)) / pd.Timedelta(days=1)
+    in_days = tmp_path / "days.csv"
+    pd.DataFrame({"object_id": ["machine_1"], "start": [epoch + event.start],
+                  "end": [epoch + event.end]}).to_csv(in_days, index=False)
+    found = []
+    for labels in (nab, dated, in_days):
+        out = tmp_path / f"{labels.stem}.json"
+        assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
+                     str(labels), "--output", str(out), "--no-tracking"]) == 0, \
+            capsys.readouterr().err
+        found.append(json.loads(out.read_text())["methods"]["lcad"])
+    assert found[0] == found[1] == found[2]
+    assert found[0]["event_recall"] == 1.0 and found[0]["roc_auc"] > 0.9
+    bad = tmp_path / "bad.csv"
+    for content, problem in [("object_id,start,end\nmachine_1,yesterday,2015-03-02\n",
+                              "neither numeric nor datetimes"),
+                             ("object_id,start,end\nmachine_1,,2015-03-02\n",
+                              "is empty in label 1")]:
+        bad.write_text(content)
+        assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
+                     str(bad), "--no-tracking"]) == 2
+        assert problem in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"a/b.csv": [[1, 2, 3]]}')
+    assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
+                 str(bad), "--no-tracking"]) == 2
+    assert "expected NAB's labels" in capsys.readouterr().err
+
+
 def test_sweep_records_the_best_child(synth_csv, tmp_path, monkeypatch, capsys):
     import mlflow
     from mlflow.tracking import MlflowClient
