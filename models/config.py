@@ -63,8 +63,10 @@ class PreprocessConfig(_Section):
         "auto", description="robust: each curve by its own median and MAD; global: every "
         "curve by the training data's mean and std; window: each window by its own; minmax; "
         "auto (default): global when training splits each curve by time (a few series, whose "
-        "future is scored: a level the training never had is news), robust when it splits "
-        "by object (many objects, each new one on its own scale)")
+        "future is scored: a level the training never had is news) and the series share a "
+        "scale, robust when it splits by object (many objects, each new one on its own "
+        "scale) or, in sliding windows, a series varies by less than a tenth of all of them "
+        "pooled (levels or spreads an order of magnitude apart: `fit.scales_apart`)")
     bands: list[str] | None = Field(None, description="bands in order; None = those in training")
     min_valid_fraction: float = Field(
         0.5, gt=0, le=1, description="windows with fewer valid points are not scored or trained on"
@@ -328,11 +330,13 @@ class DetectorConfig(_Section):
             raise ConfigError("config must be a YAML mapping of sections")
         return cls.from_dict(data)
 
-    def resolved(self, split_by: str) -> DetectorConfig:
-        """The config with "auto" normalisation made concrete for a training split."""
+    def resolved(self, split_by: str, shared_scale: bool = True) -> DetectorConfig:
+        """The config with "auto" normalisation made concrete for a training split:
+        `shared_scale` False (training series an order of magnitude apart:
+        `fit.scales_apart`) takes each curve on its own scale in a time split too."""
         if self.preprocess.normalization != "auto":
             return self
-        norm = "global" if split_by == "time" else "robust"
+        norm = "global" if split_by == "time" and shared_scale else "robust"
         return self.model_copy(update={
             "preprocess": self.preprocess.model_copy(update={"normalization": norm})})
 

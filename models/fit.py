@@ -16,7 +16,7 @@ from lcad.models.autoencoder import build_autoencoder, make_loss, make_metrics, 
 from lcad.models.config import DetectorConfig, PreprocessConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import ConfigError, FitNote, FitWarning, LcadError, LightCurveError
-from lcad.models.lightcurve import LightCurve
+from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
 from lcad.models.multiscale import fit_view_networks
 from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
@@ -367,6 +367,35 @@ class RelativeEarlyStopping(keras.callbacks.EarlyStopping):
         return float(monitor_value) < best - abs(self.min_delta) * abs(best)
 
 
+SCALES_APART = 10.0  # an order of magnitude: pooled, the quieter series look flat
+
+
+def scales_apart(curves: Sequence[LightCurve]) -> str | None:
+    """Why one mean and standard deviation for every training series ("global") would not
+    do (None if it would): in some band, a series' own standard deviation is less than
+    1/`SCALES_APART` of the pooled one (the series' spreads or levels an order of magnitude
+    apart: NAB's taxi counts beside a CPU percentage). Pooled, that series is flat to the
+    network."""
+    if len(curves) < 2:
+        return None
+    for band in sorted({b for c in curves for b in c.bands}):
+        values = [v[np.isfinite(v)] for v in
+                  (c.flux[(c.band_labels() == band) & c.mask] for c in curves)]
+        own = [(v.std(), i) for i, v in enumerate(values) if v.size > 1 and v.std() > 0]
+        if len(own) < 2:
+            continue
+        pooled = float(np.concatenate(values).std())
+        quietest, i = min(own)
+        if quietest * SCALES_APART < pooled:
+            where = "" if band == DEFAULT_BAND else f" in band {band}"
+            return (f"the {len(own)} training series are on different scales{where}: "
+                    f"{curves[i].object_id!r} varies by {quietest:.3g} (standard deviation), "
+                    f"all of them pooled by {pooled:.3g}; each series is normalised by its own "
+                    "median and MAD (preprocess.normalization=robust); --set "
+                    "preprocess.normalization=global pools them")
+    return None
+
+
 def fit_detector(
     curves: Sequence[LightCurve],
     config: DetectorConfig,
@@ -387,7 +416,14 @@ def fit_detector(
     splits = splits or split_curves(curves, config)
     auto = config.preprocess.mode == "auto"
     observed = [c for c in splits.train if c.mask.any()]
+    apart = scales_apart(observed) if splits.by == "time" and preprocessor is None \
+        and config.preprocess.normalization == "auto" else None
+    given = config
     config, coverage = resolve_mode(config.resolved(splits.by), observed, splits.by)
+    if apart and config.preprocess.mode == "sliding":  # whole curves keep the pooled scale
+        warnings.warn(apart, FitNote, stacklevel=2)
+        config, coverage = resolve_mode(given.resolved(splits.by, shared_scale=False),
+                                        observed, splits.by)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = preprocessor or Preprocessor.fit(observed, config.preprocess)

@@ -267,3 +267,41 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period
             ["preprocess.window_from_period_scan=false"]))
     assert det64.point_method == "scan" and det64.window == 64
     assert 195 <= metrics64["training_period"] <= 205 and "window_period" not in metrics64
+
+
+def test_series_an_order_of_magnitude_apart_are_each_normalised_on_their_own_scale():
+    """NAB's taxi counts (thousands) beside a CPU percentage: pooled by one mean and standard
+    deviation the CPU series is flat to the network; `auto` takes each on its own scale
+    (robust) and says so. Series that share a scale keep the pooled one, and a
+    normalisation given is kept."""
+    from lcad.models.errors import FitNote
+
+    rng = np.random.default_rng(3)
+    t = np.arange(3000.0)
+    day = np.sin(2 * np.pi * t / 48)
+    cpu = LightCurve.from_arrays("cpu", t, 40 + 5 * day + rng.normal(0, 1, t.size),
+                                 emit_warnings=False)
+    taxi = LightCurve.from_arrays("taxi", t, 15000 + 6000 * day + rng.normal(0, 900, t.size),
+                                  emit_warnings=False)
+    small = ["preprocess.window=32", "train.epochs=15"]
+    with pytest.warns(FitNote, match=r"2 training series are on different scales: .cpu. "
+                                     r"varies by [\d.]+ .*pooled by [\d.e+]+; each series is "
+                                     r"normalised"):
+        det, _ = fit_detector([cpu, taxi], DetectorConfig().with_overrides(small))
+    assert det.config.preprocess.normalization == "robust"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitNote)  # neither says it
+        same, _ = fit_detector([cpu, LightCurve.from_arrays(
+            "cpu2", t, 42 + 4 * day + rng.normal(0, 1, t.size), emit_warnings=False)],
+            DetectorConfig().with_overrides(small))
+        given, _ = fit_detector([cpu, taxi], DetectorConfig().with_overrides(
+            [*small, "preprocess.normalization=global"]))
+    assert same.config.preprocess.normalization == "global"
+    assert given.config.preprocess.normalization == "global"
+    # on its own scale the CPU series' cycle is reconstructed; pooled it is not
+    def cpu_r2(d):
+        rec = d.reconstruct([cpu])[0]
+        ok = np.isfinite(rec.reconstruction)
+        resid = cpu.flux[ok] - rec.reconstruction[ok]
+        return 1 - resid.var() / cpu.flux[ok].var()
+    assert cpu_r2(det) > 0.5 > cpu_r2(given)
