@@ -8,6 +8,7 @@ Targets are `concat(values, mask, errors)` (3*D) so every loss can ignore masked
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -17,6 +18,21 @@ from keras import layers, ops
 from lcad.models.config import ModelConfig, TrainConfig
 
 INITIALIZERS = {"glorot": "glorot_uniform", "he": "he_normal"}
+
+
+class _RetracingNotice(logging.Filter):
+    """Drops TensorFlow's "N out of the last M calls ... triggered tf.function retracing"
+    notice: lcad pads every batch to a few sizes (`detector.bucket_size`), and a notebook that
+    fits and scores several detectors calls each new network's predict function once per
+    size, which TensorFlow counts as retracing; its advice (a fault in the caller's loop) does
+    not apply. TensorFlow's other messages pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+if not any(isinstance(f, _RetracingNotice) for f in logging.getLogger("tensorflow").filters):
+    logging.getLogger("tensorflow").addFilter(_RetracingNotice())
 
 
 @keras.saving.register_keras_serializable(package="lcad")
