@@ -62,8 +62,11 @@ def families() -> dict[str, list[Case]]:
 
 
 def _scores(det: Any, case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """The point scores and their log10 p-values (computed as logarithms: the p-values of
+    scores far past a narrow calibration tail underflow to 0 and would tie; until session
+    37 "min p" and "fisher" ranked those ties)."""
     (s,) = det.score([case.test], on_error="raise")
-    return s.point_score, s.point_p_value
+    return s.point_score, det.calibration.point.log10_p_values(s.point_score)
 
 
 def recalibrated_scores(det: Any, case: Case, cal: list[Any], point: str,
@@ -109,13 +112,11 @@ def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
                 tail = "" if spread == "max" else f", {spread} spread"
                 scores[f"auto{tail}"].append(got["scan" if pick == "scan"
                                                 else f"novelty{tail}"][0])
-            with np.errstate(divide="ignore"):
-                for name, nov in (("", "novelty"), (", mean spread", "novelty, mean spread")):
-                    scores[f"min p{name}"].append(
-                        -np.log10(np.fmin(got["scan"][1], got[nov][1])))
-                # Fisher's method: both p-values' evidence added up (-log10 p1 - log10 p2)
-                scores["fisher, mean spread"].append(
-                    -np.log10(got["scan"][1]) - np.log10(got["novelty, mean spread"][1]))
+            for name, nov in (("", "novelty"), (", mean spread", "novelty, mean spread")):
+                scores[f"min p{name}"].append(-np.fmin(got["scan"][1], got[nov][1]))
+            # Fisher's method: both p-values' evidence added up (-log10 p1 - log10 p2)
+            scores["fisher, mean spread"].append(
+                -got["scan"][1] - got["novelty, mean spread"][1])
             log(f"  {family}: {c.object_id} ({chosen[c.object_id]}) done "
                 f"({time.perf_counter() - t0:.0f} s)")
         out["families"][family] = {

@@ -312,3 +312,17 @@ def test_a_tail_bound_keeps_the_p_values_of_a_short_calibration_from_running_awa
             assert min(t.tail_scale for t in det.point_scorer.tables) >= 1 / np.log(10)
     assert np.nanmin(fitted[True]) > 1e-6  # measured 2.6e-4
     assert np.nanmin(fitted[False]) < 1e-20  # measured 1.2e-36: the test can fail
+
+
+def test_log10_p_values_keep_their_order_where_the_p_values_underflow():
+    """A narrow calibration tail sends p-values of scores far past it to 0.0 (ties); their
+    logarithms, computed as such, stay finite, ordered, and equal log10 p where p > 0."""
+    from lcad.models.scoring import EmpiricalDistribution
+
+    dist = EmpiricalDistribution.fit(np.random.default_rng(0).normal(0, 0.01, 4000))
+    s = np.array([-1.0, 0.0, 0.02, 0.05, 5.0, 20.0, 40.0, np.nan])
+    p, logp = dist.p_values(s), dist.log10_p_values(s)
+    assert (p[4:7] == 0).all()  # underflow: p-values alone cannot rank these
+    assert np.isfinite(logp[:7]).all() and np.all(np.diff(logp[:7]) < 0)
+    assert_allclose(logp[:4], np.log10(p[:4]), rtol=1e-9)
+    assert np.isnan(logp[7])
