@@ -597,8 +597,13 @@ def _table(frame: Any, columns: dict[str, str]) -> str:
     """`frame`'s `columns` as a text table under the given headers, indented."""
     shown = frame[list(columns)].rename(columns=columns)
     text = shown.to_string(index=False, float_format=lambda v: f"{v:.6g}",
-                           formatters={"p-value": lambda v: f"{v:.2g}"})
+                           formatters={"p-value": _p_text})
     return "\n".join("  " + line for line in text.splitlines())
+
+
+def _p_text(p: float) -> str:
+    """A p-value for a person: two digits; one too small for a double (0.0) as such."""
+    return f"{p:.2g}" if p > 0 or p != p else "<1e-308"
 
 
 def _report_scored(data: Path, summary: dict[str, Any], skipped: dict[str, str],
