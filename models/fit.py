@@ -62,7 +62,7 @@ def split_curves(curves: Sequence[LightCurve], cfg: DetectorConfig) -> Splits:
 
 def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Model inputs and targets of every usable window; curves too short are listed."""
+    """Model inputs and targets of every usable window; curves without one are listed."""
     xs, ys, skipped = [], [], []
     for c in curves:
         if not c.mask.any():
@@ -71,6 +71,9 @@ def window_arrays(det: Detector, curves: Sequence[LightCurve], stride: int
         try:
             p = det.prepare(c, stride=stride)
         except LightCurveError:
+            skipped.append(c.object_id)
+            continue
+        if not p.valid.any():  # no window observed enough (sampled coarser than the grid)
             skipped.append(c.object_id)
             continue
         xs.append(p.model_input()[p.valid])
@@ -599,7 +602,36 @@ def fit_detector(
             f"discord) can rank low; --window {period} compares whole cycles (for short "
             f"events such as flares and dips keep the window)", FitNote, stacklevel=2)
         metrics["training_period"] = float(period)
+    if longer is None and skipped and config.preprocess.mode == "sliding":
+        warnings.warn(left_out(det, splits.train, skipped), FitWarning, stacklevel=2)
     return det, metrics
+
+
+def left_out(det: Detector, train: Sequence[LightCurve], skipped: Sequence[str]) -> str:
+    """What to say of training series that gave no window (they are not in the model, and
+    their scores will be empty): the sampling coarser than the grid allows (a folder of NAB
+    files at 5 minutes and an hour), else too short or too sparse."""
+    pcfg, cadence = det.config.preprocess, det.preprocessor.cadence
+    by_id = {c.object_id: c for c in train}
+    coarse = {}
+    for oid in skipped:
+        c = by_id.get(oid)
+        t = c.time[c.mask] if c is not None else np.zeros(0)
+        step = float(np.median(np.diff(t))) if t.size > 1 else 0.0
+        if step > pcfg.max_gap * cadence:
+            coarse[oid] = step
+    names = ", ".join(list(skipped)[:5]) + (", ..." if len(skipped) > 5 else "")
+    head = (f"{len(skipped)} of {len(train)} training series gave no window of "
+            f"{pcfg.window} grid points at cadence {cadence:g} ({names}): they are not in "
+            "the model and score empty")
+    if coarse:
+        slowest = max(coarse.values())
+        return (f"{head}; {len(coarse)} are sampled every {min(coarse.values()):g} to "
+                f"{slowest:g}, more than {pcfg.max_gap:g} grid steps (gaps that long are "
+                "masked): train them in a model of their own, or --set "
+                f"preprocess.cadence={slowest:g} for all")
+    return (f"{head}: too short or too sparse for the window (fewer than "
+            f"{pcfg.min_valid_fraction:.0%} of a window's grid points observed)")
 
 
 def diverged_at(history: dict[str, list[float]], initial_epoch: int = 0) -> int | None:

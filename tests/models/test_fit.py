@@ -305,3 +305,29 @@ def test_series_an_order_of_magnitude_apart_are_each_normalised_on_their_own_sca
         resid = cpu.flux[ok] - rec.reconstruction[ok]
         return 1 - resid.var() / cpu.flux[ok].var()
     assert cpu_r2(det) > 0.5 > cpu_r2(given)
+
+
+def test_training_series_sampled_coarser_than_the_grid_are_named():
+    """A folder of NAB files at 5 minutes and an hour: the grid takes the common step, and an
+    hourly series has no window observed enough; training says which series are left out of
+    the model, why, and the cadence that keeps them."""
+    rng = np.random.default_rng(4)
+    fine_t, coarse_t = np.arange(3000.0), np.arange(0.0, 3000.0, 12.0)
+    fine = LightCurve.from_arrays("five_minutes", fine_t, np.sin(fine_t / 40)
+                                  + rng.normal(0, 0.1, fine_t.size), emit_warnings=False)
+    coarse = LightCurve.from_arrays("hourly", coarse_t, np.sin(coarse_t / 40)
+                                    + rng.normal(0, 0.1, coarse_t.size), emit_warnings=False)
+    small = ["preprocess.window=32", "train.epochs=2", "model.hidden=[16]", "model.latent=2"]
+    with pytest.warns(FitWarning, match=r"1 of 2 training series gave no window of 32 grid "
+                                        r"points at cadence 1 \(hourly\): they are not in the "
+                                        r"model .* sampled every 12 to 12, more than 3 grid "
+                                        r"steps .* --set preprocess.cadence=12 for all"):
+        det, metrics = fit_detector([fine, coarse], DetectorConfig().with_overrides(small))
+    assert metrics["n_skipped_train_curves"] == 1
+    hourly = det.score([coarse], on_error="skip")  # as said: no score
+    assert not len(hourly) or np.isnan(hourly[0].score)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitWarning)
+        at12, _ = fit_detector([fine, coarse], DetectorConfig().with_overrides(
+            [*small, "preprocess.cadence=12", "preprocess.window=16"]))
+    assert at12.score([coarse])[0].point_score.size == coarse.time.size
