@@ -77,6 +77,13 @@ def test_a_file_of_several_objects_without_an_object_column_says_how_to_name_it(
     assert (a.object_id, b.object_id, a.warnings, b.warnings) == ("7", "9", [], [])
     (one,) = curves_from_frame(frame.iloc[:2])  # one object: nothing to hint at
     assert one.warnings == []
+    # one series whose clock repeats a few times (NAB's daylight-saving hours): merged and
+    # said, without the hint of several objects
+    t = np.arange(200.0)
+    clock = pd.DataFrame({"timestamp": np.r_[t, t[50:53]], "value": np.r_[t, t[50:53]] * 0.1})
+    (single,) = curves_from_frame(clock)
+    assert any("merged 3 point(s) with a duplicate time" in w for w in single.warnings)
+    assert not any("no object id column" in w for w in single.warnings)
 
 
 def test_the_service_imports_nothing_from_training_and_training_nothing_from_the_service():
