@@ -625,11 +625,12 @@ def left_out(det: Detector, train: Sequence[LightCurve], skipped: Sequence[str])
             f"{pcfg.window} grid points at cadence {cadence:g} ({names}): they are not in "
             "the model and score empty")
     if coarse:
-        slowest = max(coarse.values())
-        return (f"{head}; {len(coarse)} are sampled every {min(coarse.values()):g} to "
-                f"{slowest:g}, more than {pcfg.max_gap:g} grid steps (gaps that long are "
-                "masked): train them in a model of their own, or --set "
-                f"preprocess.cadence={slowest:g} for all")
+        fastest, slowest = min(coarse.values()), max(coarse.values())
+        every = f"{fastest:g}" if fastest == slowest else f"{fastest:g} to {slowest:g}"
+        which = "it is" if len(coarse) == 1 else f"{len(coarse)} are"
+        return (f"{head}; {which} sampled every {every}, more than {pcfg.max_gap:g} grid "
+                "steps (gaps that long are masked): train them in a model of their own, or "
+                f"--set preprocess.cadence={slowest:g} for all")
     return (f"{head}: too short or too sparse for the window (fewer than "
             f"{pcfg.min_valid_fraction:.0%} of a window's grid points observed)")
 

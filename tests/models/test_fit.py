@@ -320,8 +320,9 @@ def test_training_series_sampled_coarser_than_the_grid_are_named():
     small = ["preprocess.window=32", "train.epochs=2", "model.hidden=[16]", "model.latent=2"]
     with pytest.warns(FitWarning, match=r"1 of 2 training series gave no window of 32 grid "
                                         r"points at cadence 1 \(hourly\): they are not in the "
-                                        r"model .* sampled every 12 to 12, more than 3 grid "
-                                        r"steps .* --set preprocess.cadence=12 for all"):
+                                        r"model and score empty; it is sampled every 12, "
+                                        r"more than 3 grid steps .* --set "
+                                        r"preprocess.cadence=12 for all"):
         det, metrics = fit_detector([fine, coarse], DetectorConfig().with_overrides(small))
     assert metrics["n_skipped_train_curves"] == 1
     hourly = det.score([coarse], on_error="skip")  # as said: no score
