@@ -102,7 +102,7 @@ def read_labels(path: Path) -> Labels:
 
 def _label_times(values: pd.Series, path: Path) -> np.ndarray:
     """A labels column of times as the data's are read (numbers as they are, datetimes as
-    days since 1970); anything else names the column and its first bad value."""
+    days since 1970); an unreadable or empty time is a `LabelError` naming the column."""
     try:
         days = time_in_days(values, path)
     except DataError as exc:
@@ -132,7 +132,8 @@ def _nab_labels(path: Path) -> Labels:
         pairs = [s if isinstance(s, list) else [s, s] for s in spans]
         if any(len(p) != 2 for p in pairs):
             raise LabelError(f"{path}: {key!r} holds {spans[:2]!r}...: {shape}")
-        times = _label_times(pd.Series([t for p in pairs for t in p], name=key, dtype=object),
+        # numbers stay numbers (a float column), timestamps are strings (read as dates)
+        times = _label_times(pd.Series([t for p in pairs for t in p], name=key),
                              path) if pairs else np.empty(0)
         labels.events[Path(key).stem] = [(float(a), float(b))
                                          for a, b in zip(times[::2], times[1::2], strict=True)]

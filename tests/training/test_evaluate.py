@@ -227,3 +227,18 @@ def test_without_stumpy_the_matrix_profile_is_left_out_with_a_note(monkeypatch):
     with pytest.warns(BaselineNote, match=r"pip install 'lcad\[baselines\]'"):
         got = baseline_scores(det, [curve])
     assert set(got) == {"isolation_forest", "pca"} and got["pca"][0].shape == t.shape
+
+
+def test_nab_label_files_with_numbers_or_timestamps(tmp_path):
+    """NAB's JSON keyed by family/file: windows as timestamps (read as days since 1970, as
+    the data's are) or as numbers (the data's own unit), anomaly times as events of no
+    length; a file with no windows is labelled all normal."""
+    windows = tmp_path / "w.json"
+    windows.write_text('{"fam/a.csv": [["1970-01-03 00:00:00.000000", "1970-01-04"]], '
+                       '"fam/b.csv": [[10, 12.5]], "fam/c.csv": []}')
+    labels = read_labels(windows)
+    assert labels.events == {"a": [(2.0, 3.0)], "b": [(10.0, 12.5)], "c": []}
+    assert point_truth("c", np.arange(3.0), labels).tolist() == [False, False, False]
+    times = tmp_path / "l.json"
+    times.write_text('{"fam/a.csv": ["1970-01-02 12:00:00"]}')
+    assert read_labels(times).events == {"a": [(1.5, 1.5)]}
