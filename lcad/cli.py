@@ -551,7 +551,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     _report_scored(args.data, summary, summary["skipped"], len(summary["skipped"]),
                    "reasons above; the output files hold headers only",
                    f"no window had {pcfg.min_valid_fraction:.0%} of its {pcfg.window} grid "
-                   "points observed. Use a model with a smaller window or a lower "
+                   f"points observed (grid step {det.preprocessor.cadence:g}: a series "
+                   f"sampled more than {pcfg.max_gap:g} steps apart has none). Use a model "
+                   "trained at their sampling, with a smaller window or a lower "
                    "preprocess.min_valid_fraction")
     if args.samples:
         print(f"uncertainty: {args.samples} random passes of "

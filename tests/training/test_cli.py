@@ -91,6 +91,7 @@ def test_score_counts_unscored_and_refuses_when_nothing_scores(trained, synth_cs
     assert "skipped short:" in captured.err
     assert "warning: 1 of 2 object(s) have no score" in captured.err and "sparse" in \
         captured.err
+    assert "grid step" in captured.err and "trained at their sampling" in captured.err
     objects = pd.read_csv(tmp_path / "s.objects.csv").set_index("object_id")
     assert np.isnan(objects.loc["sparse", "score"]) and np.isfinite(objects.iloc[0]["score"])
     only_short = tmp_path / "short.csv"
