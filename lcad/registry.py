@@ -49,10 +49,16 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
                             "start it, fix MLFLOW_TRACKING_URI, or pass --no-tracking") from None
 
 
+_USABLE: set[str] = set()  # stores this process has opened (the CLI checks before work)
+
+
 def check_tracking(uri: str) -> None:
     """Fail fast, before any work, where runs cannot be logged to `uri`: an HTTP server that
     does not answer, or a store MLflow refuses (MLflow 3 refuses its file store, ./mlruns,
-    unless MLFLOW_ALLOW_FILE_STORE is set)."""
+    unless MLFLOW_ALLOW_FILE_STORE is set). A store that opened once in this process is not
+    opened again (the CLI checks before training and `tracking.connect` after it)."""
+    if uri in _USABLE:
+        return
     check_reachable(uri)
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -65,6 +71,7 @@ def check_tracking(uri: str) -> None:
             "Unset MLFLOW_TRACKING_URI for lcad's default (sqlite:///mlruns.db in the working "
             "directory), point it at a tracking server or a database, or pass --no-tracking"
         ) from None
+    _USABLE.add(uri)
 
 
 def resolve_model(uri: str) -> Path:
