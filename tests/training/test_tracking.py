@@ -446,3 +446,25 @@ def test_server_dies_mid_training_bundle_survives_and_log_run_completes_the_run(
         assert len(client.get_metric_history(run_id, "loss")) == 25
     finally:
         _kill_mlflow(server)
+
+
+def test_a_store_is_opened_once_a_process_and_a_refused_one_every_time(tmp_path, monkeypatch):
+    """The CLI checks the store before work and `tracking.connect` after it: a store that
+    opened is not opened again; one MLflow refuses is refused each time."""
+    import mlflow
+
+    from lcad import registry
+
+    opened = []
+    real = mlflow.MlflowClient
+    monkeypatch.setattr(mlflow, "MlflowClient", lambda **kw: opened.append(kw) or real(**kw))
+    good = f"sqlite:///{tmp_path}/once.db"
+    registry.check_tracking(good)
+    registry.check_tracking(good)
+    assert len(opened) == 1
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    bad = f"file://{tmp_path}/mlruns"
+    for _ in range(2):
+        with pytest.raises(registry.TrackingError, match="cannot use the tracking store"):
+            registry.check_tracking(bad)
+    assert len(opened) == 3
