@@ -384,7 +384,7 @@ def scales_apart(curves: Sequence[LightCurve]) -> str | None:
     for band in sorted({b for c in curves for b in c.bands}):
         values = [v[np.isfinite(v)] for v in
                   (c.flux[(c.band_labels() == band) & c.mask] for c in curves)]
-        own = [(v.std(), i) for i, v in enumerate(values) if v.size > 1 and v.std() > 0]
+        own = [(sd, i) for i, v in enumerate(values) if v.size > 1 and (sd := v.std()) > 0]
         if len(own) < 2:
             continue
         pooled = float(np.concatenate(values).std())
@@ -419,14 +419,15 @@ def fit_detector(
     splits = splits or split_curves(curves, config)
     auto = config.preprocess.mode == "auto"
     observed = [c for c in splits.train if c.mask.any()]
+    # the mode first (it does not depend on the normalisation), then the normalisation:
+    # sliding windows of series split by time pool them unless their scales are apart
+    config, coverage = resolve_mode(config, observed, splits.by)
     apart = scales_apart(observed) if splits.by == "time" and preprocessor is None \
-        and config.preprocess.normalization == "auto" else None
-    given = config
-    config, coverage = resolve_mode(config.resolved(splits.by), observed, splits.by)
-    if apart and config.preprocess.mode == "sliding":  # whole curves keep the pooled scale
+        and config.preprocess.normalization == "auto" \
+        and config.preprocess.mode == "sliding" else None  # whole curves keep the pooled scale
+    if apart:
         warnings.warn(apart, FitNote, stacklevel=2)
-        config, coverage = resolve_mode(given.resolved(splits.by, shared_scale=False),
-                                        observed, splits.by)
+    config = config.resolved(splits.by, shared_scale=not apart)
     tcfg = config.train
     keras.utils.set_random_seed(tcfg.seed)
     pre = preprocessor or Preprocessor.fit(observed, config.preprocess)
