@@ -32,6 +32,7 @@ import numpy as np
 from bench.common import family_mean, leave_one_family_out, machine, run_or_report, table
 from bench.quality import (
     LONG_KINDS,
+    OTHER_KINDS,
     Case,
     discord_cases,
     kepler_cases,
@@ -49,12 +50,18 @@ HOWS = ("scan", "novelty", "novelty, mean spread", "novelty, min spread", "auto"
         "fisher, mean spread")
 
 
+FAMILIES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
+            "kepler-var-other", "nab-artificial", "nab-real", "discord", "synthetic")
+
+
 def families() -> dict[str, list[Case]]:
     nab = nab_cases()
     return {"kepler": kepler_cases(0, per_kind=15),
             "kepler-var": kepler_cases(0, per_kind=15, variable=True),
             "kepler-long": kepler_cases(0, per_kind=15, kinds=LONG_KINDS),
             "kepler-var-long": kepler_cases(0, per_kind=15, variable=True, kinds=LONG_KINDS),
+            "kepler-other": kepler_cases(0, per_kind=10, kinds=OTHER_KINDS),
+            "kepler-var-other": kepler_cases(0, per_kind=10, variable=True, kinds=OTHER_KINDS),
             "nab-artificial": [c for c in nab if c.object_id.startswith("art_")],
             "nab-real": [c for c in nab if not c.object_id.startswith("art_")],
             "discord": discord_cases(),
@@ -84,7 +91,8 @@ def recalibrated_scores(det: Any, case: Case, cal: list[Any], point: str,
         det.config = det.config.model_copy(update={"scoring": base})
 
 
-def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
+def run(overrides: list[str], command: str, log: Any = print,
+        only: list[str] | None = None) -> dict[str, Any]:
     from lcad.models.fit import calibration_curves, fit_detector, split_curves
 
     out: dict[str, Any] = {"machine": machine(), "date": time.strftime("%Y-%m-%d"),
@@ -93,6 +101,8 @@ def run(overrides: list[str], command: str, log: Any = print) -> dict[str, Any]:
     from lcad.models.config import DetectorConfig
 
     for family, cases in families().items():
+        if only and family not in only:
+            continue
         scores: dict[str, list[np.ndarray]] = {h: [] for h in HOWS}
         chosen = {}
         for c in cases:
@@ -159,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "combine.json")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="a config override for every model (e.g. train.min_batches=16)")
+    ap.add_argument("--family", action="append", default=[], choices=list(FAMILIES),
+                    help="only this family (repeat for several; default every family)")
     args = ap.parse_args(argv)
-    command = " ".join(["python -m bench.combine", *(f"--set {o}" for o in args.set)])
-    return run_or_report(args.action, args.out, lambda: run(args.set, command), report)
+    command = " ".join(["python -m bench.combine", *(f"--set {o}" for o in args.set),
+                        *(f"--family {f}" for f in args.family)])
+    return run_or_report(args.action, args.out,
+                         lambda: run(args.set, command, only=args.family), report)
 
 if __name__ == "__main__":
     sys.exit(main())

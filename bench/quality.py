@@ -62,7 +62,18 @@ RESULTS = ROOT / "bench" / "results"
 FAR = 0.01
 KINDS = ("dip", "flare", "oscillation")
 LONG_KINDS = ("plateau", "bump", "ramp", "noise")
-KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long")
+# kinds no earlier suite held (session 38): one- or two-point glitches (5-10 sigma), a train
+# of three box-shaped transits (1-2 sigma, 5-9 points each), a value held (a stuck sensor,
+# 24-96 points), a slow wave (periods of 12-30 points, 1-2 sigma), microflares (2-3 sigma)
+OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
+KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
+                 "kepler-var-other")
+
+
+def suite_kinds(suite: str) -> tuple[str, ...]:
+    """The kinds of event a Kepler suite injects."""
+    return LONG_KINDS if suite.endswith("long") else (
+        OTHER_KINDS if suite.endswith("other") else KINDS)
 
 
 @dataclass
@@ -114,6 +125,28 @@ def _long_event(kind: str, rng: np.random.Generator, sigma: float, base: np.ndar
     return (rng.uniform(2.0, 3.0) - 1) * (base - np.median(base))  # the noise 2-3x as large
 
 
+def _other_event(kind: str, rng: np.random.Generator, sigma: float, base: np.ndarray,
+                 tau: float) -> np.ndarray:
+    """The flux added by one event of `OTHER_KINDS` over `base` (`base.size` its length)."""
+    length = base.size
+    x = np.arange(length, dtype=float)
+    if kind == "glitch":
+        return rng.choice([-1.0, 1.0]) * rng.uniform(5.0, 10.0) * sigma * np.ones(length)
+    if kind == "transits":  # three boxes, the first at the start, the last at the end
+        out = np.zeros(length)
+        width, depth = int(rng.integers(5, 10)), rng.uniform(1.0, 2.0) * sigma
+        for k in range(3):
+            start = round(k * (length - width) / 2)
+            out[start: start + width] = -depth
+        return out
+    if kind == "flatline":  # the value held: the star's noise and variability stop
+        return base[0] - base
+    if kind == "wave":
+        return rng.uniform(1.0, 2.0) * sigma * np.sin(
+            2 * np.pi * x / rng.uniform(12, 30) + rng.uniform(0, 2 * np.pi))
+    return rng.uniform(2.0, 3.0) * sigma * np.exp(-x / tau)  # a microflare
+
+
 def _event_length(kind: str, rng: np.random.Generator) -> tuple[int, float]:
     """(points, a flare's decay time in points) of one event; the draws in the order the
     suite has always made them (the same seed, the same events)."""
@@ -126,6 +159,12 @@ def _event_length(kind: str, rng: np.random.Generator) -> tuple[int, float]:
         return int(rng.integers(12, 37)), 0.0
     if kind == "noise":
         return int(rng.integers(24, 97)), 0.0
+    if kind in OTHER_KINDS:
+        return {"glitch": (int(rng.integers(1, 3)), 0.0),
+                "transits": (int(rng.integers(60, 121)), 0.0),
+                "flatline": (int(rng.integers(24, 97)), 0.0),
+                "wave": (int(rng.integers(36, 97)), 0.0),
+                "microflare": (int(rng.integers(5, 10)), float(rng.uniform(1, 3)))}[kind]
     return int(rng.integers(24, 193)), 0.0
 
 
@@ -158,16 +197,28 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
                 continue
             if gap_cum[hi] != gap_cum[lo]:
                 continue
-            make = _short_event if kind in KINDS else _long_event
+            make = _short_event if kind in KINDS else (
+                _other_event if kind in OTHER_KINDS else _long_event)
             add = make(kind, rng, sigma, f[i: i + length], tau)
             f[i: i + length] += add
-            truth[i: i + length] = True
             taken[i: i + length] = True
-            events.append({"kind": kind, "start": float(t[i]), "end": float(t[i + length - 1]),
-                           "amplitude_sigma": float(np.max(np.abs(add)) / sigma),
-                           "points": length})
+            # a transit train is three events: the points between its transits are the star's
+            parts = _runs(add != 0) if kind == "transits" else [(0, length)]
+            for a, b in parts:
+                truth[i + a: i + b] = True
+                events.append({"kind": kind, "start": float(t[i + a]),
+                               "end": float(t[i + b - 1]),
+                               "amplitude_sigma": float(np.max(np.abs(add[a:b])) / sigma),
+                               "points": b - a})
             break
     return f, truth, events
+
+
+def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True in `flags`."""
+    edges = np.diff(np.concatenate([[0], flags.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(),
+                    strict=True))
 
 
 def truth_from_spans(time: np.ndarray, spans: Sequence[tuple[float, float]]) -> np.ndarray:
@@ -509,7 +560,7 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     if suite in KEPLER_SUITES:
         cases = kepler_cases(seed, per_kind=15, max_points=20_000 if quick else None,
                              variable=suite.startswith("kepler-var"),
-                             kinds=LONG_KINDS if suite.endswith("long") else KINDS)
+                             kinds=suite_kinds(suite))
         groups = [[c] for c in cases] if per_star else [cases]
     elif suite == "nab":
         cases = nab_cases(every=every)
