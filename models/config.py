@@ -192,6 +192,13 @@ class ScoringConfig(_Section):
         "periods from the run's length down to just over 2 points): short oscillations and "
         "pulsations the scatter test sees only as a little excess power; 0 turns it off; "
         "sliding-window mode only (docs/quality-log.md, session 30)")
+    scan_quiet: int = Field(
+        24, ge=0, description="the scan also tests the run of this many grid points centred "
+        "on each point for too little scatter about its own mean (the lower tail of "
+        "chi-square), where white noise would give it once in 10^4 runs or less: a stretch "
+        "where the noise stops (a value held, a stuck or saturated sensor, data filled in "
+        "by smoothing), which sits near the reconstruction; 0 turns it off; sliding-window "
+        "mode only (docs/quality-log.md, session 38)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],
@@ -242,6 +249,8 @@ class ScoringConfig(_Section):
                              f"'auto' or one of {sorted(POINT_SCORERS)}")
         if not self.scales or min(self.scales) < 1:
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
+        if 0 < self.scan_quiet < 4:
+            raise ValueError("scoring.scan_quiet is a run length: 0 (off) or at least 4")
         if 0 < self.scan_oscillations < 4:
             raise ValueError("scoring.scan_oscillations is a run length: 0 (off) or at least "
                              "4 grid points (a run of 2 or 3 holds no cycle to test)")

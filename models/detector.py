@@ -985,7 +985,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     """A bundle's config with the defaults it was calibrated under where a later lcad
     changed them: novelty was spread to points by the largest before `novelty_spread`, and
     the scan had no flanks before `scan_flanks`, no segment row before `scan_segments` and
-    no oscillation row before `scan_oscillations` (its calibration holds a table per row),
+    no oscillation row before `scan_oscillations` and no quiet row before `scan_quiet` (its
+    calibration holds a table per row),
     and its segments kept one level before `segment_moves`, and its rows' tails were
     unbounded before `scan_tail_bound` (the tables are saved: this matters when it is
     calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
@@ -997,6 +998,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_flanks", False)
     scoring.setdefault("scan_segments", False)
     scoring.setdefault("scan_oscillations", 0)
+    scoring.setdefault("scan_quiet", 0)
     scoring.setdefault("segment_moves", 0.0)
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)

@@ -179,7 +179,7 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                                 self.oscillations(det), scfg.segment_moves)
+                                 self.oscillations(det), scfg.segment_moves, self.quiet(det))
                  for p, _z, red in held_out]
         # every row is in -log10 units: its tail bounded as a p-value's (config doc)
         bound = LOG10_TAIL_SCALE if scfg.scan_tail_bound else 0.0
@@ -194,7 +194,7 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
                         scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                        self.oscillations(det), scfg.segment_moves)
+                        self.oscillations(det), scfg.segment_moves, self.quiet(det))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod
@@ -208,6 +208,12 @@ class ScanScorer(PointScorer):
         """The oscillation row's run length (`scan_oscillations`) in sliding-window mode, 0
         in whole-curve mode (as `segments`)."""
         return 0 if det.config.preprocess.mode == "whole" else det.config.scoring.scan_oscillations
+
+    @staticmethod
+    def quiet(det: Detector) -> int:
+        """The quiet row's run length (`scan_quiet`) in sliding-window mode, 0 in whole-curve
+        mode (as `segments`)."""
+        return 0 if det.config.preprocess.mode == "whole" else det.config.scoring.scan_quiet
 
     def calibration_state(self) -> dict[str, Any]:
         from dataclasses import asdict

@@ -69,13 +69,19 @@ def robust_z(residual: np.ndarray) -> np.ndarray:
 
 
 SCAN_CLIP = 4.0
+# the quiet row speaks only past this -log10 p (white noise gives such a run once in 10^4;
+# for 24 points, a variance about its mean under a quarter of the noise's): below it the
+# row is 0. Ungated, its calibrated tail doubled the false alarms the other rows give at
+# p < 1e-3 and cost every Kepler family 0.035-0.047 PR-AUC (docs/quality-log.md, session 38)
+QUIET_GATE = 4.0
 
 
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                     cover: bool = False, flanks: bool = False, segments: bool = False,
-                    oscillations: int = 0, segment_moves: float = LEVEL_MOVE) -> np.ndarray:
+                    oscillations: int = 0, segment_moves: float = LEVEL_MOVE,
+                    quiet: int = 0) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
-    + (oscillations > 0), n_grid) -log10 p.
+    + (oscillations > 0) + (quiet > 0), n_grid) -log10 p.
 
     Residuals become z-scores against each band's robust scatter. Around every point, the run
     of k grid points centred on it (k in `scales`) is tested twice: for an offset (sum of z
@@ -104,6 +110,12 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     With `oscillations` (a run length L > 0) a last row tests the run of L points centred on
     each point for a sinusoid of unknown phase (`_oscillation_surprise`): the matched filter
     of an oscillation, where the scatter test spreads the same power over every frequency.
+
+    With `quiet` (a run length L > 0) a last row tests the run of L points centred on each
+    point for too little scatter about its own mean (`_quiet_surprise`), 0 below
+    `QUIET_GATE`: a stretch where the noise stops (a value held, a stuck or saturated
+    sensor, data filled in by smoothing) sits near the reconstruction and no test of excess
+    is surprised by it.
     """
     z = robust_z(residual)
     ok = np.isfinite(z)
@@ -112,8 +124,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
     zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
-    out = np.full((len(scales) + int(flanks) + int(segments) + int(oscillations > 0), n_grid),
-                  np.nan)
+    n_rows = len(scales) + int(flanks) + int(segments) + int(oscillations > 0) + int(quiet > 0)
+    out = np.full((n_rows, n_grid), np.nan)
 
     by_clip: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -148,8 +160,31 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     if 1 < oscillations <= n_grid:
         zs, _z2 = sums(oscillations)
         osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
-        out[-1] = np.where(has_data, osc, np.nan)
+        out[len(scales) + int(flanks) + int(segments)] = np.where(has_data, osc, np.nan)
+    if 1 < quiet <= n_grid:
+        zs, z2 = sums(quiet)
+        n = _run_sums(cnt, quiet)
+        calm = _quiet_surprise(_run_sums(zs, quiet), _run_sums(z2, quiet), n)
+        calm[calm < QUIET_GATE] = 0.0  # the noise has not stopped: no evidence
+        out[-1] = np.where(has_data & (n >= quiet / 2), calm, np.nan)
     return out
+
+
+def _quiet_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """-log10 p of too little scatter: runs with sums of z `s` and of z^2 `e` over `n` cells,
+    their sum of squares about the run's own mean (an offset does not count) against the
+    lower tail of chi-square with n - 1 degrees of freedom (Wilson-Hilferty, as the excess
+    test of `_run_surprise`). Under white noise a run of 24 points has a third of the
+    noise's variance about its mean once in 10^3 runs, a quarter once in 10^4."""
+    from scipy.special import log_ndtr
+
+    m = np.maximum(n - 1.0, 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        about_mean = np.maximum(e - np.square(s) / np.maximum(n, 1.0), 0.0)
+        v = 2.0 / (9.0 * m)
+        wh = (np.cbrt(about_mean / m) - (1.0 - v)) / np.sqrt(v)
+        out = -log_ndtr(wh) / np.log(10.0)
+    return np.where(n >= 2, np.minimum(out, 300.0), np.nan)
 
 
 def _oscillation_surprise(zs: np.ndarray, n: np.ndarray, run: int) -> np.ndarray:
@@ -233,7 +268,7 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
                 flanks: bool = False, segments: bool = False, oscillations: int = 0,
-                segment_moves: float = LEVEL_MOVE) -> np.ndarray:
+                segment_moves: float = LEVEL_MOVE, quiet: int = 0) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -243,7 +278,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     should.
     """
     stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations,
-                            segment_moves)
+                            segment_moves, quiet)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

@@ -115,14 +115,15 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     ((_z, red),) = det._run_reduced([p])
     residual = det.point_residuals(p, red)
     tables = det.point_scorer.tables
-    # the segments' table and the oscillations' (no flanks: off by default)
+    # the segments' table, the oscillations' and the quiet runs' (no flanks: off by default)
     assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
-    assert len(tables) == len(scfg.scales) + 2
+    assert scfg.scan_quiet == 24
+    assert len(tables) == len(scfg.scales) + 3
     grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True,
-                       segments=True, oscillations=24)
+                       segments=True, oscillations=24, quiet=24)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
     centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables,
-                          segments=True, oscillations=24)
+                          segments=True, oscillations=24, quiet=24)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
     again = Detector.load(tmp_path / "b")
@@ -131,13 +132,16 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
 
 
 @pytest.mark.parametrize("missing", [
-    ("scan_flanks", "scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound"),
-    ("scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound"),
-    ("scan_oscillations", "segment_moves", "scan_tail_bound"),
-    ("segment_moves", "scan_tail_bound"),
-    ("scan_tail_bound",)])
+    ("scan_flanks", "scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound",
+     "scan_quiet"),
+    ("scan_segments", "scan_oscillations", "segment_moves", "scan_tail_bound", "scan_quiet"),
+    ("scan_oscillations", "segment_moves", "scan_tail_bound", "scan_quiet"),
+    ("segment_moves", "scan_tail_bound", "scan_quiet"),
+    ("scan_tail_bound", "scan_quiet"),
+    ("scan_quiet",)])
 def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, missing):
-    """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`)
+    """A bundle saved before `scoring.scan_flanks` (or `scan_segments`, `scan_oscillations`,
+    `scan_quiet`)
     holds a table per row it had and no key for the later ones: it loads without them and
     scores as before; one saved before `segment_moves` keeps segments of one level, as its
     segment row was calibrated, and one saved before `scan_tail_bound` its unbounded tails
@@ -150,7 +154,7 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
                        scoring={"point": "scan", "scan_flanks": True,
                                 **dict.fromkeys(missing, 0)})
     rows = [key for key in missing if key not in ("segment_moves", "scan_tail_bound")]
-    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 3 - len(rows)
+    assert len(det.point_scorer.tables) == len(det.config.scoring.scales) + 4 - len(rows)
     before = det.score(curves[:2])
     det.save(tmp_path / "old")
     meta_file = tmp_path / "old" / "config.json"
@@ -170,6 +174,38 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     again = Detector.load(tmp_path / "new")
     scfg = again.config.scoring
     assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
-    assert scfg.segment_moves == 0.5 and scfg.scan_tail_bound
-    assert len(again.point_scorer.tables) == len(scfg.scales) + 2
+    assert scfg.segment_moves == 0.5 and scfg.scan_tail_bound and scfg.scan_quiet == 24
+    assert len(again.point_scorer.tables) == len(scfg.scales) + 3
     assert again.config.model.segment_offsets == 0.5
+
+
+def test_a_held_value_is_the_top_of_the_scan_by_default_and_not_without_the_quiet_row():
+    """A sensor stuck for 48 points close to the curve's level (a value held where the
+    star's noise goes on elsewhere): by default the scan's quiet row puts the curve's
+    strongest points there and flags an interval over it; recalibrated without the row
+    (`scoring.scan_quiet=0`, as bundles from before it), nothing there stands out."""
+    from lcad.models.fit import calibration_curves, split_curves
+    from lcad.models.lightcurve import LightCurve
+
+    rng = np.random.default_rng(5)
+    t = np.arange(3000) * 0.02
+    curves = [LightCurve.from_arrays(f"s{i}", t, 0.3 * np.sin(2 * np.pi * t / 7.3 + i)
+                                     + rng.normal(0, 0.1, t.size), emit_warnings=False)
+              for i in range(4)]
+    det = Detector.fit(curves, TINY_CONFIG, scoring={"point": "scan"})
+    assert det.config.scoring.scan_quiet == 24
+    flux = 0.3 * np.sin(2 * np.pi * t / 7.3 + 9) + rng.normal(0, 0.1, t.size)
+    flux[1500:1548] = 0.3 * np.sin(2 * np.pi * t[1500] / 7.3 + 9)  # held
+    stuck = LightCurve.from_arrays("stuck", t, flux, emit_warnings=False)
+    got = det.score([stuck]).curves[0]
+    top = np.argsort(-np.nan_to_num(got.point_score, nan=-np.inf))[:10]
+    assert ((top >= 1500) & (top < 1548)).all(), top
+    assert any(i.start <= t[1520] <= i.end for i in got.intervals), got.intervals
+    scfg = det.config.scoring
+    cal, _ = calibration_curves(det, split_curves(curves, det.config), curves)
+    det.config = det.config.model_copy(
+        update={"scoring": scfg.model_copy(update={"scan_quiet": 0})})
+    det.calibrate(cal, curves)
+    assert len(det.point_scorer.tables) == len(scfg.scales) + 2
+    without = det.score([stuck]).curves[0].point_score
+    assert np.nanmax(without[1510:1538]) < np.nanquantile(without, 0.99)

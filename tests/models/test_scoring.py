@@ -272,6 +272,55 @@ def test_scan_oscillation_run_is_validated():
         .scan_oscillations == 0
 
 
+def test_scan_quiet_row_finds_a_held_value_that_no_test_of_excess_sees():
+    """A value held for 40 points (a stuck sensor) close to the reconstruction: the offset
+    and excess-scatter tests see nothing; the quiet row (too little
+    scatter about the run's own mean, 24 points) finds it far above the noise, while an
+    offset with the noise still on (a dip) does not light it up. Under white noise it is 0
+    but where a run is as quiet as one in 10^4 (`QUIET_GATE`), and its analytic p-values
+    are about right."""
+    rng = np.random.default_rng(11)
+    r = rng.normal(size=(1, 20_000))
+    r[0, 5_000:5_040] = 0.2  # held
+    r[0, 9_000:9_030] -= 2.0  # a dip: noise on an offset
+    null = rng.normal(size=(1, 20_000))
+    tables = [EmpiricalDistribution.fit(row)
+              for row in scan_statistics(null, [1, 4, 16], quiet=24)]
+    stats = scan_statistics(r, [1, 4, 16], quiet=24)
+    assert stats.shape == (4, r.shape[1])
+    calm = tables[-1].surprise(stats[-1])
+    others = np.nanmax([t.surprise(row) for t, row in zip(tables[:-1], stats[:-1],
+                                                          strict=True)], axis=0)
+    away = np.r_[4_980:5_060, 8_980:9_050]
+    background = np.quantile(np.delete(calm, away), 0.999)
+    assert calm[5_012:5_028].min() > background + 2
+    assert others[5_012:5_028].max() < np.quantile(np.delete(others, away), 0.999)
+    assert calm[9_012:9_018].max() < background + 0.5  # the dip is not quiet
+    assert np.mean(scan_statistics(null, [1], quiet=24)[-1] > 0) < 0.003
+    from lcad.models.scoring import _quiet_surprise, _run_sums
+
+    ones = np.ones(null.shape[1])
+    ungated = _quiet_surprise(_run_sums(null[0], 24), _run_sums(null[0] ** 2, 24),
+                              _run_sums(ones, 24))
+    assert 0.005 < np.mean(ungated > 2) < 0.015
+    # next to the oscillation row: each keeps its place (the quiet row last)
+    both = scan_statistics(r, [1, 4, 16], oscillations=24, quiet=24)
+    assert_allclose(both[-1], stats[-1])
+    assert_allclose(both[-2], scan_statistics(r, [1, 4, 16], oscillations=24)[-1])
+    # shorter than the run: NaN
+    assert np.isnan(scan_statistics(r[:, :20], [1, 4], quiet=24)[-1]).all()
+
+
+def test_scan_quiet_run_is_validated():
+    import pytest
+
+    from lcad.models.config import DetectorConfig
+    from lcad.models.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="scan_quiet is a run length"):
+        DetectorConfig.from_dict({"scoring": {"scan_quiet": 2}})
+
+
 def test_segment_moves_too_large_for_the_segment_length_are_refused():
     """A segment of mean length 4 (scales up to 4) that moved a level at 2 times the rate it
     ends would leave its level more than once a point: refused with the largest it takes."""
