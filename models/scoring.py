@@ -107,9 +107,10 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     next level up or down at `segment_moves` times the rate it ends): a whole event's
     evidence, out to where the residual returns to the noise.
 
-    With `oscillations` (a run length L > 0) a last row tests the run of L points centred on
-    each point for a sinusoid of unknown phase (`_oscillation_surprise`): the matched filter
-    of an oscillation, where the scatter test spreads the same power over every frequency.
+    With `oscillations` (a run length L > 0) a row after those tests the run of L points
+    centred on each point for a sinusoid of unknown phase (`_oscillation_surprise`): the
+    matched filter of an oscillation, where the scatter test spreads the same power over
+    every frequency.
 
     With `quiet` (a run length L > 0) a last row tests the run of L points centred on each
     point for too little scatter about its own mean (`_quiet_surprise`), 0 below
