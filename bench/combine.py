@@ -32,11 +32,10 @@ import numpy as np
 
 from bench.common import family_mean, leave_one_family_out, machine, run_or_report, table
 from bench.quality import (
-    LONG_KINDS,
-    OTHER_KINDS,
+    KEPLER_SUITES,
     Case,
     discord_cases,
-    kepler_cases,
+    kepler_suite,
     metrics,
     nab_cases,
     synthetic_cases,
@@ -51,18 +50,12 @@ HOWS = ("scan", "novelty", "novelty, mean spread", "novelty, min spread", "auto"
         "fisher, mean spread")
 
 
-FAMILIES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
-            "kepler-var-other", "nab-artificial", "nab-real", "discord", "synthetic")
+FAMILIES = (*KEPLER_SUITES, "nab-artificial", "nab-real", "discord", "synthetic")
 
 
 def families() -> dict[str, list[Case]]:
     nab = nab_cases()
-    return {"kepler": kepler_cases(0, per_kind=15),
-            "kepler-var": kepler_cases(0, per_kind=15, variable=True),
-            "kepler-long": kepler_cases(0, per_kind=15, kinds=LONG_KINDS),
-            "kepler-var-long": kepler_cases(0, per_kind=15, variable=True, kinds=LONG_KINDS),
-            "kepler-other": kepler_cases(0, per_kind=10, kinds=OTHER_KINDS),
-            "kepler-var-other": kepler_cases(0, per_kind=10, variable=True, kinds=OTHER_KINDS),
+    return {**{suite: kepler_suite(suite) for suite in KEPLER_SUITES},
             "nab-artificial": [c for c in nab if c.object_id.startswith("art_")],
             "nab-real": [c for c in nab if not c.object_id.startswith("art_")],
             "discord": discord_cases(),

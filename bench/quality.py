@@ -70,10 +70,15 @@ KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepl
                  "kepler-var-other")
 
 
-def suite_kinds(suite: str) -> tuple[str, ...]:
-    """The kinds of event a Kepler suite injects."""
-    return LONG_KINDS if suite.endswith("long") else (
-        OTHER_KINDS if suite.endswith("other") else KINDS)
+def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> list[Case]:
+    """The cases of one of `KEPLER_SUITES`: its kinds of event (15 of each; 10 of the five
+    kinds of session 38, where a transit train is three events), on rotators for
+    `kepler-var*`."""
+    other = suite.endswith("other")
+    return kepler_cases(seed, per_kind=10 if other else 15, max_points=max_points,
+                        variable=suite.startswith("kepler-var"),
+                        kinds=LONG_KINDS if suite.endswith("long") else (
+                            OTHER_KINDS if other else KINDS))
 
 
 @dataclass
@@ -558,11 +563,7 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
     if suite in KEPLER_SUITES:
-        # the five kinds of session 38 (a transit train is three events): 10 of each
-        cases = kepler_cases(seed, per_kind=10 if suite.endswith("other") else 15,
-                             max_points=20_000 if quick else None,
-                             variable=suite.startswith("kepler-var"),
-                             kinds=suite_kinds(suite))
+        cases = kepler_suite(suite, seed, max_points=20_000 if quick else None)
         groups = [[c] for c in cases] if per_star else [cases]
     elif suite == "nab":
         cases = nab_cases(every=every)
