@@ -468,8 +468,10 @@ def _report_training(outcome: Any) -> None:
                     "is one object")
         why += ")"
     if "window_period" in m:
+        keep = ("--window N with --set preprocess.window_from_period_scan=false sets one"
+                if det.point_method == "scan" else "--window N sets one")
         why += (f"; the window is one period of the training series ({m['window_period']:.0f} "
-                "grid points: preprocess.window_from_period; --window N sets one)")
+                f"grid points: preprocess.window_from_period; {keep})")
     print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "

@@ -295,10 +295,11 @@ def grid_period(values: np.ndarray, mask: np.ndarray) -> int | None:
 def period_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[LightCurve]
                   ) -> int | None:
     """The training series' period (`grid_period`; the median over the bands of the curves
-    that repeat, when half of them do) where `preprocess.window_from_period` is on and the
-    period is longer than `preprocess.window`, else None."""
+    that repeat, when half of them do) where `preprocess.window_from_period` (novelty) or
+    `window_from_period_scan` is on and the period is longer than `preprocess.window`, else
+    None."""
     pcfg = config.preprocess
-    if not pcfg.window_from_period:
+    if not (pcfg.window_from_period or pcfg.window_from_period_scan):
         return None
     periods: list[int | None] = []
     for c in curves:
@@ -315,11 +316,12 @@ def period_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[Li
 
 
 def _with_window(config: DetectorConfig, window: int | None = None) -> DetectorConfig:
-    """The config with the window decided: `window` (or its own), the period rule off (a
+    """The config with the window decided: `window` (or its own), the period rules off (a
     fine-tuned child keeps it)."""
     pcfg = config.preprocess
     return config.model_copy(update={"preprocess": pcfg.model_copy(update={
-        "window": window or pcfg.window, "window_from_period": False})})
+        "window": window or pcfg.window, "window_from_period": False,
+        "window_from_period_scan": False})})
 
 
 class RefitSteps:
@@ -432,6 +434,7 @@ def fit_detector(
     keras.utils.set_random_seed(tcfg.seed)
     pre = preprocessor or Preprocessor.fit(observed, config.preprocess)
     period = None
+    rules = config.preprocess  # the period rules asked for (the decided config has them off)
     if auto and config.preprocess.mode == "sliding" and model is None and preprocessor is None:
         period = period_window(config, pre, observed)
         config, shorter = fitting_window(_with_window(config), pre, observed)
@@ -567,7 +570,7 @@ def fit_detector(
                     autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
                                  **({"views": view_learned} if view_learned else {})})
     longer = None
-    if period is not None and det.point_method == "novelty":
+    if period is not None and det.point_method == "novelty" and rules.window_from_period:
         # structured series (novelty compares windows) that repeat: compare whole cycles
         warnings.warn(
             f"the training series are structured (point score novelty) and repeat every "
@@ -575,14 +578,13 @@ def fit_detector(
             f"trained again with windows of one period (preprocess.window_from_period; "
             f"--window N keeps a window)", FitNote, stacklevel=2)
         longer = _with_window(config, period)
-    elif (period is not None and det.point_method == "scan"
-          and config.preprocess.window_from_period_scan):
+    elif period is not None and det.point_method == "scan" and rules.window_from_period_scan:
         # the scan on whole cycles; not decided again at the period (a rotating star's
         # residuals there looked structured and novelty lost its flares: session 35)
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
             f"{config.preprocess.window}: trained again with windows of one period, keeping "
-            f"the residual scan (preprocess.window_from_period_scan; --window N keeps a "
+            f"the residual scan (preprocess.window_from_period_scan; =false keeps the "
             f"window)", FitNote, stacklevel=2)
         longer = _with_window(config, period).with_sections({"scoring": {"point": "scan"}})
     if longer is not None:

@@ -217,7 +217,11 @@ def test_the_period_rule_finds_a_period_longer_than_the_window_unless_one_is_giv
     cfg = DetectorConfig()
     pre = Preprocessor.fit([c], cfg.preprocess)
     assert period_window(cfg, pre, [c]) == pytest.approx(120, abs=1)
-    assert period_window(cfg.with_overrides(["preprocess.window=64"]), pre, [c]) is None
+    given = cfg.with_overrides(["preprocess.window=64"])  # novelty keeps it; the scan may not
+    assert not given.preprocess.window_from_period and given.preprocess.window_from_period_scan
+    assert period_window(given, pre, [c]) == pytest.approx(120, abs=1)
+    assert period_window(given.with_overrides(["preprocess.window_from_period_scan=false"]),
+                         pre, [c]) is None
     short = LightCurve.from_arrays("s", t, np.sin(2 * np.pi * t / 40), emit_warnings=False)
     assert period_window(cfg, pre, [short]) is None  # 40 < 64: the window stays 64
     assert not DetectorConfig.from_yaml("preprocess: {window: 64}").preprocess.window_from_period
@@ -267,6 +271,19 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period
             ["preprocess.window_from_period_scan=false"]))
     assert det64.point_method == "scan" and det64.window == 64
     assert 195 <= metrics64["training_period"] <= 205 and "window_period" not in metrics64
+    # a window given (the held-out runs of issue 17 give one): the scan still takes the
+    # period as the network's context, and `=false` keeps the window given, saying nothing
+    with pytest.warns(FitNote, match=r"more than the window of 48: trained again with windows "
+                                     r"of one period, keeping the residual scan"):
+        det48, metrics48 = fit_detector([c], DetectorConfig().with_overrides(
+            ["preprocess.window=48"]))
+    assert det48.point_method == "scan" and 195 <= det48.window == metrics48["window_period"]
+    assert not det48.config.preprocess.window_from_period_scan  # decided: a fine-tune keeps it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitNote)
+        kept, _ = fit_detector([c], DetectorConfig().with_overrides(
+            ["preprocess.window=48", "preprocess.window_from_period_scan=false"]))
+    assert kept.point_method == "scan" and kept.window == 48
 
 
 def test_series_an_order_of_magnitude_apart_are_each_normalised_on_their_own_scale():
