@@ -210,6 +210,14 @@ class ScoringConfig(_Section):
         "points: a day of 5-minute data); a point gets its largest novelty over the views. "
         "[] = the windows themselves only. Views too long for the training curves are skipped",
     )
+    novelty_span: int = Field(
+        256, ge=0, description="grid points the coarsest novelty view spans at least: where "
+        "`window` x the largest of `novelty_scales` falls short (a window given below 64), a "
+        "view averaged over ceil(span / window) points is compared too (not where "
+        "`novelty_scales` is []), so that novelty keeps "
+        "the context it was decided with (4 x 64; NAB at --window 32: PR-AUC 0.473 without "
+        "it, 0.647 with a view of 256 points; docs/quality-log.md, session 39). 0: the "
+        "`novelty_scales` alone")
     novelty_parts: list[NoveltyPart] = Field(
         default_factory=lambda: list[NoveltyPart](["input", "latent"]),
         description="what a window's novelty adds up, each in units of its typical training "
@@ -270,6 +278,14 @@ class ScoringConfig(_Section):
             raise ValueError("scoring.novelty_parts must name one or more distinct parts of "
                              "'input', 'latent', 'error'")
         return self
+    def view_factors(self, window: int) -> list[int]:
+        """The coarser views novelty compares at `window`: `novelty_scales` ([]: none), and
+        where none of them spans `novelty_span` grid points, one that does."""
+        factors = list(self.novelty_scales)
+        if self.novelty_span and factors and window * max(factors) < self.novelty_span:
+            factors.append(-(-self.novelty_span // window))
+        return factors
+
     object_aggregation: Literal["max", "topk"] = "max"
     top_k: int = Field(5, ge=1)
     target_far: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate of the threshold")

@@ -494,7 +494,8 @@ class Detector:
     def piece_alignment(self) -> int:
         """Grid steps a piece's grid start is a multiple of, so that its windows (every
         `stride`) and coarse views (every `factor`) are those of the whole curve."""
-        return math.lcm(self.config.preprocess.stride, *self.config.scoring.novelty_scales)
+        return math.lcm(self.config.preprocess.stride,
+                        *self.config.scoring.view_factors(self.window))
 
     @property
     def piece_margin(self) -> float:
@@ -990,7 +991,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     and its segments kept one level before `segment_moves`, and its rows' tails were
     unbounded before `scan_tail_bound` (the tables are saved: this matters when it is
     calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
-    as it came before `novelty_level_start`;
+    as it came before `novelty_level_start`, and its views were `novelty_scales` alone
+    before `novelty_span`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -1002,6 +1004,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("segment_moves", 0.0)
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)
+    scoring.setdefault("novelty_span", 0)
     model = dict(config.get("model", {}))
     model.setdefault("segment_offsets", 0.0)
     return {**config, "scoring": scoring, "model": model}

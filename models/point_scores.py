@@ -267,7 +267,7 @@ class NoveltyScorer(PointScorer):
                                   "windows")
         scales = []
         seed = det.config.train.seed
-        for factor in det.config.scoring.novelty_scales:
+        for factor in det.config.scoring.view_factors(det.window):
             cx, cz, cerr, corigin = [], [], [], []
             for i, p in enumerate(prepared):
                 cw = view_windows(det, p, factor)

@@ -354,12 +354,14 @@ def test_no_coarse_networks_where_the_scan_is_chosen(rng):
 
 
 @pytest.mark.parametrize(("key", "before", "now"), [
-    ("novelty_spread", "max", "mean"), ("novelty_level_start", False, True)])
+    ("novelty_spread", "max", "mean"), ("novelty_level_start", False, True),
+    ("novelty_span", 0, 256)])
 def test_a_bundle_from_before_a_novelty_key_keeps_what_it_was_calibrated_under(
         jumps, tmp_path, key, before, now):
-    """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest, and
+    """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest,
     before `scoring.novelty_level_start` left a series' first points their mean over few
-    windows: loading one must not switch it to today's default under its old threshold."""
+    windows, and before `scoring.novelty_span` compared `novelty_scales` alone: loading one
+    must not switch it to today's default under its old threshold."""
     import shutil
 
     _, _, _, _, path = jumps
@@ -404,3 +406,26 @@ def test_a_series_scored_alone_is_not_flagged_at_its_start():
     top = case.test.time[int(np.nanargmax(s))]
     assert lo - 100 <= top <= hi + 100
     assert s[0] == pytest.approx(s[det.window - 1])  # the start takes a full set's mean
+
+
+def test_a_window_given_below_64_keeps_a_coarse_view_of_a_day():
+    """NAB's `art_daily_nojump` (5-minute data, a daily cycle of 288 points; its anomaly is
+    a day whose shape changes) at `--window 32`: novelty's coarse view at 4 x 32 points sees
+    a third of a day and the anomaly ranks low (PR-AUC 0.075); `scoring.novelty_span` adds a
+    view of 8 x 32 = 256 points, the context the defaults were decided with at 64 (0.962;
+    docs/quality-log.md, session 39). The window itself stays 32."""
+    from bench.quality import nab_cases
+
+    (case,) = [c for c in nab_cases(("artificialWithAnomaly",)) if c.object_id.endswith("nojump")]
+    cfg = DetectorConfig().with_overrides(["preprocess.window=32"])
+    assert cfg.scoring.view_factors(32) == [4, 8] and cfg.scoring.view_factors(64) == [4]
+    assert cfg.scoring.view_factors(16) == [4, 16]
+    assert cfg.with_overrides(["scoring.novelty_scales=[]"]).scoring.view_factors(32) == []
+    top = {}
+    for span in (256, 0):
+        det, _ = fit_detector([case.train], cfg.with_overrides([f"scoring.novelty_span={span}"]))
+        assert det.point_method == "novelty" and det.window == 32
+        (s,) = det.score([case.test], on_error="raise")
+        top[span] = (det.novelty_views, bool(case.truth[int(np.nanargmax(s.point_score))]))
+    assert top[256] == ([1, 4, 8], True)
+    assert top[0] == ([1, 4], False)
