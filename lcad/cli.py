@@ -470,7 +470,9 @@ def _report_training(outcome: Any) -> None:
     if "window_period" in m:
         keep = ("--window N with --set preprocess.window_from_period_scan=false sets one"
                 if det.point_method == "scan" else "--window N sets one")
-        why += (f"; the window is one period of the training series ({m['window_period']:.0f} "
+        cycles = round(m["window_period"] / m.get("training_period", m["window_period"]))
+        what = "one period" if cycles == 1 else f"{cycles} periods"
+        why += (f"; the window is {what} of the training series ({m['window_period']:.0f} "
                 f"grid points: preprocess.window_from_period; {keep})")
     print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:

@@ -581,12 +581,15 @@ def fit_detector(
     elif period is not None and det.point_method == "scan" and rules.window_from_period_scan:
         # the scan on whole cycles; not decided again at the period (a rotating star's
         # residuals there looked structured and novelty lost its flares: session 35)
+        cycles = rules.scan_period_cycles
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
-            f"{config.preprocess.window}: trained again with windows of one period, keeping "
-            f"the residual scan (preprocess.window_from_period_scan; =false keeps the "
-            f"window)", FitNote, stacklevel=2)
-        longer = _with_window(config, period).with_sections({"scoring": {"point": "scan"}})
+            f"{config.preprocess.window}: trained again with windows of "
+            f"{'one period' if cycles == 1 else f'{cycles} periods ({cycles * period} points)'}"
+            f", keeping the residual scan (preprocess.window_from_period_scan; =false keeps "
+            f"the window)", FitNote, stacklevel=2)
+        longer = _with_window(config, period * cycles).with_sections(
+            {"scoring": {"point": "scan"}})
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):
@@ -594,6 +597,7 @@ def fit_detector(
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
         metrics["window_period"] = float(longer.preprocess.window)
+        metrics["training_period"] = float(period)
     elif period is not None and det.point_method == "scan":
         # kept (the scan serves short events on periodic stars: session 35); said, with the
         # one flag that compares whole cycles

@@ -247,11 +247,12 @@ def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_p
     assert det64.window == 64 and "window_period" not in metrics64
 
 
-def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period():
+def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_two_periods():
     """A smooth cycle of 200 points with noise: 64-point stretches reconstruct to the noise,
-    so `auto` chooses the scan; the detector is trained again on windows of one period,
-    keeping the scan (not deciding again: the rotating-star guard), and says so. With
-    `preprocess.window_from_period_scan` off it keeps window 64 and says what that costs."""
+    so `auto` chooses the scan; the detector is trained again on windows of two periods
+    (`preprocess.scan_period_cycles`), keeping the scan (not deciding again: the
+    rotating-star guard), and says so. With `preprocess.window_from_period_scan` off it
+    keeps window 64 and says what that costs."""
     from lcad.models.errors import FitNote
 
     rng = np.random.default_rng(8)
@@ -260,10 +261,12 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period
                                + 0.3 * np.sin(4 * np.pi * t / 200) + rng.normal(0, 0.05, t.size),
                                emit_warnings=False)
     with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
-                                     r"window of 64: trained again with windows of one period, "
-                                     r"keeping the residual scan"):
+                                     r"window of 64: trained again with windows of 2 periods "
+                                     r"\((39\d|40\d) points\), keeping the residual scan"):
         det, metrics = fit_detector([c], DetectorConfig())
-    assert det.point_method == "scan" and 195 <= det.window == metrics["window_period"] <= 205
+    assert det.point_method == "scan" and det.window == metrics["window_period"]
+    assert 195 <= metrics["training_period"] <= 205
+    assert det.window == 2 * metrics["training_period"]
     assert det.config.scoring.point == "scan" and not det.config.preprocess.window_from_period
     with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
                                      r"window of 64: the residual scan .* --window (19|20)\d"):
@@ -272,12 +275,14 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_one_period
     assert det64.point_method == "scan" and det64.window == 64
     assert 195 <= metrics64["training_period"] <= 205 and "window_period" not in metrics64
     # a window given (the held-out runs of issue 17 give one): the scan still takes the
-    # period as the network's context, and `=false` keeps the window given, saying nothing
+    # period as the network's context (here one period), and `=false` keeps the window
+    # given, saying nothing
     with pytest.warns(FitNote, match=r"more than the window of 48: trained again with windows "
                                      r"of one period, keeping the residual scan"):
         det48, metrics48 = fit_detector([c], DetectorConfig().with_overrides(
-            ["preprocess.window=48"]))
+            ["preprocess.window=48", "preprocess.scan_period_cycles=1"]))
     assert det48.point_method == "scan" and 195 <= det48.window == metrics48["window_period"]
+    assert det48.window <= 205
     assert not det48.config.preprocess.window_from_period_scan  # decided: a fine-tune keeps it
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitNote)

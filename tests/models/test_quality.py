@@ -17,11 +17,14 @@ pytestmark = pytest.mark.slow
 
 PR_AUC_FLOOR = 0.55
 RECALL_FLOOR = 0.70
-# a rotating star (one star of the slice; measured 0.389 / 0.750, Isolation Forest 0.057 / 0.042;
-# session 30, with the oscillation row and the network trained against synthetic offsets:
-# 0.561 / 0.583, 14 of 24 events; 0.518 / 0.625 without the offsets)
-VAR_PR_AUC_FLOOR = 0.30
-VAR_RECALL_FLOOR = 0.55
+# rotating stars: until session 39 one star of the slice (measured 0.389 / 0.750, Isolation
+# Forest 0.057 / 0.042; session 30, with the oscillation row and the network trained against
+# synthetic offsets: 0.561 / 0.583, 14 of 24 events; 0.518 / 0.625 without the offsets;
+# session 36 on windows of one rotation 0.560 / 0.625, session 39 on two 0.561 / 0.542: 24
+# events swing the recall by 2 from one network to the next). Since session 39 two stars, one
+# model, 48 events: windows of one rotation 0.380 / 0.375, of two (the default) 0.463 / 0.521
+VAR_PR_AUC_FLOOR = 0.40
+VAR_RECALL_FLOOR = 0.45
 # long events (plateaus, bumps, ramps, noise bursts; 4 of each a star): measured 0.873 / 1.00
 # with the defaults (session 31: segments that may change level, no flanks; 0.873 with the
 # flanks too), 0.837 / 1.00 with segments of one level, 0.801 / 1.00 without the segment row;
@@ -81,7 +84,7 @@ def test_default_config_locates_a_distorted_cycle_and_says_the_network_learned_t
 
 
 def test_a_rotating_star_keeps_the_scan_and_its_network_learns_the_rotation():
-    """A spotted, rotating star (bench/quality.py --suite kepler-var: a 1-4 day rotation of
+    """Spotted, rotating stars (bench/quality.py --suite kepler-var: a 1-4 day rotation of
     5-20 sigma on a Kepler star, events injected at the quiet star's sigma). The network
     reconstructs the rotation, the residuals are white, so `auto` keeps the scan, which
     finds the events; novelty scored PR-AUC 0.04 on these stars (docs/quality-log.md, session
@@ -90,8 +93,8 @@ def test_a_rotating_star_keeps_the_scan_and_its_network_learns_the_rotation():
     from bench import quality as q
     from lcad.models.config import DetectorConfig
 
-    cases = q.kepler_cases(0, per_kind=8, stars=["Kepler1871056"], max_points=16_000,
-                           variable=True)
+    cases = q.kepler_cases(0, per_kind=8, stars=["Kepler1871056", "Kepler3231341"],
+                           max_points=16_000, variable=True)
     det = q.fit_lcad([c.train for c in cases], DetectorConfig())
     assert det.point_method == "scan" and det.info.autoencoder["status"] == "learned"
     lcad = q.metrics(cases, q.lcad_scores(det, cases))
@@ -147,8 +150,9 @@ def test_a_network_trained_against_synthetic_offsets_leaves_long_events_in_the_r
     leaves them in the residual. Measured on this slice (2 stars, 32 events) at window 64:
     PR-AUC 0.399 / recall 0.562 against 0.343 / 0.469 without (session 30: 0.398 against
     0.359); on the whole suite 0.543 / 0.650 against 0.405 / 0.529 (docs/quality-log.md,
-    session 30). The window is given: since session 36 these stars train on windows of one
-    rotation by default, where both do better (0.524 with offsets, 0.548 without)."""
+    session 30). The window is pinned (a window given alone no longer pins the scan's since
+    session 39): since session 36 these stars train on windows of one rotation by default,
+    where both do better (0.524 with offsets, 0.548 without)."""
     shared_data("kepler")
     from bench import quality as q
     from lcad.models.config import DetectorConfig
@@ -159,8 +163,9 @@ def test_a_network_trained_against_synthetic_offsets_leaves_long_events_in_the_r
     train = [c.train for c in cases]
     found = {}
     for rate in (0.5, 0.0):
-        det = q.fit_lcad(train, DetectorConfig.from_dict({"model": {"segment_offsets": rate},
-                                                          "preprocess": {"window": 64}}))
+        det = q.fit_lcad(train, DetectorConfig.from_dict({
+            "model": {"segment_offsets": rate},
+            "preprocess": {"window": 64, "window_from_period_scan": False}}))
         assert det.point_method == "scan" and det.info.autoencoder["status"] == "learned"
         found[rate] = q.metrics(cases, q.lcad_scores(det, cases))
     assert DetectorConfig().model.segment_offsets == 0.5

@@ -1070,7 +1070,7 @@ def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_la
 
 def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_path, capsys):
     """`lcad train --window 48` on a rotating-star-like series (a 200-point cycle with noise):
-    the scan is chosen at 48 and the network is trained again on windows of one period (its
+    the scan is chosen at 48 and the network is trained again on windows of two periods (its
     context: a network that sees part of a rotation reconstructs part of a dip); the run
     says so and how to keep 48, and `preprocess.window_from_period_scan=false` keeps it."""
     rng = np.random.default_rng(8)
@@ -1083,14 +1083,14 @@ def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_p
     assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
                  "--window", "48"]) == 0
     out = capsys.readouterr().out
-    found = re.search(r"the window is one period of the training series \((\d+) grid points: "
+    found = re.search(r"the window is 2 periods of the training series \((\d+) grid points: "
                       r"preprocess.window_from_period; --window N with --set "
                       r"preprocess.window_from_period_scan=false sets one\)", out)
-    assert found and 195 <= int(found.group(1)) <= 205, out
+    assert found and 390 <= int(found.group(1)) <= 410, out
     det = Detector.load(bundle)
     assert det.point_method == "scan" and det.window == int(found.group(1))
     kept = tmp_path / "kept"
     assert main(["train", "--data", str(data), "--output", str(kept), "--no-tracking",
                  "--window", "48", "--set", "preprocess.window_from_period_scan=false"]) == 0
-    assert "one period" not in capsys.readouterr().out
+    assert "periods of the training series" not in capsys.readouterr().out
     assert Detector.load(kept).window == 48
