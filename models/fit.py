@@ -597,7 +597,8 @@ def fit_detector(
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
         metrics["window_period"] = float(longer.preprocess.window)
-        metrics["training_period"] = float(period)
+        if period is not None:  # always, where a longer window was chosen
+            metrics["training_period"] = float(period)
     elif period is not None and det.point_method == "scan":
         # kept (the scan serves short events on periodic stars: session 35); said, with the
         # one flag that compares whole cycles
