@@ -44,9 +44,10 @@ class PreprocessConfig(_Section):
         "length asked for")
     window_from_period_scan: bool = Field(
         True, description="where the detector trained at `window` chose the residual scan "
-        "and the series repeat with a longer period, it is trained again on windows of one "
-        "period, keeping the scan (session 36: spotted rotators with long events +0.12 "
-        "PR-AUC a star, discords in 300-point cycles +0.13). Kept where `window` is given "
+        "and the series repeat with a longer period, it is trained again on windows of "
+        "`scan_period_cycles` periods, keeping the scan (session 36: spotted rotators with "
+        "long events +0.12 PR-AUC a star, discords in 300-point cycles +0.13). Kept where "
+        "`window` is given "
         "(session 39): the scan scores points, and the window is only the network's context "
         "(a network that sees part of a rotation reconstructs part of a dip: rotators at "
         "window 48, PR-AUC 0.337 against 0.465); false keeps the window given")
