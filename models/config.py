@@ -286,6 +286,7 @@ class ScoringConfig(_Section):
             raise ValueError("scoring.novelty_parts must name one or more distinct parts of "
                              "'input', 'latent', 'error'")
         return self
+
     def view_factors(self, window: int) -> list[int]:
         """The coarser views novelty compares at `window`: `novelty_scales` ([]: none), and
         where none of them spans `novelty_span` grid points, one that does."""

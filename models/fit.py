@@ -610,6 +610,16 @@ def fit_detector(
             f"discord) can rank low; --window {period} compares whole cycles (for short "
             f"events such as flares and dips keep the window)", FitNote, stacklevel=2)
         metrics["training_period"] = float(period)
+    elif period is not None and det.point_method == "novelty":
+        # a window given: novelty compares windows of it; said, with the key that compares
+        # whole cycles (the UCR archive's discords gain from it: session 35)
+        w = config.preprocess.window
+        warnings.warn(
+            f"the training series are structured (point score novelty) and repeat every "
+            f"{period} grid points, more than the window of {w} given: novelty compares "
+            f"{w}-point windows; --set preprocess.window_from_period=true trains on windows "
+            f"of one period, so that whole cycles are compared", FitNote, stacklevel=2)
+        metrics["training_period"] = float(period)
     if longer is None and skipped and config.preprocess.mode == "sliding":
         warnings.warn(left_out(det, splits.train, skipped), FitWarning, stacklevel=2)
     return det, metrics

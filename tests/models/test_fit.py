@@ -240,11 +240,14 @@ def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_p
         det, metrics = fit_detector([case.train], DetectorConfig())
     assert det.point_method == "novelty" and 120 <= det.window == metrics["window_period"] < 160
     assert not det.config.preprocess.window_from_period
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", FitNote)  # a window given: no second training
+    # a window given: no second training, and the run says how to compare whole cycles
+    with pytest.warns(FitNote, match=r"repeat every 1[2-5][0-9] grid points, more than the "
+                                     r"window of 64 given: novelty compares 64-point windows; "
+                                     r"--set preprocess.window_from_period=true"):
         det64, metrics64 = fit_detector([case.train], DetectorConfig().with_overrides(
             ["preprocess.window=64", "train.epochs=2"]))
-    assert det64.window == 64 and "window_period" not in metrics64
+    assert det64.point_method == "novelty" and det64.window == 64
+    assert "window_period" not in metrics64 and 120 <= metrics64["training_period"] < 160
 
 
 def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_two_periods():
@@ -312,7 +315,8 @@ def test_series_an_order_of_magnitude_apart_are_each_normalised_on_their_own_sca
         det, _ = fit_detector([cpu, taxi], DetectorConfig().with_overrides(small))
     assert det.config.preprocess.normalization == "robust"
     with warnings.catch_warnings():
-        warnings.simplefilter("error", FitNote)  # neither says it
+        warnings.filterwarnings("error", ".*training series are on different scales",
+                                FitNote)  # neither says it
         same, _ = fit_detector([cpu, LightCurve.from_arrays(
             "cpu2", t, 42 + 4 * day + rng.normal(0, 1, t.size), emit_warnings=False)],
             DetectorConfig().with_overrides(small))
