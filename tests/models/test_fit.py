@@ -8,7 +8,7 @@ import pytest
 
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
-from lcad.models.errors import FitWarning, LcadError, LightCurveError
+from lcad.models.errors import FitNote, FitWarning, LcadError, LightCurveError
 from lcad.models.fit import MIN_OBJECTS_FOR_OBJECT_SPLIT, fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
 
@@ -232,8 +232,6 @@ def test_a_structured_series_that_repeats_is_trained_again_with_windows_of_one_p
     so the detector is trained again on windows of one period, says so, and records it;
     the window is decided in the bundle (a fine-tune keeps it)."""
     from bench.quality import discord_cases
-    from lcad.models.errors import FitNote
-
     case = discord_cases()[0]
     with pytest.warns(FitNote, match="repeat every 1[2-5][0-9] grid points, more than the "
                                      "window of 64: trained again with windows of one period"):
@@ -256,8 +254,6 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_two_period
     (`preprocess.scan_period_cycles`), keeping the scan (not deciding again: the
     rotating-star guard), and says so. With `preprocess.window_from_period_scan` off it
     keeps window 64 and says what that costs."""
-    from lcad.models.errors import FitNote
-
     rng = np.random.default_rng(8)
     t = np.arange(5000.0)
     c = LightCurve.from_arrays("p", t, np.sin(2 * np.pi * t / 200)
@@ -299,8 +295,6 @@ def test_series_an_order_of_magnitude_apart_are_each_normalised_on_their_own_sca
     deviation the CPU series is flat to the network; `auto` takes each on its own scale
     (robust) and says so. Series that share a scale keep the pooled one, and a
     normalisation given is kept."""
-    from lcad.models.errors import FitNote
-
     rng = np.random.default_rng(3)
     t = np.arange(3000.0)
     day = np.sin(2 * np.pi * t / 48)
@@ -355,6 +349,7 @@ def test_training_series_sampled_coarser_than_the_grid_are_named():
     assert not len(hourly) or np.isnan(hourly[0].score)
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitWarning)
+        warnings.simplefilter("ignore", FitNote)  # notes (the period here) are not warnings
         at12, _ = fit_detector([fine, coarse], DetectorConfig().with_overrides(
             [*small, "preprocess.cadence=12", "preprocess.window=16"]))
     assert at12.score([coarse])[0].point_score.size == coarse.time.size
