@@ -66,8 +66,13 @@ LONG_KINDS = ("plateau", "bump", "ramp", "noise")
 # of three box-shaped transits (1-2 sigma, 5-9 points each), a value held (a stuck sensor,
 # 24-96 points), a slow wave (periods of 12-30 points, 1-2 sigma), microflares (2-3 sigma)
 OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
+# regimes (session 40): changes that hold for 256-1024 points, longer than any window, then
+# end: the level moves (1-2 sigma), the noise grows (1.5-2.5x), the flux drifts (a ramp to
+# 1.5-3 sigma, then back, as a recalibrated sensor), and on rotators the rotation's pace
+# changes (10-30 % faster or slower; the phase it gained stays after)
+REGIME_KINDS = ("step", "variance", "drift", "rhythm")
 KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
-                 "kepler-var-other")
+                 "kepler-var-other", "kepler-regime", "kepler-var-regime")
 
 
 def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> list[Case]:
@@ -75,8 +80,13 @@ def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> li
     kinds of session 38, where a transit train is three events), on rotators for
     `kepler-var*`."""
     other = suite.endswith("other")
+    variable = suite.startswith("kepler-var")
+    if suite.endswith("regime"):  # a quiet star has no rotation whose pace could change
+        kinds = REGIME_KINDS if variable else REGIME_KINDS[:3]
+        return kepler_cases(seed, per_kind=3 if variable else 4, max_points=max_points,
+                            variable=variable, kinds=kinds, spacing=256)
     return kepler_cases(seed, per_kind=10 if other else 15, max_points=max_points,
-                        variable=suite.startswith("kepler-var"),
+                        variable=variable,
                         kinds=LONG_KINDS if suite.endswith("long") else (
                             OTHER_KINDS if other else KINDS))
 
@@ -152,6 +162,38 @@ def _other_event(kind: str, rng: np.random.Generator, sigma: float, base: np.nda
     return rng.uniform(2.0, 3.0) * sigma * np.exp(-x / tau)  # a microflare
 
 
+def _regime_event(kind: str, rng: np.random.Generator, sigma: float, base: np.ndarray,
+                  tau: float) -> np.ndarray:
+    """The flux added by one event of `REGIME_KINDS` over `base` (its length 256-1024
+    points). A change of pace adds nothing here: `kepler_cases` warps the rotation there."""
+    length = base.size
+    x = np.arange(length, dtype=float)
+    if kind == "step":
+        return rng.choice([-1.0, 1.0]) * rng.uniform(1.0, 2.0) * sigma * np.ones(length)
+    if kind == "variance":
+        return (rng.uniform(1.5, 2.5) - 1) * (base - np.median(base))
+    if kind == "drift":
+        return rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 3.0) * sigma * x / length
+    return np.zeros(length)
+
+
+def _paced(t: np.ndarray, events: Sequence[dict[str, Any]], rng: np.random.Generator
+           ) -> np.ndarray:
+    """The times a rotation is evaluated at: inside each "rhythm" event the clock runs
+    10-30 % faster or slower, and the phase gained is kept after it."""
+    clock = t.copy()
+    for e in events:
+        if e["kind"] != "rhythm":
+            continue
+        pace = 1 + rng.choice([-1.0, 1.0]) * rng.uniform(0.1, 0.3)
+        inside = (t >= e["start"]) & (t <= e["end"])
+        after = t > e["end"]
+        clock[inside] = e["start"] + pace * (t[inside] - e["start"])
+        clock[after] += (pace - 1) * (e["end"] - e["start"])
+        e["pace"] = float(pace)
+    return clock
+
+
 def _event_length(kind: str, rng: np.random.Generator) -> tuple[int, float]:
     """(points, a flare's decay time in points) of one event; the draws in the order the
     suite has always made them (the same seed, the same events)."""
@@ -164,6 +206,8 @@ def _event_length(kind: str, rng: np.random.Generator) -> tuple[int, float]:
         return int(rng.integers(12, 37)), 0.0
     if kind == "noise":
         return int(rng.integers(24, 97)), 0.0
+    if kind in REGIME_KINDS:
+        return int(rng.integers(256, 1025)), 0.0
     if kind in OTHER_KINDS:
         return {"glitch": (int(rng.integers(1, 3)), 0.0),
                 "transits": (int(rng.integers(60, 121)), 0.0),
@@ -188,6 +232,9 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
     sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
     gap_after = np.diff(t) > 1.5 * dt  # True between i and i+1 when there is a gap
     gap_cum = np.concatenate([[0], np.cumsum(gap_after)])
+    # a regime holds across the missing point or two Kepler drops every ~145 points; none
+    # spans a gap of more than 10 cadences
+    wide_cum = np.concatenate([[0], np.cumsum(np.diff(t) > 10 * dt)])
     truth = np.zeros(n, bool)
     taken = np.zeros(n, bool)
     events: list[dict[str, Any]] = []
@@ -200,10 +247,12 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
             lo, hi = i - 2, i + length + 2
             if taken[max(0, i - spacing): i + length + spacing].any():
                 continue
-            if gap_cum[hi] != gap_cum[lo]:
+            gaps = wide_cum if kind in REGIME_KINDS else gap_cum
+            if gaps[hi] != gaps[lo]:
                 continue
             make = _short_event if kind in KINDS else (
-                _other_event if kind in OTHER_KINDS else _long_event)
+                _other_event if kind in OTHER_KINDS else (
+                    _regime_event if kind in REGIME_KINDS else _long_event))
             add = make(kind, rng, sigma, f[i: i + length], tau)
             f[i: i + length] += add
             taken[i: i + length] = True
@@ -213,7 +262,8 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
                 truth[i + a: i + b] = True
                 events.append({"kind": kind, "start": float(t[i + a]),
                                "end": float(t[i + b - 1]),
-                               "amplitude_sigma": float(np.max(np.abs(add[a:b])) / sigma),
+                               "amplitude_sigma": float(np.max(np.abs(add[a:b]),
+                                                               initial=0.0) / sigma),
                                "points": b - a})
             break
     return f, truth, events
@@ -246,7 +296,8 @@ def variability(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nda
 
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                  stars: Sequence[str] | None = None, max_points: int | None = None,
-                 variable: bool = False, kinds: Sequence[str] = KINDS) -> list[Case]:
+                 variable: bool = False, kinds: Sequence[str] = KINDS, spacing: int = 96
+                 ) -> list[Case]:
     """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
     rotating one (`variability`, added after the events are injected at the quiet star's
     sigma), a star whose windows are not white noise; `kinds`: `KINDS`, or `LONG_KINDS`
@@ -257,18 +308,25 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
     if not files:
         raise SystemExit(f"no Kepler light curves under {SHARED / 'kepler'}")
     rng = np.random.default_rng(seed)
-    cases = []
+    cases: list[Case] = []
     for path in files:
         df = pd.read_csv(path).sort_values("time")
         if max_points:
             df = df.iloc[:max_points]
         t, f = df["time"].to_numpy(float), df["flux"].to_numpy(float)
         cut = int(train_fraction * t.size)
-        ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=96,
+        ft, _, events = inject_events(t[cut:], f[cut:], rng, per_kind, spacing=spacing,
                                       kinds=kinds)
         if variable:
             sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
+            drawn = rng.bit_generator.state  # the rotation's draws, to repeat them
             v = variability(t, sigma, rng)
+            if any(e["kind"] == "rhythm" for e in events):
+                # the same rotation, its clock changed in the events
+                again = np.random.default_rng()
+                again.bit_generator.state = drawn
+                v = variability(_paced(t, events, np.random.default_rng([seed, 7, len(cases)])),
+                                sigma, again)
             f, ft = f + v, ft + v[cut:]
         test = _curve(path.stem, t[cut:], ft)
         truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])

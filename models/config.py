@@ -184,6 +184,13 @@ class ScoringConfig(_Section):
         "scatter on the residuals, models/segments.py), so a whole event is weighed out to "
         "where the residual returns to the noise; sliding-window mode only "
         "(docs/quality-log.md, session 29)")
+    segment_length: int = Field(
+        16, ge=1, description="the mean length, in grid points, of an anomalous segment in "
+        "the segment row's model (a prior: a longer event is followed, but a point inside "
+        "it is never surer to be anomalous than leaving and re-entering the segment costs); "
+        "until session 40 the largest of `scales`. 64 weighs changes that hold for hundreds "
+        "of points more (kepler-regime +0.015 PR-AUC) and costs the rotators' short events "
+        "0.009 (docs/quality-log.md, session 40)")
     segment_moves: float = Field(
         LEVEL_MOVE, ge=0.0, le=4.0, description="in the segment row, how often an anomalous "
         "segment moves to the next level up or down (of its offset or its scatter), in "

@@ -992,7 +992,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     unbounded before `scan_tail_bound` (the tables are saved: this matters when it is
     calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
     as it came before `novelty_level_start`, and its views were `novelty_scales` alone
-    before `novelty_span`;
+    before `novelty_span`, and its segments' mean length was the largest of `scales` before
+    `segment_length`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -1005,6 +1006,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)
     scoring.setdefault("novelty_span", 0)
+    if "segment_length" not in scoring:  # the largest scale until `segment_length`
+        scoring["segment_length"] = max(scoring.get("scales") or [16])
     model = dict(config.get("model", {}))
     model.setdefault("segment_offsets", 0.0)
     return {**config, "scoring": scoring, "model": model}

@@ -179,7 +179,8 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                                 self.oscillations(det), scfg.segment_moves, self.quiet(det))
+                                 self.oscillations(det), scfg.segment_moves, self.quiet(det),
+                                 scfg.segment_length)
                  for p, _z, red in held_out]
         # every row is in -log10 units: its tail bounded as a p-value's (config doc)
         bound = LOG10_TAIL_SCALE if scfg.scan_tail_bound else 0.0
@@ -194,7 +195,8 @@ class ScanScorer(PointScorer):
         scfg = det.config.scoring
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
                         scfg.scan_cover, scfg.scan_flanks, self.segments(det),
-                        self.oscillations(det), scfg.segment_moves, self.quiet(det))
+                        self.oscillations(det), scfg.segment_moves, self.quiet(det),
+                        scfg.segment_length)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod

@@ -79,7 +79,7 @@ QUIET_GATE = 4.0
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                     cover: bool = False, flanks: bool = False, segments: bool = False,
                     oscillations: int = 0, segment_moves: float = LEVEL_MOVE,
-                    quiet: int = 0) -> np.ndarray:
+                    quiet: int = 0, segment_length: float | None = None) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
     + (oscillations > 0) + (quiet > 0), n_grid) -log10 p.
 
@@ -105,7 +105,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     in an anomalous segment (models/segments.py: offsets from the band's median and excess
     scatter, of any length, the largest scale k their mean length; a segment moves to the
     next level up or down at `segment_moves` times the rate it ends): a whole event's
-    evidence, out to where the residual returns to the noise.
+    evidence, out to where the residual returns to the noise. Its segments' mean length is
+    `segment_length` (default the largest scale).
 
     With `oscillations` (a run length L > 0) a row after those tests the run of L points
     centred on each point for a sinusoid of unknown phase (`_oscillation_surprise`): the
@@ -157,7 +158,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         both = _run_surprise(*ending), _run_surprise(*starting)
         out[len(scales)] = np.where(has_data, np.minimum(*both), np.nan)
     if segments:
-        out[len(scales) + int(flanks)] = segment_statistic(z, clip, float(k), segment_moves)
+        out[len(scales) + int(flanks)] = segment_statistic(
+            z, clip, float(segment_length or k), segment_moves)
     if 1 < oscillations <= n_grid:
         zs, _z2 = sums(oscillations)
         osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
@@ -269,7 +271,8 @@ def _run_sums(values: np.ndarray, k: int) -> np.ndarray:
 def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
                 flanks: bool = False, segments: bool = False, oscillations: int = 0,
-                segment_moves: float = LEVEL_MOVE, quiet: int = 0) -> np.ndarray:
+                segment_moves: float = LEVEL_MOVE, quiet: int = 0,
+                segment_length: float | None = None) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -279,7 +282,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     should.
     """
     stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations,
-                            segment_moves, quiet)
+                            segment_moves, quiet, segment_length)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

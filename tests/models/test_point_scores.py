@@ -179,6 +179,37 @@ def test_a_bundle_from_before_a_scan_row_scores_as_it_was_calibrated(tmp_path, m
     assert again.config.model.segment_offsets == 0.5
 
 
+def test_segment_length_sets_the_segment_rows_prior_and_old_bundles_keep_their_largest_scale(
+        tmp_path):
+    """`scoring.segment_length` (session 40) is the segment row's mean segment length, which
+    until then was the largest of `scales`: a bundle saved before it, with scales up to 32,
+    loads with segments of 32 and scores as it was calibrated; the key changes the row."""
+    import json
+
+    from lcad.models.scoring import scan_statistics
+
+    curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
+    det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                       scoring={"point": "scan", "scales": [1, 4, 32], "segment_length": 32})
+    before = det.score(curves[:2])
+    det.save(tmp_path / "old")
+    meta_file = tmp_path / "old" / "config.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["config"]["scoring"]["segment_length"]
+    meta_file.write_text(json.dumps(meta))
+    old = Detector.load(tmp_path / "old")
+    assert old.config.scoring.segment_length == 32
+    for a, b in zip(old.score(curves[:2]).curves, before.curves, strict=True):
+        assert_allclose(a.point_score, b.point_score)
+    assert DetectorConfig().scoring.segment_length == 16 == max(DetectorConfig().scoring.scales)
+    r = np.random.default_rng(0).normal(size=(1, 2000))
+    r[0, 1000:1400] *= 1.6  # a long stretch of larger noise
+    seg = {n: scan_statistics(r, [1, 4, 16], segments=True, segment_length=n)[-1]
+           for n in (None, 16, 64)}
+    assert_allclose(seg[None], seg[16])
+    assert np.median(seg[64][1050:1350]) > np.median(seg[16][1050:1350])
+
+
 def test_a_held_value_is_the_top_of_the_scan_by_default_and_not_without_the_quiet_row():
     """A sensor stuck for 48 points close to the curve's level (a value held where the
     star's noise goes on elsewhere): by default the scan's quiet row puts the curve's

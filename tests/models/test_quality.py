@@ -9,6 +9,7 @@ Isolation Forest on the same windows 0.437 / 0.271. With the scan's oscillation 
 without the oscillation row. The floors below leave room for run-to-run noise only.
 """
 
+import numpy as np
 import pytest
 
 from tests.conftest import shared_data
@@ -171,3 +172,28 @@ def test_a_network_trained_against_synthetic_offsets_leaves_long_events_in_the_r
     assert DetectorConfig().model.segment_offsets == 0.5
     assert found[0.5]["mean_pr_auc"] > found[0.0]["mean_pr_auc"], found
     assert found[0.5]["event_recall"] > found[0.0]["event_recall"], found
+
+
+def test_the_regime_suites_hold_long_changes_labelled_whole():
+    """`kepler-regime` and `kepler-var-regime` (session 40): changes that hold for 256-1024
+    points across Kepler's missing points, each labelled whole; a change of pace adds no
+    flux of its own but warps the rotation of a rotator, 10-30 % faster or slower."""
+    shared_data("kepler")
+    from bench import quality as q
+
+    for suite, kinds, per_kind in (("kepler-regime", ("step", "variance", "drift"), 4),
+                                   ("kepler-var-regime", q.REGIME_KINDS, 3)):
+        for case in q.kepler_suite(suite, max_points=40_000):
+            got = sorted(e["kind"] for e in case.events)
+            assert got == sorted(k for k in kinds for _ in range(per_kind)), (suite, got)
+            t = case.test.time
+            dt = float(np.median(np.diff(t)))
+            for e in case.events:
+                inside = (t >= e["start"]) & (t <= e["end"])
+                assert case.truth[inside].all()
+                assert 256 <= e["points"] <= 1024 and inside.sum() <= e["points"]
+                assert not (np.diff(t[inside]) > 10 * dt).any()  # no wide gap inside
+                if e["kind"] == "rhythm":
+                    assert e["amplitude_sigma"] == 0 and 0.1 <= abs(e["pace"] - 1) <= 0.3
+            assert case.truth.sum() == sum(
+                ((t >= e["start"]) & (t <= e["end"])).sum() for e in case.events)
