@@ -22,7 +22,7 @@ event recall at a 1% point false-alarm rate (pooled threshold).
     python -m bench.quality --suite all                 # defaults vs baselines
     python -m bench.quality --suite kepler --set scoring.point=window --no-baselines
     python -m bench.quality export --out quality-data   # Kepler files for `lcad sweep`
-    python -m bench.quality export --suite nab --out nab-data
+    python -m bench.quality export --suite nab --out nab-data   # any suite: --suite S
     python -m bench.quality --suite nab --every 4       # NAB at a quarter of its points
 """
 
@@ -614,26 +614,28 @@ def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FA
 
 
 # ---- running a suite ------------------------------------------------------------------------
+def suite_cases(suite: str, seed: int = 0, quick: bool = False, every: int = 1) -> list[Case]:
+    """The cases of a suite by name: one of `KEPLER_SUITES` (`quick`: the first 20k points
+    of each star), nab (`every`: every so many points), discord, synthetic."""
+    if suite in KEPLER_SUITES:
+        return kepler_suite(suite, seed, max_points=20_000 if quick else None)
+    if suite == "nab":
+        return nab_cases(every=every)
+    if suite == "discord":
+        return discord_cases(seed)
+    if suite == "synthetic":
+        return synthetic_cases(seed)
+    raise SystemExit(f"unknown suite {suite!r}")
+
+
 def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0,
               quick: bool = False, log: Callable[[str], None] = print,
               per_star: bool = False, every: int = 1) -> dict[str, Any]:
     """One suite: every method's metrics (Kepler: one model on all stars, or one per star
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
-    if suite in KEPLER_SUITES:
-        cases = kepler_suite(suite, seed, max_points=20_000 if quick else None)
-        groups = [[c] for c in cases] if per_star else [cases]
-    elif suite == "nab":
-        cases = nab_cases(every=every)
-        groups = [[c] for c in cases]
-    elif suite == "discord":
-        cases = discord_cases(seed)
-        groups = [[c] for c in cases]
-    elif suite == "synthetic":
-        cases = synthetic_cases(seed)
-        groups = [[c] for c in cases]
-    else:
-        raise SystemExit(f"unknown suite {suite!r}")
+    cases = suite_cases(suite, seed, quick, every)
+    groups = [[c] for c in cases] if per_star or suite not in KEPLER_SUITES else [cases]
     scores: dict[str, list[np.ndarray]] = {}
     learned: dict[str, Any] = {}  # what the autoencoder learned, per model
     for group in groups:
@@ -702,15 +704,12 @@ def spread_table(res: dict[str, Any]) -> str:
 
 
 def export(out: Path, seed: int = 0, suite: str = "kepler") -> None:
-    """A suite as files for `lcad sweep` (and `lcad evaluate`): train.csv, test.csv and
-    labels.csv (object_id, start, end: injected events or NAB's label windows)."""
+    """A suite as files for `lcad sweep` (and `lcad train`, `lcad evaluate`): train.csv,
+    test.csv and labels.csv (object_id, start, end: the labelled stretches, an injected
+    event or a NAB label window each)."""
     out.mkdir(parents=True, exist_ok=True)
-    if suite == "nab":
-        cases = nab_cases()
-        spans = [(c.object_id, a, b) for c in cases for a, b in _spans(c)]
-    else:
-        cases = kepler_cases(seed)
-        spans = [(c.object_id, e["start"], e["end"]) for c in cases for e in c.events]
+    cases = suite_cases(suite, seed)
+    spans = [(c.object_id, a, b) for c in cases for a, b in _spans(c)]
 
     def frame(curves: Sequence[LightCurve]) -> pd.DataFrame:
         return pd.concat([pd.DataFrame({"object_id": c.object_id, "time": c.time,
@@ -750,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.action == "export":
         export(args.out or Path("quality-data"), args.seed,
-               "nab" if args.suite == "nab" else "kepler")
+               "kepler" if args.suite == "all" else args.suite)
         return 0
     if args.action == "report":
         saved = json.loads((args.out or RESULTS / f"quality-{args.suite}.json").read_text())
