@@ -13,7 +13,8 @@ the smallest of the windows covering a point
 (`scoring.novelty_spread`). Families: Kepler stars (one model each), the same stars made
 spotted rotators, both again with long events (`LONG_KINDS`, session 28) and with kinds no
 earlier suite held (`OTHER_KINDS`, session 38) and with changes that hold (`REGIME_KINDS`,
-session 40), NAB artificial, NAB real, discords, lcad's synthetic generator. `--family F` (repeatable) runs only those.
+session 40), NAB artificial, NAB real, discords, lcad's synthetic generator. `--family F`
+(repeatable) runs only those.
 
     .venv/bin/python -m bench.combine        # ~22 min on 2 cores; bench/results/combine.{json,txt}
     .venv/bin/python -m bench.combine --set train.min_batches=16 \
