@@ -468,12 +468,14 @@ def _report_training(outcome: Any) -> None:
                     "is one object")
         why += ")"
     if "window_period" in m:
-        keep = ("--window N with --set preprocess.window_from_period_scan=false sets one"
-                if det.point_method == "scan" else "--window N sets one")
+        scan = det.point_method == "scan"
+        rule = "preprocess.window_from_period" + ("_scan" if scan else "")
+        keep = (f"--window N with --set {rule}=false sets one" if scan
+                else "--window N sets one")
         cycles = round(m["window_period"] / m.get("training_period", m["window_period"]))
         what = "one period" if cycles == 1 else f"{cycles} periods"
         why += (f"; the window is {what} of the training series ({m['window_period']:.0f} "
-                f"grid points: preprocess.window_from_period; {keep})")
+                f"grid points: {rule}; {keep})")
     print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "

@@ -1084,7 +1084,7 @@ def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_p
                  "--window", "48"]) == 0
     out = capsys.readouterr().out
     found = re.search(r"the window is 2 periods of the training series \((\d+) grid points: "
-                      r"preprocess.window_from_period; --window N with --set "
+                      r"preprocess.window_from_period_scan; --window N with --set "
                       r"preprocess.window_from_period_scan=false sets one\)", out)
     assert found and 390 <= int(found.group(1)) <= 410, out
     det = Detector.load(bundle)
