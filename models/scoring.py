@@ -103,10 +103,9 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
 
     With `segments` a last row is -log10 of the posterior probability that the point is not
     in an anomalous segment (models/segments.py: offsets from the band's median and excess
-    scatter, of any length, the largest scale k their mean length; a segment moves to the
-    next level up or down at `segment_moves` times the rate it ends): a whole event's
-    evidence, out to where the residual returns to the noise. Its segments' mean length is
-    `segment_length` (default the largest scale).
+    scatter, of any length, `segment_length` their mean length (default the largest scale
+    k); a segment moves to the next level up or down at `segment_moves` times the rate it
+    ends): a whole event's evidence, out to where the residual returns to the noise.
 
     With `oscillations` (a run length L > 0) a row after those tests the run of L points
     centred on each point for a sinusoid of unknown phase (`_oscillation_surprise`): the
