@@ -241,13 +241,13 @@ def inject_events(t: np.ndarray, f: np.ndarray, rng: np.random.Generator, per_ki
     plan = [k for k in kinds for _ in range(per_kind)]
     rng.shuffle(plan)
     for kind in plan:
+        gaps = wide_cum if kind in REGIME_KINDS else gap_cum
         for _attempt in range(300 if kind in LONG_KINDS else 200):
             length, tau = _event_length(kind, rng)
             i = int(rng.integers(spacing, n - spacing - length))
             lo, hi = i - 2, i + length + 2
             if taken[max(0, i - spacing): i + length + spacing].any():
                 continue
-            gaps = wide_cum if kind in REGIME_KINDS else gap_cum
             if gaps[hi] != gaps[lo]:
                 continue
             make = _short_event if kind in KINDS else (
@@ -319,14 +319,11 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                                       kinds=kinds)
         if variable:
             sigma = 1.4826 * float(np.median(np.abs(f - np.median(f))))
-            drawn = rng.bit_generator.state  # the rotation's draws, to repeat them
-            v = variability(t, sigma, rng)
-            if any(e["kind"] == "rhythm" for e in events):
-                # the same rotation, its clock changed in the events
-                again = np.random.default_rng()
-                again.bit_generator.state = drawn
-                v = variability(_paced(t, events, np.random.default_rng([seed, 7, len(cases)])),
-                                sigma, again)
+            # a change of pace runs the rotation's clock faster or slower (its own draws:
+            # the rotation draws what it would without one)
+            clock = (_paced(t, events, np.random.default_rng([seed, 7, len(cases)]))
+                     if any(e["kind"] == "rhythm" for e in events) else t)
+            v = variability(clock, sigma, rng)
             f, ft = f + v, ft + v[cut:]
         test = _curve(path.stem, t[cut:], ft)
         truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])
