@@ -468,7 +468,9 @@ def _report_training(outcome: Any) -> None:
                     "is one object")
         why += ")"
     if "window_period" in m:
-        scan = det.point_method == "scan"
+        # the scan's rule trains its longer windows with the scan set; novelty's leaves the
+        # point score to be chosen again there (it may then be the scan)
+        scan = det.config.scoring.point == "scan"
         rule = "preprocess.window_from_period" + ("_scan" if scan else "")
         keep = (f"--window N with --set {rule}=false sets one" if scan
                 else "--window N sets one")

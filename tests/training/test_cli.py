@@ -1094,3 +1094,35 @@ def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_p
                  "--window", "48", "--set", "preprocess.window_from_period_scan=false"]) == 0
     assert "periods of the training series" not in capsys.readouterr().out
     assert Detector.load(kept).window == 48
+
+
+def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
+    """Novelty's period rule (`preprocess.window_from_period`) trains again on windows of one
+    period and leaves the point score to be chosen there; where the scan is chosen then, the
+    window was still set by novelty's rule, and the line says so (it named the scan's rule,
+    whose `=false` would not have kept the window)."""
+    from types import SimpleNamespace
+
+    from lcad.cli import _report_training
+
+    rng = np.random.default_rng(8)
+    t = np.arange(5000.0)
+    flux = (np.sin(2 * np.pi * t / 200) + 0.3 * np.sin(4 * np.pi * t / 200)
+            + rng.normal(0, 0.05, t.size))
+    data = tmp_path / "star.csv"
+    pd.DataFrame({"object_id": "star", "time": t, "flux": flux}).to_csv(data, index=False)
+    bundle = tmp_path / "bundle"
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
+                 "--set", "scoring.point=novelty"]) == 0
+    line = r"the window is one period of the training series \((\d+) grid points: " \
+        r"preprocess.window_from_period; --window N sets one\)"
+    found = re.search(line, capsys.readouterr().out)
+    assert found and 190 <= int(found.group(1)) <= 210
+    det = Detector.load(bundle)
+    assert det.point_method == "novelty" and det.window == int(found.group(1))
+    # the same run had `auto` chosen the scan at the period: the rule is still novelty's
+    det.config = det.config.with_sections({"scoring": {"point": "auto"}})
+    det.calibration.point_method = "scan"
+    _report_training(SimpleNamespace(metrics=det.metrics, detector=det, bundle=bundle,
+                                     run_id=None, logged={}, not_logged=[]))
+    assert re.search(line, capsys.readouterr().out)
