@@ -73,12 +73,20 @@ OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
 REGIME_KINDS = ("step", "variance", "drift", "rhythm")
 KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
                  "kepler-var-other", "kepler-regime", "kepler-var-regime")
+# Kepler suites not (yet) among bench.combine's families: kepler-var-slow, the kepler-var
+# events on rotators of 5-20 days (session 41), where most of Kepler's spotted stars
+# rotate (McQuillan et al. 2014); the other rotators' periods are 1-4 days
+SLOW_ROTATION = (5.0, 20.0)
+KEPLER_EXTRA_SUITES = ("kepler-var-slow",)
 
 
 def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> list[Case]:
-    """The cases of one of `KEPLER_SUITES`: its kinds of event (15 of each; 10 of the five
-    kinds of session 38, where a transit train is three events), on rotators for
-    `kepler-var*`."""
+    """The cases of one of `KEPLER_SUITES` or `KEPLER_EXTRA_SUITES`: its kinds of event (15
+    of each; 10 of the five kinds of session 38, where a transit train is three events), on
+    rotators for `kepler-var*` (of `SLOW_ROTATION` for kepler-var-slow)."""
+    if suite == "kepler-var-slow":
+        return kepler_cases(seed, per_kind=15, max_points=max_points, variable=True,
+                            kinds=KINDS, rotation=SLOW_ROTATION)
     other = suite.endswith("other")
     variable = suite.startswith("kepler-var")
     if suite.endswith("regime"):  # a quiet star has no rotation whose pace could change
@@ -283,11 +291,12 @@ def truth_from_spans(time: np.ndarray, spans: Sequence[tuple[float, float]]) -> 
     return y
 
 
-def variability(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """A spotted star's rotation: a period of 1-4 days (a 64-point window of 30-minute data
-    spans 1.3 days) with its first harmonic, 5-20 sigma peak to peak, slowly changing in
-    amplitude (spots evolve over ~30 days)."""
-    period = rng.uniform(1.0, 4.0)
+def variability(t: np.ndarray, sigma: float, rng: np.random.Generator,
+                rotation: tuple[float, float] = (1.0, 4.0)) -> np.ndarray:
+    """A spotted star's rotation: a period of 1-4 days by default (a 64-point window of
+    30-minute data spans 1.3 days) with its first harmonic, 5-20 sigma peak to peak, slowly
+    changing in amplitude (spots evolve over ~30 days)."""
+    period = rng.uniform(*rotation)
     amp = rng.uniform(5.0, 20.0) * sigma / 2
     phase = 2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)
     evolve = 1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(20, 40) + rng.uniform(0, 6))
@@ -296,12 +305,12 @@ def variability(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.nda
 
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                  stars: Sequence[str] | None = None, max_points: int | None = None,
-                 variable: bool = False, kinds: Sequence[str] = KINDS, spacing: int = 96
-                 ) -> list[Case]:
+                 variable: bool = False, kinds: Sequence[str] = KINDS, spacing: int = 96,
+                 rotation: tuple[float, float] = (1.0, 4.0)) -> list[Case]:
     """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
     rotating one (`variability`, added after the events are injected at the quiet star's
-    sigma), a star whose windows are not white noise; `kinds`: `KINDS`, or `LONG_KINDS`
-    (the `-long` suites)."""
+    sigma), a star whose windows are not white noise, its period drawn from `rotation` (days);
+    `kinds`: `KINDS`, or `LONG_KINDS` (the `-long` suites)."""
     files = sorted((SHARED / "kepler").glob("*.csv"))
     if stars:
         files = [p for p in files if p.stem in stars]
@@ -323,7 +332,7 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
             # the rotation draws what it would without one)
             clock = (_paced(t, events, np.random.default_rng([seed, 7, len(cases)]))
                      if any(e["kind"] == "rhythm" for e in events) else t)
-            v = variability(clock, sigma, rng)
+            v = variability(clock, sigma, rng, rotation)
             f, ft = f + v, ft + v[cut:]
         test = _curve(path.stem, t[cut:], ft)
         truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])
@@ -614,7 +623,7 @@ def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FA
 def suite_cases(suite: str, seed: int = 0, quick: bool = False, every: int = 1) -> list[Case]:
     """The cases of a suite by name: one of `KEPLER_SUITES` (`quick`: the first 20k points
     of each star), nab (`every`: every so many points), discord, synthetic."""
-    if suite in KEPLER_SUITES:
+    if suite in KEPLER_SUITES + KEPLER_EXTRA_SUITES:
         return kepler_suite(suite, seed, max_points=20_000 if quick else None)
     if suite == "nab":
         return nab_cases(every=every)
@@ -632,7 +641,8 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
     cases = suite_cases(suite, seed, quick, every)
-    groups = [[c] for c in cases] if per_star or suite not in KEPLER_SUITES else [cases]
+    kepler = suite in KEPLER_SUITES + KEPLER_EXTRA_SUITES
+    groups = [[c] for c in cases] if per_star or not kepler else [cases]
     scores: dict[str, list[np.ndarray]] = {}
     learned: dict[str, Any] = {}  # what the autoencoder learned, per model
     for group in groups:
@@ -730,7 +740,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
                     help="report: print the tables of a results JSON (--out) again")
     ap.add_argument("--suite", default="all",
-                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES],
+                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES,
+                             *KEPLER_EXTRA_SUITES],
                     help="not in all: kepler-var (the Kepler stars made spotted rotators), "
                     "synthetic (lcad's generator: periodic and red-noise stars)")
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")

@@ -199,6 +199,26 @@ def test_the_regime_suites_hold_long_changes_labelled_whole():
                 ((t >= e["start"]) & (t <= e["end"])).sum() for e in case.events)
 
 
+
+def test_the_slow_rotators_turn_in_5_to_20_days_with_the_same_events():
+    """`kepler-var-slow` (session 41): the kepler-var events on the same stars, the rotation
+    slower (5-20 days where kepler-var's turn in 1-4): the strongest period of the flux
+    added to a star's training part lies in that range."""
+    shared_data("kepler")
+    from bench import quality as q
+
+    fast, slow = (q.kepler_suite(s, max_points=40_000) for s in ("kepler-var",
+                                                                 "kepler-var-slow"))
+    quiet = q.kepler_suite("kepler", max_points=40_000)
+    for f, s, k in zip(fast, slow, quiet, strict=True):
+        assert [e["start"] for e in f.events] == [e["start"] for e in s.events]
+        assert np.array_equal(f.truth, s.truth)
+        for case, (lo, hi) in ((f, (1.0, 4.0)), (s, q.SLOW_ROTATION)):
+            t, added = case.train.time, case.train.flux - k.train.flux
+            periods = np.linspace(0.5, 30.0, 600)
+            power = [abs(np.sum(added * np.exp(-2j * np.pi * t / p))) for p in periods]
+            assert lo * 0.9 <= periods[int(np.argmax(power))] <= hi * 1.1
+
 # regimes on rotating stars (session 40; 2 stars, 16 changes, one model): measured 0.829 /
 # 0.75 (every kind 3 of 4), Isolation Forest 0.566 / 0.125, matrix profile 0.740 / 0.00
 REGIME_PR_AUC_FLOOR = 0.75
