@@ -1,4 +1,4 @@
-"""Scan, novelty, the "auto" switch between them, or both at once? Decided on twelve families,
+"""Scan, novelty, the "auto" switch between them, or both at once? Decided on thirteen families,
 each left out in turn (issue 17).
 
 Every model is trained once with the defaults; its point score is then calibrated as the
@@ -13,10 +13,10 @@ the smallest of the windows covering a point
 (`scoring.novelty_spread`). Families: Kepler stars (one model each), the same stars made
 spotted rotators, both again with long events (`LONG_KINDS`, session 28) and with kinds no
 earlier suite held (`OTHER_KINDS`, session 38) and with changes that hold (`REGIME_KINDS`,
-session 40), NAB artificial, NAB real, discords, lcad's synthetic generator. `--family F`
-(repeatable) runs only those.
+session 40), the rotators made slow (5-20 days, session 41), NAB artificial, NAB real,
+discords, lcad's synthetic generator. `--family F` (repeatable) runs only those.
 
-    .venv/bin/python -m bench.combine        # ~22 min on 2 cores; bench/results/combine.{json,txt}
+    .venv/bin/python -m bench.combine        # ~30 min on 2 cores; bench/results/combine.{json,txt}
     .venv/bin/python -m bench.combine --set train.min_batches=16 \
         --out bench/results/combine-min-batches-16.json   # the network trained 16 updates an epoch
 """

@@ -72,16 +72,14 @@ OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
 # changes (10-30 % faster or slower; the phase it gained stays after)
 REGIME_KINDS = ("step", "variance", "drift", "rhythm")
 KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
-                 "kepler-var-other", "kepler-regime", "kepler-var-regime")
-# Kepler suites not (yet) among bench.combine's families: kepler-var-slow, the kepler-var
-# events on rotators of 5-20 days (session 41), where most of Kepler's spotted stars
-# rotate (McQuillan et al. 2014); the other rotators' periods are 1-4 days
+                 "kepler-var-other", "kepler-regime", "kepler-var-regime", "kepler-var-slow")
+# kepler-var-slow (session 41): the kepler-var events on rotations of 5-20 days, where most
+# of Kepler's spotted stars turn (McQuillan et al. 2014); the other rotators' are 1-4 days
 SLOW_ROTATION = (5.0, 20.0)
-KEPLER_EXTRA_SUITES = ("kepler-var-slow",)
 
 
 def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> list[Case]:
-    """The cases of one of `KEPLER_SUITES` or `KEPLER_EXTRA_SUITES`: its kinds of event (15
+    """The cases of one of `KEPLER_SUITES`: its kinds of event (15
     of each; 10 of the five kinds of session 38, where a transit train is three events), on
     rotators for `kepler-var*` (of `SLOW_ROTATION` for kepler-var-slow)."""
     if suite == "kepler-var-slow":
@@ -623,7 +621,7 @@ def metrics(cases: Sequence[Case], scores: Sequence[np.ndarray], far: float = FA
 def suite_cases(suite: str, seed: int = 0, quick: bool = False, every: int = 1) -> list[Case]:
     """The cases of a suite by name: one of `KEPLER_SUITES` (`quick`: the first 20k points
     of each star), nab (`every`: every so many points), discord, synthetic."""
-    if suite in KEPLER_SUITES + KEPLER_EXTRA_SUITES:
+    if suite in KEPLER_SUITES:
         return kepler_suite(suite, seed, max_points=20_000 if quick else None)
     if suite == "nab":
         return nab_cases(every=every)
@@ -641,8 +639,7 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
     with `per_star`; NAB and discords: one per series)."""
     t0 = time.perf_counter()
     cases = suite_cases(suite, seed, quick, every)
-    kepler = suite in KEPLER_SUITES + KEPLER_EXTRA_SUITES
-    groups = [[c] for c in cases] if per_star or not kepler else [cases]
+    groups = [[c] for c in cases] if per_star or suite not in KEPLER_SUITES else [cases]
     scores: dict[str, list[np.ndarray]] = {}
     learned: dict[str, Any] = {}  # what the autoencoder learned, per model
     for group in groups:
@@ -740,8 +737,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
                     help="report: print the tables of a results JSON (--out) again")
     ap.add_argument("--suite", default="all",
-                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES,
-                             *KEPLER_EXTRA_SUITES],
+                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES],
                     help="not in all: kepler-var (the Kepler stars made spotted rotators), "
                     "synthetic (lcad's generator: periodic and red-noise stars)")
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
