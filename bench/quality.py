@@ -5,7 +5,10 @@ Suites (real data from ../shared/data):
           flares and short oscillations into the rest, score it.
   kepler-long  the same stars with long events (session 28): plateaus, microlensing-like
           bumps, ramps (24-192 points) and bursts of noise; `kepler-var`, `kepler-var-long`:
-          the stars made spotted rotators first.
+          the stars made spotted rotators first (periods of 1-4 days; `kepler-var-slow`:
+          the kepler-var events on rotations of 5-20 days, session 41); `-other` and
+          `-regime`: kinds no earlier suite held (session 38) and changes that hold
+          (session 40).
   nab     NAB artificialWithAnomaly + realKnownCause: one model per series, trained on the
           probationary first 15%, scored on the rest against the labelled windows.
   discord one distorted cycle in a long quasi-periodic series (ECG-like and respiration-
