@@ -474,10 +474,17 @@ def _report_training(outcome: Any) -> None:
         rule = "preprocess.window_from_period" + ("_scan" if scan else "")
         keep = (f"--window N with --set {rule}=false sets one" if scan
                 else "--window N sets one")
-        cycles = round(m["window_period"] / m.get("training_period", m["window_period"]))
-        what = "one period" if cycles == 1 else f"{cycles} periods"
-        why += (f"; the window is {what} of the training series ({m['window_period']:.0f} "
-                f"grid points: {rule}; {keep})")
+        period = m.get("training_period", m["window_period"])
+        cycles = round(m["window_period"] / period)
+        if cycles >= 1 and cycles * period == m["window_period"]:
+            what = "one period" if cycles == 1 else f"{cycles} periods"
+            why += (f"; the window is {what} of the training series ({m['window_period']:.0f} "
+                    f"grid points: {rule}; {keep})")
+        else:  # the scan's windows capped (`preprocess.scan_period_max`)
+            why += (f"; the window is {m['window_period']:.0f} grid points, the most "
+                    f"preprocess.scan_period_max allows of the training series' "
+                    f"{det.config.preprocess.scan_period_cycles} x {period:.0f}-point periods "
+                    f"({rule}; {keep})")
     print(f"representation: {det.representation}{why}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "

@@ -58,6 +58,13 @@ class PreprocessConfig(_Section):
         "star: rotators +0.034 / +0.005 / +0.028 PR-AUC against one period, 3 periods "
         "+0.008 / -0.041 / +0.020; discords in 300-point cycles -0.018, 5 of 6 located either "
         "way)")
+    scan_period_max: int = Field(
+        512, ge=16, description="with window_from_period_scan: the longest window the "
+        "scan's network is trained again on (`scan_period_cycles` periods, or this many grid "
+        "points where those are longer). A dense network on windows of 700-1900 points fell "
+        "short of its noise ceiling and left structure in its residuals; rotators of 5-20 "
+        "days, 16 stars one model each: +0.086 PR-AUC on 512-point windows, ahead on 14 "
+        "(session 41). Every rotator of the other families has windows under 400 points")
     stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
     mode: Literal["auto", "sliding", "whole"] = Field(
         "auto", description="sliding windows on a grid at the cadence (dense series), or "

@@ -292,6 +292,12 @@ def grid_period(values: np.ndarray, mask: np.ndarray) -> int | None:
     return lo + int(peaks[inner[peaks] >= PERIOD_PEAK_SHARE * best][0])
 
 
+def _scan_period_window(pcfg: PreprocessConfig, period: int) -> int:
+    """The window the scan's period rule trains on: `scan_period_cycles` periods, at most
+    `scan_period_max` grid points (session 41)."""
+    return min(pcfg.scan_period_cycles * period, pcfg.scan_period_max)
+
+
 def period_window(config: DetectorConfig, pre: Preprocessor, curves: Sequence[LightCurve]
                   ) -> int | None:
     """The training series' period (`grid_period`; the median over the bands of the curves
@@ -578,18 +584,21 @@ def fit_detector(
             f"trained again with windows of one period (preprocess.window_from_period; "
             f"--window N keeps a window)", FitNote, stacklevel=2)
         longer = _with_window(config, period)
-    elif period is not None and det.point_method == "scan" and rules.window_from_period_scan:
+    elif period is not None and det.point_method == "scan" and rules.window_from_period_scan \
+            and _scan_period_window(rules, period) > config.preprocess.window:
         # the scan on whole cycles; not decided again at the period (a rotating star's
         # residuals there looked structured and novelty lost its flares: session 35)
-        cycles = rules.scan_period_cycles
+        cycles, window = rules.scan_period_cycles, _scan_period_window(rules, period)
+        what = ("one period" if cycles == 1 else f"{cycles} periods ({cycles * period} points)"
+                ) if window == cycles * period else (
+            f"{window} points ({'one period' if cycles == 1 else f'{cycles} periods'} would be "
+            f"{cycles * period}: preprocess.scan_period_max)")
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
-            f"{config.preprocess.window}: trained again with windows of "
-            f"{'one period' if cycles == 1 else f'{cycles} periods ({cycles * period} points)'}"
-            f", keeping the residual scan (preprocess.window_from_period_scan; =false keeps "
-            f"the window)", FitNote, stacklevel=2)
-        longer = _with_window(config, period * cycles).with_sections(
-            {"scoring": {"point": "scan"}})
+            f"{config.preprocess.window}: trained again with windows of {what}, keeping the "
+            f"residual scan (preprocess.window_from_period_scan; =false keeps the window)",
+            FitNote, stacklevel=2)
+        longer = _with_window(config, window).with_sections({"scoring": {"point": "scan"}})
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from lcad.cli import main
+from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.training.scoring import objects_path
 from tests.conftest import SMALL_TRAIN, SYNTH
@@ -1068,17 +1069,24 @@ def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_la
     assert "no --labels given" in capsys.readouterr().err
 
 
-def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_path, capsys):
-    """`lcad train --window 48` on a rotating-star-like series (a 200-point cycle with noise):
-    the scan is chosen at 48 and the network is trained again on windows of two periods (its
-    context: a network that sees part of a rotation reconstructs part of a dip); the run
-    says so and how to keep 48, and `preprocess.window_from_period_scan=false` keeps it."""
+def _periodic_star(tmp_path: Path) -> Path:
+    """A rotating-star-like series: a 200-point cycle with its harmonic and a little noise,
+    5000 points."""
     rng = np.random.default_rng(8)
     t = np.arange(5000.0)
     flux = (np.sin(2 * np.pi * t / 200) + 0.3 * np.sin(4 * np.pi * t / 200)
             + rng.normal(0, 0.05, t.size))
     data = tmp_path / "star.csv"
     pd.DataFrame({"object_id": "star", "time": t, "flux": flux}).to_csv(data, index=False)
+    return data
+
+
+def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_path, capsys):
+    """`lcad train --window 48` on a rotating-star-like series (a 200-point cycle with noise):
+    the scan is chosen at 48 and the network is trained again on windows of two periods (its
+    context: a network that sees part of a rotation reconstructs part of a dip); the run
+    says so and how to keep 48, and `preprocess.window_from_period_scan=false` keeps it."""
+    data = _periodic_star(tmp_path)
     bundle = tmp_path / "bundle"
     assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
                  "--window", "48"]) == 0
@@ -1105,12 +1113,7 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
 
     from lcad.cli import _report_training
 
-    rng = np.random.default_rng(8)
-    t = np.arange(5000.0)
-    flux = (np.sin(2 * np.pi * t / 200) + 0.3 * np.sin(4 * np.pi * t / 200)
-            + rng.normal(0, 0.05, t.size))
-    data = tmp_path / "star.csv"
-    pd.DataFrame({"object_id": "star", "time": t, "flux": flux}).to_csv(data, index=False)
+    data = _periodic_star(tmp_path)
     bundle = tmp_path / "bundle"
     assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
                  "--set", "scoring.point=novelty"]) == 0
@@ -1126,3 +1129,22 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
     _report_training(SimpleNamespace(metrics=det.metrics, detector=det, bundle=bundle,
                                      run_id=None, logged={}, not_logged=[]))
     assert re.search(line, capsys.readouterr().out)
+
+
+def test_the_scans_period_windows_are_capped(tmp_path, capsys):
+    """`preprocess.scan_period_max` (session 41): the scan's period rule trains on two
+    periods, but never on more grid points than the cap (a dense network on windows of
+    700-1900 points fell short of its noise ceiling); the run says what capped the window."""
+    data = _periodic_star(tmp_path)
+    bundle = tmp_path / "bundle"
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
+                 "--window", "48", "--set", "preprocess.scan_period_max=256"]) == 0
+    out = capsys.readouterr()
+    assert re.search(r"trained again with windows of 256 points \(2 periods would be \d+: "
+                     r"preprocess.scan_period_max\)", out.err + out.out), out
+    assert re.search(r"the window is 256 grid points, the most preprocess.scan_period_max "
+                     r"allows of the training series' 2 x \d+-point periods "
+                     r"\(preprocess.window_from_period_scan; ", out.out), out.out
+    det = Detector.load(bundle)
+    assert det.point_method == "scan" and det.window == 256
+    assert DetectorConfig().preprocess.scan_period_max == 512
