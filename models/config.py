@@ -63,8 +63,9 @@ class PreprocessConfig(_Section):
         "scan's network is trained again on (`scan_period_cycles` periods, or this many grid "
         "points where those are longer). A dense network on windows of 700-1900 points fell "
         "short of its noise ceiling and left structure in its residuals; rotators of 5-20 "
-        "days, 16 stars one model each: +0.086 PR-AUC on 512-point windows, ahead on 14 "
-        "(session 41). Every rotator of the other families has windows under 400 points")
+        "days, 16 stars one model each: +0.061 PR-AUC, ahead on 13 (session 41); discords in "
+        "300-point cycles +0.025, located 4 of 6 instead of 5. Every rotator of the other "
+        "families has windows under 400 points")
     stride: int = Field(1, ge=1, description="window step when scoring, in grid points")
     mode: Literal["auto", "sliding", "whole"] = Field(
         "auto", description="sliding windows on a grid at the cadence (dense series), or "
