@@ -76,18 +76,16 @@ OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
 REGIME_KINDS = ("step", "variance", "drift", "rhythm")
 KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
                  "kepler-var-other", "kepler-regime", "kepler-var-regime", "kepler-var-slow")
-# kepler-var-slow (session 41): the kepler-var events on rotations of 5-20 days, where most
-# of Kepler's spotted stars turn (McQuillan et al. 2014); the other rotators' are 1-4 days
+# the rotators' periods in days: 1-4; kepler-var-slow (session 41): the kepler-var events
+# on rotations of 5-20 days, where most of Kepler's spotted stars turn (McQuillan et al. 2014)
+ROTATION = (1.0, 4.0)
 SLOW_ROTATION = (5.0, 20.0)
 
 
 def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> list[Case]:
-    """The cases of one of `KEPLER_SUITES`: its kinds of event (15
-    of each; 10 of the five kinds of session 38, where a transit train is three events), on
-    rotators for `kepler-var*` (of `SLOW_ROTATION` for kepler-var-slow)."""
-    if suite == "kepler-var-slow":
-        return kepler_cases(seed, per_kind=15, max_points=max_points, variable=True,
-                            kinds=KINDS, rotation=SLOW_ROTATION)
+    """The cases of one of `KEPLER_SUITES`: its kinds of event (15 of each; 10 of the five
+    kinds of session 38, where a transit train is three events), on rotators for
+    `kepler-var*` (of `SLOW_ROTATION` for kepler-var-slow)."""
     other = suite.endswith("other")
     variable = suite.startswith("kepler-var")
     if suite.endswith("regime"):  # a quiet star has no rotation whose pace could change
@@ -97,7 +95,8 @@ def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> li
     return kepler_cases(seed, per_kind=10 if other else 15, max_points=max_points,
                         variable=variable,
                         kinds=LONG_KINDS if suite.endswith("long") else (
-                            OTHER_KINDS if other else KINDS))
+                            OTHER_KINDS if other else KINDS),
+                        rotation=SLOW_ROTATION if suite.endswith("slow") else ROTATION)
 
 
 @dataclass
@@ -293,7 +292,7 @@ def truth_from_spans(time: np.ndarray, spans: Sequence[tuple[float, float]]) -> 
 
 
 def variability(t: np.ndarray, sigma: float, rng: np.random.Generator,
-                rotation: tuple[float, float] = (1.0, 4.0)) -> np.ndarray:
+                rotation: tuple[float, float] = ROTATION) -> np.ndarray:
     """A spotted star's rotation: a period of 1-4 days by default (a 64-point window of
     30-minute data spans 1.3 days) with its first harmonic, 5-20 sigma peak to peak, slowly
     changing in amplitude (spots evolve over ~30 days)."""
@@ -307,7 +306,7 @@ def variability(t: np.ndarray, sigma: float, rng: np.random.Generator,
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                  stars: Sequence[str] | None = None, max_points: int | None = None,
                  variable: bool = False, kinds: Sequence[str] = KINDS, spacing: int = 96,
-                 rotation: tuple[float, float] = (1.0, 4.0)) -> list[Case]:
+                 rotation: tuple[float, float] = ROTATION) -> list[Case]:
     """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
     rotating one (`variability`, added after the events are injected at the quiet star's
     sigma), a star whose windows are not white noise, its period drawn from `rotation` (days);

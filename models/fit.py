@@ -576,6 +576,7 @@ def fit_detector(
                     autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
                                  **({"views": view_learned} if view_learned else {})})
     longer = None
+    scan_window = None if period is None else _scan_period_window(rules, period)
     if period is not None and det.point_method == "novelty" and rules.window_from_period:
         # structured series (novelty compares windows) that repeat: compare whole cycles
         warnings.warn(
@@ -584,21 +585,24 @@ def fit_detector(
             f"trained again with windows of one period (preprocess.window_from_period; "
             f"--window N keeps a window)", FitNote, stacklevel=2)
         longer = _with_window(config, period)
-    elif period is not None and det.point_method == "scan" and rules.window_from_period_scan \
-            and _scan_period_window(rules, period) > config.preprocess.window:
+    elif period is not None and scan_window is not None and det.point_method == "scan" \
+            and rules.window_from_period_scan and scan_window > config.preprocess.window:
         # the scan on whole cycles; not decided again at the period (a rotating star's
         # residuals there looked structured and novelty lost its flares: session 35)
-        cycles, window = rules.scan_period_cycles, _scan_period_window(rules, period)
-        what = ("one period" if cycles == 1 else f"{cycles} periods ({cycles * period} points)"
-                ) if window == cycles * period else (
-            f"{window} points ({'one period' if cycles == 1 else f'{cycles} periods'} would be "
-            f"{cycles * period}: preprocess.scan_period_max)")
+        cycles = rules.scan_period_cycles
+        periods = "one period" if cycles == 1 else f"{cycles} periods"
+        if scan_window < cycles * period:  # capped: `preprocess.scan_period_max`
+            what = (f"{scan_window} points ({periods} would be {cycles * period}: "
+                    "preprocess.scan_period_max)")
+        else:
+            what = periods if cycles == 1 else f"{periods} ({cycles * period} points)"
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
             f"{config.preprocess.window}: trained again with windows of {what}, keeping the "
             f"residual scan (preprocess.window_from_period_scan; =false keeps the window)",
             FitNote, stacklevel=2)
-        longer = _with_window(config, window).with_sections({"scoring": {"point": "scan"}})
+        longer = _with_window(config, scan_window).with_sections(
+            {"scoring": {"point": "scan"}})
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):
