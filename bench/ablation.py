@@ -43,6 +43,8 @@ SCAN_PARTS: dict[str, dict[str, Any]] = {
     "scan: no segment row": {"scan_segments": False},
     "scan: segments keep one level": {"segment_moves": 0.0},
     "scan: no oscillation row": {"scan_oscillations": 0},
+    "scan: runs against the residuals as they are (no running median)": {"scan_baseline": 0},
+    "scan: runs against the running median always": {"scan_baseline_red": 0.0},
     "scan: single points only (the per-point error)": {
         "scales": [1], "scan_flanks": False, "scan_segments": False, "scan_oscillations": 0},
     "scan without the network": {},
@@ -104,7 +106,8 @@ def series_scores(case: Any, overrides: list[str]) -> tuple[dict[str, np.ndarray
     det2, _ = fit_detector([case.train], config.with_overrides(["model.segment_offsets=0"]))
     out[NO_OFFSETS] = _scores(det2, case)[0]
     info: dict[str, Any] = {"point": pick}
-    info.update({k: fit_metrics[k] for k in ("recon_r2", "recon_r2_ceiling", "active_units")
+    info.update({k: fit_metrics[k] for k in ("recon_r2", "recon_r2_ceiling", "active_units",
+                                             "residual_red", "scan_baseline")
                  if k in fit_metrics})
     return out, info
 
@@ -168,12 +171,18 @@ def report(res: dict[str, Any]) -> str:
         r2 = [i.get("recon_r2", float("nan")) for i in infos]
         ceil = [i.get("recon_r2_ceiling", float("nan")) for i in infos]
         units = [int(i.get("active_units", -1)) for i in infos]
+        red = [i["residual_red"] for i in infos if i.get("residual_red") is not None]
+        based = sum(bool(i.get("scan_baseline")) for i in infos)
         models.append([f, ", ".join(f"{p} {picks.count(p)}" for p in sorted(set(picks))),
                        f"{min(r2):.2f}..{max(r2):.2f}", f"{min(ceil):.2f}..{max(ceil):.2f}",
-                       f"{min(units)}..{max(units)}"])
+                       f"{min(units)}..{max(units)}",
+                       f"{min(red):.1f}..{max(red):.1f} ({based})" if red else ""])
     lines += ["The default models (held-out reconstruction R^2 and its noise ceiling, active "
-              "latent units, over the family's series):", "",
-              table(["family", "default score", "R^2", "ceiling", "active units"], models)]
+              "latent units, over the family's series; how red the scan's held-out residuals "
+              "are at `scan_baseline` points, and on how many series the running median is "
+              "used):", "",
+              table(["family", "default score", "R^2", "ceiling", "active units",
+                     "residual red (running median)"], models)]
     return "\n".join(lines)
 
 

@@ -494,6 +494,12 @@ def _report_training(outcome: Any) -> None:
     if learned.get("verdict"):
         print(f"autoencoder: {learned['verdict']}",
               file=sys.stdout if learned.get("status") == "learned" else sys.stderr)
+    if m.get("scan_baseline"):
+        length = int(m["scan_baseline"])
+        print(f"scan: the held-out residuals are red at {length} grid points (their "
+              f"{length}-point means vary {m['residual_red']:.1f} x as much as white noise's): "
+              f"runs are tested against their running median over {length} points "
+              f"(scoring.scan_baseline; =0 turns it off)")
     for factor, view in sorted(learned.get("views", {}).items(), key=lambda kv: int(kv[0])):
         print(f"autoencoder of the view averaged over {factor} grid points: {view['verdict']}")
     print(f"bundle: {outcome.bundle}")

@@ -225,6 +225,17 @@ class ScoringConfig(_Section):
         "where the noise stops (a value held, a stuck or saturated sensor, data filled in "
         "by smoothing), which sits near the reconstruction; 0 turns it off; sliding-window "
         "mode only (docs/quality-log.md, session 38)")
+    scan_baseline: int = Field(
+        64, ge=0, description="where the held-out residuals are red at this many grid points "
+        "(`scan_baseline_red`), the scan's runs (`scales`, flanks, oscillations) test the "
+        "residuals less their running median over as many points: what the network left of "
+        "a slow signal (a rotation longer than its window) no longer shifts every short run; "
+        "the segment and quiet rows keep the residuals as they are; 0 turns it off; "
+        "sliding-window mode only")
+    scan_baseline_red: float = Field(
+        2.0, ge=0.0, description="the running median (`scan_baseline`) is subtracted when "
+        "the held-out residuals' mean over that many points varies at least this many times "
+        "as much as white noise's would (1 for white noise; 0: always)")
 
     novelty_scales: list[int] = Field(
         default_factory=lambda: [4],
@@ -285,6 +296,9 @@ class ScoringConfig(_Section):
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
         if 0 < self.scan_quiet < 4:
             raise ValueError("scoring.scan_quiet is a run length: 0 (off) or at least 4")
+        if 0 < self.scan_baseline <= max(self.scales):
+            raise ValueError(f"scoring.scan_baseline is a run length: 0 (off) or longer than "
+                             f"the largest scale ({max(self.scales)})")
         if 0 < self.scan_oscillations < 4:
             raise ValueError("scoring.scan_oscillations is a run length: 0 (off) or at least "
                              "4 grid points (a run of 2 or 3 holds no cycle to test)")

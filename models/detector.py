@@ -993,7 +993,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
     as it came before `novelty_level_start`, and its views were `novelty_scales` alone
     before `novelty_span`, and its segments' mean length was the largest of `scales` before
-    `segment_length`;
+    `segment_length`, and its runs tested the residuals as they were before `scan_baseline`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -1002,6 +1002,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_segments", False)
     scoring.setdefault("scan_oscillations", 0)
     scoring.setdefault("scan_quiet", 0)
+    scoring.setdefault("scan_baseline", 0)
     scoring.setdefault("segment_moves", 0.0)
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)

@@ -732,6 +732,10 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
         out["residual_lag1"] = cal.residual_lag1
     if cal.repeat_fraction is not None:
         out["repeat_fraction"] = cal.repeat_fraction
+    red = getattr(det.point_scorer, "red", None)  # the scan's (`ScanScorer.red`)
+    if red is not None:
+        out["residual_red"] = red
+        out["scan_baseline"] = float(getattr(det.point_scorer, "baseline", 0))
     if history.get("val_loss"):
         out["best_val_loss"] = float(np.nanmin(history["val_loss"]))
     usable = [c for c in val_curves if c.mask.any()]

@@ -24,6 +24,7 @@ from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, 
 from lcad.models.scoring import (
     LOG10_TAIL_SCALE,
     EmpiricalDistribution,
+    run_variance_ratio,
     scan_scores,
     scan_statistics,
 )
@@ -171,17 +172,27 @@ class ScanScorer(PointScorer):
     name = "scan"
     basis = "point scores test the residuals against the noise (scan)"
 
-    def __init__(self, tables: list[EmpiricalDistribution] | None = None):
+    def __init__(self, tables: list[EmpiricalDistribution] | None = None,
+                 baseline: int = 0, red: float | None = None):
         self.tables = tables
+        self.baseline = baseline  # the running median the runs test against (0: none)
+        self.red = red  # the held-out residuals' `run_variance_ratio` at `scan_baseline`
 
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:
         scfg = det.config.scoring
-        stats = [scan_statistics(det.point_residuals(p, red), scfg.scales, scfg.scan_clip,
+        residuals = [det.point_residuals(p, red) for p, _z, red in held_out]
+        self.baseline, self.red = 0, None
+        length = scfg.scan_baseline if det.config.preprocess.mode != "whole" else 0
+        if length:
+            self.red = run_variance_ratio(residuals, length, scfg.scan_clip)
+            if self.red is not None and self.red >= scfg.scan_baseline_red:
+                self.baseline = length
+        stats = [scan_statistics(r, scfg.scales, scfg.scan_clip,
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
                                  self.oscillations(det), scfg.segment_moves, self.quiet(det),
-                                 scfg.segment_length)
-                 for p, _z, red in held_out]
+                                 scfg.segment_length, self.baseline)
+                 for r in residuals]
         # every row is in -log10 units: its tail bounded as a p-value's (config doc)
         bound = LOG10_TAIL_SCALE if scfg.scan_tail_bound else 0.0
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]), bound)
@@ -196,7 +207,7 @@ class ScanScorer(PointScorer):
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
                         scfg.scan_cover, scfg.scan_flanks, self.segments(det),
                         self.oscillations(det), scfg.segment_moves, self.quiet(det),
-                        scfg.segment_length)
+                        scfg.segment_length, self.baseline)
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod
@@ -220,12 +231,16 @@ class ScanScorer(PointScorer):
     def calibration_state(self) -> dict[str, Any]:
         from dataclasses import asdict
 
-        return {"scan": None if self.tables is None else [asdict(t) for t in self.tables]}
+        return {"scan": None if self.tables is None else [asdict(t) for t in self.tables],
+                "scan_baseline": self.baseline, "residual_red": self.red}
 
     @classmethod
     def load(cls, bundle_dir: Path, calibration: dict[str, Any]) -> PointScorer:
         scan = calibration.get("scan")
-        return cls([EmpiricalDistribution(**d) for d in scan] if scan else None)
+        red = calibration.get("residual_red")
+        return cls([EmpiricalDistribution(**d) for d in scan] if scan else None,
+                   int(calibration.get("scan_baseline") or 0),
+                   None if red is None else float(red))
 
 
 @register_point_scorer

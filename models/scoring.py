@@ -79,7 +79,8 @@ QUIET_GATE = 4.0
 def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_CLIP,
                     cover: bool = False, flanks: bool = False, segments: bool = False,
                     oscillations: int = 0, segment_moves: float = LEVEL_MOVE,
-                    quiet: int = 0, segment_length: float | None = None) -> np.ndarray:
+                    quiet: int = 0, segment_length: float | None = None,
+                    baseline: int = 0) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
     + (oscillations > 0) + (quiet > 0), n_grid) -log10 p.
 
@@ -117,6 +118,13 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     `QUIET_GATE`: a stretch where the noise stops (a value held, a stuck or saturated
     sensor, data filled in by smoothing) sits near the reconstruction and no test of excess
     is surprised by it.
+
+    With `baseline` (a run length B > 0) the rows of runs (`scales`, the flanks, the
+    oscillations) test the residuals less their running median over the B points centred on
+    each point (`running_median`), scaled anew: what the network left of a slow signal (a
+    rotation longer than its window) no longer shifts every short run, and an event shorter
+    than about B / 2 keeps its offset. The segment and quiet rows, which weigh changes of
+    any length, keep the residuals as they are.
     """
     z = robust_z(residual)
     ok = np.isfinite(z)
@@ -124,7 +132,8 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     one_band = z.shape[0] == 1
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
-    zero = np.where(ok, z, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
+    local = robust_z(residual - running_median(residual, baseline)) if baseline > 1 else z
+    zero = np.where(ok, local, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
     n_rows = len(scales) + int(flanks) + int(segments) + int(oscillations > 0) + int(quiet > 0)
     out = np.full((n_rows, n_grid), np.nan)
 
@@ -164,12 +173,57 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
         out[len(scales) + int(flanks) + int(segments)] = np.where(has_data, osc, np.nan)
     if 1 < quiet <= n_grid:
+        if baseline > 1:  # the quiet row weighs the residuals as they are
+            by_clip.clear()
+            zero = np.where(ok, z, 0.0)
         zs, z2 = sums(quiet)
         n = _run_sums(cnt, quiet)
         calm = _quiet_surprise(_run_sums(zs, quiet), _run_sums(z2, quiet), n)
         calm[calm < QUIET_GATE] = 0.0  # the noise has not stopped: no evidence
         out[-1] = np.where(has_data & (n >= quiet / 2), calm, np.nan)
     return out
+
+
+def running_median(residual: np.ndarray, length: int) -> np.ndarray:
+    """(n_bands, n_grid) -> each band's median over the `length` grid points centred on each
+    point, of those with data (a quarter of them at least, else 0); NaN where the residual
+    is NaN."""
+    import pandas as pd
+
+    out = np.zeros(residual.shape)
+    for b in range(residual.shape[0]):
+        med = pd.Series(residual[b]).rolling(length, center=True,
+                                             min_periods=max(1, length // 4)).median()
+        out[b] = np.nan_to_num(med.to_numpy(), nan=0.0)
+    return np.where(np.isfinite(residual), out, np.nan)
+
+
+def run_variance_ratio(residuals: Sequence[np.ndarray], length: int,
+                       clip: float = SCAN_CLIP) -> float | None:
+    """How red residuals are at a run length: the variance of the mean of `length`
+    consecutive robust z-scores (clipped at +-clip, as the scan's runs), times `length`,
+    over the variance of one, pooled over the (n_bands, n_grid) arrays and their bands
+    (runs with a gap skipped). 1 for white noise at any length; what a network left of a
+    slow signal raises it. None where there are fewer than 8 runs of `length` points
+    apart."""
+    sums, total, n_runs = 0.0, 0.0, 0
+    squares = 0.0
+    for residual in residuals:
+        z = np.clip(robust_z(residual), -clip, clip)
+        for row in z:
+            ok = np.isfinite(row)
+            if ok.sum() < length:
+                continue
+            cnt = _run_sums(ok.astype(np.float64), length)
+            run = _run_sums(np.where(ok, row, 0.0), length)
+            full = cnt > length - 0.5
+            sums += float(np.sum(np.square(run[full]))) / length
+            n_runs += int(full.sum())
+            squares += float(np.sum(np.square(row[ok])))
+            total += float(ok.sum())
+    if n_runs < 8 * length or not squares > 0.0:
+        return None
+    return (sums / n_runs) / (squares / total)
 
 
 def _quiet_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -271,7 +325,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
                 flanks: bool = False, segments: bool = False, oscillations: int = 0,
                 segment_moves: float = LEVEL_MOVE, quiet: int = 0,
-                segment_length: float | None = None) -> np.ndarray:
+                segment_length: float | None = None, baseline: int = 0) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -281,7 +335,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     should.
     """
     stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations,
-                            segment_moves, quiet, segment_length)
+                            segment_moves, quiet, segment_length, baseline)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

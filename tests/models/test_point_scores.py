@@ -119,11 +119,12 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
     assert scfg.scan_quiet == 24
     assert len(tables) == len(scfg.scales) + 3
+    base = det.point_scorer.baseline  # the running median, where the residuals are red
     grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True,
-                       segments=True, oscillations=24, quiet=24)
+                       segments=True, oscillations=24, quiet=24, baseline=base)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
     centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables,
-                          segments=True, oscillations=24, quiet=24)
+                          segments=True, oscillations=24, quiet=24, baseline=base)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
     again = Detector.load(tmp_path / "b")
@@ -240,3 +241,37 @@ def test_a_held_value_is_the_top_of_the_scan_by_default_and_not_without_the_quie
     assert len(det.point_scorer.tables) == len(scfg.scales) + 2
     without = det.score([stuck]).curves[0].point_score
     assert np.nanmax(without[1510:1538]) < np.nanquantile(without, 0.99)
+
+
+def test_the_scans_baseline_follows_the_held_out_residuals_and_is_saved(tmp_path):
+    """`scoring.scan_baseline` is used where the held-out residuals are red at its length
+    (`scan_baseline_red`), kept in the bundle's calibration with the ratio that chose it;
+    a bundle from before it scores its runs without one; a length within the scales is
+    refused by name."""
+    import json
+
+    from lcad.models.bundle import sha256
+
+    curves, _ = synthetic_dataset(12, seed=3, **SYNTH)
+    always = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                          scoring={"point": "scan", "scan_baseline_red": 0.0})
+    scorer = always.point_scorer
+    assert scorer.baseline == 64 and scorer.red is not None and scorer.red > 0
+    never = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                         scoring={"point": "scan", "scan_baseline_red": 1e9})
+    assert never.point_scorer.baseline == 0 and never.point_scorer.red == scorer.red
+    a, b = (d.score(curves[:1]).curves[0].point_score for d in (always, never))
+    assert not np.allclose(a[np.isfinite(a)], b[np.isfinite(b)])
+    always.save(tmp_path / "b")
+    cal = json.loads((tmp_path / "b" / "calibration.json").read_text())
+    assert cal["scan_baseline"] == 64 and cal["residual_red"] == pytest.approx(scorer.red)
+    assert_allclose(Detector.load(tmp_path / "b").score(curves[:1]).curves[0].point_score, a)
+    del cal["scan_baseline"], cal["residual_red"]  # saved before the key
+    (tmp_path / "b" / "calibration.json").write_text(json.dumps(cal))
+    meta = json.loads((tmp_path / "b" / "config.json").read_text())
+    meta["files"]["calibration.json"] = sha256(tmp_path / "b" / "calibration.json")
+    del meta["config"]["scoring"]["scan_baseline"]
+    (tmp_path / "b" / "config.json").write_text(json.dumps(meta))
+    assert Detector.load(tmp_path / "b").point_scorer.baseline == 0
+    with pytest.raises(ConfigError, match="scan_baseline"):
+        DetectorConfig().with_overrides(["scoring.scan_baseline=16"])

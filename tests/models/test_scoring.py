@@ -375,3 +375,35 @@ def test_log10_p_values_keep_their_order_where_the_p_values_underflow():
     assert np.isfinite(logp[:7]).all() and np.all(np.diff(logp[:7]) < 0)
     assert_allclose(logp[:4], np.log10(p[:4]), rtol=1e-9)
     assert np.isnan(logp[7])
+
+
+def test_run_variance_ratio_is_one_for_white_noise_and_large_for_a_slow_leftover():
+    from lcad.models.scoring import run_variance_ratio
+
+    white = _noise()
+    assert abs(run_variance_ratio([white], 64) - 1.0) < 0.2
+    slow = white + 0.6 * np.sin(2 * np.pi * np.arange(white.shape[1]) / 700.0)
+    assert run_variance_ratio([slow], 64) > 5.0
+    gappy = slow.copy()
+    gappy[0, ::50] = np.nan  # every run of 64 holds a gap: none is counted
+    assert run_variance_ratio([gappy], 64) is None
+    assert run_variance_ratio([white[:, :300]], 64) is None  # too few runs to say
+
+
+def test_a_running_baseline_keeps_a_short_dip_above_a_slow_leftover():
+    """On residuals with a slow leftover (a rotation the network did not follow) a 12-point
+    dip at the leftover's crest hides among the troughs' runs; tested against the running
+    median it stands out, and the segment and quiet rows see the residuals as they are."""
+    r = _noise()
+    r += 1.0 * np.sin(2 * np.pi * np.arange(r.shape[1]) / 700.0)
+    crest = 700 * 14 + 175
+    r[0, crest:crest + 12] -= 2.0
+    event = np.arange(crest - 20, crest + 32)
+    rows = {b: scan_statistics(r, [1, 4, 16], segments=True, quiet=24, baseline=b)
+            for b in (0, 64)}
+
+    def standing(s):  # the dip's 16-point row against the rest's 0.999 quantile
+        return s[2, crest + 2:crest + 10].min() - np.quantile(np.delete(s[2], event), 0.999)
+
+    assert standing(rows[64]) > 0 > standing(rows[0])
+    assert_allclose(rows[64][3:], rows[0][3:])  # segment and quiet rows unchanged

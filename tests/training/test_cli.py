@@ -1148,3 +1148,32 @@ def test_the_scans_period_windows_are_capped(tmp_path, capsys):
     det = Detector.load(bundle)
     assert det.point_method == "scan" and det.window == 256
     assert DetectorConfig().preprocess.scan_period_max == 512
+
+
+def test_a_slow_rotators_scan_tests_its_runs_against_a_running_median(tmp_path, capsys):
+    """`scoring.scan_baseline` (session 42): a slow rotation (400-point cycle, windows capped
+    at 512) leaves the network's residuals red at 64 points; the run says so, the scan tests
+    its runs against their running median, and `=0` keeps the residuals as they are."""
+    rng = np.random.default_rng(8)
+    t = np.arange(8000.0)
+    spots = 1 + 0.3 * np.sin(2 * np.pi * t / 2800)
+    flux = (spots * (np.sin(2 * np.pi * t / 400) + 0.3 * np.sin(4 * np.pi * t / 400))
+            + rng.normal(0, 0.2, t.size))
+    data = tmp_path / "slow.csv"
+    pd.DataFrame({"object_id": "slow", "time": t, "flux": flux}).to_csv(data, index=False)
+    bundle = tmp_path / "bundle"
+    assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking"]) == 0
+    found = re.search(r"scan: the held-out residuals are red at 64 grid points \(their "
+                      r"64-point means vary ([\d.]+) x as much as white noise's\): runs are "
+                      r"tested against their running median over 64 points "
+                      r"\(scoring.scan_baseline; =0 turns it off\)", capsys.readouterr().out)
+    assert found and float(found.group(1)) >= 2.0
+    det = Detector.load(bundle)
+    assert det.point_method == "scan" and det.point_scorer.baseline == 64
+    assert det.metrics["scan_baseline"] == 64
+    assert det.metrics["residual_red"] == pytest.approx(float(found.group(1)), abs=0.06)
+    off = tmp_path / "off"
+    assert main(["train", "--data", str(data), "--output", str(off), "--no-tracking",
+                 "--set", "scoring.scan_baseline=0"]) == 0
+    assert "running median" not in capsys.readouterr().out
+    assert Detector.load(off).point_scorer.baseline == 0
