@@ -231,7 +231,8 @@ class ScoringConfig(_Section):
         "residuals less their running median over as many points: what the network left of "
         "a slow signal (a rotation longer than its window) no longer shifts every short run; "
         "the segment and quiet rows keep the residuals as they are; 0 turns it off; "
-        "sliding-window mode only")
+        "sliding-window mode only (slow rotators +0.12 PR-AUC; docs/quality-log.md, "
+        "session 42)")
     scan_baseline_red: float = Field(
         2.0, ge=0.0, description="the running median (`scan_baseline`) is subtracted when "
         "the held-out residuals' mean over that many points varies at least this many times "
