@@ -200,12 +200,13 @@ def running_median(residual: np.ndarray, length: int) -> np.ndarray:
 
 def run_variance_ratio(residuals: Sequence[np.ndarray], length: int,
                        clip: float = SCAN_CLIP) -> float | None:
-    """How red residuals are at a run length: the variance of the mean of `length`
-    consecutive robust z-scores (clipped at +-clip, as the scan's runs), times `length`,
-    over the variance of one, pooled over the (n_bands, n_grid) arrays and their bands
-    (runs with a gap skipped). 1 for white noise at any length; what a network left of a
-    slow signal raises it. None where there are fewer than 8 runs of `length` points
-    apart."""
+    """How red residuals are at a run length: the mean square of the mean of `length`
+    consecutive robust z-scores (about the band's median, clipped at +-clip, as the scan's
+    runs see them), times `length`, over the mean square of one, pooled over the (n_bands,
+    n_grid) arrays and their bands (runs with a gap skipped). About 1 for white noise at
+    any length; what a network left of a slow signal raises it (an offset of the mean from
+    the median raises it too, by `length` times its square). None below 8 x `length` runs
+    (8 runs' worth of points)."""
     sums, total, n_runs = 0.0, 0.0, 0
     squares = 0.0
     for residual in residuals:
