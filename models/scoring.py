@@ -133,21 +133,24 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
     local = robust_z(residual - running_median(residual, baseline)) if baseline > 1 else z
-    zero = np.where(ok, local, 0.0)  # NaN -> 0: sums over bands and runs skip missing cells
+    # NaN -> 0: sums over bands and runs skip missing cells; the runs' z, and the residuals'
+    # as they are (the quiet row's; the same array without a baseline)
+    zero = {False: np.where(ok, local, 0.0)}
+    zero[True] = np.where(ok, z, 0.0) if baseline > 1 else zero[False]
     n_rows = len(scales) + int(flanks) + int(segments) + int(oscillations > 0) + int(quiet > 0)
     out = np.full((n_rows, n_grid), np.nan)
 
-    by_clip: dict[bool, tuple[np.ndarray, np.ndarray]] = {}
+    cache: dict[tuple[bool, bool], tuple[np.ndarray, np.ndarray]] = {}
 
-    def sums(k: int) -> tuple[np.ndarray, np.ndarray]:
+    def sums(k: int, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(sum of z, sum of z^2) over bands; z clipped in runs longer than one point (the
-        same for every such scale: computed once)."""
-        clipped = k > 1
-        if clipped not in by_clip:
-            zk = np.clip(zero, -clip, clip) if clipped else zero
-            by_clip[clipped] = ((zk[0], np.square(zk[0])) if one_band
-                                else (zk.sum(axis=0), np.square(zk).sum(axis=0)))
-        return by_clip[clipped]
+        same for every such scale: computed once); `raw`: of the residuals as they are."""
+        key = (k > 1, raw and baseline > 1)
+        if key not in cache:
+            zk = np.clip(zero[raw], -clip, clip) if key[0] else zero[raw]
+            cache[key] = ((zk[0], np.square(zk[0])) if one_band
+                          else (zk.sum(axis=0), np.square(zk).sum(axis=0)))
+        return cache[key]
 
     for i, k in enumerate(int(k) for k in scales):
         if k > n_grid:
@@ -173,10 +176,7 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
         osc = _oscillation_surprise(zs, _run_sums(cnt, oscillations), oscillations)
         out[len(scales) + int(flanks) + int(segments)] = np.where(has_data, osc, np.nan)
     if 1 < quiet <= n_grid:
-        if baseline > 1:  # the quiet row weighs the residuals as they are
-            by_clip.clear()
-            zero = np.where(ok, z, 0.0)
-        zs, z2 = sums(quiet)
+        zs, z2 = sums(quiet, raw=True)  # the quiet row weighs the residuals as they are
         n = _run_sums(cnt, quiet)
         calm = _quiet_surprise(_run_sums(zs, quiet), _run_sums(z2, quiet), n)
         calm[calm < QUIET_GATE] = 0.0  # the noise has not stopped: no evidence
