@@ -45,6 +45,8 @@ SCAN_PARTS: dict[str, dict[str, Any]] = {
     "scan: no oscillation row": {"scan_oscillations": 0},
     "scan: runs against the residuals as they are (no running median)": {"scan_baseline": 0},
     "scan: runs against the running median always": {"scan_baseline_red": 0.0},
+    "scan: residuals weighed alike everywhere (no scatter curves)": {"scan_scatter": 0},
+    "scan: scatter by the reconstruction's slope only": {"scan_scatter_by": ["slope"]},
     "scan: single points only (the per-point error)": {
         "scales": [1], "scan_flanks": False, "scan_segments": False, "scan_oscillations": 0},
     "scan without the network": {},
@@ -107,7 +109,8 @@ def series_scores(case: Any, overrides: list[str]) -> tuple[dict[str, np.ndarray
     out[NO_OFFSETS] = _scores(det2, case)[0]
     info: dict[str, Any] = {"point": pick}
     info.update({k: fit_metrics[k] for k in ("recon_r2", "recon_r2_ceiling", "active_units",
-                                             "residual_red", "scan_baseline")
+                                             "residual_red", "scan_baseline",
+                                             "residual_slope_gain", "residual_depth_gain")
                  if k in fit_metrics})
     return out, info
 
@@ -173,16 +176,19 @@ def report(res: dict[str, Any]) -> str:
         units = [int(i.get("active_units", -1)) for i in infos]
         red = [i["residual_red"] for i in infos if i.get("residual_red") is not None]
         based = sum(bool(i.get("scan_baseline")) for i in infos)
+        gains = [max(i.get("residual_slope_gain", 1.0), i.get("residual_depth_gain", 1.0))
+                 for i in infos if "residual_slope_gain" in i or "residual_depth_gain" in i]
         models.append([f, ", ".join(f"{p} {picks.count(p)}" for p in sorted(set(picks))),
                        f"{min(r2):.2f}..{max(r2):.2f}", f"{min(ceil):.2f}..{max(ceil):.2f}",
                        f"{min(units)}..{max(units)}",
-                       f"{min(red):.1f}..{max(red):.1f} ({based})" if red else ""])
+                       f"{min(red):.1f}..{max(red):.1f} ({based})" if red else "",
+                       f"{min(gains):.2f}..{max(gains):.2f}" if gains else ""])
     lines += ["The default models (held-out reconstruction R^2 and its noise ceiling, active "
               "latent units, over the family's series; how red the scan's held-out residuals "
               "are at `scan_baseline` points, and on how many series the running median is "
-              "used):", "",
+              "used; the larger scatter gain of the scan's two curves, `scan_scatter`):", "",
               table(["family", "default score", "R^2", "ceiling", "active units",
-                     "residual red (running median)"], models)]
+                     "residual red (running median)", "scatter gain"], models)]
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ Suites (real data from ../shared/data):
           the stars made spotted rotators first (periods of 1-4 days; `kepler-var-slow`:
           the kepler-var events on rotations of 5-20 days, session 41); `-other` and
           `-regime`: kinds no earlier suite held (session 38) and changes that hold
-          (session 40).
+          (session 40); `kepler-eb`, `kepler-puls`: the kepler events on detached
+          eclipsing binaries and RR Lyrae-like pulsators (session 43).
   nab     NAB artificialWithAnomaly + realKnownCause: one model per series, trained on the
           probationary first 15%, scored on the rest against the labelled windows.
   discord one distorted cycle in a long quasi-periodic series (ECG-like and respiration-
@@ -75,7 +76,8 @@ OTHER_KINDS = ("glitch", "transits", "flatline", "wave", "microflare")
 # changes (10-30 % faster or slower; the phase it gained stays after)
 REGIME_KINDS = ("step", "variance", "drift", "rhythm")
 KEPLER_SUITES = ("kepler", "kepler-var", "kepler-long", "kepler-var-long", "kepler-other",
-                 "kepler-var-other", "kepler-regime", "kepler-var-regime", "kepler-var-slow")
+                 "kepler-var-other", "kepler-regime", "kepler-var-regime", "kepler-var-slow",
+                 "kepler-eb", "kepler-puls")
 # the rotators' periods in days: 1-4; kepler-var-slow (session 41): the kepler-var events
 # on rotations of 5-20 days, where most of Kepler's spotted stars turn (McQuillan et al. 2014)
 ROTATION = (1.0, 4.0)
@@ -86,6 +88,9 @@ def kepler_suite(suite: str, seed: int = 0, max_points: int | None = None) -> li
     """The cases of one of `KEPLER_SUITES`: its kinds of event (15 of each; 10 of the five
     kinds of session 38, where a transit train is three events), on rotators for
     `kepler-var*` (of `SLOW_ROTATION` for kepler-var-slow)."""
+    if suite in STAR_SIGNALS:  # the kepler events on another kind of variable star
+        return kepler_cases(seed, per_kind=15, max_points=max_points, variable=True,
+                            signal=STAR_SIGNALS[suite])
     other = suite.endswith("other")
     variable = suite.startswith("kepler-var")
     if suite.endswith("regime"):  # a quiet star has no rotation whose pace could change
@@ -303,13 +308,40 @@ def variability(t: np.ndarray, sigma: float, rng: np.random.Generator,
     return amp * evolve * (np.sin(phase) + 0.3 * np.sin(2 * phase + rng.uniform(0, 6)))
 
 
+def eclipses(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """A detached eclipsing binary (session 43): a period of 1-6 days, Gaussian eclipses
+    2-5 % of it wide (sigma), the primary 10-40 sigma deep, the secondary 0.2-0.7 of it."""
+    period, width = rng.uniform(1.0, 6.0), rng.uniform(0.02, 0.05)
+    phase = (t / period + rng.uniform()) % 1.0
+    depth, second = rng.uniform(10.0, 40.0) * sigma, rng.uniform(0.2, 0.7)
+    return -depth * (np.exp(-0.5 * ((phase - 0.25) / width) ** 2)
+                     + second * np.exp(-0.5 * ((phase - 0.75) / width) ** 2))
+
+
+def pulsation(t: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """An RR Lyrae-like pulsator (session 43): a period of 0.4-0.7 days, a fast rise over
+    10-20 % of it and a slow decline, 10-40 sigma peak to peak."""
+    period, rise = rng.uniform(0.4, 0.7), rng.uniform(0.1, 0.2)
+    phase = (t / period + rng.uniform()) % 1.0
+    amp = rng.uniform(10.0, 40.0) * sigma / 2
+    return amp * (np.where(phase < rise, phase / rise, 1.0 - (phase - rise) / (1 - rise)) * 2
+                  - 1)
+
+
+# the suites of the kepler events on other kinds of variable star (session 43)
+STAR_SIGNALS: dict[str, Callable[..., np.ndarray]] = {"kepler-eb": eclipses,
+                                                      "kepler-puls": pulsation}
+
+
 def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
                  stars: Sequence[str] | None = None, max_points: int | None = None,
                  variable: bool = False, kinds: Sequence[str] = KINDS, spacing: int = 96,
-                 rotation: tuple[float, float] = ROTATION) -> list[Case]:
+                 rotation: tuple[float, float] = ROTATION,
+                 signal: Callable[..., np.ndarray] | None = None) -> list[Case]:
     """The Kepler injection-recovery suite; `variable`: every star also made a spotted,
     rotating one (`variability`, added after the events are injected at the quiet star's
-    sigma), a star whose windows are not white noise, its period drawn from `rotation` (days);
+    sigma), a star whose windows are not white noise, its period drawn from `rotation` (days),
+    or, with `signal` (`STAR_SIGNALS`), another kind of variable;
     `kinds`: `KINDS`, or `LONG_KINDS` (the `-long` suites)."""
     files = sorted((SHARED / "kepler").glob("*.csv"))
     if stars:
@@ -332,7 +364,8 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
             # the rotation draws what it would without one)
             clock = (_paced(t, events, np.random.default_rng([seed, 7, len(cases)]))
                      if any(e["kind"] == "rhythm" for e in events) else t)
-            v = variability(clock, sigma, rng, rotation)
+            v = (signal(t, sigma, rng) if signal is not None
+                 else variability(clock, sigma, rng, rotation))
             f, ft = f + v, ft + v[cut:]
         test = _curve(path.stem, t[cut:], ft)
         truth = truth_from_spans(test.time, [(e["start"], e["end"]) for e in events])

@@ -15,6 +15,9 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # errors too: "failed call to cuInit" on CPU
 
 EXIT_USAGE = 2
+# the residuals' scatter where the reconstruction is steepest (deepest) over where it is
+# flat (at its level) from which `lcad train` says so
+SCATTER_NOTE = 1.5
 
 
 class CliError(Exception):
@@ -500,6 +503,13 @@ def _report_training(outcome: Any) -> None:
               f"{length}-point means vary {m['residual_red']:.1f} x as much as white noise's): "
               f"runs are tested against their running median over {length} points "
               f"(scoring.scan_baseline; =0 turns it off)")
+    gains = [f"{m[f'residual_{k}_gain']:.1f} x as much where the reconstruction is {word}"
+             for k, word in (("slope", "steepest"), ("depth", "deepest"))
+             if m.get(f"residual_{k}_gain", 1.0) >= SCATTER_NOTE]
+    if gains:
+        print(f"scan: the held-out residuals scatter {', and '.join(gains)} as where it is "
+              f"flat: each point's residual is weighed against the scatter expected there "
+              f"(scoring.scan_scatter; =0 turns it off)")
     for factor, view in sorted(learned.get("views", {}).items(), key=lambda kv: int(kv[0])):
         print(f"autoencoder of the view averaged over {factor} grid points: {view['verdict']}")
     print(f"bundle: {outcome.bundle}")

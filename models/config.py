@@ -225,6 +225,21 @@ class ScoringConfig(_Section):
         "where the noise stops (a value held, a stuck or saturated sensor, data filled in "
         "by smoothing), which sits near the reconstruction; 0 turns it off; sliding-window "
         "mode only (docs/quality-log.md, session 38)")
+    scan_scatter: int = Field(
+        20, ge=0, description="the scan weighs each point's residual against the scatter "
+        "the held-out residuals have where the reconstruction is as steep and as deep "
+        "(`scan_scatter_by`; this many quantile bins of each, the scatter made non-decreasing "
+        "in it, the larger of the two scales taken): a reconstruction a little early, late or "
+        "shallow errs in proportion to its slope and its depth, so an eclipse's or a "
+        "pulsation's flanks and bottom no longer pass for events; where the scatter does not "
+        "grow with them it changes nothing. 0 turns it off; sliding-window mode only "
+        "(docs/quality-log.md, session 43)")
+    scan_scatter_by: list[Literal["slope", "depth"]] = Field(
+        default_factory=lambda: list[Literal["slope", "depth"]](["slope"]),
+        description="the properties of the reconstruction `scan_scatter` bins by: 'slope', "
+        "its step per grid point, 'depth', its distance from its median level (both in "
+        "noise units). The slope alone by default: the depth helps on eclipsing binaries "
+        "and costs pulsators and slow rotators (docs/quality-log.md, session 43)")
     scan_baseline: int = Field(
         64, ge=0, description="where the held-out residuals are red at this many grid points "
         "(`scan_baseline_red`), the scan's runs (`scales`, flanks, oscillations) test the "
@@ -297,6 +312,8 @@ class ScoringConfig(_Section):
             raise ValueError("scoring.scales must be a non-empty list of positive integers")
         if 0 < self.scan_quiet < 4:
             raise ValueError("scoring.scan_quiet is a run length: 0 (off) or at least 4")
+        if self.scan_scatter == 1:
+            raise ValueError("scoring.scan_scatter is a number of bins: 0 (off) or at least 2")
         if 0 < self.scan_baseline <= max(self.scales):
             raise ValueError(f"scoring.scan_baseline is a run length: 0 (off) or longer than "
                              f"the largest scale ({max(self.scales)})")

@@ -49,6 +49,7 @@ from lcad.models.scoring import (
     EmpiricalDistribution,
     find_intervals,
     object_score,
+    reconstruction_shape,
     residuals,
     window_errors,
 )
@@ -719,6 +720,16 @@ class Detector:
             raise LcadError("detector is not calibrated: it has no point scorer")
         return self.point_scorer.grid_scores(self, p, red, z)
 
+    def point_shape(self, p: Prepared, red: Reduced) -> dict[str, np.ndarray] | None:
+        """(n_bands, n_grid) slope and depth of the mean reconstruction
+        (`reconstruction_shape`), in the residuals' units; None with per-window normalisation
+        (no one reconstruction on the grid)."""
+        if p.xgrid is None:
+            return None
+        recon = np.where(red.count > 0, red.recon_sum / np.maximum(red.count, 1), np.nan)
+        return reconstruction_shape(recon, p.errors if self.config.scoring.error == "chi2"
+                                    else None)
+
     def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the
         usable windows covering it; NaN where there is no data."""
@@ -993,7 +1004,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     calibrated again, as fine-tuning does), and novelty's mean kept the start of a series
     as it came before `novelty_level_start`, and its views were `novelty_scales` alone
     before `novelty_span`, and its segments' mean length was the largest of `scales` before
-    `segment_length`, and its runs tested the residuals as they were before `scan_baseline`;
+    `segment_length`, and its runs tested the residuals as they were before `scan_baseline`,
+    and wherever the reconstruction was steep or deep alike before `scan_scatter`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -1003,6 +1015,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_oscillations", 0)
     scoring.setdefault("scan_quiet", 0)
     scoring.setdefault("scan_baseline", 0)
+    scoring.setdefault("scan_scatter", 0)
     scoring.setdefault("segment_moves", 0.0)
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)

@@ -736,6 +736,9 @@ def _metrics(det: Detector, val_curves: Sequence[LightCurve], history: dict[str,
     if red is not None:
         out["residual_red"] = red
         out["scan_baseline"] = float(getattr(det.point_scorer, "baseline", 0))
+    # the scan's `ScatterCurve`s: the residuals' scatter at the steepest (deepest) bin
+    for key, curve in getattr(det.point_scorer, "scatter", {}).items():
+        out[f"residual_{key}_gain"] = curve.gain
     if history.get("val_loss"):
         out["best_val_loss"] = float(np.nanmin(history["val_loss"]))
     usable = [c for c in val_curves if c.mask.any()]

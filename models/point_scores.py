@@ -24,6 +24,7 @@ from lcad.models.novelty import LAG1_LIMIT, QUERY_BLOCK, REPEAT_LIMIT, Novelty, 
 from lcad.models.scoring import (
     LOG10_TAIL_SCALE,
     EmpiricalDistribution,
+    ScatterCurve,
     run_variance_ratio,
     scan_scores,
     scan_statistics,
@@ -173,26 +174,51 @@ class ScanScorer(PointScorer):
     basis = "point scores test the residuals against the noise (scan)"
 
     def __init__(self, tables: list[EmpiricalDistribution] | None = None,
-                 baseline: int = 0, red: float | None = None):
+                 baseline: int = 0, red: float | None = None,
+                 scatter: dict[str, ScatterCurve] | None = None):
         self.tables = tables
         self.baseline = baseline  # the running median the runs test against (0: none)
         self.red = red  # the held-out residuals' `run_variance_ratio` at `scan_baseline`
+        # the residuals' scatter against the reconstruction's slope and depth (`scan_scatter`)
+        self.scatter = scatter or {}
+
+    def scatter_at(self, det: Detector, p: Prepared, red: Reduced) -> np.ndarray | None:
+        """(n_bands, n_grid) scatter the residuals are expected to have at each cell,
+        relative to the flattest (the larger of the fitted curves' scales at the
+        reconstruction's slope and depth); None without curves."""
+        shape = det.point_shape(p, red) if self.scatter else None
+        if shape is None:
+            return None
+        return np.maximum.reduce([curve(shape[k]) for k, curve in self.scatter.items()])
 
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:
         scfg = det.config.scoring
+        self.scatter = {}
+        if scfg.scan_scatter and det.config.preprocess.mode != "whole":
+            shapes = [det.point_shape(p, red) for p, _z, red in held_out]
+            raw = [det.point_residuals(p, red) for p, _z, red in held_out]
+            for key in scfg.scan_scatter_by:
+                values = [sh[key] for sh in shapes if sh is not None]
+                curve = (ScatterCurve.fit(raw, values, scfg.scan_scatter)
+                         if len(values) == len(raw) else None)
+                if curve is not None:
+                    self.scatter[key] = curve
         residuals = [det.point_residuals(p, red) for p, _z, red in held_out]
+        scatter = [self.scatter_at(det, p, red) for p, _z, red in held_out]
         self.baseline, self.red = 0, None
         length = scfg.scan_baseline if det.config.preprocess.mode != "whole" else 0
         if length:
-            self.red = run_variance_ratio(residuals, length, scfg.scan_clip)
+            self.red = run_variance_ratio([r if a is None else r / a
+                                           for r, a in zip(residuals, scatter, strict=True)],
+                                          length, scfg.scan_clip)
             if self.red is not None and self.red >= scfg.scan_baseline_red:
                 self.baseline = length
         stats = [scan_statistics(r, scfg.scales, scfg.scan_clip,
                                  scfg.scan_cover, scfg.scan_flanks, self.segments(det),
                                  self.oscillations(det), scfg.segment_moves, self.quiet(det),
-                                 scfg.segment_length, self.baseline)
-                 for r in residuals]
+                                 scfg.segment_length, self.baseline, a)
+                 for r, a in zip(residuals, scatter, strict=True)]
         # every row is in -log10 units: its tail bounded as a p-value's (config doc)
         bound = LOG10_TAIL_SCALE if scfg.scan_tail_bound else 0.0
         self.tables = [EmpiricalDistribution.fit(np.concatenate([st[i] for st in stats]), bound)
@@ -207,7 +233,8 @@ class ScanScorer(PointScorer):
         s = scan_scores(det.point_residuals(p, red), scfg.scales, scfg.scan_clip, self.tables,
                         scfg.scan_cover, scfg.scan_flanks, self.segments(det),
                         self.oscillations(det), scfg.segment_moves, self.quiet(det),
-                        scfg.segment_length, self.baseline)
+                        scfg.segment_length, self.baseline,
+                        self.scatter_at(det, p, red))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
     @staticmethod
@@ -232,15 +259,18 @@ class ScanScorer(PointScorer):
         from dataclasses import asdict
 
         return {"scan": None if self.tables is None else [asdict(t) for t in self.tables],
-                "scan_baseline": self.baseline, "residual_red": self.red}
+                "scan_baseline": self.baseline, "residual_red": self.red,
+                "scan_scatter": {k: asdict(c) for k, c in self.scatter.items()}}
 
     @classmethod
     def load(cls, bundle_dir: Path, calibration: dict[str, Any]) -> PointScorer:
         scan = calibration.get("scan")
         red = calibration.get("residual_red")
+        scatter = calibration.get("scan_scatter") or {}
         return cls([EmpiricalDistribution(**d) for d in scan] if scan else None,
                    int(calibration.get("scan_baseline") or 0),
-                   None if red is None else float(red))
+                   None if red is None else float(red),
+                   {k: ScatterCurve(**d) for k, d in scatter.items()})
 
 
 @register_point_scorer

@@ -80,7 +80,7 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
                     cover: bool = False, flanks: bool = False, segments: bool = False,
                     oscillations: int = 0, segment_moves: float = LEVEL_MOVE,
                     quiet: int = 0, segment_length: float | None = None,
-                    baseline: int = 0) -> np.ndarray:
+                    baseline: int = 0, scale: np.ndarray | None = None) -> np.ndarray:
     """(n_bands, n_grid) residuals (NaN: no data) -> (len(scales) + flanks + segments
     + (oscillations > 0) + (quiet > 0), n_grid) -log10 p.
 
@@ -125,18 +125,26 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     rotation longer than its window) no longer shifts every short run, and an event shorter
     than about B / 2 keeps its offset. The segment and quiet rows, which weigh changes of
     any length, keep the residuals as they are.
+
+    With `scale` ((n_bands, n_grid), the residuals' expected scatter at each cell relative
+    to the flattest: `ScatterCurve`) every row but the quiet one tests the residuals over
+    it; the quiet row weighs the residuals as they are (a residual made smaller where the
+    reconstruction is steep would pass for noise that stopped).
     """
-    z = robust_z(residual)
+    raw_z = robust_z(residual)
+    scaled = residual if scale is None else residual / scale
+    z = raw_z if scale is None else robust_z(scaled)
     ok = np.isfinite(z)
     n_grid = z.shape[1]
     one_band = z.shape[0] == 1
     cnt = ok[0].astype(np.float64) if one_band else ok.sum(axis=0).astype(np.float64)
     has_data = cnt > 0
-    local = robust_z(residual - running_median(residual, baseline)) if baseline > 1 else z
+    local = robust_z(scaled - running_median(scaled, baseline)) if baseline > 1 else z
     # NaN -> 0: sums over bands and runs skip missing cells; the runs' z, and the residuals'
-    # as they are (the quiet row's; the same array without a baseline)
+    # as they are (the quiet row's; the same array without a baseline or a scale)
+    apart = baseline > 1 or scale is not None
     zero = {False: np.where(ok, local, 0.0)}
-    zero[True] = np.where(ok, z, 0.0) if baseline > 1 else zero[False]
+    zero[True] = np.where(ok, raw_z, 0.0) if apart else zero[False]
     n_rows = len(scales) + int(flanks) + int(segments) + int(oscillations > 0) + int(quiet > 0)
     out = np.full((n_rows, n_grid), np.nan)
 
@@ -145,7 +153,7 @@ def scan_statistics(residual: np.ndarray, scales: Sequence[int], clip: float = S
     def sums(k: int, raw: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """(sum of z, sum of z^2) over bands; z clipped in runs longer than one point (the
         same for every such scale: computed once); `raw`: of the residuals as they are."""
-        key = (k > 1, raw and baseline > 1)
+        key = (k > 1, raw and apart)
         if key not in cache:
             zk = np.clip(zero[raw], -clip, clip) if key[0] else zero[raw]
             cache[key] = ((zk[0], np.square(zk[0])) if one_band
@@ -225,6 +233,91 @@ def run_variance_ratio(residuals: Sequence[np.ndarray], length: int,
     if n_runs < 8 * length or not squares > 0.0:
         return None
     return (sums / n_runs) / (squares / total)
+
+
+def increasing_fit(y: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence nearest `y` in least squares (pool adjacent violators)."""
+    vals: list[float] = []
+    sizes: list[int] = []
+    for v in np.asarray(y, dtype=np.float64):
+        vals.append(float(v))
+        sizes.append(1)
+        while len(vals) > 1 and vals[-2] > vals[-1]:
+            v2, n2 = vals.pop(), sizes.pop()
+            vals[-1] = (vals[-1] * sizes[-1] + v2 * n2) / (sizes[-1] + n2)
+            sizes[-1] += n2
+    return np.repeat(vals, sizes)
+
+
+SCATTER_BIN_POINTS = 100  # held-out points a bin of `ScatterCurve` needs, at the least
+
+
+@dataclass
+class ScatterCurve:
+    """How the residuals' scatter grows with one property of the reconstruction at each
+    point (`RECONSTRUCTION_SHAPES`: its slope, its depth below or above its level), fitted
+    on held-out residuals: quantile bins of the property, the robust scale of the residuals
+    in each, made non-decreasing and relative to the lowest bin (never below 1). `at`: the
+    bins' median values of the property; `scales`: the relative scale there."""
+
+    at: list[float]
+    scales: list[float]
+
+    @classmethod
+    def fit(cls, residuals: Sequence[np.ndarray], values: Sequence[np.ndarray],
+            bins: int) -> ScatterCurve | None:
+        """None when the held-out part has too few points for `bins` bins of
+        `SCATTER_BIN_POINTS` (fewer bins are taken down to 2) or the property does not
+        vary."""
+        r = np.concatenate([np.ravel(a) for a in residuals])
+        x = np.concatenate([np.ravel(a) for a in values])
+        ok = np.isfinite(r) & np.isfinite(x)
+        r, x = r[ok], x[ok]
+        bins = min(bins, r.size // SCATTER_BIN_POINTS)
+        if bins < 2:
+            return None
+        r = np.abs(r - np.median(r))
+        parts = np.array_split(np.argsort(x, kind="stable"), bins)
+        mids = np.array([np.median(x[i]) for i in parts])
+        scatter = np.array([np.median(r[i]) for i in parts])
+        if not scatter[0] > 0 or not mids[-1] > mids[0]:
+            return None
+        fitted = increasing_fit(scatter)
+        rel = np.maximum(fitted / fitted[0], 1.0)
+        return cls([float(v) for v in mids], [float(v) for v in rel])
+
+    @property
+    def gain(self) -> float:
+        """The residuals' scatter at the top bin over the lowest's."""
+        return self.scales[-1]
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        """The relative scale at each value (NaN: 1)."""
+        return np.asarray(np.interp(np.nan_to_num(values, nan=self.at[0]), self.at,
+                                    self.scales))
+
+
+def reconstruction_shape(recon: np.ndarray, errors: np.ndarray | None
+                         ) -> dict[str, np.ndarray]:
+    """Two properties of an (n_bands, n_grid) reconstruction at each grid point, over the
+    errors when given (chi2 residuals), NaN where the reconstruction is: "slope", its step
+    per grid point (central differences; a reconstruction a little early or late errs in
+    proportion to it), and "depth", its distance from its band's median level (one a little
+    too shallow or deep errs in proportion to it: an eclipse's bottom, a pulsation's peak)."""
+    if recon.shape[-1] < 2:
+        nan = np.full(recon.shape, np.nan)
+        return {"slope": nan, "depth": nan}
+    slope = np.abs(np.gradient(recon, axis=-1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no reconstruction
+        level = np.nanmedian(recon, axis=-1, keepdims=True)
+    depth = np.abs(recon - level)
+    if errors is not None:
+        slope, depth = slope / errors, depth / errors
+    return {"slope": slope, "depth": depth}
+
+
+RECONSTRUCTION_SHAPES = ("slope", "depth")
 
 
 def _quiet_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -326,7 +419,8 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
                 tables: Sequence[EmpiricalDistribution] | None = None, cover: bool = False,
                 flanks: bool = False, segments: bool = False, oscillations: int = 0,
                 segment_moves: float = LEVEL_MOVE, quiet: int = 0,
-                segment_length: float | None = None, baseline: int = 0) -> np.ndarray:
+                segment_length: float | None = None, baseline: int = 0,
+                scale: np.ndarray | None = None) -> np.ndarray:
     """(n_grid,) point scores: the most surprising scale at each point, in -log10 p.
 
     Without `tables` the p-values are the analytic white-noise ones of `scan_statistics`.
@@ -336,7 +430,7 @@ def scan_scores(residual: np.ndarray, scales: Sequence[int], clip: float = SCAN_
     should.
     """
     stats = scan_statistics(residual, scales, clip, cover, flanks, segments, oscillations,
-                            segment_moves, quiet, segment_length, baseline)
+                            segment_moves, quiet, segment_length, baseline, scale)
     if tables is not None:
         stats = np.stack([t.surprise(row) for t, row in zip(tables, stats, strict=True)])
     with np.errstate(invalid="ignore"), warnings.catch_warnings():

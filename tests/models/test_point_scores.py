@@ -114,6 +114,8 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     c, p = det.score(curves[:1]).curves[0], det.prepare(curves[0])
     ((_z, red),) = det._run_reduced([p])
     residual = det.point_residuals(p, red)
+    # the scatter expected at the reconstruction's slope (`scan_scatter`)
+    scatter = det.point_scorer.scatter_at(det, p, red)
     tables = det.point_scorer.tables
     # the segments' table, the oscillations' and the quiet runs' (no flanks: off by default)
     assert not scfg.scan_flanks and scfg.scan_segments and scfg.scan_oscillations == 24
@@ -121,10 +123,12 @@ def test_scan_cover_is_wired_from_the_config_through_the_bundle(tmp_path):
     assert len(tables) == len(scfg.scales) + 3
     base = det.point_scorer.baseline  # the running median, where the residuals are red
     grid = scan_scores(residual, scfg.scales, scfg.scan_clip, tables, cover=True,
-                       segments=True, oscillations=24, quiet=24, baseline=base)
+                       segments=True, oscillations=24, quiet=24, baseline=base,
+                       scale=scatter)
     assert_allclose(c.point_score, np.where(curves[0].mask, grid[p.res.point_grid], np.nan))
     centred = scan_scores(residual, scfg.scales, scfg.scan_clip, tables,
-                          segments=True, oscillations=24, quiet=24, baseline=base)
+                          segments=True, oscillations=24, quiet=24, baseline=base,
+                          scale=scatter)
     assert (grid[np.isfinite(grid)] >= centred[np.isfinite(grid)] - 1e-12).all()
     det.save(tmp_path / "b")
     again = Detector.load(tmp_path / "b")
@@ -275,3 +279,49 @@ def test_the_scans_baseline_follows_the_held_out_residuals_and_is_saved(tmp_path
     assert Detector.load(tmp_path / "b").point_scorer.baseline == 0
     with pytest.raises(ConfigError, match="scan_baseline"):
         DetectorConfig().with_overrides(["scoring.scan_baseline=16"])
+
+
+def test_the_scans_scatter_curves_are_fitted_on_held_out_residuals_and_saved(tmp_path):
+    """`scoring.scan_scatter`: the scan fits how the held-out residuals' scatter grows with
+    the reconstruction's slope and depth (eclipses a 3-epoch network follows loosely),
+    divides each residual by it, keeps the curves in the bundle's calibration; `=0` and a
+    bundle from before the key score every point alike; one bin is refused by name; on a
+    sinusoid the slope's curve stays flat (its depth's does not: a network that has not
+    converged reconstructs the crests too shallow)."""
+    import json
+
+    from lcad.models.bundle import sha256
+
+    curves, _ = synthetic_dataset(12, seed=3, **(SYNTH | {"kinds": ("eclipsing",)}))
+    det = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                       scoring={"point": "scan", "scan_scatter_by": ["slope", "depth"]})
+    scatter = det.point_scorer.scatter
+    assert set(scatter) == {"slope", "depth"}
+    assert list(DetectorConfig().scoring.scan_scatter_by) == ["slope"]  # the default
+    assert max(c.gain for c in scatter.values()) > 1.2
+    for key, curve in scatter.items():
+        assert det.metrics[f"residual_{key}_gain"] == pytest.approx(curve.gain)
+    off = Detector.fit(curves, TINY_CONFIG, train={"epochs": 3},
+                       scoring={"point": "scan", "scan_scatter": 0})
+    assert off.point_scorer.scatter == {} and "residual_slope_gain" not in off.metrics
+    on_scores = det.score(curves[:1]).curves[0].point_score
+    det.save(tmp_path / "b")
+    cal = json.loads((tmp_path / "b" / "calibration.json").read_text())
+    assert cal["scan_scatter"]["slope"]["scales"] == pytest.approx(scatter["slope"].scales)
+    assert_allclose(Detector.load(tmp_path / "b").score(curves[:1]).curves[0].point_score,
+                    on_scores)
+    del cal["scan_scatter"]  # saved before the key
+    (tmp_path / "b" / "calibration.json").write_text(json.dumps(cal))
+    meta = json.loads((tmp_path / "b" / "config.json").read_text())
+    meta["files"]["calibration.json"] = sha256(tmp_path / "b" / "calibration.json")
+    del meta["config"]["scoring"]["scan_scatter"]
+    (tmp_path / "b" / "config.json").write_text(json.dumps(meta))
+    old = Detector.load(tmp_path / "b")
+    assert old.point_scorer.scatter == {} and old.config.scoring.scan_scatter == 0
+    flat = old.score(curves[:1]).curves[0].point_score
+    assert not np.allclose(flat[np.isfinite(flat)], on_scores[np.isfinite(on_scores)])
+    with pytest.raises(ConfigError, match="scan_scatter"):
+        DetectorConfig().with_overrides(["scoring.scan_scatter=1"])
+    smooth, _ = synthetic_dataset(12, seed=3, **SYNTH)
+    calm = Detector.fit(smooth, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
+    assert calm.point_scorer.scatter["slope"].gain < 1.2

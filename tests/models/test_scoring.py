@@ -407,3 +407,59 @@ def test_a_running_baseline_keeps_a_short_dip_above_a_slow_leftover():
 
     assert standing(rows[64]) > 0 > standing(rows[0])
     assert_allclose(rows[64][3:], rows[0][3:])  # segment and quiet rows unchanged
+
+
+def test_increasing_fit_pools_adjacent_violators():
+    from lcad.models.scoring import increasing_fit
+
+    assert_allclose(increasing_fit(np.array([1.0, 3.0, 2.0, 4.0])), [1.0, 2.5, 2.5, 4.0])
+    assert_allclose(increasing_fit(np.array([3.0, 2.0, 1.0])), [2.0, 2.0, 2.0])
+    assert_allclose(increasing_fit(np.arange(5.0)), np.arange(5.0))
+
+
+def test_a_scatter_curve_follows_the_residuals_and_is_flat_where_they_do_not_grow():
+    """Residuals three times as wide where the reconstruction is steep give a scale of ~3
+    there and 1 where it is flat; residuals that do not depend on the slope give ~1 at every
+    slope; too few held-out points give none. The depth is the distance from the band's
+    median level; both are over the errors when given."""
+    from lcad.models.scoring import ScatterCurve, reconstruction_shape
+
+    rng = np.random.default_rng(5)
+    n = 40_000
+    phase = np.arange(n) % 100
+    recon = np.where(phase < 10, np.sin(np.pi * phase / 10) * 20.0, 0.0)[None, :]
+    shape = reconstruction_shape(recon, None)
+    slope = shape["slope"]
+    steep = slope[0] > 2.0
+    wide = rng.normal(size=(1, n)) * np.where(steep, 3.0, 1.0)
+    curve = ScatterCurve.fit([wide], [slope], 20)
+    assert curve is not None and 2.5 < curve.gain < 3.5
+    assert np.all(np.diff(curve.scales) >= 0) and curve.scales[0] == 1.0
+    at = curve(slope[0])
+    assert np.median(at[steep]) > 2.5 and np.median(at[slope[0] < 0.01]) == 1.0
+    flat = ScatterCurve.fit([rng.normal(size=(1, n))], [slope], 20)
+    assert flat is not None and flat.gain < 1.15
+    assert ScatterCurve.fit([wide[:, :150]], [slope[:, :150]], 20) is None
+    assert_allclose(shape["depth"], np.abs(recon))  # the level is 0: 90 % of points
+    errors = np.full((1, n), 2.0)
+    halved = reconstruction_shape(recon, errors)
+    assert_allclose(halved["slope"], slope / 2.0)
+    assert_allclose(halved["depth"], shape["depth"] / 2.0)
+
+
+def test_a_scatter_scale_divides_the_runs_and_segments_but_not_the_quiet_row():
+    """`scan_statistics(scale=...)`: a dip where the scatter is expected three times as wide
+    weighs a third as much in the runs; the quiet row sees the residuals as they are."""
+    r = _noise()
+    n = r.shape[1]
+    scale = np.ones_like(r)
+    scale[0, 5000:5400] = 3.0
+    r[0, 5000:5400] *= 3.0  # the wide stretch the scale expects
+    r[0, 5200:5212] -= 6.0  # a dip there: 2 sigma of the local scatter
+    rows = {k: scan_statistics(r, [1, 4, 16], segments=True, quiet=24, scale=s)
+            for k, s in (("scaled", scale), ("raw", None))}
+    assert rows["scaled"][2, 5202:5210].max() < rows["raw"][2, 5202:5210].max()
+    # away from the wide stretch the runs see the same noise (up to the robust z's scale)
+    assert np.corrcoef(rows["scaled"][0, :4000], rows["raw"][0, :4000])[0, 1] > 0.99
+    assert_allclose(rows["scaled"][-1], rows["raw"][-1])
+    assert n > 5400

@@ -11,6 +11,7 @@ import pytest
 from lcad.cli import main
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
+from lcad.models.lightcurve import LightCurve
 from lcad.training.scoring import objects_path
 from tests.conftest import SMALL_TRAIN, SYNTH
 
@@ -533,7 +534,6 @@ def test_help_on_every_command(capsys):
 
 
 def test_long_series_are_scored_in_segments_like_one_pass(trained, tmp_path):
-    from lcad.models.lightcurve import LightCurve
     from lcad.training.scoring import score_to_file
 
     det = Detector.load(trained)
@@ -1177,3 +1177,44 @@ def test_a_slow_rotators_scan_tests_its_runs_against_a_running_median(tmp_path, 
                  "--set", "scoring.scan_baseline=0"]) == 0
     assert "running median" not in capsys.readouterr().out
     assert Detector.load(off).point_scorer.baseline == 0
+
+
+def test_an_eclipsing_binarys_residuals_are_weighed_against_their_scatter_at_each_slope(
+        tmp_path, capsys):
+    """`scoring.scan_scatter` (session 43): a detached eclipsing binary (eclipses of 15
+    sigma, 1.2 % of a 160-point period wide) leaves the network's residuals wider where the
+    reconstruction is steep; the run says how much, the scan (asked for: `auto` takes
+    novelty on these residuals) weighs each residual against the scatter expected at its
+    slope, the bundle keeps the curve, and `=0` scores every point alike and says nothing.
+    (What it changes on real stars: tests/models/test_quality.py.)"""
+    rng = np.random.default_rng(4)
+    t = np.arange(9000.0)
+    phase = (t / 160.3) % 1.0
+    eclipses = (np.exp(-0.5 * ((phase - 0.25) / 0.012) ** 2)
+                + 0.5 * np.exp(-0.5 * ((phase - 0.75) / 0.012) ** 2))
+    flux = -15.0 * eclipses + rng.normal(0, 1.0, t.size)
+    data = tmp_path / "eb.csv"
+    pd.DataFrame({"object_id": "eb", "time": t, "flux": flux}).to_csv(data, index=False)
+    scores = {}
+    for name, extra in (("on", []), ("off", ["--set", "scoring.scan_scatter=0"])):
+        bundle = tmp_path / name
+        assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
+                     "--set", "scoring.point=scan", *extra]) == 0
+        out = capsys.readouterr().out
+        det = Detector.load(bundle)
+        assert det.point_method == "scan"
+        (scored,) = det.score([LightCurve.from_arrays("eb", t, flux)]).curves
+        scores[name] = scored.point_score
+        if name == "on":
+            found = re.search(r"scan: the held-out residuals scatter ([\d.]+) x as much where "
+                              r"the reconstruction is steepest as where it is flat: each "
+                              r"point's residual is weighed against the scatter expected there "
+                              r"\(scoring.scan_scatter; =0 turns it off\)", out)
+            assert found and float(found.group(1)) >= 1.5
+            assert det.metrics["residual_slope_gain"] == pytest.approx(
+                float(found.group(1)), abs=0.06)
+            assert list(det.point_scorer.scatter) == ["slope"]
+        else:
+            assert "scan_scatter" not in out and det.point_scorer.scatter == {}
+            assert "residual_slope_gain" not in det.metrics
+    assert not np.allclose(scores["on"], scores["off"], equal_nan=True)
