@@ -182,11 +182,15 @@ class ScanScorer(PointScorer):
         # the residuals' scatter against the reconstruction's slope and depth (`scan_scatter`)
         self.scatter = scatter or {}
 
-    def scatter_at(self, det: Detector, p: Prepared, red: Reduced) -> np.ndarray | None:
+    def scatter_at(self, det: Detector, p: Prepared, red: Reduced,
+                   shape: dict[str, np.ndarray] | None = None) -> np.ndarray | None:
         """(n_bands, n_grid) scatter the residuals are expected to have at each cell,
         relative to the flattest (the larger of the fitted curves' scales at the
-        reconstruction's slope and depth); None without curves."""
-        shape = det.point_shape(p, red) if self.scatter else None
+        reconstruction's slope and depth, `shape` when already taken); None without
+        curves."""
+        if not self.scatter:
+            return None
+        shape = shape if shape is not None else det.point_shape(p, red)
         if shape is None:
             return None
         return np.maximum.reduce([curve(shape[k]) for k, curve in self.scatter.items()])
@@ -194,18 +198,19 @@ class ScanScorer(PointScorer):
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:
         scfg = det.config.scoring
+        residuals = [det.point_residuals(p, red) for p, _z, red in held_out]
         self.scatter = {}
+        shapes: list[dict[str, np.ndarray] | None] = [None] * len(residuals)
         if scfg.scan_scatter and det.config.preprocess.mode != "whole":
             shapes = [det.point_shape(p, red) for p, _z, red in held_out]
-            raw = [det.point_residuals(p, red) for p, _z, red in held_out]
             for key in scfg.scan_scatter_by:
                 values = [sh[key] for sh in shapes if sh is not None]
-                curve = (ScatterCurve.fit(raw, values, scfg.scan_scatter)
-                         if len(values) == len(raw) else None)
+                curve = (ScatterCurve.fit(residuals, values, scfg.scan_scatter)
+                         if len(values) == len(residuals) else None)
                 if curve is not None:
                     self.scatter[key] = curve
-        residuals = [det.point_residuals(p, red) for p, _z, red in held_out]
-        scatter = [self.scatter_at(det, p, red) for p, _z, red in held_out]
+        scatter = [self.scatter_at(det, p, red, sh)
+                   for (p, _z, red), sh in zip(held_out, shapes, strict=True)]
         self.baseline, self.red = 0, None
         length = scfg.scan_baseline if det.config.preprocess.mode != "whole" else 0
         if length:

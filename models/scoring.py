@@ -255,7 +255,7 @@ SCATTER_BIN_POINTS = 100  # held-out points a bin of `ScatterCurve` needs, at th
 @dataclass
 class ScatterCurve:
     """How the residuals' scatter grows with one property of the reconstruction at each
-    point (`RECONSTRUCTION_SHAPES`: its slope, its depth below or above its level), fitted
+    point (`reconstruction_shape`: its slope, its depth below or above its level), fitted
     on held-out residuals: quantile bins of the property, the robust scale of the residuals
     in each, made non-decreasing and relative to the lowest bin (never below 1). `at`: the
     bins' median values of the property; `scales`: the relative scale there."""
@@ -315,9 +315,6 @@ def reconstruction_shape(recon: np.ndarray, errors: np.ndarray | None
     if errors is not None:
         slope, depth = slope / errors, depth / errors
     return {"slope": slope, "depth": depth}
-
-
-RECONSTRUCTION_SHAPES = ("slope", "depth")
 
 
 def _quiet_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
