@@ -46,7 +46,8 @@ SCAN_PARTS: dict[str, dict[str, Any]] = {
     "scan: runs against the residuals as they are (no running median)": {"scan_baseline": 0},
     "scan: runs against the running median always": {"scan_baseline_red": 0.0},
     "scan: residuals weighed alike everywhere (no scatter curves)": {"scan_scatter": 0},
-    "scan: scatter by the reconstruction's slope only": {"scan_scatter_by": ["slope"]},
+    "scan: scatter by the reconstruction's depth too (off by default)": {
+        "scan_scatter_by": ["slope", "depth"]},
     "scan: single points only (the per-point error)": {
         "scales": [1], "scan_flanks": False, "scan_segments": False, "scan_oscillations": 0},
     "scan without the network": {},
