@@ -720,15 +720,16 @@ class Detector:
             raise LcadError("detector is not calibrated: it has no point scorer")
         return self.point_scorer.grid_scores(self, p, red, z)
 
-    def point_shape(self, p: Prepared, red: Reduced) -> dict[str, np.ndarray] | None:
-        """(n_bands, n_grid) slope and depth of the mean reconstruction
+    def point_shape(self, p: Prepared, red: Reduced, keys: Sequence[str]
+                    ) -> dict[str, np.ndarray] | None:
+        """(n_bands, n_grid) properties `keys` (slope, depth) of the mean reconstruction
         (`reconstruction_shape`), in the residuals' units; None with per-window normalisation
         (no one reconstruction on the grid)."""
         if p.xgrid is None:
             return None
         recon = np.where(red.count > 0, red.recon_sum / np.maximum(red.count, 1), np.nan)
         return reconstruction_shape(recon, p.errors if self.config.scoring.error == "chi2"
-                                    else None)
+                                    else None, keys)
 
     def point_residuals(self, p: Prepared, red: Reduced) -> np.ndarray:
         """(n_bands, n_grid) residual of every grid point (`residuals_of`), averaged over the

@@ -190,7 +190,7 @@ class ScanScorer(PointScorer):
         curves."""
         if not self.scatter:
             return None
-        shape = shape if shape is not None else det.point_shape(p, red)
+        shape = shape if shape is not None else det.point_shape(p, red, list(self.scatter))
         if shape is None:
             return None
         return np.maximum.reduce([curve(shape[k]) for k, curve in self.scatter.items()])
@@ -202,7 +202,7 @@ class ScanScorer(PointScorer):
         self.scatter = {}
         shapes: list[dict[str, np.ndarray] | None] = [None] * len(residuals)
         if scfg.scan_scatter and det.config.preprocess.mode != "whole":
-            shapes = [det.point_shape(p, red) for p, _z, red in held_out]
+            shapes = [det.point_shape(p, red, scfg.scan_scatter_by) for p, _z, red in held_out]
             for key in scfg.scan_scatter_by:
                 values = [sh[key] for sh in shapes if sh is not None]
                 curve = (ScatterCurve.fit(residuals, values, scfg.scan_scatter)

@@ -297,24 +297,27 @@ class ScatterCurve:
                                     self.scales))
 
 
-def reconstruction_shape(recon: np.ndarray, errors: np.ndarray | None
-                         ) -> dict[str, np.ndarray]:
-    """Two properties of an (n_bands, n_grid) reconstruction at each grid point, over the
-    errors when given (chi2 residuals), NaN where the reconstruction is: "slope", its step
-    per grid point (central differences; a reconstruction a little early or late errs in
-    proportion to it), and "depth", its distance from its band's median level (one a little
-    too shallow or deep errs in proportion to it: an eclipse's bottom, a pulsation's peak)."""
-    if recon.shape[-1] < 2:
-        nan = np.full(recon.shape, np.nan)
-        return {"slope": nan, "depth": nan}
-    slope = np.abs(np.gradient(recon, axis=-1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no reconstruction
-        level = np.nanmedian(recon, axis=-1, keepdims=True)
-    depth = np.abs(recon - level)
-    if errors is not None:
-        slope, depth = slope / errors, depth / errors
-    return {"slope": slope, "depth": depth}
+def reconstruction_shape(recon: np.ndarray, errors: np.ndarray | None,
+                         keys: Sequence[str] = ("slope", "depth")) -> dict[str, np.ndarray]:
+    """Properties (`keys`) of an (n_bands, n_grid) reconstruction at each grid point, over
+    the errors when given (chi2 residuals), NaN where the reconstruction is: "slope", its
+    step per grid point (central differences; a reconstruction a little early or late errs
+    in proportion to it), and "depth", its distance from its band's median level (one a
+    little too shallow or deep errs in proportion to it: an eclipse's bottom, a pulsation's
+    peak). Only the properties asked for are computed (scoring asks for every point)."""
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        if recon.shape[-1] < 2:
+            out[key] = np.full(recon.shape, np.nan)
+            continue
+        if key == "slope":
+            value = np.abs(np.gradient(recon, axis=-1))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a band without one
+                value = np.abs(recon - np.nanmedian(recon, axis=-1, keepdims=True))
+        out[key] = value / errors if errors is not None else value
+    return out
 
 
 def _quiet_surprise(s: np.ndarray, e: np.ndarray, n: np.ndarray) -> np.ndarray:
