@@ -219,19 +219,27 @@ def true_runs(y: np.ndarray) -> list[tuple[int, int]]:
 
 
 def buffered_labels(y: np.ndarray, buffer: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Labels with a soft margin: `buffer // 2` points on each side of every event, weighted
-    sqrt(1 - d / buffer) at distance d (Paparrizos et al., PVLDB 2022), and the runs of the
-    widened events (merged where margins meet)."""
+    """Labels with a soft margin as TSB-AD's VUS builds them: `buffer // 2` points on each
+    side of every event, weighted sqrt(1 - d / buffer) at distance d from its first or last
+    point, capped at 1; and the runs of the widened events, two merged where they overlap."""
     soft = np.asarray(y, dtype=float).copy()
-    if buffer > 1:
-        n, half = soft.size, buffer // 2
-        for a, b in true_runs(y):
-            after = np.arange(b - 1, min(b - 1 + half, n))
+    events = true_runs(y)
+    n, half = soft.size, buffer // 2
+    if half:
+        for a, b in events:
+            after = np.arange(b, min(b + half, n))
             soft[after] += np.sqrt(1 - (after - (b - 1)) / buffer)
             before = np.arange(max(a - half, 0), a)
             soft[before] += np.sqrt(1 - (a - before) / buffer)
         soft = np.minimum(soft, 1.0)
-    return soft, true_runs(soft > 0)
+    runs: list[tuple[int, int]] = []
+    for a, b in events:
+        lo, hi = max(a - half, 0), min(b + half, n)
+        if runs and lo < runs[-1][1]:
+            runs[-1] = (runs[-1][0], hi)
+        else:
+            runs.append((lo, hi))
+    return soft, runs
 
 
 @dataclass
@@ -260,18 +268,22 @@ def _range_pr_auc(y: np.ndarray, ranked: _Levels, buffer: int) -> float:
         return float("nan")
     counts = ranked.counts
     tp = np.concatenate([[0.0], np.cumsum(soft[ranked.order])])[counts]
+    hits = np.concatenate([[0.0], np.cumsum(np.asarray(y, dtype=float)[ranked.order])])[counts]
     run_max = np.array([ranked.s[a:b].max() for a, b in runs])
     touched = (run_max[None, :] >= ranked.levels[:, None]).mean(axis=1)
-    positives = (float(np.sum(y)) + float(soft.sum())) / 2
+    # the positives: the events' points and half the margin weight flagged at this level
+    positives = float(np.sum(y)) + (tp - hits) / 2
     recall = np.concatenate([[0.0], np.minimum(tp / positives, 1.0) * touched])
-    precision = np.concatenate([[1.0], tp / np.maximum(counts, 1)])
-    return float(np.sum(np.diff(recall) * (precision[1:] + precision[:-1]) / 2))
+    precision = tp / np.maximum(counts, 1)
+    return float(np.sum(np.diff(recall) * precision))  # a step sum, as TSB-AD integrates
 
 
 def range_pr_auc(y: np.ndarray, s: np.ndarray, buffer: int, thresholds: int = 250) -> float:
-    """Range-based PR-AUC (Paparrizos et al. 2022, as in TSB-AD): precision and recall on the
-    buffered labels, recall times the share of events touched, over `thresholds` score
-    levels sampled evenly from the sorted scores. NaN scores rank last."""
+    """Range-based PR-AUC as the TSB-AD benchmark computes it (its `RangeAUC_volume_opt`,
+    after Paparrizos et al., PVLDB 2022): precision and recall on the buffered labels, the
+    positives counting half the margin weight flagged, recall times the share of widened
+    events touched, summed in steps over `thresholds` score levels sampled evenly from the
+    sorted scores. NaN scores rank last."""
     return _range_pr_auc(y, _Levels.of(s, thresholds), buffer)
 
 
