@@ -8,7 +8,8 @@ so that a difference is the method's, not the draw's. Tasks as in bench.objects 
 `--draws` training seeds, `rare`, `injected`, `kepler-survey` drawn `--draws` times). Per
 task: mean ROC-AUC (sd over draws), mean PR-AUC, and against the baseline the mean paired
 ROC-AUC difference and the draws the variant wins. `--tasks transients` runs the synthetic
-survey kinds alone (each kind in turn the rare one; bench.objects); `--scale 4` draws 4
+survey kinds alone (each kind in turn the rare one; bench.objects), `--tasks crts` the same
+kinds on Catalina's cadence (one band, four exposures a visit); `--scale 4` draws 4
 times as many objects of each kind (760-840: the forests then subsample, as on a survey's
 thousands).
 
@@ -172,10 +173,11 @@ def tasks(draws: int, which: Sequence[str] = TASKS, scale: int = 1
             out.append(("injected (6 %)", *injected_task(curves, is_c, d), bands))
     for d in range(draws if "kepler-survey" in which else 0):
         out.append(("kepler-survey (6 %)", *kepler_survey_task(d), ["g", "r"]))
-    for rare in TRANSIENT_TASKS if "transients" in which else ():
-        for d in range(draws):
-            out.append((f"transients: rare {rare}" + (f" (x{scale})" if scale > 1 else ""),
-                        *transients_task(d, rare, scale), ["g", "r"]))
+    for survey, bands in (("transients", ["g", "r"]), ("crts", ["V"])):
+        for rare in TRANSIENT_TASKS if survey in which else ():
+            for d in range(draws):
+                out.append((f"{survey}: rare {rare}" + (f" (x{scale})" if scale > 1 else ""),
+                            *transients_task(d, rare, scale, survey), bands))
     for d in range(draws if "alerts" in which else 0):
         out.append(("alerts: 91bg-like" + (f" (x{scale})" if scale > 1 else ""),
                     *alerts_task(d, scale), ["g", "r"]))

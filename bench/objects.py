@@ -26,6 +26,11 @@ positives. Two tasks:
   `sn-fast` (a faster, fainter, redder subtype: 10 among 200 `sn`) stands for rare SN Ia
   subtypes. Not tuned on: the generator's kinds and ranges were fixed before any method was
   run on them. `--scale K`: K times as many of every kind (the same 5 % rare);
+- `crts` (session 44): the same kinds as Catalina sees them, in one unfiltered band (V):
+  5-8 seasons, a visit on 8-15 % of the nights with four exposures about 10 minutes apart,
+  errors 0.08 mag at V = 19, detections brighter than 19.8 (AGN and blazars 0.3 mag brighter
+  than in `transients`); each kind in turn the rare one as there. CRTS, a held-out set of
+  issue 18, is one band with four exposures a visit;
 - `alerts` (synthetic, what a broker's SN Ia subtype filter sees: issue 18's held-out ZTF
   set; session 34): g and r alert histories of SN Ia, from a few days to three weeks before
   the peak to 2-5 months after, each band on 45 % of the nights at its own time of night
@@ -252,18 +257,50 @@ def transient_curve(object_id: str, kind: str, rng: np.random.Generator) -> Ligh
                                   emit_warnings=False)
 
 
-def transients_task(draw: int, rare: str, scale: int = 1
+def crts_epochs(rng: np.random.Generator) -> np.ndarray:
+    """Catalina's cadence: 5-8 seasons of 200 nights a year apart, a visit on 8-15 % of the
+    nights, four exposures about 10 minutes apart each visit (days)."""
+    p = rng.uniform(0.08, 0.15)
+    nights = np.concatenate([365.0 * s + np.flatnonzero(rng.random(200) < p)
+                             for s in range(int(rng.integers(5, 9)))])
+    nights = nights + rng.uniform(0.1, 0.3)
+    four = nights[:, None] + 0.007 * np.arange(4)[None, :]
+    return (four + rng.normal(0.0, 0.001, four.shape)).ravel()
+
+
+def crts_curve(object_id: str, kind: str, rng: np.random.Generator) -> LightCurve:
+    """One Catalina-like light curve of `kind`: one unfiltered band (V), `crts_epochs`, the
+    kind's g magnitudes (AGN and blazars 0.3 mag brighter: the limit is 19.8, not 21.5),
+    errors 0.08 mag at V = 19, only detections kept."""
+    t = crts_epochs(rng)
+    v = transient_magnitudes(kind, t, rng)[0]
+    if kind in ("agn", "blazar"):
+        v = v - 0.3
+    err = np.sqrt(0.02 ** 2 + (0.08 * 10 ** (0.4 * (v - 19.0))) ** 2)
+    v = v + err * rng.normal(size=v.size)
+    seen = v < 19.8
+    return LightCurve.from_arrays(object_id, t[seen], v[seen], err[seen],
+                                  np.full(int(seen.sum()), "V"), unit="mag",
+                                  emit_warnings=False)
+
+
+SURVEYS = {"transients": (transient_curve, 300), "crts": (crts_curve, 900)}
+
+
+def transients_task(draw: int, rare: str, scale: int = 1, survey: str = "transients"
                     ) -> tuple[list[LightCurve], np.ndarray]:
     """`rare` (10 objects) among 60 of each other kind of `TRANSIENT_KINDS`, or "sn-fast"
     (10) among 200 "sn", every count times `scale` (the same 5 % rare: a survey's sample is
-    thousands); whether each is the rare kind."""
+    thousands); whether each is the rare kind. `survey`: "transients" (two bands, a visit a
+    night) or "crts" (one band, four exposures a visit: `crts_curve`)."""
     kinds = SN_KINDS if rare == "sn-fast" else TRANSIENT_KINDS
-    rng = np.random.default_rng(300 + draw + 1000 * (kinds.index(rare) + 1)
+    curve, seed = SURVEYS[survey]
+    rng = np.random.default_rng(seed + draw + 1000 * (kinds.index(rare) + 1)
                                 + 100_000 * (scale - 1))
     curves, y = [], []
     for kind in kinds:
         n = scale * (10 if kind == rare else 200 if kinds == SN_KINDS else 60)
-        curves += [transient_curve(f"{kind}-{i}", kind, rng) for i in range(n)]
+        curves += [curve(f"{kind}-{i}", kind, rng) for i in range(n)]
         y += [kind == rare] * n
     return curves, np.array(y)
 
@@ -357,7 +394,7 @@ def object_ablations(model: ObjectModel, curves: list[LightCurve], seed: int
                 rows[:, :-1])}
 
 
-TASKS = ("all", "rare", "injected", "kepler-survey", "transients", "alerts")
+TASKS = ("all", "rare", "injected", "kepler-survey", "transients", "crts", "alerts")
 COLUMNS = ("roc_auc", "pr_auc", "precision_at_10", "precision_at_25", "recall_at_25")
 
 
@@ -416,11 +453,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "kepler-survey" in args.tasks:
         rows += draws("kepler-survey", f"kepler-survey (6 %, {args.draws} draws)",
                       kepler_survey_task, args.draws, args.set)
-    for kind in TRANSIENT_TASKS if "transients" in args.tasks else ():
-        label = f"transients: rare {kind} (x{args.scale}, {args.draws} draws)"
-        rows += draws(f"transients {kind}", label,
-                      partial(transients_task, rare=kind, scale=args.scale), args.draws,
-                      args.set)
+    for survey in ("transients", "crts"):
+        for kind in TRANSIENT_TASKS if survey in args.tasks else ():
+            label = f"{survey}: rare {kind} (x{args.scale}, {args.draws} draws)"
+            rows += draws(f"{survey} {kind}", label,
+                          partial(transients_task, rare=kind, scale=args.scale, survey=survey),
+                          args.draws, args.set)
     if "alerts" in args.tasks:
         rows += draws("alerts", f"alerts: 91bg-like among SN Ia (x{args.scale}, "
                       f"{args.draws} draws)", partial(alerts_task, scale=args.scale),

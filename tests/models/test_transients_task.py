@@ -85,3 +85,27 @@ def test_an_alerts_draw_is_whole_supernovae_with_ten_redder_faster_ones() -> Non
     assert np.isfinite(x).all()  # every band has epochs; the period search is not degenerate
     colour = x[:, names.index("colour.g-r")]
     assert np.median(colour[y]) > np.median(colour[~y]) + 0.3
+
+
+def test_a_crts_draw_is_one_band_with_four_exposures_a_visit() -> None:
+    """The Catalina-like variant of the task (`survey="crts"`, session 44): one unfiltered
+    band, four exposures about 10 minutes apart each visit, 5-8 seasons, a brighter limit."""
+    from bench.objects import TRANSIENT_KINDS, transients_task
+
+    curves, y = transients_task(0, "agn", survey="crts")
+    assert len(curves) == 10 + 60 * (len(TRANSIENT_KINDS) - 1) and int(y.sum()) == 10
+    seasons, per_visit = [], []
+    for c in curves:
+        assert c.unit == "mag" and c.bands == ["V"]
+        t = c.time[c.mask]
+        nights, counts = np.unique(np.floor(t), return_counts=True)
+        per_visit.append(np.median(counts))
+        seasons.append(np.unique(np.floor(nights / 365.0)).size)
+        night_span = [np.ptp(t[np.floor(t) == n]) for n in nights[counts > 1]]
+        assert max(night_span, default=0.0) < 0.05  # a visit's exposures within ~30 minutes
+    # supernovae whose host is below the limit are seen in the season of the explosion only
+    assert np.median(per_visit) == 4 and np.median(seasons) >= 5 and max(seasons) <= 8
+    again, _ = transients_task(0, "agn", survey="crts")
+    assert np.array_equal(again[7].flux, curves[7].flux)
+    other, _ = transients_task(0, "agn")  # the two-band task is another draw
+    assert other[7].bands == ["g", "r"]
