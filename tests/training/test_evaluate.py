@@ -125,6 +125,11 @@ def test_vus_pr_credits_flags_beside_the_event_and_whole_events():
     one[104] = 1.0
     assert vus_pr(y, one, 16) < 0.7 * vus_pr(y, exact, 16)
     assert np.isnan(vus_pr(np.zeros(5, bool), np.arange(5.0), 4))
+    # a constant score earns the share of (widened) event weight, not the 0.5 of a curve
+    # integrated from precision 1 at recall 0
+    share = np.mean([buffered_labels(y, b)[0].sum() / y.size for b in range(17)])
+    assert vus_pr(y, np.zeros(400), 16) == pytest.approx(share)
+    assert share < 0.1
     # unscored points (NaN) rank last
     assert vus_pr(y, np.where(y, 1.0, np.nan), 8) == pytest.approx(vus_pr(y, exact, 8))
 
