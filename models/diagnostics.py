@@ -20,6 +20,12 @@ from typing import Any
 
 import numpy as np
 
+# what a network that learned little should try: windows on a grid see more with a longer
+# window; whole sparse curves resampled onto a grid are mostly interpolation, and the object
+# score does not rest on them
+LONGER_WINDOW = "a longer --window sees more of it"
+WHOLE_CURVES = ("sparse curves resampled onto a grid are mostly interpolation; the object "
+                "score rests on the object model, not on this network")
 WHITE_NOISE_CEILING = 0.05  # below: the windows are (almost) all measurement noise
 LEARNED_SHARE = 0.25  # reaching less than this share of the ceiling: the model learned little
 
@@ -48,9 +54,10 @@ class Learned:
             return False
         return self.active_units > 0 and self.recon_r2 >= LEARNED_SHARE * self.recon_r2_ceiling
 
-    def verdict(self, basis: str | None = None) -> str:
-        """One line for the CLI and the run: what the autoencoder reconstructs, and (given
-        `basis`, the chosen point scorer's) what the point scores rest on then."""
+    def verdict(self, basis: str | None = None, advice: str = LONGER_WINDOW) -> str:
+        """One line for the CLI and the run: what the autoencoder reconstructs, what to try
+        when it learned little (`advice`), and (given `basis`, the chosen point scorer's)
+        what the point scores rest on then."""
         if self.constant:
             return ("the held-out windows are constant, nothing to reconstruct: any change "
                     "from that level scores as anomalous" + (f"; {basis}" if basis else ""))
@@ -61,8 +68,8 @@ class Learned:
             return (head + ": the windows are white noise at this cadence, nothing to "
                     "reconstruct" + (f"; {basis}" if basis else ""))
         if not self.learned:
-            return (head + ": the autoencoder reconstructs little of the signal; a longer "
-                    "--window sees more of it" + (f"; {basis}" if basis else ""))
+            return (head + f": the autoencoder reconstructs little of the signal; {advice}"
+                    + (f"; {basis}" if basis else ""))
         return head
 
     @property
@@ -72,14 +79,15 @@ class Learned:
             return "constant"
         return "white-noise" if self.white_noise else "learned" if self.learned else "little"
 
-    def to_dict(self, basis: str | None = None) -> dict[str, Any]:
+    def to_dict(self, basis: str | None = None, advice: str = LONGER_WINDOW
+                ) -> dict[str, Any]:
         """For the bundle and `GET /v1/model` (NaN as None: JSON has no NaN)."""
         def num(v: float) -> float | None:
             return round(float(v), 4) if np.isfinite(v) else None
         return {"status": self.status, "recon_r2": num(self.recon_r2),
                 "recon_r2_ceiling": num(self.recon_r2_ceiling),
                 "active_units": self.active_units, "latent": self.latent,
-                "verdict": self.verdict(basis)}
+                "verdict": self.verdict(basis, advice)}
 
     def metrics(self) -> dict[str, float]:
         return {"recon_r2": self.recon_r2, "recon_r2_ceiling": self.recon_r2_ceiling,

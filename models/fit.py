@@ -573,7 +573,10 @@ def fit_detector(
     det.metrics = metrics
     det.info.update(split_by=splits.by, point_score=det.point_method,
                     novelty_views=det.novelty_views,
-                    autoencoder={**learned.to_dict(POINT_SCORERS[det.point_method].basis),
+                    autoencoder={**learned.to_dict(
+                        POINT_SCORERS[det.point_method].basis,
+                        diagnostics.WHOLE_CURVES if det.objects is not None
+                        else diagnostics.LONGER_WINDOW),
                                  **({"views": view_learned} if view_learned else {})})
     longer = None
     scan_window = None if period is None else _scan_period_window(rules, period)

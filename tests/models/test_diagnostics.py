@@ -25,6 +25,9 @@ def test_constant_reconstruction_scores_zero_and_is_called_out():
     assert got.recon_r2_ceiling > 0.9 and got.active_units == 0
     assert got.status == "little" and "reconstructs little" in got.verdict()
     assert "model.variant" not in got.verdict()  # no hint the measurements do not back
+    assert "a longer --window" in got.verdict()  # windows on a grid
+    whole = got.verdict("basis", diagnostics.WHOLE_CURVES)  # whole sparse curves
+    assert "--window" not in whole and whole.endswith("not on this network; basis")
 
 
 def test_good_reconstruction_is_learned_and_pure_noise_is_white_noise():

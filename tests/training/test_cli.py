@@ -718,6 +718,12 @@ def test_survey_curves_train_and_score_with_the_defaults(tmp_path, capsys, monke
     assert "sentinel or non-physical magnitude" in out.err + out.out
     det = Detector.load(bundle)
     assert det.config.preprocess.mode == "whole" and det.metrics["grid_coverage"] < 0.5
+    # the resampled curves' network learns little; the run says the object score does not
+    # rest on it instead of asking for a longer window
+    verdict = det.info.autoencoder["verdict"]
+    assert det.info.autoencoder["status"] != "learned" and "--window" not in verdict
+    assert "the object score rests on the object model, not on this network" in verdict
+    assert verdict in out.err
     scores = tmp_path / "s.csv"
     assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
                  str(scores)]) == 0
