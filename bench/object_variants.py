@@ -48,6 +48,7 @@ import numpy as np
 
 from bench.common import heading, report, table
 from bench.objects import (
+    SURVEYS,
     TASKS,
     TRANSIENT_TASKS,
     alerts_task,
@@ -173,7 +174,7 @@ def tasks(draws: int, which: Sequence[str] = TASKS, scale: int = 1
             out.append(("injected (6 %)", *injected_task(curves, is_c, d), bands))
     for d in range(draws if "kepler-survey" in which else 0):
         out.append(("kepler-survey (6 %)", *kepler_survey_task(d), ["g", "r"]))
-    for survey, bands in (("transients", ["g", "r"]), ("crts", ["V"])):
+    for survey, (_, _, bands) in SURVEYS.items():
         for rare in TRANSIENT_TASKS if survey in which else ():
             for d in range(draws):
                 out.append((f"{survey}: rare {rare}" + (f" (x{scale})" if scale > 1 else ""),

@@ -284,7 +284,8 @@ def crts_curve(object_id: str, kind: str, rng: np.random.Generator) -> LightCurv
                                   emit_warnings=False)
 
 
-SURVEYS = {"transients": (transient_curve, 300), "crts": (crts_curve, 900)}
+# a survey's curve maker, its seed offset, its bands
+SURVEYS = {"transients": (transient_curve, 300, ["g", "r"]), "crts": (crts_curve, 900, ["V"])}
 
 
 def transients_task(draw: int, rare: str, scale: int = 1, survey: str = "transients"
@@ -294,7 +295,7 @@ def transients_task(draw: int, rare: str, scale: int = 1, survey: str = "transie
     thousands); whether each is the rare kind. `survey`: "transients" (two bands, a visit a
     night) or "crts" (one band, four exposures a visit: `crts_curve`)."""
     kinds = SN_KINDS if rare == "sn-fast" else TRANSIENT_KINDS
-    curve, seed = SURVEYS[survey]
+    curve, seed, _ = SURVEYS[survey]
     rng = np.random.default_rng(seed + draw + 1000 * (kinds.index(rare) + 1)
                                 + 100_000 * (scale - 1))
     curves, y = [], []
@@ -453,7 +454,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "kepler-survey" in args.tasks:
         rows += draws("kepler-survey", f"kepler-survey (6 %, {args.draws} draws)",
                       kepler_survey_task, args.draws, args.set)
-    for survey in ("transients", "crts"):
+    for survey in SURVEYS:
         for kind in TRANSIENT_TASKS if survey in args.tasks else ():
             label = f"{survey}: rare {kind} (x{args.scale}, {args.draws} draws)"
             rows += draws(f"{survey} {kind}", label,

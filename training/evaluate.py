@@ -246,20 +246,23 @@ def buffered_labels(y: np.ndarray, buffer: int) -> tuple[np.ndarray, list[tuple[
 class _Levels:
     """Scores sorted once for every buffer of a VUS: NaN ranks last; `counts[j]` points
     score at or above the j-th of `thresholds` levels sampled evenly from the sorted scores
-    (a prefix of the descending order, ties included)."""
+    (a prefix of the descending order, ties included), `hits[j]` of them labelled."""
 
     s: np.ndarray
     order: np.ndarray
     levels: np.ndarray
     counts: np.ndarray
+    hits: np.ndarray
 
     @classmethod
-    def of(cls, s: np.ndarray, thresholds: int = 250) -> _Levels:
+    def of(cls, y: np.ndarray, s: np.ndarray, thresholds: int = 250) -> _Levels:
         s = np.nan_to_num(np.asarray(s, dtype=float), nan=-np.inf)
         order = np.argsort(-s, kind="stable")
         desc = s[order]
         levels = desc[np.linspace(0, s.size - 1, thresholds).astype(int)]
-        return cls(s, order, levels, np.searchsorted(-desc, -levels, side="right"))
+        counts = np.searchsorted(-desc, -levels, side="right")
+        hits = np.concatenate([[0.0], np.cumsum(np.asarray(y, dtype=float)[order])])[counts]
+        return cls(s, order, levels, counts, hits)
 
 
 def _range_pr_auc(y: np.ndarray, ranked: _Levels, buffer: int) -> float:
@@ -268,11 +271,10 @@ def _range_pr_auc(y: np.ndarray, ranked: _Levels, buffer: int) -> float:
         return float("nan")
     counts = ranked.counts
     tp = np.concatenate([[0.0], np.cumsum(soft[ranked.order])])[counts]
-    hits = np.concatenate([[0.0], np.cumsum(np.asarray(y, dtype=float)[ranked.order])])[counts]
     run_max = np.array([ranked.s[a:b].max() for a, b in runs])
     touched = (run_max[None, :] >= ranked.levels[:, None]).mean(axis=1)
     # the positives: the events' points and half the margin weight flagged at this level
-    positives = float(np.sum(y)) + (tp - hits) / 2
+    positives = float(np.sum(y)) + (tp - ranked.hits) / 2
     recall = np.concatenate([[0.0], np.minimum(tp / positives, 1.0) * touched])
     precision = tp / np.maximum(counts, 1)
     return float(np.sum(np.diff(recall) * precision))  # a step sum, as TSB-AD integrates
@@ -284,7 +286,7 @@ def range_pr_auc(y: np.ndarray, s: np.ndarray, buffer: int, thresholds: int = 25
     positives counting half the margin weight flagged, recall times the share of widened
     events touched, summed in steps over `thresholds` score levels sampled evenly from the
     sorted scores. NaN scores rank last."""
-    return _range_pr_auc(y, _Levels.of(s, thresholds), buffer)
+    return _range_pr_auc(y, _Levels.of(y, s, thresholds), buffer)
 
 
 def vus_pr(y: np.ndarray, s: np.ndarray, max_buffer: int) -> float:
@@ -294,7 +296,7 @@ def vus_pr(y: np.ndarray, s: np.ndarray, max_buffer: int) -> float:
     y = np.asarray(y, dtype=bool)
     if not y.any() or y.all():
         return float("nan")
-    ranked = _Levels.of(s)
+    ranked = _Levels.of(y, s)
     return float(np.mean([_range_pr_auc(y, ranked, b) for b in range(max_buffer + 1)]))
 
 
