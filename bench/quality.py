@@ -683,6 +683,8 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
             **{k: det.info.autoencoder.get(k) for k in ("status", "recon_r2",
                                                          "recon_r2_ceiling", "active_units")},
             "point_score": det.point_method,
+            # how long the network trained (train.epochs caps it, early stopping ends it)
+            **{k: det.metrics.get(k) for k in ("epochs_run", "train_seconds")},
             # what the "auto" rule decided from (bench.auto_rule replays it)
             "residual_lag1": det.calibration.residual_lag1 if det.calibration else None,
             "repeat_fraction": det.calibration.repeat_fraction if det.calibration else None}

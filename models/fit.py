@@ -605,7 +605,8 @@ def fit_detector(
             f"residual scan (preprocess.window_from_period_scan; =false keeps the window)",
             FitNote, stacklevel=2)
         longer = _with_window(config, scan_window).with_sections(
-            {"scoring": {"point": "scan"}})
+            {"scoring": {"point": "scan"},
+             "train": {"epochs": rules.scan_period_epochs or config.train.epochs}})
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):

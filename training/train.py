@@ -38,6 +38,11 @@ class EpochPrinter(keras.callbacks.Callback):
         self.epochs, self.out = epochs, out
         self._t0 = 0.0
 
+    def on_refit(self, config: DetectorConfig) -> None:
+        """Training starts again (`fit_detector`: windows of one or more periods), under
+        `config`'s epochs (the scan's network on whole cycles: `preprocess.scan_period_epochs`)."""
+        self.epochs = config.train.epochs
+
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._t0 = time.perf_counter()
 

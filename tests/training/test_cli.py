@@ -1151,8 +1151,12 @@ def test_the_scans_period_windows_are_capped(tmp_path, capsys):
     assert re.search(r"the window is 256 grid points, the most preprocess.scan_period_max "
                      r"allows of the training series' 2 x \d+-point periods "
                      r"\(preprocess.window_from_period_scan; ", out.out), out.out
+    # the network on whole cycles trains up to preprocess.scan_period_epochs (session 45),
+    # and the epoch lines count against that
+    assert re.search(r"^epoch 1/30 ", out.out, re.M) and re.search(r"^epoch 1/100 ", out.out,
+                                                                     re.M), out.out
     det = Detector.load(bundle)
-    assert det.point_method == "scan" and det.window == 256
+    assert det.point_method == "scan" and det.window == 256 and det.config.train.epochs == 100
     assert DetectorConfig().preprocess.scan_period_max == 512
 
 
