@@ -599,14 +599,16 @@ def fit_detector(
                     "preprocess.scan_period_max)")
         else:
             what = periods if cycles == 1 else f"{periods} ({cycles * period} points)"
+        epochs = rules.scan_period_epochs or config.train.epochs
+        longer_training = "" if epochs == config.train.epochs else \
+            f", up to {epochs} epochs (preprocess.scan_period_epochs)"
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
             f"{config.preprocess.window}: trained again with windows of {what}, keeping the "
-            f"residual scan (preprocess.window_from_period_scan; =false keeps the window)",
-            FitNote, stacklevel=2)
+            f"residual scan (preprocess.window_from_period_scan; =false keeps the "
+            f"window){longer_training}", FitNote, stacklevel=2)
         longer = _with_window(config, scan_window).with_sections(
-            {"scoring": {"point": "scan"},
-             "train": {"epochs": rules.scan_period_epochs or config.train.epochs}})
+            {"scoring": {"point": "scan"}, "train": {"epochs": epochs}})
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):

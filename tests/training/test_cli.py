@@ -1147,7 +1147,8 @@ def test_the_scans_period_windows_are_capped(tmp_path, capsys):
                  "--window", "48", "--set", "preprocess.scan_period_max=256"]) == 0
     out = capsys.readouterr()
     assert re.search(r"trained again with windows of 256 points \(2 periods would be \d+: "
-                     r"preprocess.scan_period_max\)", out.err + out.out), out
+                     r"preprocess.scan_period_max\), keeping the residual scan .*, up to 100 "
+                     r"epochs \(preprocess.scan_period_epochs\)", out.err + out.out), out
     assert re.search(r"the window is 256 grid points, the most preprocess.scan_period_max "
                      r"allows of the training series' 2 x \d+-point periods "
                      r"\(preprocess.window_from_period_scan; ", out.out), out.out
