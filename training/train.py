@@ -226,16 +226,17 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
                     not_logged.append(f"epochs before the resume ({type(exc).__name__}: {exc})")
             epoch_logger = tracking.EpochLogger(run_id, [], writer, first_step=step_offset)
             callbacks.append(epoch_logger)
-        if req.progress:
-            callbacks.append(EpochPrinter(cfg.train.epochs))
         state = {"config": cfg.model_dump(mode="json"), "run_id": run_id}
         fit_cfg = cfg
-        if refit_config is not None:  # resumed in the training on windows of one period
+        if refit_config is not None:  # resumed in the training on windows of periods
+            # (its own epochs: the scan's network there, preprocess.scan_period_epochs)
             fit_cfg = DetectorConfig.from_dict(refit_config)
             state.update(refit_config=refit_config, step_offset=step_offset)
+        if req.progress:
+            callbacks.append(EpochPrinter(fit_cfg.train.epochs))
         callbacks.insert(0, Checkpoint(ckpt, history, state, writer))
-        if initial_epoch >= cfg.train.epochs:
-            raise ValueError(f"checkpoint already finished all {cfg.train.epochs} epochs")
+        if initial_epoch >= fit_cfg.train.epochs:
+            raise ValueError(f"checkpoint already finished all {fit_cfg.train.epochs} epochs")
         detector, metrics = fit_detector(
             req.curves, fit_cfg, callbacks=callbacks, splits=splits, model=model,
             initial_epoch=initial_epoch, verbose=0, preprocessor=req.preprocessor)

@@ -271,6 +271,61 @@ def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
     assert steps == list(range(24))
 
 
+def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epochs(
+        tmp_path, monkeypatch, capsys):
+    """The scan's network on windows of two periods trains up to
+    preprocess.scan_period_epochs, more than train.epochs: stopped in that training past
+    train.epochs, --resume goes on to its own total (not "already finished"), and the epoch
+    lines count against it."""
+    from lcad.models.config import DetectorConfig
+    from lcad.models.lightcurve import LightCurve
+    from lcad.training import train as train_module
+
+    class StopError(Exception):
+        pass
+
+    class StopInSecondTraining(train_module.EpochPrinter):
+        trainings = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).trainings += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if type(self).trainings == 2 and epoch == 31:
+                raise StopError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setattr(train_module, "EpochPrinter", StopInSecondTraining)
+    rng = np.random.default_rng(8)
+    t = np.arange(5000.0)
+    curve = LightCurve.from_arrays("p", t, np.sin(2 * np.pi * t / 200) + 0.3 * np.sin(
+        4 * np.pi * t / 200) + rng.normal(0, 0.05, t.size), emit_warnings=False)
+    # 30 epochs: the deciding network reconstructs the cycle's stretches (the scan)
+    cfg = DetectorConfig().with_overrides(["train.patience=50",
+                                           "preprocess.scan_period_epochs=34"])
+    out = tmp_path / "bundle"
+
+    def request(resume):
+        return train_module.TrainRequest(cfg=cfg, curves=[curve], output=out,
+                                         data_source="sine", experiment="scan-refit",
+                                         resume=resume)
+
+    with pytest.warns(Warning, match=r"keeping the residual scan .*, up to 34 epochs"), \
+            pytest.raises(StopError):
+        train_module.run_training(request(False))
+    saved = json.loads((tmp_path / ".bundle.checkpoint" / "state.json").read_text())
+    assert saved["step_offset"] == 30 and saved["epoch"] == 31 and not out.exists()
+    assert "epoch 30/30 " in capsys.readouterr().out
+    StopInSecondTraining.trainings = 0
+    outcome = train_module.run_training(request(True))
+    printed = capsys.readouterr().out
+    assert "epoch 33/34 " in printed and "epoch 34/34 " in printed, printed
+    det = outcome.detector
+    assert det.point_method == "scan" and det.config.train.epochs == 34
+    assert [h["epoch"] for h in det.info.history] == list(range(34))
+
+
 def test_demo_runs_on_a_fresh_directory(tmp_path):
     proc = lcad("demo", "--epochs", "2", cwd=tmp_path,
                 env={"MLFLOW_TRACKING_URI": ""})
