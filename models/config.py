@@ -51,14 +51,16 @@ class PreprocessConfig(_Section):
         "(session 39): the scan scores points, and the window is only the network's context "
         "(a network that sees part of a rotation reconstructs part of a dip: rotators at "
         "window 48, PR-AUC 0.337 against 0.465); false keeps the window given")
-    scan_period_epochs: int | None = Field(
-        100, ge=1, description="with window_from_period_scan: the most epochs the scan's "
-        "network on whole cycles trains (early stopping ends it sooner; None: train.epochs). "
-        "At 30 its loss was still falling; at 100 it stops at 26-74 (session 45, one model "
-        "a star, 24 variable stars: +0.010 PR-AUC, -0.008..+0.047, eclipsing binaries and "
-        "changes +0.015..+0.022). Only this network: the one that decides the point score "
-        "keeps train.epochs, since a longer-trained one leaves the discords' residuals "
-        "white at the window and `auto` then takes the scan (located 3 of 6 instead of 6)")
+    scan_period_epoch_factor: int = Field(
+        3, ge=1, description="with window_from_period_scan: the scan's network on whole "
+        "cycles trains up to this many times train.epochs (90 at the default; early stopping "
+        "ends it sooner; 1: train.epochs). At 30 its loss was still falling; given up to 100 "
+        "it stops at 26-74 (session 45, one model a star, 24 variable stars: +0.010 PR-AUC, "
+        "-0.008..+0.047, eclipsing binaries and changes +0.015..+0.022). Only this network: "
+        "the one that decides the point score keeps train.epochs, since a longer-trained one "
+        "leaves the discords' residuals white at the window and `auto` then takes the scan "
+        "(located 3 of 6 instead of 6). A multiple, so that a short training asked for "
+        "(--epochs 2) stays short")
     scan_period_cycles: int = Field(
         2, ge=1, le=8, description="with window_from_period_scan: the windows the scan's "
         "network is trained again on hold this many periods, so that it sees the cycle "

@@ -599,9 +599,9 @@ def fit_detector(
                     "preprocess.scan_period_max)")
         else:
             what = periods if cycles == 1 else f"{periods} ({cycles * period} points)"
-        epochs = rules.scan_period_epochs or config.train.epochs
+        epochs = rules.scan_period_epoch_factor * config.train.epochs
         longer_training = "" if epochs == config.train.epochs else \
-            f", up to {epochs} epochs (preprocess.scan_period_epochs)"
+            f", up to {epochs} epochs (preprocess.scan_period_epoch_factor)"
         warnings.warn(
             f"the training series repeat every {period} grid points, more than the window of "
             f"{config.preprocess.window}: trained again with windows of {what}, keeping the "

@@ -40,7 +40,8 @@ class EpochPrinter(keras.callbacks.Callback):
 
     def on_refit(self, config: DetectorConfig) -> None:
         """Training starts again (`fit_detector`: windows of one or more periods), under
-        `config`'s epochs (the scan's network on whole cycles: `preprocess.scan_period_epochs`)."""
+        `config`'s epochs (the scan's network on whole cycles: a multiple of the first's,
+        `preprocess.scan_period_epoch_factor`)."""
         self.epochs = config.train.epochs
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -229,7 +230,7 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
         state = {"config": cfg.model_dump(mode="json"), "run_id": run_id}
         fit_cfg = cfg
         if refit_config is not None:  # resumed in the training on windows of periods
-            # (its own epochs: the scan's network there, preprocess.scan_period_epochs)
+            # (its own epochs: the scan's network there, preprocess.scan_period_epoch_factor)
             fit_cfg = DetectorConfig.from_dict(refit_config)
             state.update(refit_config=refit_config, step_offset=step_offset)
         if req.progress:

@@ -267,8 +267,9 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_two_period
     assert 195 <= metrics["training_period"] <= 205
     assert det.window == 2 * metrics["training_period"]
     assert det.config.scoring.point == "scan" and not det.config.preprocess.window_from_period
-    # that network trains up to preprocess.scan_period_epochs (the deciding one: train.epochs)
-    assert det.config.train.epochs == DetectorConfig().preprocess.scan_period_epochs == 100
+    # that network trains up to 3 x train.epochs (the deciding one: train.epochs)
+    assert DetectorConfig().preprocess.scan_period_epoch_factor == 3
+    assert det.config.train.epochs == 3 * DetectorConfig().train.epochs == 90
     with pytest.warns(FitNote, match=r"repeat every (19[5-9]|20[0-5]) grid points, more than the "
                                      r"window of 64: the residual scan .* --window (19|20)\d"):
         det64, metrics64 = fit_detector([c], DetectorConfig().with_overrides(
@@ -282,8 +283,8 @@ def test_a_periodic_series_on_the_scan_is_trained_again_on_windows_of_two_period
                                      r"of one period, keeping the residual scan"):
         det48, metrics48 = fit_detector([c], DetectorConfig().with_overrides(
             ["preprocess.window=48", "preprocess.scan_period_cycles=1",
-             "preprocess.scan_period_epochs=2"]))
-    assert metrics48["epochs_run"] <= 2 and det48.config.train.epochs == 2
+             "preprocess.scan_period_epoch_factor=1"]))
+    assert metrics48["epochs_run"] <= 30 and det48.config.train.epochs == 30
     assert det48.point_method == "scan" and 195 <= det48.window == metrics48["window_period"]
     assert det48.window <= 205
     assert not det48.config.preprocess.window_from_period_scan  # decided: a fine-tune keeps it

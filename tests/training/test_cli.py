@@ -1147,17 +1147,17 @@ def test_the_scans_period_windows_are_capped(tmp_path, capsys):
                  "--window", "48", "--set", "preprocess.scan_period_max=256"]) == 0
     out = capsys.readouterr()
     assert re.search(r"trained again with windows of 256 points \(2 periods would be \d+: "
-                     r"preprocess.scan_period_max\), keeping the residual scan .*, up to 100 "
-                     r"epochs \(preprocess.scan_period_epochs\)", out.err + out.out), out
+                     r"preprocess.scan_period_max\), keeping the residual scan .*, up to 90 "
+                     r"epochs \(preprocess.scan_period_epoch_factor\)", out.err + out.out), out
     assert re.search(r"the window is 256 grid points, the most preprocess.scan_period_max "
                      r"allows of the training series' 2 x \d+-point periods "
                      r"\(preprocess.window_from_period_scan; ", out.out), out.out
-    # the network on whole cycles trains up to preprocess.scan_period_epochs (session 45),
-    # and the epoch lines count against that
-    assert re.search(r"^epoch 1/30 ", out.out, re.M) and re.search(r"^epoch 1/100 ", out.out,
-                                                                     re.M), out.out
+    # the network on whole cycles trains up to 3 x train.epochs (session 45:
+    # preprocess.scan_period_epoch_factor), and the epoch lines count against that
+    assert re.search(r"^epoch 1/30 ", out.out, re.M) and re.search(r"^epoch 1/90 ", out.out,
+                                                                    re.M), out.out
     det = Detector.load(bundle)
-    assert det.point_method == "scan" and det.window == 256 and det.config.train.epochs == 100
+    assert det.point_method == "scan" and det.window == 256 and det.config.train.epochs == 90
     assert DetectorConfig().preprocess.scan_period_max == 512
 
 

@@ -274,7 +274,7 @@ def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
 def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epochs(
         tmp_path, monkeypatch, capsys):
     """The scan's network on windows of two periods trains up to
-    preprocess.scan_period_epochs, more than train.epochs: stopped in that training past
+    3 x train.epochs (preprocess.scan_period_epoch_factor): stopped in that training past
     train.epochs, --resume goes on to its own total (not "already finished"), and the epoch
     lines count against it."""
     from lcad.models.config import DetectorConfig
@@ -292,7 +292,7 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
 
         def on_epoch_end(self, epoch, logs=None):
             super().on_epoch_end(epoch, logs)
-            if type(self).trainings == 2 and epoch == 31:
+            if type(self).trainings == 2 and epoch == 18:
                 raise StopError
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -301,9 +301,9 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
     t = np.arange(5000.0)
     curve = LightCurve.from_arrays("p", t, np.sin(2 * np.pi * t / 200) + 0.3 * np.sin(
         4 * np.pi * t / 200) + rng.normal(0, 0.05, t.size), emit_warnings=False)
-    # 30 epochs: the deciding network reconstructs the cycle's stretches (the scan)
-    cfg = DetectorConfig().with_overrides(["train.patience=50",
-                                           "preprocess.scan_period_epochs=34"])
+    # 17 epochs: the deciding network reconstructs the cycle's stretches (the scan)
+    cfg = DetectorConfig().with_overrides(["train.patience=50", "train.epochs=17",
+                                           "preprocess.scan_period_epoch_factor=2"])
     out = tmp_path / "bundle"
 
     def request(resume):
@@ -315,8 +315,8 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
             pytest.raises(StopError):
         train_module.run_training(request(False))
     saved = json.loads((tmp_path / ".bundle.checkpoint" / "state.json").read_text())
-    assert saved["step_offset"] == 30 and saved["epoch"] == 31 and not out.exists()
-    assert "epoch 30/30 " in capsys.readouterr().out
+    assert saved["step_offset"] == 17 and saved["epoch"] == 18 and not out.exists()
+    assert "epoch 17/17 " in capsys.readouterr().out
     StopInSecondTraining.trainings = 0
     outcome = train_module.run_training(request(True))
     printed = capsys.readouterr().out
