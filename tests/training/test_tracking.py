@@ -219,6 +219,28 @@ def test_killed_training_resumes_in_the_same_run_and_matches_an_uninterrupted_on
                                                          rel=0.25)
 
 
+class StopError(Exception):
+    """Raised by `stop_in_second_training`'s printer: the run stops as if killed."""
+
+
+def stop_in_second_training(printer, at_epoch):
+    """An epoch printer (`printer`, lcad's `EpochPrinter`) that stops the run at `at_epoch`
+    of its second training (the one on windows of periods); `trainings` resets it."""
+
+    class StopInSecondTraining(printer):
+        trainings = 0
+
+        def on_train_begin(self, logs=None):
+            type(self).trainings += 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            super().on_epoch_end(epoch, logs)
+            if type(self).trainings == 2 and epoch == at_epoch:
+                raise StopError
+
+    return StopInSecondTraining
+
+
 def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
                                                                        monkeypatch):
     """A structured series that repeats (an ECG-like discord, trained at window 64, then on
@@ -231,20 +253,7 @@ def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
     from lcad.models.config import DetectorConfig
     from lcad.training import train as train_module
 
-    class StopError(Exception):
-        pass
-
-    class StopInSecondTraining(train_module.EpochPrinter):
-        trainings = 0
-
-        def on_train_begin(self, logs=None):
-            type(self).trainings += 1
-
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            if type(self).trainings == 2 and epoch == 2:
-                raise StopError
-
+    StopInSecondTraining = stop_in_second_training(train_module.EpochPrinter, 2)
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store)  # run_training points MLflow there
     monkeypatch.setattr(train_module, "EpochPrinter", StopInSecondTraining)
@@ -281,20 +290,7 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
     from lcad.models.lightcurve import LightCurve
     from lcad.training import train as train_module
 
-    class StopError(Exception):
-        pass
-
-    class StopInSecondTraining(train_module.EpochPrinter):
-        trainings = 0
-
-        def on_train_begin(self, logs=None):
-            type(self).trainings += 1
-
-        def on_epoch_end(self, epoch, logs=None):
-            super().on_epoch_end(epoch, logs)
-            if type(self).trainings == 2 and epoch == 18:
-                raise StopError
-
+    StopInSecondTraining = stop_in_second_training(train_module.EpochPrinter, 18)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.setattr(train_module, "EpochPrinter", StopInSecondTraining)
     rng = np.random.default_rng(8)
