@@ -273,8 +273,9 @@ def _range_pr_auc(y: np.ndarray, ranked: _Levels, buffer: int) -> float:
     tp = np.concatenate([[0.0], np.cumsum(soft[ranked.order])])[counts]
     run_max = np.array([ranked.s[a:b].max() for a, b in runs])
     touched = (run_max[None, :] >= ranked.levels[:, None]).mean(axis=1)
-    # the positives: the events' points and half the margin weight flagged at this level
-    positives = float(np.sum(y)) + (tp - ranked.hits) / 2
+    # the positives: the events' points (all counted at the lowest level, every point's)
+    # and half the margin weight flagged at this level
+    positives = float(ranked.hits[-1]) + (tp - ranked.hits) / 2
     recall = np.concatenate([[0.0], np.minimum(tp / positives, 1.0) * touched])
     precision = tp / np.maximum(counts, 1)
     return float(np.sum(np.diff(recall) * precision))  # a step sum, as TSB-AD integrates

@@ -325,3 +325,23 @@ def test_the_scans_scatter_curves_are_fitted_on_held_out_residuals_and_saved(tmp
     smooth, _ = synthetic_dataset(12, seed=3, **SYNTH)
     calm = Detector.fit(smooth, TINY_CONFIG, train={"epochs": 3}, scoring={"point": "scan"})
     assert calm.point_scorer.scatter["slope"].gain < 1.2
+
+
+@pytest.mark.parametrize("kind", ["global", "contextual", "shapelet", "seasonal", "trend"])
+def test_bench_auto_injections_change_only_the_span_they_report(kind):
+    """bench.auto_injection (session 46: the point score chosen by injected anomalies, not
+    kept) injects each of Lai et al.'s five kinds inside the span it reports, and leaves the
+    curve it copies alone."""
+    from bench.auto_injection import inject
+    from lcad.models.lightcurve import LightCurve
+
+    t = np.arange(600, dtype=float)
+    flux = np.sin(2 * np.pi * t / 40) + np.random.default_rng(3).normal(0, 0.1, t.size)
+    curve = LightCurve.from_arrays("s", t, flux, emit_warnings=False)
+    before = curve.flux.copy()
+    copy, (t0, t1) = inject(curve, 64, kind, np.random.default_rng(0))
+    changed = t[copy.flux != curve.flux]
+    assert changed.size >= 1 and changed.min() >= t0 and changed.max() <= t1
+    assert t1 - t0 == (0 if kind in ("global", "contextual") else 63)
+    assert np.array_equal(curve.flux, before)
+    assert inject(curve.slice_time(0, 100), 64, kind, np.random.default_rng(0)) is None
