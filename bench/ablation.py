@@ -6,8 +6,10 @@ score ("auto": the residual scan or novelty, whichever the rule picks) is then r
 with one part removed (or, for an option that is off, added) and the test part scored
 again; a part of the scan changes only the series whose default is the scan, a part of
 novelty only those whose default is novelty.
-Two rows retrain: the network without synthetic offsets (`model.segment_offsets` 0), and
-the one that replaces the network altogether.
+Two rows retrain: the network without synthetic offsets (`model.segment_offsets` 0), and,
+where the scan was chosen and the series was trained again on windows of its period, that
+network trained for `train.epochs` only (`preprocess.scan_period_epoch_factor` 1, session 45;
+elsewhere the row is the default's score).
 
 The network's own share is measured two ways:
 - "scan without the network": each window "reconstructed" by its own mean in each band (the
@@ -60,7 +62,9 @@ NOVELTY_PARTS: dict[str, dict[str, Any]] = {
 OTHER = "the other point score instead"
 NO_NETWORK = "without the network at all"
 NO_OFFSETS = "network trained without synthetic offsets"
-ROWS = [DEFAULT, *SCAN_PARTS, *NOVELTY_PARTS, NO_NETWORK, NO_OFFSETS, OTHER]
+SHORT_PERIOD_TRAINING = "the scan's network on whole cycles trained train.epochs only (factor 1)"
+ROWS = [DEFAULT, *SCAN_PARTS, *NOVELTY_PARTS, NO_NETWORK, NO_OFFSETS, SHORT_PERIOD_TRAINING,
+        OTHER]
 
 
 def window_mean_network(det: Any) -> Any:
@@ -108,6 +112,11 @@ def series_scores(case: Any, overrides: list[str]) -> tuple[dict[str, np.ndarray
     out[OTHER] = recalibrated_scores(det, case, cal, other, {})[0]
     det2, _ = fit_detector([case.train], config.with_overrides(["model.segment_offsets=0"]))
     out[NO_OFFSETS] = _scores(det2, case)[0]
+    if pick == "scan" and "window_period" in fit_metrics \
+            and config.preprocess.scan_period_epoch_factor != 1:
+        det3, _ = fit_detector([case.train], config.with_overrides(
+            ["preprocess.scan_period_epoch_factor=1"]))
+        out[SHORT_PERIOD_TRAINING] = _scores(det3, case)[0]
     info: dict[str, Any] = {"point": pick}
     info.update({k: fit_metrics[k] for k in ("recon_r2", "recon_r2_ceiling", "active_units",
                                              "residual_red", "scan_baseline",

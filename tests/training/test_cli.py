@@ -426,6 +426,8 @@ def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_pat
     assert main([*args, "--output", str(tmp_path / "kept")]) == 0
     out, err = capsys.readouterr()
     assert "point score: scan, as the parent chose it" in out
+    assert "point score: the residual scan (the reconstruction's residuals tested against the " \
+        "held-out ones) (scoring.point=scan)" in out
     assert "note: the new data's held-out residuals are not white" in err
     kept = Detector.load(tmp_path / "kept")
     assert kept.point_method == "scan" and kept.config.scoring.point == "scan"
@@ -433,6 +435,11 @@ def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_pat
                  "scoring.point=auto"]) == 0
     out, err = capsys.readouterr()
     assert "as the parent chose it" not in out and "not white" not in err
+    # chosen again: novelty, with the measure and the key for events added to the series
+    assert re.search(r"point score: novelty \(each window's distance to the nearest training "
+                     r"windows\), chosen by scoring.point=auto \(the held-out residuals are "
+                     r"structured: lag-1 \+0\.\d\d, beyond \+-0\.1\); .* --set "
+                     r"scoring.point=scan tests the residuals instead", out), out
     again = Detector.load(tmp_path / "again")
     assert again.config.scoring.point == "auto" and again.point_method == "novelty"
 
@@ -469,6 +476,9 @@ def test_a_series_too_short_for_novelty_falls_back_to_the_scan_and_says_so(tmp_p
     assert ("`auto` chose novelty (the held-out residuals are not white), but novelty compares "
             "each training window with the ones that do not overlap it") in err
     assert "give series of at least 128 grid points" in err
+    assert re.search(r"point score: the residual scan .*: scoring.point=auto chose novelty "
+                     r"\(lag-1 \+0\.\d\d, beyond \+-0\.1\), which could not compare windows",
+                     out), out
     assert Detector.load(tmp_path / "auto").point_method == "scan"
     assert main([*args, "--output", str(tmp_path / "novelty"), "--set",
                  "scoring.point=novelty"]) == 2
@@ -1050,6 +1060,8 @@ def test_a_ucr_archive_file_trains_on_its_training_part_and_evaluates_without_la
             f"at rows {lo}..{hi}; training on the training part") in out
     # one ECG cycle is ~137 points: the window covers one (the default 64 would not)
     assert re.search(r"the window is one period of the training series \(1[2-5]\d grid points", out)
+    assert "point score: novelty (each window's distance to the nearest training windows), " \
+        "chosen by scoring.point=auto (the held-out residuals are structured" in out
 
     metrics = tmp_path / "metrics.json"
     assert main(["evaluate", "--model", str(bundle), "--data", str(data), "--no-tracking",
@@ -1101,6 +1113,9 @@ def test_a_window_given_is_the_scans_starting_context_on_a_periodic_series(tmp_p
                       r"preprocess.window_from_period_scan; --window N with --set "
                       r"preprocess.window_from_period_scan=false sets one\)", out)
     assert found and 390 <= int(found.group(1)) <= 410, out
+    assert "point score: the residual scan (the reconstruction's residuals tested against the " \
+        "held-out ones), chosen by scoring.point=auto on windows of 48 grid points (their " \
+        "held-out residuals were white) and kept on the windows of the period" in out
     det = Detector.load(bundle)
     assert det.point_method == "scan" and det.window == int(found.group(1))
     kept = tmp_path / "kept"
@@ -1133,7 +1148,7 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
     det.config = det.config.with_sections({"scoring": {"point": "auto"}})
     det.calibration.point_method = "scan"
     _report_training(SimpleNamespace(metrics=det.metrics, detector=det, bundle=bundle,
-                                     run_id=None, logged={}, not_logged=[]))
+                                     run_id=None, logged={}, not_logged=[]), DetectorConfig())
     assert re.search(line, capsys.readouterr().out)
 
 
@@ -1229,3 +1244,23 @@ def test_an_eclipsing_binarys_residuals_are_weighed_against_their_scatter_at_eac
             assert "scan_scatter" not in out and det.point_scorer.scatter == {}
             assert "residual_slope_gain" not in det.metrics
     assert not np.allclose(scores["on"], scores["off"], equal_nan=True)
+
+
+@pytest.mark.parametrize("lag1, repeats, line", [
+    (0.02, 0.0, "the residual scan (the reconstruction's residuals tested against the held-out "
+     "ones), chosen by scoring.point=auto (the held-out residuals are white: lag-1 +0.02, "
+     "within +-0.1)"),
+    (-0.01, 0.9, "novelty (each window's distance to the nearest training windows), chosen by "
+     "scoring.point=auto (the training fluxes repeat exactly (90% of consecutive values): no "
+     "noise to test residuals against)")])
+def test_the_point_score_line_says_what_auto_chose_and_why(lag1, repeats, line, capsys):
+    """`lcad train` prints what scores the points and why (session 46): white residuals keep
+    the scan; noise-free fluxes go to novelty whatever their residuals."""
+    from types import SimpleNamespace
+
+    from lcad.cli import _point_score_line
+
+    det = SimpleNamespace(point_method="novelty" if repeats else "scan")
+    got = _point_score_line(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
+                            DetectorConfig())
+    assert got.startswith(f"point score: {line}"), got
