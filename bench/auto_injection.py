@@ -31,6 +31,7 @@ import argparse
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +150,10 @@ def run(overrides: list[str], command: str, only: list[str], draws: int = 2,
         rows = []
         for c in cases:
             det, _ = fit_detector([c.train], DetectorConfig().with_overrides(overrides))
+            cal_state = det.calibration
             row: dict[str, Any] = {"series": c.object_id, "auto": det.point_method,
-                                   "window": det.window,
-                                   "lag1": det.calibration.residual_lag1}
+                                   "window": det.window, "lag1": None if cal_state is None
+                                   else cal_state.residual_lag1}
             splits = split_curves([c.train], det.config)
             cal, _ = calibration_curves(det, splits, [c.train])
             parts, row["injected_into"] = held_parts(c, splits, det.window)
@@ -181,13 +183,27 @@ def _pick(row: dict[str, Any], measure: str) -> str:
     return "scan" if row[f"scan_{measure}"] > row[f"novelty_{measure}"] else "novelty"
 
 
+def _better(row: dict[str, Any]) -> str:
+    """The score with the larger PR-AUC on the test part's real anomalies."""
+    return _pick(row, "pr_auc")
+
+
+def _under(rule: Callable[[dict[str, Any]], str], per: list[dict[str, Any]]) -> str:
+    """A family's mean PR-AUC with each series scored as `rule` picks, and how many picks
+    were the better score."""
+    picks = [rule(r) for r in per]
+    right = sum(p == _better(r) for p, r in zip(picks, per, strict=True))
+    value = np.mean([r[f"{p}_pr_auc"] for p, r in zip(picks, per, strict=True)])
+    return f"{value:.3f} ({right}/{len(per)})"
+
+
 def report(res: dict[str, Any]) -> str:
     lines = [f"# {res['command']}", res["machine"], "", "Per series (PR-AUC on the test "
              "part's real anomalies; AP and event on the injected ones):", ""]
     rows = []
     for family, per in res["families"].items():
         for r in per:
-            best = "scan" if r["scan_pr_auc"] > r["novelty_pr_auc"] else "novelty"
+            best = _better(r)
             rows.append([family, r["series"], r["auto"], f"{r['lag1']:+.3f}",
                          r["injected_into"], f"{r['scan_pr_auc']:.3f}",
                          f"{r['novelty_pr_auc']:.3f}", f"{r['scan_ap']:.3f}",
@@ -199,18 +215,11 @@ def report(res: dict[str, Any]) -> str:
                         "scan PR-AUC", "novelty PR-AUC", "scan AP", "novelty AP",
                         "scan event", "novelty event", "better", "by AP", "by event"], rows))
     lines += ["", "Mean PR-AUC a family under each rule (right picks / series):", ""]
-    summary = []
-    for family, per in res["families"].items():
-        def mean(rule: Any, per: list[dict[str, Any]] = per) -> str:
-            picks = [rule(r) for r in per]
-            right = sum(p == max(SCORES, key=lambda h, r=r: r[f"{h}_pr_auc"])
-                        for p, r in zip(picks, per, strict=True))
-            value = np.mean([r[f"{p}_pr_auc"] for p, r in zip(picks, per, strict=True)])
-            return f"{value:.3f} ({right}/{len(per)})"
-        summary.append([family, mean(lambda r: r["auto"]), mean(lambda r: _pick(r, "ap")),
-                        mean(lambda r: _pick(r, "event")), mean(lambda r: "scan"),
-                        mean(lambda r: "novelty"),
-                        mean(lambda r: max(SCORES, key=lambda h: r[f"{h}_pr_auc"]))])
+    rules: list[Callable[[dict[str, Any]], str]] = [
+        lambda r: str(r["auto"]), lambda r: _pick(r, "ap"), lambda r: _pick(r, "event"),
+        lambda r: "scan", lambda r: "novelty", _better]
+    summary = [[family, *(_under(rule, per) for rule in rules)]
+               for family, per in res["families"].items()]
     lines.append(table(["family", "auto (lag-1)", "by injected AP", "by injected event",
                         "always scan", "always novelty", "the better per series"], summary))
     return "\n".join(lines) + "\n"
