@@ -485,7 +485,9 @@ def _point_score_line(det: Any, m: dict[str, float], cfg: Any) -> str:
                 "shapes and regimes. For events added to a structured series (flares, dips, "
                 "transits on a variable star) --set scoring.point=scan tests the residuals "
                 "instead")
-    if method == "scan" and "window_period" in m:
+    if method == "scan" and "window_period" in m and det.config.scoring.point == "scan":
+        # the scan's period rule sets the scan in the retrained config; novelty's rule
+        # leaves `auto`, which chose again on the windows of the period (the lines below)
         return (f"point score: {what}, chosen by scoring.point=auto on windows of "
                 f"{cfg.preprocess.window} grid points (their held-out residuals were white) "
                 "and kept on the windows of the period")

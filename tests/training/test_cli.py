@@ -1149,7 +1149,10 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
     det.calibration.point_method = "scan"
     _report_training(SimpleNamespace(metrics=det.metrics, detector=det, bundle=bundle,
                                      run_id=None, logged={}, not_logged=[]), DetectorConfig())
-    assert re.search(line, capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert re.search(line, out)
+    # chosen again at the period, not kept from the first window (the scan's own rule)
+    assert "point score: the residual scan" in out and "kept on the windows" not in out
 
 
 def test_the_scans_period_windows_are_capped(tmp_path, capsys):
