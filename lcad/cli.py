@@ -377,7 +377,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume, tracking=not args.no_tracking and lead, run_name=args.run_name,
         progress=lead, processes=processes))
     if lead:
-        _report_training(outcome, cfg)
+        _report_training(outcome)
     return 0
 
 
@@ -416,7 +416,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         initial_model=warm_start(parent, freeze_encoder=args.encoder == "frozen"),
         preprocessor=parent.preprocessor,
         tags={k: v for k, v in lineage.items() if v}))
-    _report_training(outcome, cfg)
+    _report_training(outcome)
     lag1 = outcome.detector.calibration.residual_lag1 if outcome.detector.calibration else None
     if inherited and cfg.scoring.point == "scan" and lag1 is not None and abs(lag1) > LAG1_LIMIT:
         print(f"note: the new data's held-out residuals are not white (lag-1 {lag1:.2f}); "
@@ -458,50 +458,7 @@ def cmd_log_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _point_score_line(det: Any, m: dict[str, float], cfg: Any) -> str:
-    """What scores the points and why: `auto`'s choice with its measure, and where novelty
-    was chosen the key that tests the residuals instead (a flare or a dip on a variable star
-    whose residuals stay structured: the scan found the synthetic eclipsing star's events at
-    PR-AUC 0.85 against novelty's 0.32, docs/quality-log.md session 46)."""
-    from lcad.models.novelty import LAG1_LIMIT, REPEAT_LIMIT
-
-    method = det.point_method
-    what = {"scan": "the residual scan (the reconstruction's residuals tested against the "
-                    "held-out ones)",
-            "novelty": "novelty (each window's distance to the nearest training windows)"
-            }.get(method, method)
-    requested = cfg.scoring.point
-    if requested != "auto":
-        return f"point score: {what} (scoring.point={requested})"
-    lag1, repeats = m.get("residual_lag1"), m.get("repeat_fraction")
-    if method == "novelty":
-        why = (f"the training fluxes repeat exactly ({repeats:.0%} of consecutive values): "
-               "no noise to test residuals against"
-               if repeats is not None and repeats >= REPEAT_LIMIT else
-               f"the held-out residuals are structured: lag-1 {lag1:+.2f}, beyond "
-               f"+-{LAG1_LIMIT:g}" if lag1 is not None else "the held-out residuals are "
-               "structured")
-        return (f"point score: {what}, chosen by scoring.point=auto ({why}); it finds changed "
-                "shapes and regimes. For events added to a structured series (flares, dips, "
-                "transits on a variable star) --set scoring.point=scan tests the residuals "
-                "instead")
-    if method == "scan" and "window_period" in m and det.config.scoring.point == "scan":
-        # the scan's period rule sets the scan in the retrained config; novelty's rule
-        # leaves `auto`, which chose again on the windows of the period (the lines below)
-        return (f"point score: {what}, chosen by scoring.point=auto on windows of "
-                f"{cfg.preprocess.window} grid points (their held-out residuals were white) "
-                "and kept on the windows of the period")
-    if method == "scan" and lag1 is not None and abs(lag1) > LAG1_LIMIT:
-        return (f"point score: {what}: scoring.point=auto chose novelty (lag-1 {lag1:+.2f}, "
-                f"beyond +-{LAG1_LIMIT:g}), which could not compare windows (the warning "
-                "above)")
-    if method == "scan" and lag1 is not None:
-        return (f"point score: {what}, chosen by scoring.point=auto (the held-out residuals "
-                f"are white: lag-1 {lag1:+.2f}, within +-{LAG1_LIMIT:g})")
-    return f"point score: {what} (scoring.point=auto)"
-
-
-def _report_training(outcome: Any, cfg: Any) -> None:
+def _report_training(outcome: Any) -> None:
     from lcad.models.fit import MIN_SLIDING_WINDOWS
 
     m, det = outcome.metrics, outcome.detector
@@ -532,8 +489,8 @@ def _report_training(outcome: Any, cfg: Any) -> None:
                     f"{det.config.preprocess.scan_period_cycles} x {period:.0f}-point periods "
                     f"({rule}; {keep})")
     print(f"representation: {det.representation}{why}")
-    if not det.whole_curves:
-        print(_point_score_line(det, m, cfg))
+    if not det.whole_curves and det.info.point_score_reason:
+        print(f"point score: {det.info.point_score_reason}")
     if "objects.val_r2" in m:
         print(f"object model: {m['objects.n_features']:.0f} features of "
               f"{m['objects.n_train']:.0f} training objects, {m['objects.epochs_run']:.0f} "

@@ -20,7 +20,7 @@ from lcad.models.lightcurve import DEFAULT_BAND, LightCurve
 from lcad.models.multiscale import fit_view_networks
 from lcad.models.objects import ObjectModel
 from lcad.models.parallel import ShardedBatches, data_parallel, local_copy, validation_batches
-from lcad.models.point_scores import POINT_SCORERS
+from lcad.models.point_scores import POINT_SCORERS, point_score_reason
 from lcad.models.preprocess import Preprocessor
 from lcad.models.windows import make_windows
 
@@ -641,6 +641,9 @@ def fit_detector(
         metrics["training_period"] = float(period)
     if longer is None and skipped and config.preprocess.mode == "sliding":
         warnings.warn(left_out(det, splits.train, skipped), FitWarning, stacklevel=2)
+    # said against the config asked for (a period retrain's own config sets the scan)
+    det.info.update(point_score_reason=point_score_reason(
+        det, metrics, config.scoring.point, config.preprocess.window))
     return det, metrics
 
 

@@ -14,6 +14,7 @@ SplitBy = Literal["object", "time"]
 class DetectorInfo:
     split_by: SplitBy | None = None  # how training split the curves
     point_score: str | None = None  # the point scorer calibration chose (point_scores.py)
+    point_score_reason: str | None = None  # why, in a sentence (`point_score_reason`)
     novelty_views: list[int] = field(default_factory=list)  # grid points per novelty view
     autoencoder: dict[str, Any] = field(default_factory=dict)  # what it learned (diagnostics)
     history: list[dict[str, float]] = field(default_factory=list)  # per-epoch metrics

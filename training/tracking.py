@@ -77,6 +77,8 @@ def chosen_tags(det: Detector) -> dict[str, str]:
     tags = {"lcad.point_score": det.point_method, "lcad.normalization": pcfg.normalization,
             "lcad.mode": pcfg.mode, "lcad.window": str(pcfg.window),
             "lcad.representation": det.representation}
+    if det.info.point_score_reason:
+        tags["lcad.point_score_reason"] = det.info.point_score_reason
     if det.info.autoencoder.get("status"):  # learned | white-noise | constant | little
         tags["lcad.autoencoder"] = str(det.info.autoencoder["status"])
     if det.novelty_views:  # the views the training curves were long enough for

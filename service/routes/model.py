@@ -19,7 +19,7 @@ router = APIRouter(tags=["model"], responses=ERROR_RESPONSES)
 @router.get("/v1/model")
 async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[str, Any]:
     """What is being served: name, version, source, config, window, bands, threshold, and
-    what the point score is (chosen in training)."""
+    what the point score is and why (chosen in training)."""
     import keras
 
     from lcad.models.devices import devices
@@ -33,7 +33,9 @@ async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[
         "representation": det.representation,
         "cadence": det.preprocessor.cadence,
         "threshold": None if cal is None else cal.point_threshold,
-        "point_score": det.point_method, "novelty_views": det.novelty_views,
+        "point_score": det.point_method,
+        "point_score_reason": det.info.point_score_reason,
+        "novelty_views": det.novelty_views,
         "autoencoder": det.info.autoencoder or None,
         "target_false_alarm_rate": None if cal is None else cal.target_far,
         "config": det.config.model_dump(mode="json"), "training_metrics": det.metrics,

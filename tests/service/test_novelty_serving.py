@@ -38,6 +38,10 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
         model = httpx.get(url + "/v1/model").json()
         assert model["point_score"] == "novelty" and model["novelty_views"] == det.novelty_views
+        # why, as `lcad train` says it (session 46), with the key for added events
+        assert model["point_score_reason"] == det.info.point_score_reason
+        assert model["point_score_reason"].startswith("novelty (each window's distance")
+        assert "--set scoring.point=scan" in model["point_score_reason"]
         assert model["autoencoder"] == det.info.autoencoder  # what the network learned
     assert resp.status_code == 200, resp.text
     got = resp.json()["results"][0]

@@ -1133,6 +1133,7 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
     from types import SimpleNamespace
 
     from lcad.cli import _report_training
+    from lcad.models.point_scores import point_score_reason
 
     data = _periodic_star(tmp_path)
     bundle = tmp_path / "bundle"
@@ -1147,12 +1148,15 @@ def test_the_window_line_names_the_rule_that_set_the_window(tmp_path, capsys):
     # the same run had `auto` chosen the scan at the period: the rule is still novelty's
     det.config = det.config.with_sections({"scoring": {"point": "auto"}})
     det.calibration.point_method = "scan"
+    det.info.point_score_reason = point_score_reason(det, {**det.metrics, "residual_lag1": 0.05},
+                                                     "auto", 64)
     _report_training(SimpleNamespace(metrics=det.metrics, detector=det, bundle=bundle,
-                                     run_id=None, logged={}, not_logged=[]), DetectorConfig())
+                                     run_id=None, logged={}, not_logged=[]))
     out = capsys.readouterr().out
     assert re.search(line, out)
     # chosen again at the period, not kept from the first window (the scan's own rule)
     assert "point score: the residual scan" in out and "kept on the windows" not in out
+    assert "(the held-out residuals are white: lag-1 +0.05, within +-0.1)" in out
 
 
 def test_the_scans_period_windows_are_capped(tmp_path, capsys):
@@ -1256,14 +1260,15 @@ def test_an_eclipsing_binarys_residuals_are_weighed_against_their_scatter_at_eac
     (-0.01, 0.9, "novelty (each window's distance to the nearest training windows), chosen by "
      "scoring.point=auto (the training fluxes repeat exactly (90% of consecutive values): no "
      "noise to test residuals against)")])
-def test_the_point_score_line_says_what_auto_chose_and_why(lag1, repeats, line, capsys):
-    """`lcad train` prints what scores the points and why (session 46): white residuals keep
-    the scan; noise-free fluxes go to novelty whatever their residuals."""
+def test_the_point_score_reason_says_what_auto_chose_and_why(lag1, repeats, line):
+    """What `lcad train` prints after `point score:` and the bundle keeps (session 46):
+    white residuals keep the scan; noise-free fluxes go to novelty whatever their
+    residuals."""
     from types import SimpleNamespace
 
-    from lcad.cli import _point_score_line
+    from lcad.models.point_scores import point_score_reason
 
     det = SimpleNamespace(point_method="novelty" if repeats else "scan")
-    got = _point_score_line(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
-                            DetectorConfig())
-    assert got.startswith(f"point score: {line}"), got
+    got = point_score_reason(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
+                             "auto", 64)
+    assert got.startswith(line), got

@@ -46,6 +46,9 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     # what the "auto" defaults became for this data
     assert run.data.tags["lcad.point_score"] in ("scan", "novelty")
     novelty = run.data.tags["lcad.point_score"] == "novelty"
+    # and why, the sentence the CLI prints after "point score:"
+    assert run.data.tags["lcad.point_score_reason"].startswith(
+        "novelty (each" if novelty else "the residual scan (")
     assert ("lcad.novelty_views" in run.data.tags) == novelty  # e.g. "1,4"
     # what the autoencoder learned: a tag to filter runs by, and the numbers behind it
     assert run.data.tags["lcad.autoencoder"] in ("learned", "white-noise", "constant",
