@@ -17,9 +17,10 @@ or more from the anomaly that score below its highest point, "event"). The rule 
 keep the score with the larger measure; against the test part's real anomalies (PR-AUC),
 the better of the two scores per series is what a perfect rule would give.
 
-    .venv/bin/python -m bench.auto_injection     # ~9 min; bench/results/auto_injection.{json,txt}
     .venv/bin/python -m bench.auto_injection --deciding \\
-        --out bench/results/auto_injection-deciding.json   # the deciding network (window 64)
+        --out bench/results/auto_injection-deciding.json   # 6 min; the deciding network (window 64)
+    .venv/bin/python -m bench.auto_injection   # the networks after the period retrain (the
+        # results file holds the deciding run; session 46 ran this one as a scratch script)
 
 `--deciding` keeps the network that `auto` decides on (no retraining on windows of one or
 two periods): that is where the choice is made.

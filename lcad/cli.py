@@ -384,7 +384,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_finetune(args: argparse.Namespace) -> int:
     _exists(("--data", args.data))
     from lcad.models.fit import check_finetune_args, finetune_config, warm_start
-    from lcad.models.novelty import LAG1_LIMIT
+    from lcad.models.point_scores import residuals_structured
 
     check_finetune_args(args.encoder, args.lr_scale, args.overrides)
     _check_tracking(args)
@@ -418,7 +418,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         tags={k: v for k, v in lineage.items() if v}))
     _report_training(outcome)
     lag1 = outcome.detector.calibration.residual_lag1 if outcome.detector.calibration else None
-    if inherited and cfg.scoring.point == "scan" and lag1 is not None and abs(lag1) > LAG1_LIMIT:
+    if inherited and cfg.scoring.point == "scan" and residuals_structured(lag1):
         print(f"note: the new data's held-out residuals are not white (lag-1 {lag1:.2f}); "
               "the parent's scan was kept: if the new series really is structured (not a "
               "short stretch of one), retrain with --set scoring.point=auto", file=sys.stderr)

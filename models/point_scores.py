@@ -122,6 +122,16 @@ def point_scorer(name: str) -> PointScorer:
                               f"{sorted(POINT_SCORERS)}") from None
 
 
+def residuals_structured(lag1: float | None) -> bool:
+    """The held-out residuals are not white: |lag-1 autocorrelation| above LAG1_LIMIT."""
+    return lag1 is not None and abs(lag1) > LAG1_LIMIT
+
+
+def fluxes_noiseless(repeats: float | None) -> bool:
+    """REPEAT_LIMIT or more of the training fluxes' consecutive values repeat exactly."""
+    return (repeats or 0.0) >= REPEAT_LIMIT
+
+
 def choose_point_method(requested: str, lag1: float | None, repeats: float | None,
                         has_reference: bool) -> str:
     """The "auto" rule: the residual scan when the held-out residuals look like white noise
@@ -130,9 +140,8 @@ def choose_point_method(requested: str, lag1: float | None, repeats: float | Non
     training curves to compare with. Any other request stands."""
     if requested != "auto":
         return requested
-    structured = lag1 is not None and abs(lag1) > LAG1_LIMIT
-    noiseless = (repeats or 0.0) >= REPEAT_LIMIT
-    return "novelty" if (structured or noiseless) and has_reference else "scan"
+    structured_or_noiseless = residuals_structured(lag1) or fluxes_noiseless(repeats)
+    return "novelty" if structured_or_noiseless and has_reference else "scan"
 
 
 def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
@@ -152,10 +161,10 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
     if requested != "auto":
         return f"{what} (scoring.point={requested})"
     lag1, repeats = metrics.get("residual_lag1"), metrics.get("repeat_fraction")
+    noiseless = (f"the training fluxes repeat exactly ({repeats or 0.0:.0%} of consecutive "
+                 "values): no noise to test residuals against")
     if method == "novelty":
-        why = (f"the training fluxes repeat exactly ({repeats:.0%} of consecutive values): "
-               "no noise to test residuals against"
-               if repeats is not None and repeats >= REPEAT_LIMIT else
+        why = (noiseless if fluxes_noiseless(repeats) else
                f"the held-out residuals are structured: lag-1 {lag1:+.2f}, beyond "
                f"+-{LAG1_LIMIT:g}" if lag1 is not None else "the held-out residuals are "
                "structured")
@@ -167,9 +176,12 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
         # leaves `auto`, which chose again on the windows of the period (the lines below)
         return (f"{what}, chosen by scoring.point=auto on windows of {window} grid points "
                 "(their held-out residuals were white) and kept on the windows of the period")
-    if method == "scan" and lag1 is not None and abs(lag1) > LAG1_LIMIT:
+    if method == "scan" and residuals_structured(lag1):
         return (f"{what}: scoring.point=auto chose novelty (lag-1 {lag1:+.2f}, beyond "
                 f"+-{LAG1_LIMIT:g}), which could not compare windows (the training warned)")
+    if method == "scan" and fluxes_noiseless(repeats):
+        return (f"{what}: scoring.point=auto chose novelty ({noiseless}), which could not "
+                "compare windows (the training warned)")
     if method == "scan" and lag1 is not None:
         return (f"{what}, chosen by scoring.point=auto (the held-out residuals are white: "
                 f"lag-1 {lag1:+.2f}, within +-{LAG1_LIMIT:g})")

@@ -1259,16 +1259,20 @@ def test_an_eclipsing_binarys_residuals_are_weighed_against_their_scatter_at_eac
      "within +-0.1)"),
     (-0.01, 0.9, "novelty (each window's distance to the nearest training windows), chosen by "
      "scoring.point=auto (the training fluxes repeat exactly (90% of consecutive values): no "
-     "noise to test residuals against)")])
+     "noise to test residuals against)"),
+    (0.02, 0.9, "the residual scan (the reconstruction's residuals tested against the held-out "
+     "ones): scoring.point=auto chose novelty (the training fluxes repeat exactly (90% of "
+     "consecutive values): no noise to test residuals against), which could not compare "
+     "windows")])
 def test_the_point_score_reason_says_what_auto_chose_and_why(lag1, repeats, line):
     """What `lcad train` prints after `point score:` and the bundle keeps (session 46):
     white residuals keep the scan; noise-free fluxes go to novelty whatever their
-    residuals."""
+    residuals, and where novelty could not run the scan says why novelty was chosen."""
     from types import SimpleNamespace
 
     from lcad.models.point_scores import point_score_reason
 
-    det = SimpleNamespace(point_method="novelty" if repeats else "scan")
+    det = SimpleNamespace(point_method="scan" if line.startswith("the residual") else "novelty")
     got = point_score_reason(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
                              "auto", 64)
     assert got.startswith(line), got
