@@ -21,6 +21,7 @@ from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.models.fit import Splits, fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
+from lcad.models.point_scores import point_score_reason
 from lcad.models.preprocess import Preprocessor
 from lcad.training.logrun import MODEL_TAG
 
@@ -241,6 +242,13 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
         detector, metrics = fit_detector(
             req.curves, fit_cfg, callbacks=callbacks, splits=splits, model=model,
             initial_epoch=initial_epoch, verbose=0, preprocessor=req.preprocessor)
+        if refit_config is not None:
+            # said as the uninterrupted run says it: `fit_detector`'s outer call records
+            # the period's window and builds the reason against the config asked for
+            # (the retrained config sets the scan its rule kept)
+            metrics["window_period"] = float(fit_cfg.preprocess.window)
+            detector.info.update(point_score_reason=point_score_reason(
+                detector, metrics, cfg.scoring.point, cfg.preprocess.window))
         from lcad.training.evaluate import injection_check
 
         metrics.update(injection_check(detector, splits.validation))

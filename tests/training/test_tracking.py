@@ -323,6 +323,12 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
     det = outcome.detector
     assert det.point_method == "scan" and det.config.train.epochs == 34
     assert [h["epoch"] for h in det.info.history] == list(range(34))
+    # said as the uninterrupted run says it, not as the retrained config's own scan
+    assert det.info.point_score_reason.endswith(
+        "chosen by scoring.point=auto on windows of 64 grid points (their held-out "
+        "residuals were white) and kept on the windows of the period"), \
+        det.info.point_score_reason
+    assert outcome.metrics["window_period"] == det.window
 
 
 def test_demo_runs_on_a_fresh_directory(tmp_path):
