@@ -824,8 +824,10 @@ class Detector:
         pt_score = np.where(p.curve.mask, grid_score[p.res.point_grid], np.nan)
         pt_p = np.where(p.curve.mask, grid_p[p.res.point_grid], np.nan)
         pt_flag = np.isfinite(pt_score) & (pt_score > thr)
+        core = self.point_scorer.grid_core(self, p, red, z, thr) \
+            if self.point_scorer is not None and np.any(grid_score > thr) else None
         intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
-                                   scfg.merge_gap, scfg.extend_z)
+                                   scfg.merge_gap, scfg.extend_z, core)
         a = self._assessment(p)
         if a is None:
             obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)

@@ -77,6 +77,12 @@ class PointScorer(ABC):
         """(n_grid,) point score of a prepared curve; NaN where there is none. `ref_curve`:
         the curve is that one of the reference (calibration by self-join)."""
 
+    def grid_core(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                  threshold: float) -> np.ndarray | None:
+        """(n_grid,) True at the points a flagged interval narrows to (`find_intervals`'
+        `core`), after `grid_scores` of the same curve; None: the flagged points stand."""
+        return None
+
     def prefetch(self, det: Detector, prepared: Sequence[Prepared],
                  outputs: Sequence[tuple[np.ndarray, Reduced]]) -> None:
         """Work of many curves' `grid_scores` done together, ahead of them (`Detector.score`:
@@ -418,6 +424,17 @@ class NoveltyScorer(PointScorer):
             s = np.fmax(s, self._coarse_novelty(det, p, scale, ref_curve))
         return np.where(p.res.mask.any(axis=0), s, np.nan)
 
+    def grid_core(self, det: Detector, p: Prepared, red: Reduced, z: np.ndarray | None,
+                  threshold: float) -> np.ndarray | None:
+        """The points every window covering them finds novel beyond `threshold` (the
+        smallest over the covering windows: session 47), where `scoring.novelty_intervals`
+        is 'core'; from the window novelty `grid_scores` computed (kept on `p`)."""
+        if det.config.scoring.novelty_intervals != "core" or det.one_window_each:
+            return None
+        w = self.window_novelty(det, p, z, red)
+        low = coverage_min(w, p.win.starts, det.window, p.res.n_grid)
+        return np.isfinite(low) & (low > threshold)
+
     def _fitted(self) -> Novelty:
         if self.novelty is None:
             raise LcadError("the novelty scorer has no reference: fit it first")
@@ -460,7 +477,10 @@ class NoveltyScorer(PointScorer):
             exclude = None if ref_curve is None else (
                 ref_curve, p.res.grid_time[p.win.starts[rows]], duration)
             out[rows] = novelty.window_scores(x, z[rows], red.werr[rows], exclude)
-        return np.where(p.valid, out, np.nan)
+        out = np.where(p.valid, out, np.nan)
+        if ref_curve is None:  # kept for `grid_core` (and any later call with these codes)
+            p.window_novelty = (z, out)
+        return out
 
     def _coarse_novelty(self, det: Detector, p: Prepared, scale: Scale,
                         ref_curve: int | None) -> np.ndarray:

@@ -684,8 +684,13 @@ def find_intervals(
     threshold: float,
     merge_gap: int = 0,
     extend_z: float = 0.0,
+    core: np.ndarray | None = None,
 ) -> list[Interval]:
     """Merge points with score > threshold into events (runs closer than merge_gap join).
+
+    With `core` (a mask over the points, `PointScorer.grid_core`) each event first narrows
+    to the span of its core points, where it has any: novelty spread by the mean flags a
+    window either side of a short event, its core is the event.
 
     With `extend_z` > 0 each event then reaches out, on either side, while the residual keeps
     the event's sign and stays beyond `extend_z` robust sigmas: to where the residual is back
@@ -703,6 +708,8 @@ def find_intervals(
     lo = flagged[np.concatenate([[0], breaks + 1])]
     hi = flagged[np.concatenate([breaks, [flagged.size - 1]])]
     n_flagged = np.diff(np.concatenate([[0], breaks + 1, [flagged.size]]))
+    if core is not None:
+        lo, hi, n_flagged = _narrow(lo, hi, n_flagged, flagged, np.asarray(core, bool))
     if extend_z > 0:
         lo, hi, n_flagged = _extend(lo, hi, n_flagged, residual, extend_z)
     # every event's span lo..hi, laid end to end, with the event it belongs to
@@ -720,6 +727,23 @@ def find_intervals(
                  sign="dimming" if e < 0 else "brightening", n_points=int(n))
         for a, b, k, e, n in zip(lo, hi, peak, extreme, n_flagged, strict=True)
     ]
+
+
+def _narrow(lo: np.ndarray, hi: np.ndarray, n_flagged: np.ndarray, flagged: np.ndarray,
+            core: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each event [lo, hi] narrowed to its first and last `core` point, where it has one;
+    `n_flagged` recounted over the narrowed spans (`flagged`: the flagged indices)."""
+    idx = np.flatnonzero(core)
+    first = np.searchsorted(idx, lo)  # the first core point at or after lo
+    last = np.searchsorted(idx, hi, side="right") - 1  # the last at or before hi
+    has = first <= last  # a core point in [lo, hi]
+    if not has.any():
+        return lo, hi, n_flagged
+    lo, hi, n_flagged = lo.copy(), hi.copy(), n_flagged.copy()
+    lo[has], hi[has] = idx[first[has]], idx[last[has]]
+    n_flagged[has] = (np.searchsorted(flagged, hi[has], side="right")
+                      - np.searchsorted(flagged, lo[has]))
+    return lo, hi, n_flagged
 
 
 def _extend(lo: np.ndarray, hi: np.ndarray, n_flagged: np.ndarray, residual: np.ndarray,

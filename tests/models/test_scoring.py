@@ -463,3 +463,33 @@ def test_a_scatter_scale_divides_the_runs_and_segments_but_not_the_quiet_row():
     assert np.corrcoef(rows["scaled"][0, :4000], rows["raw"][0, :4000])[0, 1] > 0.99
     assert_allclose(rows["scaled"][-1], rows["raw"][-1])
     assert n > 5400
+
+
+def test_a_flagged_run_narrows_to_its_core_before_it_reaches_out():
+    """`core` (novelty's points every covering window finds novel) narrows each flagged run
+    to its first and last core point; a run without one stays whole; the residual's
+    extension then works from the narrowed span, and n_points counts the flagged points
+    left in it."""
+    from lcad.models.scoring import find_intervals
+
+    n = 200
+    t = np.arange(n, dtype=float)
+    score = np.zeros(n)
+    score[40:110] = 3.0  # novelty spread a window either side of a short event
+    score[150:170] = 3.0  # a run with no core
+    core = np.zeros(n, bool)
+    core[70:76] = True
+    core[120] = True  # outside every run: ignored
+    resid = np.zeros(n)
+    resid[68:78] = -2.0  # the event's flanks in the residual
+    p = np.full(n, 0.5)
+    narrowed = find_intervals(t, score, p, resid, 1.0, core=core)
+    assert [(iv.start, iv.end, iv.n_points) for iv in narrowed] == [(70.0, 75.0, 6),
+                                                                   (150.0, 169.0, 20)]
+    reached = find_intervals(t, score, p, resid, 1.0, extend_z=1.0, core=core)
+    assert [(iv.start, iv.end) for iv in reached] == [(68.0, 77.0), (150.0, 169.0)]
+    assert [(iv.start, iv.end) for iv in find_intervals(t, score, p, resid, 1.0)] == \
+        [(40.0, 109.0), (150.0, 169.0)]
+    # no core point anywhere: the runs as flagged
+    assert find_intervals(t, score, p, resid, 1.0, core=np.zeros(n, bool)) == \
+        find_intervals(t, score, p, resid, 1.0)

@@ -1276,3 +1276,44 @@ def test_the_point_score_reason_says_what_auto_chose_and_why(lag1, repeats, line
     got = point_score_reason(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
                              "auto", 64)
     assert got.startswith(line), got
+
+
+def test_a_novelty_scored_stars_interval_covers_its_dip_not_a_window_either_side(
+        tmp_path, capsys):
+    """Novelty spread by the mean flags every point a novel window covers: a window (64 grid
+    points) either side of a 15-point dip on the eclipsing star. `lcad score`'s intervals
+    narrow to the points every covering window finds novel (`scoring.novelty_intervals`
+    'core', session 47: on the eclipsing star 2,871 interval points around 8 events before);
+    'flagged' keeps the runs as they were."""
+    from lcad.models.synthetic import inject, make_curve, to_frame
+
+    rng = np.random.default_rng(3)
+    star = make_curve("ecl", rng, kind="eclipsing", n_points=7000)
+
+    def part(rows):
+        return LightCurve.from_arrays("ecl", star.time[rows], star.flux[rows],
+                                      star.flux_err[rows], emit_warnings=False)
+
+    train, test = part(slice(0, 4000)), part(slice(4000, None))
+    dip = inject(test, "dip", rng, amplitude=4.0, at=float(test.time[1500]))
+    to_frame([train]).to_csv(tmp_path / "train.csv", index=False)
+    to_frame([test]).to_csv(tmp_path / "test.csv", index=False)
+    bundle = tmp_path / "bundle"
+    assert main(["train", "--data", str(tmp_path / "train.csv"), "--output", str(bundle),
+                 "--no-tracking"]) == 0
+    assert "point score: novelty" in capsys.readouterr().out
+    assert main(["score", "--model", str(bundle), "--data", str(tmp_path / "test.csv"),
+                 "--output", str(tmp_path / "scores.csv")]) == 0
+    intervals = pd.read_csv(tmp_path / "scores.intervals.csv")
+    on_dip = intervals[(intervals["start"] <= dip.end) & (intervals["end"] >= dip.start)]
+    assert len(on_dip) == 1, intervals
+    step = float(np.median(np.diff(test.time)))
+    (start, end), length = on_dip[["start", "end"]].iloc[0], dip.end - dip.start
+    assert min(end, dip.end) - max(start, dip.start) >= 0.5 * length  # half the dip or more
+    assert end - start <= length + 16 * step, (start, end, dip)  # not a window either side
+
+    det = Detector.load(bundle)
+    det.config.scoring.novelty_intervals = "flagged"
+    (flagged,) = det.score([test])
+    wide = [iv for iv in flagged.intervals if iv.start <= dip.end and iv.end >= dip.start]
+    assert len(wide) == 1 and wide[0].end - wide[0].start > length + 64 * step, wide
