@@ -1008,7 +1008,8 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     as it came before `novelty_level_start`, and its views were `novelty_scales` alone
     before `novelty_span`, and its segments' mean length was the largest of `scales` before
     `segment_length`, and its runs tested the residuals as they were before `scan_baseline`,
-    and wherever the reconstruction was steep or deep alike before `scan_scatter`;
+    and wherever the reconstruction was steep or deep alike before `scan_scatter`, and
+    novelty's intervals were its flagged runs before `novelty_intervals`;
     its network was trained without synthetic offsets before `model.segment_offsets` (what
     the bundle reports, and what fine-tuning from it keeps)."""
     scoring = dict(config.get("scoring", {}))
@@ -1023,6 +1024,7 @@ def _as_saved(config: dict[str, Any]) -> dict[str, Any]:
     scoring.setdefault("scan_tail_bound", False)
     scoring.setdefault("novelty_level_start", False)
     scoring.setdefault("novelty_span", 0)
+    scoring.setdefault("novelty_intervals", "flagged")
     if "segment_length" not in scoring:  # the largest scale until `segment_length`
         scoring["segment_length"] = max(scoring.get("scales") or [16])
     model = dict(config.get("model", {}))

@@ -355,12 +355,13 @@ def test_no_coarse_networks_where_the_scan_is_chosen(rng):
 
 @pytest.mark.parametrize(("key", "before", "now"), [
     ("novelty_spread", "max", "mean"), ("novelty_level_start", False, True),
-    ("novelty_span", 0, 256)])
+    ("novelty_span", 0, 256), ("novelty_intervals", "flagged", "core")])
 def test_a_bundle_from_before_a_novelty_key_keeps_what_it_was_calibrated_under(
         jumps, tmp_path, key, before, now):
     """Bundles calibrated before `scoring.novelty_spread` spread novelty by the largest,
     before `scoring.novelty_level_start` left a series' first points their mean over few
-    windows, and before `scoring.novelty_span` compared `novelty_scales` alone: loading one
+    windows, before `scoring.novelty_span` compared `novelty_scales` alone, and before
+    `scoring.novelty_intervals` kept the flagged runs as intervals: loading one
     must not switch it to today's default under its old threshold."""
     import shutil
 
