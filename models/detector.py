@@ -47,6 +47,7 @@ from lcad.models.results import CurveEncoding, CurveReconstruction, CurveScore, 
 from lcad.models.scoring import (
     Calibration,
     EmpiricalDistribution,
+    Interval,
     find_intervals,
     object_score,
     reconstruction_shape,
@@ -828,6 +829,8 @@ class Detector:
             if self.point_scorer is not None and np.any(grid_score > thr) else None
         intervals = find_intervals(p.res.grid_time, grid_score, grid_p, grid_resid, thr,
                                    scfg.merge_gap, scfg.extend_z, core)
+        if core is not None:  # narrowed runs: a point is flagged inside an interval only
+            pt_flag &= _inside(p.res.grid_time, intervals)[p.res.point_grid]
         a = self._assessment(p)
         if a is None:
             obj, obj_p, anomalous = self.object_verdict(werr, bool(intervals), threshold)
@@ -994,6 +997,15 @@ class Detector:
             objects = ObjectModel.load(root, meta["objects"], config.objects)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
                    scorer, objects, coarse)
+
+
+def _inside(grid_time: np.ndarray, intervals: Sequence[Interval]) -> np.ndarray:
+    """(n_grid,) True at the grid points some interval spans."""
+    lo = np.searchsorted(grid_time, [iv.start for iv in intervals])
+    hi = np.searchsorted(grid_time, [iv.end for iv in intervals], side="right")
+    edges = np.bincount(lo, minlength=grid_time.size + 1) \
+        - np.bincount(hi, minlength=grid_time.size + 1)
+    return np.cumsum(edges)[: grid_time.size] > 0
 
 
 def _as_saved(config: dict[str, Any]) -> dict[str, Any]:

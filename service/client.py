@@ -99,7 +99,9 @@ class LcadClient:
                                   "p_value": _nan(r["point_p_values"])})
             if "reconstruction" in r:
                 frame["reconstruction"] = _nan(r["reconstruction"])
-            frame["is_anomaly"] = frame["score"] > r["threshold"]
+            # the server's flags (novelty's narrowed intervals); older servers sent none
+            frame["is_anomaly"] = np.asarray(r["point_flags"], bool) if "point_flags" in r \
+                else frame["score"] > r["threshold"]
             point_rows.append(frame)
         intervals = pd.DataFrame([{"object_id": r["id"], **i} for r in raw["results"]
                                   for i in r["intervals"]])

@@ -50,6 +50,7 @@ def score_json(c: Any, include: set[str]) -> dict[str, Any]:
     if "point_scores" in include:
         out["point_scores"] = _floats(c.point_score)
         out["point_p_values"] = _floats(c.point_p_value)
+        out["point_flags"] = np.ascontiguousarray(c.is_anomaly, dtype=bool)
     if "reconstruction" in include:
         out["reconstruction"] = _floats(c.reconstruction)
     if "uncertainty" in include and c.uncertainty is not None:

@@ -107,6 +107,9 @@ class SeriesScore(BaseModel):
     intervals: list[IntervalOut]
     point_scores: list[float | None] | None = None
     point_p_values: list[float | None] | None = None
+    # with "point_scores": the points flagged (above the threshold and, where novelty
+    # scores, inside an interval: `scoring.novelty_intervals`)
+    point_flags: list[bool] | None = None
     reconstruction: list[float | None] | None = None
     latent: LatentOut | None = None
     uncertainty: UncertaintyOut | None = None

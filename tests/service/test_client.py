@@ -56,6 +56,16 @@ def test_score_sends_series_and_builds_frames():
     assert frames.objects["id"].tolist() == ["a", "b"]
     assert frames.objects["n_intervals"].tolist() == [0, 1]
     assert len(frames.points) == 6 and frames.points["is_anomaly"].sum() == 2
+    # the server's own flags where it sends them (novelty's narrowed intervals)
+    flagged = json.loads(json.dumps(frames.raw))
+    flagged["results"][1]["point_flags"] = [False, False, False]
+
+    def flags(request):
+        return httpx.Response(200, json=flagged)
+
+    with LcadClient("http://lcad", transport=httpx.MockTransport(flags)) as client:
+        assert client.score(FRAME).points["is_anomaly"].tolist() == \
+            [False, False, True, False, False, False]
     assert np.isnan(frames.points["reconstruction"].iloc[0])  # null -> NaN, not 0
     assert frames.intervals["object_id"].tolist() == ["b"]
 

@@ -51,6 +51,14 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
     # the jump is inside a reported interval
     onset = t[truth][len(t[truth]) // 2]
     assert any(iv["start"] <= onset <= iv["end"] for iv in got["intervals"]), got["intervals"]
+    # the points flagged, as `lcad score` writes them: above the threshold, and inside an
+    # interval (novelty's runs narrowed to their core, session 47)
+    flags = np.array(got["point_flags"], bool)
+    np.testing.assert_array_equal(flags, want.is_anomaly)
+    assert flags.any() and (flags <= (scores > got["threshold"])).all()
+    half = float(np.median(np.diff(t))) / 2  # grid times against the observed ones
+    assert all(any(iv["start"] - half <= x <= iv["end"] + half for iv in got["intervals"])
+               for x in t[flags])
 
 
 def test_batch_scoring_a_novelty_bundle_matches_in_process(novelty_bundle, tmp_path):
