@@ -709,9 +709,11 @@ def find_intervals(
     hi = flagged[np.concatenate([breaks, [flagged.size - 1]])]
     n_flagged = np.diff(np.concatenate([[0], breaks + 1, [flagged.size]]))
     if core is not None:
-        lo, hi, n_flagged = _narrow(lo, hi, n_flagged, flagged, np.asarray(core, bool))
+        lo, hi = _narrow(lo, hi, np.asarray(core, bool))
     if extend_z > 0:
         lo, hi, n_flagged = _extend(lo, hi, n_flagged, residual, extend_z)
+    if core is not None:  # the flagged points an event spans (the points that keep a flag)
+        n_flagged = np.searchsorted(flagged, hi, side="right") - np.searchsorted(flagged, lo)
     # every event's span lo..hi, laid end to end, with the event it belongs to
     length = hi - lo + 1
     first = np.cumsum(length) - length
@@ -729,21 +731,16 @@ def find_intervals(
     ]
 
 
-def _narrow(lo: np.ndarray, hi: np.ndarray, n_flagged: np.ndarray, flagged: np.ndarray,
-            core: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each event [lo, hi] narrowed to its first and last `core` point, where it has one;
-    `n_flagged` recounted over the narrowed spans (`flagged`: the flagged indices)."""
+def _narrow(lo: np.ndarray, hi: np.ndarray, core: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Each event [lo, hi] narrowed to its first and last `core` point, where it has one."""
     idx = np.flatnonzero(core)
     first = np.searchsorted(idx, lo)  # the first core point at or after lo
     last = np.searchsorted(idx, hi, side="right") - 1  # the last at or before hi
     has = first <= last  # a core point in [lo, hi]
-    if not has.any():
-        return lo, hi, n_flagged
-    lo, hi, n_flagged = lo.copy(), hi.copy(), n_flagged.copy()
+    lo, hi = lo.copy(), hi.copy()
     lo[has], hi[has] = idx[first[has]], idx[last[has]]
-    n_flagged[has] = (np.searchsorted(flagged, hi[has], side="right")
-                      - np.searchsorted(flagged, lo[has]))
-    return lo, hi, n_flagged
+    return lo, hi
 
 
 def _extend(lo: np.ndarray, hi: np.ndarray, n_flagged: np.ndarray, residual: np.ndarray,

@@ -469,7 +469,7 @@ def test_a_flagged_run_narrows_to_its_core_before_it_reaches_out():
     """`core` (novelty's points every covering window finds novel) narrows each flagged run
     to its first and last core point; a run without one stays whole; the residual's
     extension then works from the narrowed span, and n_points counts the flagged points
-    left in it."""
+    inside the interval (those that keep their flag)."""
     from lcad.models.scoring import find_intervals
 
     n = 200
@@ -487,7 +487,8 @@ def test_a_flagged_run_narrows_to_its_core_before_it_reaches_out():
     assert [(iv.start, iv.end, iv.n_points) for iv in narrowed] == [(70.0, 75.0, 6),
                                                                    (150.0, 169.0, 20)]
     reached = find_intervals(t, score, p, resid, 1.0, extend_z=1.0, core=core)
-    assert [(iv.start, iv.end) for iv in reached] == [(68.0, 77.0), (150.0, 169.0)]
+    assert [(iv.start, iv.end, iv.n_points) for iv in reached] == [(68.0, 77.0, 10),
+                                                                  (150.0, 169.0, 20)]
     assert [(iv.start, iv.end) for iv in find_intervals(t, score, p, resid, 1.0)] == \
         [(40.0, 109.0), (150.0, 169.0)]
     # no core point anywhere: the runs as flagged
