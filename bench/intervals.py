@@ -38,31 +38,18 @@ from bench.quality import (
 )
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
-from lcad.training.evaluate import true_runs
+from lcad.training.evaluate import IntervalCounts, interval_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (0.0, 0.5, 1.0)
 NOVELTY_INTERVALS = ("flagged", "core")
 
 
-def coverage(det: Detector, cases: Sequence[Case]) -> tuple[int, int, list[float], int, int]:
-    """(events, found, coverage of each found event, interval points in events, all)."""
+def coverage(det: Detector, cases: Sequence[Case], counts: IntervalCounts) -> None:
+    """Add the cases' labelled events against the intervals `det` reports on them."""
     by = {r.object_id: r for r in det.score([c.test for c in cases], on_error="skip")}
-    events = found = inside = total = 0
-    cover: list[float] = []
     for c in cases:
-        t = c.test.time
-        flagged = np.zeros(t.size, bool)
-        for iv in by[c.object_id].intervals:
-            flagged |= (t >= iv.start) & (t <= iv.end)
-        inside += int((flagged & c.truth).sum())
-        total += int(flagged.sum())
-        for a, b in true_runs(c.truth):
-            events += 1
-            if flagged[a:b].any():
-                found += 1
-                cover.append(float(flagged[a:b].mean()))
-    return events, found, cover, inside, total
+        counts.add(c.truth, interval_mask(c.test.time, by[c.object_id].intervals))
 
 
 def rows_for(suite: str, fitted: list[tuple[Detector, list[Case]]], key: str,
@@ -70,16 +57,13 @@ def rows_for(suite: str, fitted: list[tuple[Detector, list[Case]]], key: str,
              ) -> list[list[str]]:
     rows = []
     for level in levels:
-        sums = [0, 0, 0, 0]
-        cover: list[float] = []
+        counts = IntervalCounts()
         for det, g in fitted:
             setter(det, level)
-            ev, fo, cov, ins, tot = coverage(det, g)
-            sums = [sums[0] + ev, sums[1] + fo, sums[2] + ins, sums[3] + tot]
-            cover += cov
-        rows.append([suite, f"{key}={level}", f"{sums[1]} of {sums[0]}",
-                     f"{np.mean(cover):.3f}" if cover else "-",
-                     f"{sums[2] / max(sums[3], 1):.3f}", str(sums[3])])
+            coverage(det, g, counts)
+        rows.append([suite, f"{key}={level}", f"{counts.found} of {counts.events}",
+                     f"{np.mean(counts.coverage):.3f}" if counts.coverage else "-",
+                     f"{counts.inside / max(counts.total, 1):.3f}", str(counts.total)])
     return rows
 
 

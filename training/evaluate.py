@@ -218,6 +218,55 @@ def true_runs(y: np.ndarray) -> list[tuple[int, int]]:
                     strict=True))
 
 
+def interval_mask(time: np.ndarray, intervals: Sequence[Any]) -> np.ndarray:
+    """True at the times some interval (`.start`, `.end`) spans. Intervals start and end at
+    grid times, which can round apart from the observed ones: the ends are widened by a
+    millionth of the cadence."""
+    t = np.asarray(time, np.float64)
+    out = np.zeros(t.size, bool)
+    if not len(intervals) or not t.size:
+        return out
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    steps = np.diff(ts)
+    steps = steps[np.isfinite(steps) & (steps > 0)]
+    eps = 1e-6 * (float(np.median(steps)) if steps.size else 1.0)
+    lo = np.searchsorted(ts, [iv.start - eps for iv in intervals])
+    hi = np.searchsorted(ts, [iv.end + eps for iv in intervals], side="right")
+    edges = np.bincount(lo, minlength=t.size + 1) - np.bincount(hi, minlength=t.size + 1)
+    out[order] = np.cumsum(edges)[: t.size] > 0
+    return out
+
+
+@dataclass
+class IntervalCounts:
+    """Labelled events against flagged intervals, summed over curves (`interval_counts`)."""
+
+    events: int = 0
+    found: int = 0  # events an interval touches
+    coverage: list[float] = field(default_factory=list)  # each found event's share inside
+    inside: int = 0  # interval points inside an event
+    total: int = 0  # interval points
+
+    def add(self, truth: np.ndarray, in_interval: np.ndarray) -> None:
+        self.inside += int(np.sum(in_interval & truth))
+        self.total += int(np.sum(in_interval))
+        for a, b in true_runs(truth):
+            self.events += 1
+            if in_interval[a:b].any():
+                self.found += 1
+                self.coverage.append(float(in_interval[a:b].mean()))
+
+    def metrics(self) -> dict[str, float]:
+        """`interval_found` (share of events touched), `interval_coverage` (mean share of a
+        found event's points inside intervals), `interval_precision` (share of interval
+        points inside events); NaN where undefined."""
+        nan = float("nan")
+        return {"interval_found": self.found / self.events if self.events else nan,
+                "interval_coverage": float(np.mean(self.coverage)) if self.coverage else nan,
+                "interval_precision": self.inside / self.total if self.total else nan}
+
+
 def buffered_labels(y: np.ndarray, buffer: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Labels with a soft margin as TSB-AD's VUS builds them: `buffer // 2` points on each
     side of every event, weighted sqrt(1 - d / buffer) at distance d from its first or last
@@ -442,6 +491,11 @@ def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: f
         if labels.kind == "events":
             m["located"] = located([scored[o].time[counted[o]] for o in ids], scores,
                                    [labels.events[o] for o in ids], labels.margin)
+        if name == "lcad":  # the intervals it reports, at its own threshold
+            counts = IntervalCounts()
+            for o, y in zip(ids, truths, strict=True):
+                counts.add(y, interval_mask(scored[o].time, scored[o].intervals)[counted[o]])
+            m.update(counts.metrics())
         out["methods"][name] = m
     return out
 

@@ -138,6 +138,11 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert 0 < metrics["lcad"]["mean_pr_auc"] <= 1  # the mean over the four labelled curves
     assert 0 < metrics["lcad"]["mean_vus_pr"] <= 1  # range-aware, same curves
     assert 0 < metrics["pca"]["mean_vus_pr"] <= 1
+    # the intervals lcad reports, against the labelled flares (the baselines report none)
+    assert 0 < metrics["lcad"]["interval_found"] <= 1
+    assert 0 < metrics["lcad"]["interval_coverage"] <= 1
+    assert 0 < metrics["lcad"]["interval_precision"] <= 1
+    assert "interval_found" not in metrics["pca"]
     assert "isolation_forest" in capsys.readouterr().out
 
 

@@ -270,3 +270,26 @@ def test_nab_label_files_with_numbers_or_timestamps(tmp_path):
     times = tmp_path / "l.json"
     times.write_text('{"fam/a.csv": ["1970-01-02 12:00:00"]}')
     assert read_labels(times).events == {"a": [(1.5, 1.5)]}
+
+
+def test_interval_metrics_count_events_touched_their_coverage_and_precision():
+    from types import SimpleNamespace as Iv
+
+    from lcad.training.evaluate import IntervalCounts, interval_mask
+
+    t = np.arange(20) * 0.1  # grid times that round apart from these: 0.30000000000000004
+    y = np.zeros(20, bool)
+    y[3:7] = True  # an event of 4 points
+    y[12:14] = True  # one no interval touches
+    got = interval_mask(t, [Iv(start=0.1 * 3, end=0.1 * 4), Iv(start=1.7, end=1.9)])
+    assert np.flatnonzero(got).tolist() == [3, 4, 17, 18, 19]
+    counts = IntervalCounts()
+    counts.add(y, got)
+    m = counts.metrics()
+    assert m["interval_found"] == 0.5 and m["interval_coverage"] == 0.5
+    assert m["interval_precision"] == 2 / 5
+    assert not interval_mask(t, []).any()
+    empty = IntervalCounts()
+    empty.add(y, np.zeros(20, bool))
+    assert empty.metrics()["interval_found"] == 0.0
+    assert np.isnan(empty.metrics()["interval_precision"])  # no interval: undefined
