@@ -679,15 +679,19 @@ def cmd_spark_score(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
-
     _exists(("--data", args.data), ("--labels", args.labels))
 
     if not args.no_tracking:
         from lcad.registry import check_tracking, tracking_uri
 
         check_tracking(tracking_uri())
-    from lcad.training.evaluate import evaluate, format_table, read_labels, ucr_labels
+    from lcad.training.evaluate import (
+        evaluate,
+        format_table,
+        read_labels,
+        result_json,
+        ucr_labels,
+    )
 
     labels = read_labels(args.labels) if args.labels else ucr_labels(args.data)
     curves = _read(args)  # bad data is named before Keras loads
@@ -699,7 +703,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(det, curves, labels, far=args.far, baselines=args.baselines)
     print(format_table(result))
     if args.output:
-        args.output.write_text(json.dumps(result, indent=2))
+        args.output.write_text(result_json(result))
     if not args.no_tracking:
         from lcad.training.tracking import log_evaluation
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -520,6 +521,23 @@ def located(times: Sequence[np.ndarray], scores: Sequence[np.ndarray],
     """The fraction of curves `located_hits` finds located."""
     hits = located_hits(times, scores, spans, margin)
     return float(np.mean(hits)) if hits else float("nan")
+
+
+def result_json(result: dict[str, Any]) -> str:
+    """`evaluate`'s result as strict JSON: a metric that is undefined (NaN: no interval
+    flagged, no labelled curve with both classes) is null, not the NaN token strict parsers
+    reject."""
+    def clean(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        if isinstance(v, float | np.floating):
+            return float(v) if np.isfinite(v) else None
+        if isinstance(v, np.integer):
+            return int(v)
+        return v
+    return json.dumps(clean(result), indent=2, allow_nan=False)
 
 
 def format_table(result: dict[str, Any]) -> str:

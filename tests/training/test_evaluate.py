@@ -1,5 +1,7 @@
 """Evaluation metrics and labels against hand-computed values."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -293,3 +295,17 @@ def test_interval_metrics_count_events_touched_their_coverage_and_precision():
     empty.add(y, np.zeros(20, bool))
     assert empty.metrics()["interval_found"] == 0.0
     assert np.isnan(empty.metrics()["interval_precision"])  # no interval: undefined
+
+
+def test_the_evaluation_json_is_strict_undefined_metrics_are_null():
+    """An undefined metric (NaN: lcad flagged no interval, so no interval precision) is
+    written as null: Python's json writes a NaN token that strict parsers (JavaScript,
+    jq) reject."""
+    from lcad.training.evaluate import result_json
+
+    text = result_json({"methods": {"lcad": {"pr_auc": np.float64(0.5),
+                                             "interval_precision": float("nan"),
+                                             "n": np.int64(3), "spans": [(1.0, np.inf)]}}})
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["methods"]["lcad"] == {"pr_auc": 0.5, "interval_precision": None,
+                                                   "n": 3, "spans": [[1.0, None]]}
