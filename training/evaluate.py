@@ -241,7 +241,7 @@ def interval_mask(time: np.ndarray, intervals: Sequence[Any]) -> np.ndarray:
 
 @dataclass
 class IntervalCounts:
-    """Labelled events against flagged intervals, summed over curves (`interval_counts`)."""
+    """Labelled events against flagged intervals, summed over curves (`add` one at a time)."""
 
     events: int = 0
     found: int = 0  # events an interval touches
