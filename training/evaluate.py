@@ -541,12 +541,20 @@ def result_json(result: dict[str, Any]) -> str:
 
 
 def format_table(result: dict[str, Any]) -> str:
+    """A metric a row, a method a column ("-": not measured for it, or undefined): a dozen
+    metrics fit a terminal's width this way round."""
     methods = result["methods"]
-    cols = sorted({k for m in methods.values() for k in m})
-    lines = ["method".ljust(18) + "".join(c.rjust(16) for c in cols)]
-    for name, m in methods.items():
-        lines.append(name.ljust(18) + "".join(
-            (f"{m[c]:.4f}" if c in m and np.isfinite(m[c]) else "-").rjust(16) for c in cols))
+    names = list(methods)
+    rows = sorted({k for m in methods.values() for k in m})
+    key = max([len("metric"), *map(len, rows)]) + 2
+    widths = [max(len(n), 6) + 2 for n in names]
+    lines = ["metric".ljust(key) + "".join(n.rjust(w) for n, w in zip(names, widths,
+                                                                       strict=True))]
+    for r in rows:
+        cells = [f"{methods[n][r]:.4f}" if r in methods[n] and np.isfinite(methods[n][r])
+                 else "-" for n in names]
+        lines.append(r.ljust(key) + "".join(c.rjust(w) for c, w in zip(cells, widths,
+                                                                        strict=True)))
     return "\n".join(lines)
 
 

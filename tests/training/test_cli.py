@@ -143,7 +143,12 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert 0 < metrics["lcad"]["interval_coverage"] <= 1
     assert 0 < metrics["lcad"]["interval_precision"] <= 1
     assert "interval_found" not in metrics["pca"]
-    assert "isolation_forest" in capsys.readouterr().out
+    # printed a metric a row, a method a column
+    table = capsys.readouterr().out.split("\nmetric ", 1)[1].splitlines()
+    assert table[0].split() == ["lcad", "isolation_forest", "pca", "matrix_profile"]
+    row = next(line.split() for line in table if line.startswith("interval_found "))
+    assert float(row[1]) == pytest.approx(metrics["lcad"]["interval_found"], abs=1e-4)
+    assert row[2:] == ["-", "-", "-"]
 
 
 def test_evaluate_reads_nab_label_files_and_datetime_labels(trained, tmp_path, capsys):
