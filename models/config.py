@@ -366,7 +366,7 @@ class ScoringConfig(_Section):
         "flagged run to the points every covering window finds novel (above the threshold), "
         "where it has any, before the interval reaches out (`extend_z`), and the points "
         "left outside lose their flag (the scores stay); 'flagged' keeps the run. Interval "
-        "precision on the synthetic stars 0.078 -> 0.336 at coverage 1.000 -> 0.864, no "
+        "precision on the synthetic stars 0.077 -> 0.330 at coverage 1.000 -> 0.938, no "
         "event lost; NAB's labels, a window around each anomaly, are covered less "
         "(`bench.intervals`; docs/quality-log.md, session 47)")
     min_calibration_objects: int = Field(
