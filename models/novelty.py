@@ -217,17 +217,35 @@ class Novelty(_References):
     x_unit: float  # median distance of a training window to its nearest other one
     z_unit: float
     # where each reference window comes from: (curve number in the reference, start time);
-    # used only while calibrating, to keep a held-out window from matching itself
+    # keeps a window from matching itself or the windows overlapping it: a held-out part
+    # while calibrating, and a training curve scored again (`ref_ids` names the curves)
     origin: np.ndarray | None = None
     scales: list[Scale] = field(default_factory=list)  # coarser views
     e_unit: float = float("nan")  # median rms reconstruction error of the training windows
     parts: tuple[str, ...] = ("input", "latent")  # what a window's novelty adds up (PARTS)
+    ref_ids: tuple[str, ...] = ()  # object id of each reference curve (its number in origin)
+
+    def reference_curve(self, object_id: str) -> int | None:
+        """The number of the reference curve `object_id` names (a training curve scored
+        again), where the bundle knows its reference's windows (saved since session 47)."""
+        if self.origin is None:
+            return None
+        return self._ref_numbers.get(object_id)
+
+    @cached_property
+    def _ref_numbers(self) -> dict[str, int]:
+        numbers: dict[str, int] = {}
+        for i, oid in enumerate(self.ref_ids):
+            numbers.setdefault(oid, i)
+        return numbers
 
     @classmethod
     def fit(cls, x: np.ndarray, z: np.ndarray, origin: np.ndarray, seed: int = 0,
             scales: Sequence[Scale] = (), err: np.ndarray | None = None,
-            parts: Sequence[str] = ("input", "latent")) -> Novelty:
-        """`err`: the training windows' reconstruction errors (needed for the "error" part)."""
+            parts: Sequence[str] = ("input", "latent"), ref_ids: Sequence[str] = ()
+            ) -> Novelty:
+        """`err`: the training windows' reconstruction errors (needed for the "error" part);
+        `ref_ids`: the object id of each curve `origin` numbers."""
         if x.shape[0] < 2:
             raise ValueError("novelty needs at least two training windows")
         unknown = sorted(set(parts) - set(PARTS))
@@ -237,7 +255,8 @@ class Novelty(_References):
         x = np.ascontiguousarray(x[keep], np.float32)
         z = np.ascontiguousarray(z[keep], np.float32)
         e_unit = error_unit(err[keep]) if err is not None else float("nan")
-        return cls(x, z, _unit(x), _unit(z), origin[keep], list(scales), e_unit, tuple(parts))
+        return cls(x, z, _unit(x), _unit(z), origin[keep], list(scales), e_unit, tuple(parts),
+                   tuple(ref_ids))
 
     def window_scores(self, x: np.ndarray, z: np.ndarray, err: np.ndarray | None = None,
                       exclude: tuple[int, np.ndarray, float] | None = None) -> np.ndarray:
@@ -266,6 +285,11 @@ class Novelty(_References):
         arrays.update({f"x_ref_{s.factor}": s.x_ref for s in self.scales})
         arrays.update({f"z_ref_{s.factor}": s.z_ref for s in self.scales
                        if s.z_ref is not None})
+        if self.origin is not None and self.ref_ids:  # a training curve scored again
+            arrays["origin"] = self.origin
+            arrays["ref_ids"] = np.array(self.ref_ids, dtype=str)
+            arrays.update({f"origin_{s.factor}": s.origin for s in self.scales
+                           if s.origin is not None})
         np.savez(path, **arrays)
 
     @classmethod
@@ -278,12 +302,15 @@ class Novelty(_References):
                 k = int(row[0])
                 z = f[f"z_ref_{k}"] if f"z_ref_{k}" in f.files else None
                 extra = [float(v) for v in row[2:4]] if row.size >= 4 else []
-                scales.append(Scale(k, f[f"x_ref_{k}"], float(row[1]), None, z, *extra))
+                origin = f[f"origin_{k}"] if f"origin_{k}" in f.files else None
+                scales.append(Scale(k, f[f"x_ref_{k}"], float(row[1]), origin, z, *extra))
             parts = tuple(str(p) for p in f["parts"]) if "parts" in f.files else (
                 "input", "latent")
             e_unit = float(units[2]) if units.size > 2 else float("nan")
+            known = "origin" in f.files and "ref_ids" in f.files
             return cls(f["x_ref"], f["z_ref"], float(units[0]), float(units[1]),
-                       scales=scales, e_unit=e_unit, parts=parts)
+                       f["origin"] if known else None, scales, e_unit, parts,
+                       tuple(str(i) for i in f["ref_ids"]) if known else ())
 
 
 Skip = Callable[[slice], tuple[np.ndarray, np.ndarray]]

@@ -398,7 +398,8 @@ class NoveltyScorer(PointScorer):
                 scales.append(scale)
         self.novelty = Novelty.fit(np.concatenate(xs), np.concatenate(zs),
                                    np.concatenate(origin), seed, scales, np.concatenate(errs),
-                                   det.config.scoring.novelty_parts)
+                                   det.config.scoring.novelty_parts,
+                                   [p.curve.object_id for p in prepared])
         if held_out.independent:
             return np.concatenate([self.grid_scores(det, p, red, z)
                                    for p, z, red in held_out])
@@ -448,7 +449,8 @@ class NoveltyScorer(PointScorer):
         belongs to (`window_novelty` uses it for those codes only)."""
         novelty = self._fitted()
         short = [(p, z, red) for p, (z, red) in zip(prepared, outputs, strict=True)
-                 if p.win.n_windows < QUERY_BLOCK]
+                 if p.win.n_windows < QUERY_BLOCK
+                 and novelty.reference_curve(p.curve.object_id) is None]
         for batch in window_batches([p.win.n_windows for p, _z, _r in short], QUERY_BLOCK):
             part = [short[k] for k in batch]
             x = np.concatenate([p.inputs[:, : det.input_dim] for p, _z, _r in part])
@@ -471,12 +473,18 @@ class NoveltyScorer(PointScorer):
         out = np.full(p.win.n_windows, np.nan)
         buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * det.input_dim), np.float32)
         duration = _window_duration(det)
+        own = ref_curve if ref_curve is not None else _scored_again(novelty, p)
         for lo in range(0, p.win.n_windows, QUERY_BLOCK):
             rows = slice(lo, lo + QUERY_BLOCK)
             x = p.input_rows(rows, out=buf)[:, : det.input_dim]
-            exclude = None if ref_curve is None else (
-                ref_curve, p.res.grid_time[p.win.starts[rows]], duration)
-            out[rows] = novelty.window_scores(x, z[rows], red.werr[rows], exclude)
+            exclude = None if own is None else (
+                own, p.res.grid_time[p.win.starts[rows]], duration)
+            got = novelty.window_scores(x, z[rows], red.werr[rows], exclude)
+            if ref_curve is None and own is not None and not np.isfinite(got).all():
+                # a training curve scored again, too short for a neighbour apart: as before
+                got = np.where(np.isfinite(got), got,
+                               novelty.window_scores(x, z[rows], red.werr[rows]))
+            out[rows] = got
         out = np.where(p.valid, out, np.nan)
         if ref_curve is None:  # kept for `grid_core` (and any later call with these codes)
             p.window_novelty = (z, out)
@@ -496,10 +504,15 @@ class NoveltyScorer(PointScorer):
                 raise LcadError(f"novelty's view of {scale.factor} grid points was calibrated "
                                 "with its own network, which this detector lacks")
             z, err = out
-        exclude = None if ref_curve is None else (
-            ref_curve, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
-        return _spread(det, scale.window_scores(cw.x, z, err, exclude, self._fitted().parts),
-                       cw.starts, det.window * scale.factor, p.res.n_grid)
+        own = ref_curve if ref_curve is not None else _scored_again(self._fitted(), p)
+        exclude = None if own is None else (
+            own, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
+        parts = self._fitted().parts
+        values = scale.window_scores(cw.x, z, err, exclude, parts)
+        if ref_curve is None and own is not None and not np.isfinite(values).all():
+            values = np.where(np.isfinite(values), values,
+                              scale.window_scores(cw.x, z, err, None, parts))
+        return _spread(det, values, cw.starts, det.window * scale.factor, p.res.n_grid)
 
     def save(self, bundle_dir: Path) -> list[str]:
         self._fitted().save(bundle_dir / NOVELTY_FILE)
@@ -514,6 +527,15 @@ class NoveltyScorer(PointScorer):
             return cls(Novelty.load(path))
         except (KeyError, OSError, ValueError) as exc:
             raise BundleError(path, f"cannot be read: {exc}") from None
+
+
+def _scored_again(novelty: Novelty, p: Prepared) -> int | None:
+    """The reference curve a scored curve is (its object id names one): its windows then
+    skip the reference windows overlapping them in time, as calibration's self-join does,
+    so that a training curve scored again is not its own nearest neighbour (novelty 0
+    everywhere: a NAB series trained on whole and scored found none of its anomalies,
+    session 47)."""
+    return novelty.reference_curve(p.curve.object_id)
 
 
 def _window_duration(det: Detector) -> float:

@@ -9,7 +9,7 @@ import pytest
 from lcad.models.config import DetectorConfig
 from lcad.models.detector import Detector
 from lcad.models.errors import BundleError, ConfigError, LightCurveError
-from lcad.models.fit import fit_detector
+from lcad.models.fit import fit_detector, split_curves
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import (
     Novelty,
@@ -179,7 +179,10 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     """Many survey stars, one window each (whole-curve mode, split by object): calibrating on
     the held-out calibration stars keeps the false alarms of unseen stars near the target
     (a self-join of the training stars, whose codes the encoder was fitted on, let 6.7 % of
-    validation points through)."""
+    validation points through). The validation stars are in novelty's reference: until
+    session 47 each matched itself there (0.0 false alarms measured); now each is compared
+    with the others only, as an unseen star, and one of the 13 it scores is flagged
+    (8.8 % of their points; the threshold is the top 1 % of 22 calibration stars' points)."""
     from lcad.models.io import read_curves
 
     curves = read_curves(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
@@ -189,7 +192,10 @@ def test_novelty_across_objects_is_calibrated_on_held_out_objects():
     det, metrics = fit_detector(curves, cfg)
     assert det.info.split_by == "object" and det.point_method == "novelty"
     assert det.config.preprocess.normalization == "robust"
-    assert metrics["val_false_alarm_rate"] <= 0.03  # target 0.01; measured 0.0
+    assert metrics["val_false_alarm_rate"] <= 0.12  # target 0.01 of few stars; measured 0.088
+    validation = split_curves(curves, cfg).validation
+    flagged = [s.is_anomaly.any() for s in det.score(validation, on_error="skip")]
+    assert sum(flagged) <= 1, flagged
 
 
 def test_many_objects_scored_together_get_the_novelty_each_gets_alone():
@@ -289,6 +295,16 @@ def test_novelty_parts_add_up_and_survive_the_bundle_file(rng, tmp_path):
     assert s.has_network and s.z_unit == pytest.approx(scale.z_unit)
     np.testing.assert_allclose(s.window_scores(q, qz, qerr, parts=again.parts),
                                scale.window_scores(q, qz, qerr, parts=again.parts), rtol=1e-5)
+    # where the windows come from, and whose they are, go through the file too (a training
+    # curve scored again skips its own windows); a file without them: none is known
+    named = Novelty.fit(x, z, origin, scales=[scale], ref_ids=["c0"])  # one curve, 0
+    named.save(tmp_path / "named.npz")
+    back = Novelty.load(tmp_path / "named.npz")
+    np.testing.assert_array_equal(back.origin, named.origin)
+    np.testing.assert_array_equal(back.scales[0].origin, scale.origin)
+    assert back.ref_ids == named.ref_ids and back.reference_curve("c0") == 0
+    assert back.reference_curve("nobody") is None
+    assert again.origin is None and again.reference_curve("c0") is None
 
 
 def test_novelty_parts_config_is_checked():
