@@ -52,6 +52,7 @@ from lcad.models.scoring import (
     object_score,
     reconstruction_shape,
     residuals,
+    spans_mask,
     window_errors,
 )
 from lcad.models.uncertainty import ScoreSpread, StochasticNetwork, check_samples
@@ -1001,11 +1002,7 @@ class Detector:
 
 def _inside(grid_time: np.ndarray, intervals: Sequence[Interval]) -> np.ndarray:
     """(n_grid,) True at the grid points some interval spans."""
-    lo = np.searchsorted(grid_time, [iv.start for iv in intervals])
-    hi = np.searchsorted(grid_time, [iv.end for iv in intervals], side="right")
-    edges = np.bincount(lo, minlength=grid_time.size + 1) \
-        - np.bincount(hi, minlength=grid_time.size + 1)
-    return np.cumsum(edges)[: grid_time.size] > 0
+    return spans_mask(grid_time, [iv.start for iv in intervals], [iv.end for iv in intervals])
 
 
 def _as_saved(config: dict[str, Any]) -> dict[str, Any]:

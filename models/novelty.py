@@ -227,7 +227,10 @@ class Novelty(_References):
 
     def reference_curve(self, object_id: str) -> int | None:
         """The number of the reference curve `object_id` names (a training curve scored
-        again), where the bundle knows its reference's windows (saved since session 47)."""
+        again), where the bundle knows its reference's windows (saved since session 47).
+        Its windows then skip the reference windows overlapping them in time, as
+        calibration's self-join does, so that it is not its own nearest neighbour (novelty 0
+        everywhere: a NAB series trained on whole and scored found none of its anomalies)."""
         if self.origin is None:
             return None
         return self._ref_numbers.get(object_id)

@@ -10,7 +10,7 @@ with `register_point_scorer` and its name as `scoring.point`. `choose_point_meth
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -473,18 +473,15 @@ class NoveltyScorer(PointScorer):
         out = np.full(p.win.n_windows, np.nan)
         buf = np.empty((min(QUERY_BLOCK, p.win.n_windows), 2 * det.input_dim), np.float32)
         duration = _window_duration(det)
-        own = ref_curve if ref_curve is not None else _scored_again(novelty, p)
+        own = ref_curve if ref_curve is not None else novelty.reference_curve(
+            p.curve.object_id)
         for lo in range(0, p.win.n_windows, QUERY_BLOCK):
             rows = slice(lo, lo + QUERY_BLOCK)
             x = p.input_rows(rows, out=buf)[:, : det.input_dim]
             exclude = None if own is None else (
                 own, p.res.grid_time[p.win.starts[rows]], duration)
-            got = novelty.window_scores(x, z[rows], red.werr[rows], exclude)
-            if ref_curve is None and own is not None and not np.isfinite(got).all():
-                # a training curve scored again, too short for a neighbour apart: as before
-                got = np.where(np.isfinite(got), got,
-                               novelty.window_scores(x, z[rows], red.werr[rows]))
-            out[rows] = got
+            out[rows] = _scores_apart(novelty.window_scores, (x, z[rows], red.werr[rows]),
+                                      exclude, fallback=ref_curve is None)
         out = np.where(p.valid, out, np.nan)
         if ref_curve is None:  # kept for `grid_core` (and any later call with these codes)
             p.window_novelty = (z, out)
@@ -504,14 +501,14 @@ class NoveltyScorer(PointScorer):
                 raise LcadError(f"novelty's view of {scale.factor} grid points was calibrated "
                                 "with its own network, which this detector lacks")
             z, err = out
-        own = ref_curve if ref_curve is not None else _scored_again(self._fitted(), p)
+        novelty = self._fitted()
+        own = ref_curve if ref_curve is not None else novelty.reference_curve(
+            p.curve.object_id)
         exclude = None if own is None else (
             own, p.res.grid_time[cw.starts], _window_duration(det) * scale.factor)
-        parts = self._fitted().parts
-        values = scale.window_scores(cw.x, z, err, exclude, parts)
-        if ref_curve is None and own is not None and not np.isfinite(values).all():
-            values = np.where(np.isfinite(values), values,
-                              scale.window_scores(cw.x, z, err, None, parts))
+        values = _scores_apart(
+            lambda x, zz, e, exc: scale.window_scores(x, zz, e, exc, novelty.parts),
+            (cw.x, z, err), exclude, fallback=ref_curve is None)
         return _spread(det, values, cw.starts, det.window * scale.factor, p.res.n_grid)
 
     def save(self, bundle_dir: Path) -> list[str]:
@@ -529,13 +526,18 @@ class NoveltyScorer(PointScorer):
             raise BundleError(path, f"cannot be read: {exc}") from None
 
 
-def _scored_again(novelty: Novelty, p: Prepared) -> int | None:
-    """The reference curve a scored curve is (its object id names one): its windows then
-    skip the reference windows overlapping them in time, as calibration's self-join does,
-    so that a training curve scored again is not its own nearest neighbour (novelty 0
-    everywhere: a NAB series trained on whole and scored found none of its anomalies,
-    session 47)."""
-    return novelty.reference_curve(p.curve.object_id)
+def _scores_apart(score: Callable[..., np.ndarray], arrays: Sequence[np.ndarray | None],
+                  exclude: tuple[int, np.ndarray, float] | None, fallback: bool) -> np.ndarray:
+    """`score(*arrays, exclude)`: windows of a reference curve scored apart from their own
+    (and the windows overlapping them). With `fallback` (a training curve scored again,
+    not a held-out part being calibrated) the windows left without a neighbour apart (a
+    curve too short for one) are scored without the skip, as before session 47."""
+    got = np.array(score(*arrays, exclude), np.float64)
+    if fallback and exclude is not None:
+        missing = np.flatnonzero(~np.isfinite(got))
+        if missing.size:
+            got[missing] = score(*(None if a is None else a[missing] for a in arrays), None)
+    return got
 
 
 def _window_duration(det: Detector) -> float:

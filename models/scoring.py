@@ -731,6 +731,17 @@ def find_intervals(
     ]
 
 
+def spans_mask(sorted_time: np.ndarray, starts: Sequence[float], ends: Sequence[float]
+               ) -> np.ndarray:
+    """True at the (sorted) times inside some [start, end]: one sweep over the ends
+    (`lcad score`'s flags inside intervals, `lcad evaluate`'s interval points)."""
+    n = sorted_time.size
+    lo = np.searchsorted(sorted_time, starts)
+    hi = np.searchsorted(sorted_time, ends, side="right")
+    edges = np.bincount(lo, minlength=n + 1) - np.bincount(hi, minlength=n + 1)
+    return np.cumsum(edges)[:n] > 0
+
+
 def _narrow(lo: np.ndarray, hi: np.ndarray, core: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """Each event [lo, hi] narrowed to its first and last `core` point, where it has one."""

@@ -17,6 +17,7 @@ from lcad.models.detector import Detector
 from lcad.models.errors import DataError, LcadError
 from lcad.models.frames import COLUMN_ALIASES, alias_column, time_in_days
 from lcad.models.lightcurve import LightCurve
+from lcad.models.scoring import spans_mask
 from lcad.models.synthetic import Injection, inject
 from lcad.models.windows import coverage_mean
 
@@ -232,10 +233,8 @@ def interval_mask(time: np.ndarray, intervals: Sequence[Any]) -> np.ndarray:
     steps = np.diff(ts)
     steps = steps[np.isfinite(steps) & (steps > 0)]
     eps = 1e-6 * (float(np.median(steps)) if steps.size else 1.0)
-    lo = np.searchsorted(ts, [iv.start - eps for iv in intervals])
-    hi = np.searchsorted(ts, [iv.end + eps for iv in intervals], side="right")
-    edges = np.bincount(lo, minlength=t.size + 1) - np.bincount(hi, minlength=t.size + 1)
-    out[order] = np.cumsum(edges)[: t.size] > 0
+    out[order] = spans_mask(ts, [iv.start - eps for iv in intervals],
+                            [iv.end + eps for iv in intervals])
     return out
 
 

@@ -18,7 +18,7 @@ from lcad.models.novelty import (
     lag1_autocorrelation,
     nearest_distance,
 )
-from lcad.models.point_scores import NOVELTY_FILE
+from lcad.models.point_scores import NOVELTY_FILE, _scores_apart
 from lcad.training.evaluate import ranking_metrics
 from tests.conftest import shared_data
 
@@ -305,6 +305,43 @@ def test_novelty_parts_add_up_and_survive_the_bundle_file(rng, tmp_path):
     assert back.ref_ids == named.ref_ids and back.reference_curve("c0") == 0
     assert back.reference_curve("nobody") is None
     assert again.origin is None and again.reference_curve("c0") is None
+
+
+def test_a_curve_scored_again_falls_back_only_where_no_neighbour_is_left(rng):
+    """A training curve scored again skips the reference windows overlapping its own; a
+    window left without any (all the reference is its own neighbourhood) is scored without
+    the skip, the others keep theirs. While calibrating (no fallback) it stays unscored."""
+    x = rng.normal(size=(40, 6)).astype(np.float32)
+    z = rng.normal(size=(40, 2)).astype(np.float32)
+    # curve 0 holds the first 30 windows (times 0..29), curve 1 the last 10 (times 100..)
+    origin = np.stack([np.r_[np.zeros(30), np.ones(10)],
+                       np.r_[np.arange(30.0), 100 + np.arange(10.0)]], axis=1)
+    nov = Novelty.fit(x, z, origin, ref_ids=["a", "b"])
+    q, qz = x[30:34], z[30:34]  # curve 1's first windows, scored again with windows of 12
+    exclude = (1, 100 + np.arange(4.0), 12.0)  # all of curve 1 overlaps each of them
+    skipped = nov.window_scores(q, qz, None, exclude)
+    plain = nov.window_scores(q, qz)
+    assert np.all(np.isfinite(skipped)) and np.all(skipped > plain)  # curve 0 is left
+    # a reference of one curve, the scored one: with windows of 200 none is left apart
+    solo = Novelty.fit(x, z, np.stack([np.zeros(40), np.arange(40.0)], axis=1),
+                       ref_ids=["a"])
+    own = solo.window_scores(q, qz)
+    wide = (0, 30 + np.arange(4.0), 200.0)
+    assert not np.isfinite(solo.window_scores(q, qz, None, wide)).any()  # inf: no neighbour
+    np.testing.assert_allclose(
+        _scores_apart(solo.window_scores, (q, qz, None), wide, fallback=True), own)
+    assert not np.isfinite(_scores_apart(solo.window_scores, (q, qz, None), wide,
+                                         fallback=False)).any()
+    # only the rows left without a neighbour are scored again: the others keep the skip's
+    # (windows 30, 31, 0, 1 at starts 20, 20, -10, -10 lasting 35: the last two keep 25..39)
+    q, qz = x[[30, 31, 0, 1]], z[[30, 31, 0, 1]]
+    own = solo.window_scores(q, qz)
+    near = (0, np.r_[20.0, 20.0, -10.0, -10.0], 35.0)
+    apart = solo.window_scores(q, qz, None, near)
+    assert not np.isfinite(apart[:2]).any() and np.all(apart[2:] > own[2:])
+    got = _scores_apart(solo.window_scores, (q, qz, None), near, fallback=True)
+    np.testing.assert_allclose(got[:2], own[:2])
+    np.testing.assert_allclose(got[2:], apart[2:])
 
 
 def test_novelty_parts_config_is_checked():
