@@ -338,7 +338,7 @@ class RefitSteps:
     def __init__(self, first_step: int = 0) -> None:
         self._steps = self._offset = first_step
 
-    def on_refit(self, config: DetectorConfig) -> None:
+    def on_refit(self, config: DetectorConfig, period: int | None = None) -> None:
         self._offset = self._steps
 
     def step(self, epoch: int) -> int:
@@ -612,7 +612,7 @@ def fit_detector(
     if longer is not None:
         for cb in callbacks:  # a checkpoint starts over with the new network and config
             if hasattr(cb, "on_refit"):
-                cb.on_refit(longer)
+                cb.on_refit(longer, period)
         det, metrics = fit_detector(curves, longer, callbacks=callbacks, splits=splits,
                                     verbose=verbose)
         metrics["window_period"] = float(longer.preprocess.window)

@@ -39,7 +39,7 @@ class EpochPrinter(keras.callbacks.Callback):
         self.epochs, self.out = epochs, out
         self._t0 = 0.0
 
-    def on_refit(self, config: DetectorConfig) -> None:
+    def on_refit(self, config: DetectorConfig, period: int | None = None) -> None:
         """Training starts again (`fit_detector`: windows of one or more periods), under
         `config`'s epochs (the scan's network on whole cycles: a multiple of the first's,
         `preprocess.scan_period_epoch_factor`)."""
@@ -79,12 +79,15 @@ class Checkpoint(keras.callbacks.Callback):
         self.directory.mkdir(parents=True, exist_ok=True)
         _atomic(self.directory / "model.keras", self.model.save)
 
-    def on_refit(self, config: DetectorConfig) -> None:
+    def on_refit(self, config: DetectorConfig, period: int | None = None) -> None:
         """Training starts again on another network (`fit_detector`: windows of one period):
         the history is the new network's, and a resume continues it under `config`
-        (`refit_config`; `config` stays the run's, which --resume checks)."""
+        (`refit_config`; `config` stays the run's, which --resume checks) and reports the
+        `period` found (the metric `training_period`)."""
         self.state = {**self.state, "refit_config": config.model_dump(mode="json"),
                       "step_offset": len(self.history)}  # the run's epoch steps go on
+        if period is not None:
+            self.state["training_period"] = int(period)
         self.history.clear()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -183,13 +186,14 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
     cfg = req.cfg
     ckpt = req.output.parent / f".{req.output.name}{CHECKPOINT_DIR}"
     model, initial_epoch, history, run_id = None, 0, [], None
-    refit_config, step_offset = None, 0
+    refit_config, step_offset, period = None, 0, None
     if req.resume and (ckpt / "state.json").is_file():
         model, state = load_checkpoint(ckpt, cfg)
         initial_epoch = int(state["epoch"]) + 1
         history = list(state.get("history", []))
         run_id = state.get("run_id")
         refit_config, step_offset = state.get("refit_config"), int(state.get("step_offset", 0))
+        period = state.get("training_period")
         log(f"resuming from epoch {initial_epoch} ({ckpt})")
     elif ckpt.exists():
         shutil.rmtree(ckpt)
@@ -234,6 +238,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
             # (its own epochs: the scan's network there, preprocess.scan_period_epoch_factor)
             fit_cfg = DetectorConfig.from_dict(refit_config)
             state.update(refit_config=refit_config, step_offset=step_offset)
+            if period is not None:
+                state["training_period"] = period
         if req.progress:
             callbacks.append(EpochPrinter(fit_cfg.train.epochs))
         callbacks.insert(0, Checkpoint(ckpt, history, state, writer))
@@ -247,6 +253,8 @@ def run_training(req: TrainRequest, log: Any = print) -> TrainOutcome:
             # the period's window and builds the reason against the config asked for
             # (the retrained config sets the scan its rule kept)
             metrics["window_period"] = float(fit_cfg.preprocess.window)
+            if period is not None:  # checkpoints from before session 48 lack it
+                metrics["training_period"] = float(period)
             detector.info.update(point_score_reason=point_score_reason(
                 detector, metrics, cfg.scoring.point, cfg.preprocess.window))
         from lcad.training.evaluate import injection_check

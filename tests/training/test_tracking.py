@@ -278,6 +278,7 @@ def test_a_training_stopped_on_its_windows_of_one_period_resumes_there(tmp_path,
     det = outcome.detector
     assert 120 <= det.window < 160 and det.point_method == "novelty"
     assert [h["epoch"] for h in det.info.history] == list(range(12))
+    assert outcome.metrics["training_period"] == outcome.metrics["window_period"] == det.window
     steps = sorted(m.step for m in MlflowClient(tracking_uri=store).get_metric_history(
         outcome.run_id, "loss"))
     assert steps == list(range(24))
@@ -329,6 +330,7 @@ def test_a_scan_network_on_whole_cycles_resumes_past_the_deciding_networks_epoch
         "residuals were white) and kept on the windows of the period"), \
         det.info.point_score_reason
     assert outcome.metrics["window_period"] == det.window
+    assert 2 * outcome.metrics["training_period"] == det.window  # windows of two periods
 
 
 def test_demo_runs_on_a_fresh_directory(tmp_path):
