@@ -374,10 +374,12 @@ def kepler_cases(seed: int = 0, per_kind: int = 15, train_fraction: float = 0.4,
 
 
 def nab_cases(families: Sequence[str] = ("artificialWithAnomaly", "realKnownCause"),
-              probation: float = 0.15, every: int = 1) -> list[Case]:
+              probation: float = 0.15, every: int = 1, whole: bool = False) -> list[Case]:
     """NAB's series (`every`: every so many points kept, the first of each; shorter series
     and probationary parts, the regime of NAB's hourly and shorter families), split after
-    the probationary part, the truth from the labelled windows."""
+    the probationary part, the truth from the labelled windows. `whole`: trained on the
+    whole series, its anomalies included, and scored again (`nab-whole`: what a user with
+    no clean part does)."""
     windows = json.loads((SHARED / "nab" / "combined_windows.json").read_text())
     cases = []
     for family in families:
@@ -394,6 +396,10 @@ def nab_cases(families: Sequence[str] = ("artificialWithAnomaly", "realKnownCaus
                      for a, b in windows.get(key, [])]
             cut = int(probation * t.size)
             oid = path.stem
+            if whole:
+                curve = _curve(oid, t, f)
+                cases.append(Case(oid, curve, curve, truth_from_spans(curve.time, spans)))
+                continue
             test = _curve(oid, t[cut:], f[cut:])  # repairs (duplicate times) may drop points
             cases.append(Case(oid, _curve(oid, t[:cut], f[:cut]), test,
                               truth_from_spans(test.time, spans)))
@@ -589,10 +595,16 @@ def _keras_io_ae(train: Sequence[Prepared], test: Sequence[Prepared], w: int, se
 
 def _matrix_profile(train: Prepared, test: Prepared, w: int) -> np.ndarray:
     """Euclidean distance (non-normalised: stumpy.aamp) of every test subsequence to its
-    nearest neighbour in the training part of the same series (per subsequence start)."""
+    nearest neighbour in the training part of the same series (per subsequence start); a
+    series trained on whole and scored again (`nab-whole`): the self-join, which skips the
+    subsequences overlapping each one."""
     import stumpy
 
     a = test.res.values[0].astype(np.float64)
+    if train.curve is test.curve:
+        mp = stumpy.aamp(a, w)[:, 0].astype(np.float64)
+        mp[~np.isfinite(mp)] = np.nan
+        return mp
     b = train.res.values[0].astype(np.float64)
     mp = stumpy.aamp(a, w, T_B=b, ignore_trivial=False)[:, 0].astype(np.float64)
     mp[~np.isfinite(mp)] = np.nan
@@ -660,6 +672,8 @@ def suite_cases(suite: str, seed: int = 0, quick: bool = False, every: int = 1) 
         return kepler_suite(suite, seed, max_points=20_000 if quick else None)
     if suite == "nab":
         return nab_cases(every=every)
+    if suite == "nab-whole":
+        return nab_cases(every=every, whole=True)
     if suite == "discord":
         return discord_cases(seed)
     if suite == "synthetic":
@@ -774,9 +788,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("action", nargs="?", default="run", choices=["run", "export", "report"],
                     help="report: print the tables of a results JSON (--out) again")
     ap.add_argument("--suite", default="all",
-                    choices=["all", "nab", "discord", "synthetic", *KEPLER_SUITES],
+                    choices=["all", "nab", "nab-whole", "discord", "synthetic",
+                             *KEPLER_SUITES],
                     help="not in all: kepler-var (the Kepler stars made spotted rotators), "
-                    "synthetic (lcad's generator: periodic and red-noise stars)")
+                    "synthetic (lcad's generator: periodic and red-noise stars), nab-whole "
+                    "(NAB trained on whole, anomalies included, and scored again)")
     ap.add_argument("--config", type=Path, help="detector YAML (default: lcad's defaults)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--no-baselines", action="store_true")
