@@ -185,7 +185,8 @@ def iter_curves(
     """Yield (file, curves) one file at a time, so memory holds one file; a large Parquet file
     whose rows are grouped by object, a piece of about PIECE_ROWS rows at a time (whole
     objects: the same curves as the whole file gives)."""
-    for f in data_files(path):
+    files = data_files(path)
+    for f in files:
         if _suffix(f) in FITS_SUFFIXES:
             yield f, read_fits(f)
             continue
@@ -195,7 +196,15 @@ def iter_curves(
                 yield f, curves
             continue
         frame = read_table(f)
-        cmap = resolve_columns(f, [str(c) for c in frame.columns], columns, unit)
+        try:
+            cmap = resolve_columns(f, [str(c) for c in frame.columns], columns, unit)
+        except DataError as exc:
+            if len(files) > 1:  # a catalogue or notes beside the light curves
+                raise DataError(
+                    f"{exc}. {path} is a directory: every table in it ("
+                    f"{len(files)} files) is read as light curves; give the light-curve "
+                    "file itself, or move the others out") from None
+            raise
         curves = frame_to_curves(frame, cmap, f, f.stem)
         del frame  # the curves hold copies: do not keep the table alive while they are used
         yield f, curves

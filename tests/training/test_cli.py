@@ -498,6 +498,28 @@ def test_a_series_too_short_for_novelty_falls_back_to_the_scan_and_says_so(tmp_p
     assert not (tmp_path / "novelty").exists()
 
 
+def test_a_directory_with_a_catalogue_beside_the_curves_says_to_give_the_file(
+        synth_csv, tmp_path, capsys):
+    """The shared RR Lyrae directory holds the light curves and a table of periods: --data
+    at the directory reads both, and the periods have no time column. The error names the
+    file, and says that a directory's tables are all read as light curves."""
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    (folder / "curves.csv").write_text(synth_csv.read_text())
+    (folder / "periods.csv").write_text("Num,Type,Per\n1,ab,0.55\n")
+    code = main(["train", "--data", str(folder), "--output", str(tmp_path / "b"),
+                 "--no-tracking"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "periods.csv: no time column" in err
+    assert f"{folder} is a directory: every table in it (2 files) is read as light curves; " \
+        "give the light-curve file itself" in err, err
+    assert not (tmp_path / "b").exists()
+    # the file itself trains
+    assert main(["train", "--data", str(folder / "curves.csv"), "--output",
+                 str(tmp_path / "b"), "--no-tracking", "--set", "train.epochs=1"]) == 0
+
+
 @pytest.mark.parametrize(
     ("content", "extra", "message"),
     [
