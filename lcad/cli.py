@@ -652,6 +652,12 @@ def _report_scored(data: Path, summary: dict[str, Any], skipped: dict[str, str],
     print(f"scored {summary['n_objects']} object(s), {summary['n_points']} point(s); "
           f"{summary['n_anomalous_objects']} anomalous object(s), {summary['n_intervals']} "
           "interval(s)" + (f"; {n_skipped} skipped" if n_skipped else ""))
+    again = summary.get("training_curves", [])
+    if again:
+        print(f"{len(again)} of the object(s) are training curves ({', '.join(again[:3])}"
+              f"{' ...' if len(again) > 3 else ''}): novelty compared each of their windows "
+              "with the training windows apart from it in time (a self-join), not with "
+              "itself")
     unscored = summary["unscored"]
     if unscored:
         print(f"warning: {len(unscored)} of {summary['n_objects']} object(s) have no score "

@@ -107,6 +107,11 @@ class PointScorer(ABC):
         """Grid points averaged in each view the scorer compares ([]: not a view method)."""
         return []
 
+    def training_curves(self, object_ids: Sequence[str]) -> list[str]:
+        """Those of `object_ids` that name a curve this scorer compares with (a training
+        curve scored again; scored apart from its own windows); none by default."""
+        return []
+
 
 POINT_SCORERS: dict[str, type[PointScorer]] = {}
 
@@ -354,6 +359,11 @@ class NoveltyScorer(PointScorer):
     @property
     def views(self) -> list[int]:
         return [] if self.novelty is None else [1] + [s.factor for s in self.novelty.scales]
+
+    def training_curves(self, object_ids: Sequence[str]) -> list[str]:
+        if self.novelty is None:
+            return []
+        return [o for o in object_ids if self.novelty.reference_curve(o) is not None]
 
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]
             ) -> np.ndarray:

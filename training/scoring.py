@@ -466,7 +466,8 @@ def score_to_file(
                                "n_intervals": 0, "skipped": {}, "unscored": [], "repairs": [],
                                "objects_file": str(objects_path(output)),
                                "intervals_file": str(intervals_path(output)),
-                               "top_objects": None, "top_intervals": None}
+                               "top_objects": None, "top_intervals": None,
+                               "training_curves": []}
     bar = tqdm(unit="obj", desc="scoring", file=sys.stderr, disable=not sys.stderr.isatty())
     with contextlib.ExitStack() as stack:
         if processes > 1:
@@ -481,6 +482,8 @@ def score_to_file(
         try:
             for _, curves in prefetched(iter_curves(data, columns, unit)):
                 summary["repairs"] += summarize_repairs(curves)
+                summary["training_curves"] += det.training_curves(
+                    [c.object_id for c in curves])
                 bar.total = (bar.total or 0) + len(curves)  # the counter shows "n/total"
                 bar.refresh()
                 long = [c for c in curves if len(c) > segment_points]

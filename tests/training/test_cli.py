@@ -1376,11 +1376,20 @@ def test_a_series_trained_on_whole_and_scored_again_finds_its_own_anomaly(tmp_pa
     bundle = tmp_path / "bundle"
     assert main(["train", "--data", str(data), "--output", str(bundle), "--no-tracking",
                  "--set", "scoring.point=novelty"]) == 0
+    capsys.readouterr()
     assert main(["score", "--model", str(bundle), "--data", str(data), "--output",
                  str(tmp_path / "scores.csv")]) == 0
-    capsys.readouterr()
+    out = capsys.readouterr().out
+    assert "1 of the object(s) are training curves (plant): novelty compared each of their " \
+        "windows with the training windows apart from it in time (a self-join)" in out, out
     points = pd.read_csv(tmp_path / "scores.csv")
     top = points["time"].iloc[int(points["score"].idxmax())]
     assert t[odd][0] - 0.5 <= top <= t[odd][-1] + 0.5, top  # within half a day of it
     intervals = pd.read_csv(tmp_path / "scores.intervals.csv")
     assert ((intervals["start"] <= t[odd][-1]) & (intervals["end"] >= t[odd][0])).any()
+    # another object (the same values under another name) is new to the model: not said
+    other = tmp_path / "other.csv"
+    other.write_text(data.read_text())
+    assert main(["score", "--model", str(bundle), "--data", str(other), "--output",
+                 str(tmp_path / "other-scores.csv")]) == 0
+    assert "training curves" not in capsys.readouterr().out
