@@ -864,6 +864,7 @@ class Detector:
             point_p_value=pt_p, is_anomaly=pt_flag, window_start=start, window_end=end,
             window_error=werr, window_band_error=red.band_err,
             latent=z, bands=list(self.bands), warnings=warn,
+            training_curve=bool(self.training_curves([p.curve.object_id])),
         )
 
     def calibrate(self, curves: Sequence[LightCurve],

@@ -75,6 +75,9 @@ class CurveScore:
     bands: list[str]
     warnings: list[str] = field(default_factory=list)
     uncertainty: ScoreSpread | None = None  # Detector.score(..., samples=N)
+    # a training curve scored again: its windows were compared with the training windows
+    # apart from them in time, not with themselves (`Detector.training_curves`)
+    training_curve: bool = False
 
     def points_frame(self, rows: slice = slice(None), categorical: bool = False
                      ) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def score_json(c: Any, include: set[str]) -> dict[str, Any]:
         "intervals": [{"start": i.start, "end": i.end, "peak_time": i.peak_time,
                        "peak_score": i.peak_score, "p_value": finite_or_none(i.p_value),
                        "sign": i.sign, "n_points": i.n_points} for i in c.intervals],
-        "warnings": c.warnings,
+        "warnings": c.warnings, "training_curve": bool(c.training_curve),
     }
     if "point_scores" in include:
         out["point_scores"] = _floats(c.point_score)

@@ -114,6 +114,9 @@ class SeriesScore(BaseModel):
     latent: LatentOut | None = None
     uncertainty: UncertaintyOut | None = None
     warnings: list[str] = Field(default_factory=list)
+    # one of the model's training curves (its id): novelty compared its windows with the
+    # training windows apart from them in time (a self-join), not with themselves
+    training_curve: bool = False
 
 
 class ScoreResponse(BaseModel):

@@ -33,7 +33,8 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
     det, path, t, f, truth = novelty_bundle
     env = {**os.environ, "LCAD_MAX_WAIT_MS": "5"}
     with lcad_serve(path, tmp_path / "serve.log", env=env) as (url, _):
-        body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()}],
+        body = {"series": [{"id": "jumps", "time": t.tolist(), "flux": f.tolist()},
+                           {"id": "new", "time": t.tolist(), "flux": f.tolist()}],
                 "include": ["point_scores"]}
         resp = httpx.post(url + "/v1/score", json=body, timeout=120)
         model = httpx.get(url + "/v1/model").json()
@@ -44,7 +45,11 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         assert "--set scoring.point=scan" in model["point_score_reason"]
         assert model["autoencoder"] == det.info.autoencoder  # what the network learned
     assert resp.status_code == 200, resp.text
-    got = resp.json()["results"][0]
+    got, new = resp.json()["results"]
+    # "jumps" is the training curve's id (its test part, later in time, meets no window of
+    # its own); "new" is not one
+    assert got["training_curve"] is True and new["training_curve"] is False
+    assert new["point_scores"] == got["point_scores"]
     want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
     scores = np.array([np.nan if v is None else v for v in got["point_scores"]])
     np.testing.assert_allclose(scores, want.point_score, rtol=1e-5)
