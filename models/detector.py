@@ -226,10 +226,11 @@ class Detector:
         [] when the point score is not novelty."""
         return [] if self.point_scorer is None else self.point_scorer.views
 
-    def training_curves(self, object_ids: Sequence[str]) -> list[str]:
-        """Those of `object_ids` whose windows the point score compares with (novelty's
-        reference): training curves scored again, each window scored apart from its own
-        and the reference windows overlapping it in time (a self-join)."""
+    def training_curves(self, object_ids: Sequence[str] | None = None) -> list[str]:
+        """Those of `object_ids` (None: every one the model knows) whose windows the point
+        score compares with (novelty's reference): training curves scored again, each window
+        scored apart from its own and the reference windows overlapping it in time (a
+        self-join)."""
         return [] if self.point_scorer is None else self.point_scorer.training_curves(
             object_ids)
 

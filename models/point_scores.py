@@ -107,9 +107,10 @@ class PointScorer(ABC):
         """Grid points averaged in each view the scorer compares ([]: not a view method)."""
         return []
 
-    def training_curves(self, object_ids: Sequence[str]) -> list[str]:
-        """Those of `object_ids` that name a curve this scorer compares with (a training
-        curve scored again; scored apart from its own windows); none by default."""
+    def training_curves(self, object_ids: Sequence[str] | None = None) -> list[str]:
+        """Those of `object_ids` (None: every one it knows) that name a curve this scorer
+        compares with (a training curve scored again; scored apart from its own windows);
+        none by default."""
         return []
 
 
@@ -360,9 +361,11 @@ class NoveltyScorer(PointScorer):
     def views(self) -> list[int]:
         return [] if self.novelty is None else [1] + [s.factor for s in self.novelty.scales]
 
-    def training_curves(self, object_ids: Sequence[str]) -> list[str]:
-        if self.novelty is None:
+    def training_curves(self, object_ids: Sequence[str] | None = None) -> list[str]:
+        if self.novelty is None or self.novelty.origin is None:
             return []
+        if object_ids is None:
+            return list(dict.fromkeys(self.novelty.ref_ids))
         return [o for o in object_ids if self.novelty.reference_curve(o) is not None]
 
     def fit(self, det: Detector, held_out: HeldOut, reference: Sequence[LightCurve]

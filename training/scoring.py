@@ -516,6 +516,9 @@ def score_to_file(
             points.close(POINT_COLUMNS + spread)
             objects.close(OBJECT_COLUMNS + spread)
             flagged.close(INTERVAL_COLUMNS)
+    # a training curve that was skipped (unusable) has no row to speak of
+    summary["training_curves"] = [o for o in summary["training_curves"]
+                                  if o not in summary["skipped"]]
     return summary
 
 

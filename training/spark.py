@@ -24,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +282,8 @@ def score_spark(
         raise LcadError(f"{out} already holds results ({', '.join(there)}): pass "
                         "--overwrite or choose another --output")
     bundle = resolve_model(model)
-    Detector.load(bundle)  # an unusable model fails here, on the driver, with its reason
+    # an unusable model fails here, on the driver, with its reason
+    known = Detector.load(bundle).training_curves()
     name = ship_bundle(spark.sparkContext, bundle)
 
     col = F.col
@@ -316,7 +317,7 @@ def score_spark(
                     rest = rest.persist(StorageLevel.MEMORY_AND_DISK)
                 (rest if table != "points" else scored).where(col("table") == table) \
                     .select(*cols).write.mode(mode).parquet(f"{out}/{table}")
-            return summarize(rest, out)
+            return summarize(rest, out, known)
         except Exception as exc:
             if "already exists" in str(exc):
                 raise LcadError(f"{out} already holds results: pass --overwrite or choose "
@@ -339,12 +340,16 @@ def existing_tables(spark: Any, out: str) -> list[str]:
         return [t for t in TABLES if "://" not in out and Path(out, t).exists()]
 
 
-def summarize(scored: Any, out: str) -> dict[str, Any]:
+def summarize(scored: Any, out: str, known: Sequence[str] = ()) -> dict[str, Any]:
     """Counts from the kept object and skipped rows (not scored again; not read back from
-    `out`, whose name Spark would read as a glob pattern)."""
+    `out`, whose name Spark would read as a glob pattern); the scored objects among `known`
+    (the model's training curves, scored apart from their own windows)."""
     from pyspark.sql import functions as F  # noqa: N812
 
     objects = scored.where(F.col("table") == "objects")
+    again = [] if not known else [
+        r.object_id for r in objects.where(F.col("object_id").isin(list(known)))
+        .select("object_id").limit(1000).collect()]
     row = objects.agg(F.count("*").alias("n"), F.sum("n_points").alias("points"),
                       F.sum(F.col("is_anomalous").cast("long")).alias("anomalous"),
                       F.sum("n_intervals").alias("intervals")).collect()[0]
@@ -358,6 +363,7 @@ def summarize(scored: Any, out: str) -> dict[str, Any]:
         "n_skipped": skipped.count(),
         "skipped": {r.object_id: r.reason for r in skipped.limit(10).collect()},
         "unscored": unscored,
+        "training_curves": again,
         "tables": {t: f"{out}/{t}" for t in TABLES},
     }
 

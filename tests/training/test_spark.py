@@ -114,6 +114,37 @@ def test_a_dataframe_with_survey_column_names_and_a_broken_object(spark, tiny_de
     np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6)
 
 
+def test_spark_score_names_training_curves_scored_again(spark, tiny_config, tmp_path,
+                                                        capsys):
+    """As `lcad score` does: the objects that are the model's training curves were scored
+    apart from their own windows (novelty's self-join), and the line says which; a copy of
+    one under another name is new to the model, and one too short to score is not named."""
+    from lcad.models.fit import fit_detector
+    from lcad.models.synthetic import synthetic_dataset, to_frame
+
+    curves, _ = synthetic_dataset(8, seed=1, **SYNTH)
+    config = tiny_config.with_overrides(["scoring.point=novelty"])
+    det, _ = fit_detector(curves, config)
+    bundle = tmp_path / "novelty"
+    det.save(bundle)
+    frame = to_frame(curves[:3])
+    copy = frame[frame.object_id == "synth-0000"].assign(object_id="renamed")
+    short = frame[frame.object_id == "synth-0002"].head(3)
+    data = tmp_path / "again.parquet"
+    pd.concat([frame[frame.object_id != "synth-0002"], copy, short]).to_parquet(data)
+    assert main(["spark-score", "--model", str(bundle), "--data", str(data),
+                 "--output", str(tmp_path / "out"), "--partitions", "2"]) == 0
+    said = capsys.readouterr()
+    assert "scored 3 object(s)" in said.out and "1 skipped" in said.out, said
+    line = next(x for x in said.out.splitlines() if "training curves" in x)
+    assert line.startswith("2 of the object(s) are training curves (synth-0000, synth-0001")
+    assert "renamed" not in line and "synth-0002" not in line, line
+    # lcad score says the same line (the skipped training curve not named there either)
+    assert main(["score", "--model", str(bundle), "--data", str(data),
+                 "--output", str(tmp_path / "scores.parquet")]) == 0
+    assert line in capsys.readouterr().out
+
+
 def test_spark_score_masks_quality_flags_as_lcad_score_does(spark, tiny_bundle, survey,
                                                              tmp_path):
     """A quality column (lightkurve's `quality`): a flagged point is masked by both paths,
