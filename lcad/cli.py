@@ -29,6 +29,34 @@ def _registry_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--promote", action="store_true", help="move the 'champion' alias to it")
 
 
+# what a user looks for in a series, as the point score that finds it (`--look-for`)
+LOOK_FOR = {"auto": "auto", "events": "scan", "shapes": "novelty"}
+
+
+def _look_for_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--look-for", choices=list(LOOK_FOR), default=None,
+        help="what counts as an anomaly in a series: events added to it (flares, dips, "
+        "transits, spikes: the residual scan, scoring.point=scan), shapes and regimes that "
+        "changed (a distorted cycle, a new pattern: novelty, scoring.point=novelty), or auto "
+        "(default: the scan where the held-out residuals are white, novelty where they are "
+        "structured). Data without its anomalies cannot tell which you want "
+        "(docs/quality.md)")
+
+
+def _with_look_for(args: argparse.Namespace) -> list[str]:
+    """`--set` overrides with `--look-for`'s point score added; both naming one: refused."""
+    if args.look_for is None:
+        return list(args.overrides)
+    point = LOOK_FOR[args.look_for]
+    given = [o.partition("=")[2].strip() for o in args.overrides
+             if o.partition("=")[0].strip() == "scoring.point"]
+    if any(g != point for g in given):
+        raise CliError(f"--look-for {args.look_for} means scoring.point={point}, but --set "
+                       f"scoring.point={given[-1]} was given too: keep one of them")
+    return [*args.overrides, f"scoring.point={point}"]
+
+
 def _run_flags(p: argparse.ArgumentParser, output: str) -> None:
     """Where a training run writes and how it is tracked (`train`, `finetune`)."""
     p.add_argument("--output", type=Path, default=Path(output),
@@ -85,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set model.latent=16 (repeatable)")
     t.add_argument("--window", type=int, help="shortcut for --set preprocess.window=N")
+    _look_for_flag(t)
     _run_flags(t, "lcad-output/model")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     t.add_argument("--processes", type=_at_least(1), default=None, metavar="N",
@@ -109,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a train.* or scoring.* key (the network's shape is the "
                    "parent's)")
+    _look_for_flag(f)
     _run_flags(f, "lcad-output/finetuned")
     _column_flags(f)
 
@@ -357,6 +387,7 @@ def _exists(*paths: tuple[str, Any]) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _exists(("--data", args.data), ("--config", args.config))
+    args.overrides = _with_look_for(args)
     cfg = load_config(args.config, args.overrides, args.window)
     _check_tracking(args)
     from lcad.training import distributed
@@ -386,6 +417,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from lcad.models.fit import check_finetune_args, finetune_config, warm_start
     from lcad.models.point_scores import residuals_structured
 
+    args.overrides = _with_look_for(args)
     check_finetune_args(args.encoder, args.lr_scale, args.overrides)
     _check_tracking(args)
     curves = _read(args, "train")

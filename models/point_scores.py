@@ -182,7 +182,8 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
                "structured")
         return (f"{what}, chosen by scoring.point=auto ({why}); it finds changed shapes and "
                 "regimes. For events added to a structured series (flares, dips, transits "
-                "on a variable star) --set scoring.point=scan tests the residuals instead")
+                "on a variable star) --look-for events (scoring.point=scan) tests the "
+                "residuals instead")
     if method == "scan" and "window_period" in metrics and det.config.scoring.point == "scan":
         # the scan's period rule sets the scan in the retrained config; novelty's rule
         # leaves `auto`, which chose again on the windows of the period (the lines below)

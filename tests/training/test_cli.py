@@ -448,10 +448,34 @@ def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_pat
     # chosen again: novelty, with the measure and the key for events added to the series
     assert re.search(r"point score: novelty \(each window's distance to the nearest training "
                      r"windows\), chosen by scoring.point=auto \(the held-out residuals are "
-                     r"structured: lag-1 \+0\.\d\d, beyond \+-0\.1\); .* --set "
-                     r"scoring.point=scan tests the residuals instead", out), out
+                     r"structured: lag-1 \+0\.\d\d, beyond \+-0\.1\); .* --look-for "
+                     r"events \(scoring.point=scan\) tests the residuals instead", out), out
     again = Detector.load(tmp_path / "again")
     assert again.config.scoring.point == "auto" and again.point_method == "novelty"
+    # what the user looks for, said in words: shapes that changed are novelty's
+    assert main([*args, "--output", str(tmp_path / "shapes"), "--look-for", "shapes"]) == 0
+    assert "(scoring.point=novelty)" in capsys.readouterr().out
+    assert Detector.load(tmp_path / "shapes").point_method == "novelty"
+
+
+def test_look_for_names_the_point_score_and_refuses_a_contradiction(tmp_path, capsys):
+    """`lcad train --look-for events|shapes` trains with the point score that finds them
+    (the scan, novelty); with a --set scoring.point that says otherwise, it stops before
+    any work and says to keep one."""
+    data = tmp_path / "cycle.csv"
+    data.write_text("time,flux\n" + "".join(f"{t},{np.sin(t / 7)}\n" for t in range(600)))
+    base = ["train", "--data", str(data), "--no-tracking", "--set", "train.epochs=2"]
+    for look, method in (("events", "scan"), ("shapes", "novelty")):
+        assert main([*base, "--output", str(tmp_path / look), "--look-for", look]) == 0
+        assert f"(scoring.point={method})" in capsys.readouterr().out
+        det = Detector.load(tmp_path / look)
+        assert det.point_method == method and det.config.scoring.point == method
+    assert main([*base, "--output", str(tmp_path / "both"), "--look-for", "events",
+                 "--set", "scoring.point=novelty"]) == 2
+    err = capsys.readouterr().err
+    assert "--look-for events means scoring.point=scan, but --set scoring.point=novelty " \
+        "was given too: keep one of them" in err, err
+    assert not (tmp_path / "both").exists()
 
 
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
