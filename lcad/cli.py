@@ -409,6 +409,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=lead, processes=processes))
     if lead:
         _report_training(outcome)
+        if args.look_for not in (None, "auto") and outcome.detector.whole_curves:
+            print(f"note: --look-for {args.look_for} sets the point score inside each curve; "
+                  "whole survey curves are ranked by the object model (their light-curve "
+                  "features) either way")
     return 0
 
 

@@ -478,6 +478,22 @@ def test_look_for_names_the_point_score_and_refuses_a_contradiction(tmp_path, ca
     assert not (tmp_path / "both").exists()
 
 
+def test_look_for_on_survey_curves_says_the_objects_are_ranked_as_before(tmp_path, capsys):
+    """Whole survey curves are ranked by the object model, whatever point score ranks the
+    points inside each: `--look-for` there says so rather than seem to change the ranking."""
+    from tests.conftest import shared_data
+
+    frame = pd.read_csv(shared_data("rrlyrae", "stripe82_rrlyrae.csv"))
+    data = tmp_path / "rr.csv"
+    frame[frame.object_id.isin(frame.object_id.unique()[:80])].to_csv(data, index=False)
+    assert main(["train", "--data", str(data), "--output", str(tmp_path / "rr"),
+                 "--no-tracking", "--set", "train.epochs=2", "--look-for", "events"]) == 0
+    out = capsys.readouterr().out
+    assert "representation: whole curves" in out
+    assert "note: --look-for events sets the point score inside each curve; whole survey " \
+        "curves are ranked by the object model (their light-curve features) either way" in out
+
+
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
     # long enough to train on, but its last 15% (60 points) is shorter than one window of 64:
     # calibrated on the held-out 30% (120 points) instead, with one warning line
