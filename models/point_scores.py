@@ -171,7 +171,9 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
             "novelty": "novelty (each window's distance to the nearest training windows)"
             }.get(method, method)
     if requested != "auto":
-        return f"{what} (scoring.point={requested})"
+        look = {"scan": "events", "novelty": "shapes"}.get(requested)  # lcad train's words
+        return f"{what} (scoring.point={requested}" + (
+            f", what --look-for {look} sets)" if look else ")")
     lag1, repeats = metrics.get("residual_lag1"), metrics.get("repeat_fraction")
     noiseless = (f"the training fluxes repeat exactly ({repeats or 0.0:.0%} of consecutive "
                  "values): no noise to test residuals against")

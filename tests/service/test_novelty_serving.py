@@ -42,7 +42,7 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         # why, as `lcad train` says it (session 46), with the key for added events
         assert model["point_score_reason"] == det.info.point_score_reason
         assert model["point_score_reason"].startswith("novelty (each window's distance")
-        assert "--set scoring.point=scan" in model["point_score_reason"]
+        assert "--look-for events (scoring.point=scan)" in model["point_score_reason"]
         assert model["autoencoder"] == det.info.autoencoder  # what the network learned
     assert resp.status_code == 200, resp.text
     got, new = resp.json()["results"]

@@ -437,7 +437,7 @@ def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_pat
     out, err = capsys.readouterr()
     assert "point score: scan, as the parent chose it" in out
     assert "point score: the residual scan (the reconstruction's residuals tested against the " \
-        "held-out ones) (scoring.point=scan)" in out
+        "held-out ones) (scoring.point=scan, what --look-for events sets)" in out
     assert "note: the new data's held-out residuals are not white" in err
     kept = Detector.load(tmp_path / "kept")
     assert kept.point_method == "scan" and kept.config.scoring.point == "scan"
@@ -454,7 +454,7 @@ def test_finetune_keeps_the_parents_choice_of_point_score(kepler_bundle, tmp_pat
     assert again.config.scoring.point == "auto" and again.point_method == "novelty"
     # what the user looks for, said in words: shapes that changed are novelty's
     assert main([*args, "--output", str(tmp_path / "shapes"), "--look-for", "shapes"]) == 0
-    assert "(scoring.point=novelty)" in capsys.readouterr().out
+    assert "(scoring.point=novelty, what --look-for shapes sets)" in capsys.readouterr().out
     assert Detector.load(tmp_path / "shapes").point_method == "novelty"
 
 
@@ -467,7 +467,8 @@ def test_look_for_names_the_point_score_and_refuses_a_contradiction(tmp_path, ca
     base = ["train", "--data", str(data), "--no-tracking", "--set", "train.epochs=2"]
     for look, method in (("events", "scan"), ("shapes", "novelty")):
         assert main([*base, "--output", str(tmp_path / look), "--look-for", look]) == 0
-        assert f"(scoring.point={method})" in capsys.readouterr().out
+        assert f"(scoring.point={method}, what --look-for {look} sets)" in \
+            capsys.readouterr().out
         det = Detector.load(tmp_path / look)
         assert det.point_method == method and det.config.scoring.point == method
     assert main([*base, "--output", str(tmp_path / "both"), "--look-for", "events",
