@@ -115,6 +115,9 @@ class PointScorer(ABC):
 
 
 POINT_SCORERS: dict[str, type[PointScorer]] = {}
+# `lcad train --look-for`'s word for each point score (lcad/cli.py's LOOK_FOR, kept light
+# there for the parser: tests/training/test_cli.py checks that the two agree)
+LOOK_FOR_WORDS = {"scan": "events", "novelty": "shapes"}
 
 
 def register_point_scorer(cls: type[PointScorer]) -> type[PointScorer]:
@@ -171,7 +174,7 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
             "novelty": "novelty (each window's distance to the nearest training windows)"
             }.get(method, method)
     if requested != "auto":
-        look = {"scan": "events", "novelty": "shapes"}.get(requested)  # lcad train's words
+        look = LOOK_FOR_WORDS.get(requested)
         return f"{what} (scoring.point={requested}" + (
             f", what --look-for {look} sets)" if look else ")")
     lag1, repeats = metrics.get("residual_lag1"), metrics.get("repeat_fraction")

@@ -479,6 +479,15 @@ def test_look_for_names_the_point_score_and_refuses_a_contradiction(tmp_path, ca
     assert not (tmp_path / "both").exists()
 
 
+def test_look_for_words_agree_with_the_point_score_reason():
+    from lcad.cli import LOOK_FOR
+    from lcad.models.point_scores import LOOK_FOR_WORDS, POINT_SCORERS
+
+    assert {point: look for look, point in LOOK_FOR.items() if look != "auto"} == \
+        LOOK_FOR_WORDS
+    assert set(LOOK_FOR_WORDS) <= set(POINT_SCORERS)
+
+
 def test_look_for_on_survey_curves_says_the_objects_are_ranked_as_before(tmp_path, capsys):
     """Whole survey curves are ranked by the object model, whatever point score ranks the
     points inside each: `--look-for` there says so rather than seem to change the ranking."""
