@@ -683,9 +683,12 @@ def suite_cases(suite: str, seed: int = 0, quick: bool = False, every: int = 1) 
 
 def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0,
               quick: bool = False, log: Callable[[str], None] = print,
-              per_star: bool = False, every: int = 1) -> dict[str, Any]:
+              per_star: bool = False, every: int = 1, also_look_for: str | None = None
+              ) -> dict[str, Any]:
     """One suite: every method's metrics (Kepler: one model on all stars, or one per star
-    with `per_star`; NAB and discords: one per series)."""
+    with `per_star`; NAB and discords: one per series). `also_look_for`: the same models
+    asked for another point score when scoring (`Detector.looking_for`), as the method
+    `lcad:<what>` (a model that cannot be asked keeps its own)."""
     t0 = time.perf_counter()
     cases = suite_cases(suite, seed, quick, every)
     groups = [[c] for c in cases] if per_star or suite not in KEPLER_SUITES else [cases]
@@ -703,6 +706,9 @@ def run_suite(suite: str, config: DetectorConfig, baselines: bool, seed: int = 0
             "residual_lag1": det.calibration.residual_lag1 if det.calibration else None,
             "repeat_fraction": det.calibration.repeat_fraction if det.calibration else None}
         scores.setdefault("lcad", []).extend(lcad_scores(det, group))
+        if also_look_for:
+            asked = det.looking_for(also_look_for) if also_look_for in det.look_for else det
+            scores.setdefault(f"lcad:{also_look_for}", []).extend(lcad_scores(asked, group))
         if baselines:
             for name, s in baseline_scores(det, group, seed).items():
                 scores.setdefault(name, []).extend(s)
@@ -803,6 +809,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-star", action="store_true",
                     help="Kepler: one model per star (bench.auto_rule needs a decision each)")
     ap.add_argument("--out", type=Path, help="JSON results (default bench/results/...)")
+    ap.add_argument("--also-look-for", choices=["events", "shapes"],
+                    help="also score each model asked to look for these (a method "
+                    "lcad:<what>; lcad score --look-for)")
     args = ap.parse_args(argv)
     if args.action == "export":
         export(args.out or Path("quality-data"), args.seed,
@@ -824,7 +833,8 @@ def main(argv: list[str] | None = None) -> int:
                               "overrides": args.set, "suites": {}}
     for suite in suites:
         res = run_suite(suite, cfg, not args.no_baselines, args.seed, args.quick,
-                        per_star=args.per_star, every=args.every)
+                        per_star=args.per_star, every=args.every,
+                        also_look_for=args.also_look_for)
         report["suites"][suite] = res
         print(f"\n## {suite}: {res['series']} series, {res['events']} injected events, "
               f"{res['seconds']:.0f} s\n")

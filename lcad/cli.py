@@ -44,6 +44,27 @@ def _look_for_flag(p: argparse.ArgumentParser) -> None:
         "(docs/quality.md)")
 
 
+def _ask_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--look-for", choices=["events", "shapes"], default=None,
+        help="ask the model for the point score that finds events added to a series "
+        "(flares, dips, transits: the residual scan) or shapes and regimes that changed "
+        "(novelty), instead of the one it was trained with. A model trained with auto that "
+        "chose novelty, or with --look-for shapes, can be asked for both; one that scores "
+        "the scan has no training windows for novelty (`lcad train --look-for shapes`). "
+        "GET /v1/model's look_for lists what a model can be asked")
+
+
+def _asked(det: Any, look_for: str | None) -> Any:
+    """`det` asked for `look_for` (`Detector.looking_for`), the point score said."""
+    if look_for is None:
+        return det
+    asked = det.looking_for(look_for)
+    if asked is not det:
+        print(f"point score: {asked.info.point_score_reason}")
+    return asked
+
+
 def _with_look_for(args: argparse.Namespace) -> list[str]:
     """`--set` overrides with `--look-for`'s point score added; both naming one: refused."""
     if args.look_for is None:
@@ -156,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "FILE.intervals.* beside it (default: lcad-output/scores/ and the "
                         "data's name, Parquet for Parquet data, else CSV)")
     _scoring_flags(s, "objects scored per chunk")
+    _ask_flag(s)
     s.add_argument("--samples", type=_at_least(2), default=0, metavar="N",
                    help="also the mean and spread of every score over N random passes of the "
                    "network (Monte-Carlo dropout, the variational posterior): columns "
@@ -184,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--partitions", type=_at_least(1), default=None,
                    help="partitions of the objects (default: 4 per core of the session)")
     _scoring_flags(k, "objects scored per network call in a task")
+    _ask_flag(k)
     k.add_argument("--overwrite", action="store_true", help="replace earlier results")
     _column_flags(k)
 
@@ -200,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score Isolation Forest and PCA on the same windows, and the "
                         "matrix profile with the same window (against the training part "
                         "of a UCR archive file; a self-join otherwise)")
+    _ask_flag(e)
     e.add_argument("--output", type=Path, help="write the metrics as JSON here")
     e.add_argument("--experiment", default="lcad-evaluate",
                    help="MLflow experiment of the evaluation run (metrics eval.*, as the demo "
@@ -599,7 +623,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from lcad.models.io import data_files
 
     data_files(args.data)  # a missing or empty path is named before Keras loads
-    det = load_detector(args.model)
+    det = _asked(load_detector(args.model), args.look_for)
     from lcad.models.uncertainty import sampling_sources
     from lcad.training.scoring import auto_processes, keep_freed_memory, score_to_file
 
@@ -711,7 +735,8 @@ def cmd_spark_score(args: argparse.Namespace) -> int:
     summary = score_spark(args.data, args.model, args.output, spark=spark_session(args.master),
                           columns=_columns(args), unit=args.unit, threshold=args.threshold,
                           batch_objects=args.batch_objects, segment_points=args.segment_points,
-                          partitions=args.partitions, overwrite=args.overwrite)
+                          partitions=args.partitions, overwrite=args.overwrite,
+                          look_for=args.look_for)
     _report_scored(args.data, summary, summary["skipped"], summary["n_skipped"],
                    f"the first reasons above, all in {summary['tables']['skipped']}",
                    "no window had enough observed grid points")
@@ -739,7 +764,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     curves = _read(args)  # bad data is named before Keras loads
     if labels.evaluated_from:
         _say_ucr(args.data, "evaluate")
-    det = load_detector(args.model)
+    det = _asked(load_detector(args.model), args.look_for)
     print(f"scoring {len(curves)} curve(s), {sum(len(c) for c in curves)} point(s)"
           + (" with lcad and the baselines" if args.baselines else ""), flush=True)
     result = evaluate(det, curves, labels, far=args.far, baselines=args.baselines)
@@ -752,7 +777,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         run_id = log_evaluation(result, det, args.experiment, {
             "model": args.model, "data": str(args.data),
             "labels": str(args.labels or "the UCR file names"),
-            "far": args.far, "baselines": args.baselines})
+            "far": args.far, "baselines": args.baselines,
+            "look_for": args.look_for or "as trained"})
         print(f"mlflow run: {run_id} (experiment {args.experiment})")
     return 0
 

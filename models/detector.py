@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -29,17 +30,25 @@ from lcad.models.bundle import (
     write_json,
 )
 from lcad.models.config import DetectorConfig
-from lcad.models.errors import BundleError, FitWarning, LcadError, LightCurveError
+from lcad.models.errors import (
+    BundleError,
+    ConfigError,
+    FitWarning,
+    LcadError,
+    LightCurveError,
+)
 from lcad.models.frames import CurvesLike, as_curves
 from lcad.models.info import DetectorInfo
 from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
 from lcad.models.objects import OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
 from lcad.models.point_scores import (
+    LOOK_FOR_WORDS,
     POINT_SCORERS,
     HeldOut,
     PointScorer,
     choose_point_method,
+    looked_for_reason,
     point_scorer,
 )
 from lcad.models.preprocess import CurveAnchor, Preprocessor, Resampled
@@ -191,6 +200,10 @@ class Detector:
     objects: ObjectModel | None = None  # whole-curve mode's object model (models/objects.py)
     # one autoencoder per coarser novelty view, by grid points averaged (models/multiscale.py)
     coarse: dict[int, keras.Model] = field(default_factory=dict)
+    # point scores fitted beside the chosen one, each with its calibrated null (`calibrate`):
+    # a novelty model keeps the scan's, so it can be asked for events (`looking_for`)
+    alternatives: dict[str, tuple[PointScorer, EmpiricalDistribution]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         self._infer = inference_model(self.model)
@@ -219,6 +232,61 @@ class Detector:
             return self.calibration.point_method
         point = self.config.scoring.point
         return "scan" if point == "auto" else point
+
+    @property
+    def look_for(self) -> list[str]:
+        """What this model can be asked to look for (`looking_for`), what it looks for
+        without asking first: "events" (the scan), "shapes" (novelty)."""
+        return [LOOK_FOR_WORDS[m] for m in [self.point_method, *self.alternatives]
+                if m in LOOK_FOR_WORDS]
+
+    def looking_for(self, what: str | None) -> Detector:
+        """This model with the point score that finds `what`: "events" added to a series
+        (flares, dips, transits: the residual scan), "shapes" and regimes that changed
+        (novelty); None or "auto": as it was trained. The same networks, another point
+        scorer with its own calibrated null (fitted at training, `calibrate`); the object
+        scores are unchanged. Raises ConfigError where the model has no such score."""
+        if what in (None, "auto"):
+            return self
+        wanted = {word: m for m, word in LOOK_FOR_WORDS.items()}.get(str(what))
+        if wanted is None:
+            raise ConfigError(f"look for {what!r}: choose one of "
+                              f"{sorted(LOOK_FOR_WORDS.values())} (or auto)")
+        if wanted == self.point_method:
+            return self
+        if wanted not in self.alternatives or self.calibration is None:
+            raise ConfigError(self._cannot_look_for(str(what), wanted))
+        scorer, null = self.alternatives[wanted]
+        other = copy.copy(self)  # the networks and their inference models are shared
+        other.alternatives = {k: v for k, v in self.alternatives.items() if k != wanted}
+        if self.point_scorer is not None:
+            other.alternatives[self.point_method] = (self.point_scorer,
+                                                     self.calibration.point)
+        other.point_scorer = scorer
+        other.calibration = dataclasses.replace(
+            self.calibration, point=null, point_method=wanted,
+            point_threshold=null.quantile(1.0 - self.calibration.target_far))
+        other.info = copy.copy(self.info)
+        other.info.update(point_score=wanted, point_score_reason=looked_for_reason(
+            wanted, self.point_method))
+        return other
+
+    def _cannot_look_for(self, what: str, wanted: str) -> str:
+        has = LOOK_FOR_WORDS.get(self.point_method)
+        own = (f"this model looks for {has} (scoring.point={self.point_method})" if has
+               else f"this model scores points by scoring.point={self.point_method}")
+        if wanted == "novelty":
+            return (f"{own}, and cannot look for {what}: novelty compares windows with the "
+                    "training windows, which only a model trained for shapes keeps. Train "
+                    "with --look-for shapes (scoring.point=novelty)")
+        if self.point_method == "novelty":
+            return (f"{own}, and this bundle holds no calibration of the residual scan "
+                    "(saved by an lcad before the scan was calibrated beside novelty, or "
+                    "its held-out curves could not calibrate it): to look for "
+                    f"{what}, train again or fine-tune it (lcad finetune), or train with "
+                    "--look-for events")
+        return (f"{own}, and cannot look for {what}: train with --look-for {what} "
+                f"(scoring.point={wanted})")
 
     @property
     def novelty_views(self) -> list[int]:
@@ -906,6 +974,9 @@ class Detector:
             scorer = point_scorer("scan")
             nulls = scorer.fit(self, held, reference)
         self.point_scorer = scorer
+        self.alternatives = {}
+        if scorer.name == "novelty":  # the scan beside it: the model can look for events
+            self._fit_alternative("scan", held, reference)
         objs = [object_score(red.werr, scfg.object_aggregation, scfg.top_k)
                 for red in held.reduced]
         self.calibration = Calibration.fit(
@@ -913,6 +984,23 @@ class Detector:
             np.array(objs), scfg.target_far, scfg.min_calibration_objects, scorer.name, lag1,
             repeats)
         return self.calibration
+
+    def _fit_alternative(self, name: str, held: HeldOut,
+                         reference: Sequence[LightCurve]) -> None:
+        """Fit the point score `name` beside the chosen one on the same held-out curves,
+        for `looking_for`; left out (with a FitWarning) where the data cannot support it."""
+        alt = point_scorer(name)
+        try:
+            nulls = alt.fit(self, held, reference)
+        except LightCurveError as exc:
+            warnings.warn(f"the point score {name!r} could not be calibrated beside "
+                          f"{self.point_method!r} ({exc.message}): the model cannot be asked "
+                          f"to look for {LOOK_FOR_WORDS.get(name, name)}", FitWarning,
+                          stacklevel=3)
+            return
+        if not np.isfinite(nulls).any():
+            return
+        self.alternatives[name] = (alt, EmpiricalDistribution.fit(nulls))
 
     # ---- the bundle ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -942,9 +1030,14 @@ class Detector:
             for factor, net in sorted(self.coarse.items()):
                 net.save(tmp / coarse_file(factor))
             extra = scorer.calibration_state() if scorer is not None else {}
+            if self.alternatives:
+                extra["alternatives"] = {
+                    name: {"point": dataclasses.asdict(null), **alt.calibration_state()}
+                    for name, (alt, null) in self.alternatives.items()}
             write_json(tmp / CALIBRATION_FILE, {**calibration.to_dict(), **extra})
-            if scorer is not None:
-                scorer.save(tmp)
+            for one in [scorer, *(alt for alt, _null in self.alternatives.values())]:
+                if one is not None:
+                    one.save(tmp)
             meta = self.describe()
             if self.objects is not None:
                 meta["objects"] = self.objects.save(tmp)
@@ -999,6 +1092,18 @@ class Detector:
             except Exception as exc:  # as for the main network
                 raise BundleError(root / name, f"cannot be loaded: {exc}") from None
         scorer = scorer_class.load(root, cal_data)
+        alternatives = {}
+        for name, saved in dict(cal_data.get("alternatives") or {}).items():
+            alt_class = POINT_SCORERS.get(name)
+            if alt_class is None:  # a score this lcad does not know: not offered
+                continue
+            try:
+                alternatives[name] = (alt_class.load(root, saved),
+                                      EmpiricalDistribution(**saved["point"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BundleError(root / CALIBRATION_FILE,
+                                  f"the point score {name!r} beside {method!r} cannot be "
+                                  f"read: {exc}") from None
         info = DetectorInfo.from_dict(dict(meta.get("info", {})))
         info.source = info.source or str(root)
         objects = None
@@ -1006,7 +1111,7 @@ class Detector:
             verify_files(root, meta, [OBJECTS_MODEL_FILE])
             objects = ObjectModel.load(root, meta["objects"], config.objects)
         return cls(config, pre, model, calibration, dict(meta.get("metrics", {})), info,
-                   scorer, objects, coarse)
+                   scorer, objects, coarse, alternatives)
 
 
 def _inside(grid_time: np.ndarray, intervals: Sequence[Interval]) -> np.ndarray:

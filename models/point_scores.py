@@ -120,6 +120,22 @@ POINT_SCORERS: dict[str, type[PointScorer]] = {}
 LOOK_FOR_WORDS = {"scan": "events", "novelty": "shapes"}
 
 
+# each point score in words (the `point score:` line)
+DESCRIPTIONS = {
+    "scan": "the residual scan (the reconstruction's residuals tested against the held-out "
+            "ones)",
+    "novelty": "novelty (each window's distance to the nearest training windows)"}
+
+
+def looked_for_reason(method: str, trained: str) -> str:
+    """The point score's sentence where scoring asked for another than the model's own
+    (`Detector.looking_for`)."""
+    return (f"{DESCRIPTIONS.get(method, method)}, asked for when scoring (look for "
+            f"{LOOK_FOR_WORDS.get(method, method)}; its null calibrated at training on the "
+            f"same held-out curves) in place of the model's own, "
+            f"{DESCRIPTIONS.get(trained, trained)}")
+
+
 def register_point_scorer(cls: type[PointScorer]) -> type[PointScorer]:
     """Make `cls` available as `scoring.point: <cls.name>`."""
     if not getattr(cls, "name", "") or cls.name == "auto":
@@ -169,10 +185,7 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
     docs/quality-log.md session 46). `requested`: `scoring.point` as asked for; `window`:
     the window asked for (where `auto` chose)."""
     method = det.point_method
-    what = {"scan": "the residual scan (the reconstruction's residuals tested against the "
-                    "held-out ones)",
-            "novelty": "novelty (each window's distance to the nearest training windows)"
-            }.get(method, method)
+    what = DESCRIPTIONS.get(method, method)
     if requested != "auto":
         look = LOOK_FOR_WORDS.get(requested)
         return f"{what} (scoring.point={requested}" + (

@@ -53,7 +53,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def read_curves(request: Request, det: Detector, settings: Settings
                       ) -> tuple[list[LightCurve], dict[str, Any]]:
     """The curves of a JSON or CSV body, checked for the model, and the JSON body's options
-    (include, threshold, samples)."""
+    (include, threshold, samples, look_for)."""
     body = await read_body(request, settings.max_body_bytes)
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     if ctype == "text/csv":
@@ -72,7 +72,7 @@ async def read_curves(request: Request, det: Detector, settings: Settings
               for i, s in enumerate(payload.series)]
     return ([for_model(i, c, det) for i, c in enumerate(curves)],
             {"include": payload.include, "threshold": payload.threshold,
-             "samples": payload.samples})
+             "samples": payload.samples, "look_for": payload.look_for})
 
 
 def check_count(n: int, settings: Settings) -> None:

@@ -8,6 +8,10 @@ import numpy as np
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 Include = Literal["latent", "reconstruction", "point_scores", "intervals", "uncertainty"]
+LookFor = Literal["events", "shapes"]
+LOOK_FOR_DOC = ("the point score that finds events added to a series (flares, dips, transits: "
+                "the residual scan) or shapes and regimes that changed (novelty), instead of "
+                "the model's own; GET /v1/model's look_for lists what it can be asked")
 DEFAULT_SAMPLES = 20  # random passes for include=["uncertainty"] when `samples` is not given
 
 def _example_flux(n: int = 256, flare_at: int = 160) -> list[float]:
@@ -56,6 +60,7 @@ class ScoreRequest(BaseModel):
         None, ge=2, le=200, description='random passes for include ["uncertainty"] '
         f"(Monte-Carlo dropout, the variational posterior; default {DEFAULT_SAMPLES}): each "
         "costs about one scoring of the request")
+    look_for: LookFor | None = Field(None, description=LOOK_FOR_DOC)
 
 
 class SeriesRequest(BaseModel):
@@ -121,6 +126,8 @@ class SeriesScore(BaseModel):
 
 class ScoreResponse(BaseModel):
     model: ModelRef
+    # what scored the points: "scan" (looks for events) or "novelty" (shapes)
+    point_score: str
     results: list[SeriesScore]
 
 

@@ -112,8 +112,9 @@ class PartitionScorer:
 
     def __init__(self, bundle: str, unit: str, has_err: bool, has_band: bool,
                  threshold: float | None, batch_objects: int, segment_points: int,
-                 has_quality: bool = False):
+                 has_quality: bool = False, look_for: str | None = None):
         self.bundle = bundle
+        self.look_for = look_for  # `Detector.looking_for`
         self.cmap = ColumnMap("object_id", "time", "flux", "flux_err" if has_err else None,
                               "band" if has_band else None, unit,
                               "quality" if has_quality else None)
@@ -173,7 +174,7 @@ class PartitionScorer:
     def score(self, rows: pd.DataFrame) -> Iterator[pd.DataFrame]:
         from lcad.training.scoring import iter_long
 
-        det = worker_detector(self.bundle)
+        det = worker_detector(self.bundle).looking_for(self.look_for)
         curves, skipped = self.curves(rows)
         short = [c for c in curves if len(c) <= self.segment_points]
         if short:
@@ -252,11 +253,13 @@ def score_spark(
     segment_points: int = SEGMENT_POINTS,
     partitions: int | None = None,
     overwrite: bool = False,
+    look_for: str | None = None,
 ) -> dict[str, Any]:
     """Score a long-format Spark DataFrame (or a Parquet file or dataset at `data`) with the
     model at `model` (bundle path, models:/name@alias, runs:/...); write `output`/points,
     `output`/objects and `output`/skipped as Parquet; return a summary (counts, the first
-    skipped objects and why, the objects without a score)."""
+    skipped objects and why, the objects without a score). `look_for`: the point score
+    asked of the model (`Detector.looking_for`; None: its own)."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F  # noqa: N812
 
@@ -283,7 +286,7 @@ def score_spark(
                         "--overwrite or choose another --output")
     bundle = resolve_model(model)
     # an unusable model fails here, on the driver, with its reason
-    known = Detector.load(bundle).training_curves()
+    known = Detector.load(bundle).looking_for(look_for).training_curves()
     name = ship_bundle(spark.sparkContext, bundle)
 
     col = F.col
@@ -302,7 +305,8 @@ def score_spark(
     rows = (frame.select(*selected).repartitionByRange(n_parts, "object_id")
             .sortWithinPartitions("object_id", "time", *(["band"] if cmap.band else [])))
     scorer = PartitionScorer(name, cmap.unit, cmap.flux_err is not None, cmap.band is not None,
-                             threshold, batch_objects, segment_points, cmap.quality is not None)
+                             threshold, batch_objects, segment_points, cmap.quality is not None,
+                             look_for)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0", category=FutureWarning)
         # scored once: kept on disk (in memory, 10 million points overran a 1 GB driver

@@ -19,7 +19,8 @@ router = APIRouter(tags=["model"], responses=ERROR_RESPONSES)
 @router.get("/v1/model")
 async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[str, Any]:
     """What is being served: name, version, source, config, window, bands, threshold, and
-    what the point score is and why (chosen in training)."""
+    what the point score is and why (chosen in training), and what else /v1/score's
+    `look_for` can ask of it."""
     import keras
 
     from lcad.models.devices import devices
@@ -35,6 +36,8 @@ async def model_info(det: ReadyDetector, state: StateDep, _key: ApiKey) -> dict[
         "threshold": None if cal is None else cal.point_threshold,
         "point_score": det.point_method,
         "point_score_reason": det.info.point_score_reason,
+        # what /v1/score's look_for can ask of it, its own first
+        "look_for": det.look_for,
         "novelty_views": det.novelty_views,
         "autoencoder": det.info.autoencoder or None,
         "target_false_alarm_rate": None if cal is None else cal.target_far,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from lcad.models.detector import Detector, Prepared
+from lcad.models.errors import ConfigError
 from lcad.models.lightcurve import LightCurve
 from lcad.models.uncertainty import MAX_SAMPLES, NoUncertaintyError
 from lcad.service.deps import (
@@ -32,7 +33,9 @@ from lcad.service.responses import (
 )
 from lcad.service.schemas import (
     DEFAULT_SAMPLES,
+    LOOK_FOR_DOC,
     EncodeResponse,
+    LookFor,
     ReconstructResponse,
     ScoreResponse,
 )
@@ -54,9 +57,11 @@ class Scoring:
         return await run(self.det, curves, finish, batcher=self.batcher,
                          metrics=self.metrics, settings=self.settings)
 
-    async def answer(self, curves: list[LightCurve], finish: FinishAll) -> Response:
+    async def answer(self, curves: list[LightCurve], finish: FinishAll,
+                     extra: dict[str, Any] | None = None) -> Response:
         results = await self.answer_raw(curves, finish)
-        return FastJSONResponse({"model": self.state.ref(), "results": results})
+        return FastJSONResponse({"model": self.state.ref(), **(extra or {}),
+                                 "results": results})
 
 
 ScoringDep = Annotated[Scoring, Depends(Scoring)]
@@ -69,16 +74,21 @@ async def score(request: Request, s: ScoringDep,
                 threshold: Annotated[float | None, Query(gt=0)] = None,
                 samples: Annotated[int | None, Query(
                     ge=2, le=MAX_SAMPLES, description="text/csv bodies: random passes for "
-                    "include=uncertainty")] = None) -> Response:
+                    "include=uncertainty")] = None,
+                look_for: Annotated[LookFor | None, Query(
+                    description=f"text/csv bodies: {LOOK_FOR_DOC}")] = None) -> Response:
     """Scores, p-values, verdicts and intervals per series; more on request.
     `include: ["uncertainty"]`: the mean and spread of the scores over `samples` random
     passes of the network (Monte-Carlo dropout, the variational posterior)."""
-    det: Detector = s.det
-    curves, opts = await read_curves(request, det, s.settings)
+    curves, opts = await read_curves(request, s.det, s.settings)
     wanted = set(opts.get("include") or include or [])
     thr = one_threshold(opts.get("threshold"), threshold)
+    # the networks run batched as the model's own (`s.answer`); the points are scored with
+    # the point score asked for
+    det = asked_for(s.det, opts.get("look_for") or look_for)
+    used = {"point_score": det.point_method}
     if "uncertainty" not in wanted:
-        return await s.answer(curves, scores(det, thr, lambda c: score_json(c, wanted)))
+        return await s.answer(curves, scores(det, thr, lambda c: score_json(c, wanted)), used)
     n = opts.get("samples") or samples or DEFAULT_SAMPLES
     try:
         network = det.stochastic_network(n)
@@ -90,7 +100,17 @@ async def score(request: Request, s: ScoringDep,
         det.attach_spread(prepared, cs, n, network, thr)
         return [score_json(c, wanted) for c in cs]
 
-    return await s.answer(curves, with_spread)
+    return await s.answer(curves, with_spread, used)
+
+
+def asked_for(det: Detector, look_for: str | None) -> Detector:
+    """`det` asked for `look_for` (`Detector.looking_for`); one it cannot give: 422."""
+    try:
+        return det.looking_for(look_for)
+    except ConfigError as exc:
+        raise ApiError(422, f"look_for: {exc}", code="cannot_look_for",
+                       details=[{"field": "look_for", "problem": str(exc),
+                                 "can": det.look_for}]) from None
 
 
 @router.post("/v1/encode", response_model=EncodeResponse, openapi_extra=body_doc("SeriesRequest"))

@@ -78,3 +78,60 @@ def test_batch_scoring_a_novelty_bundle_matches_in_process(novelty_bundle, tmp_p
     points = pd.read_csv(out)
     want = det.score([LightCurve.from_arrays("jumps", t, f, emit_warnings=False)])[0]
     np.testing.assert_allclose(points["score"].to_numpy(), want.point_score, rtol=1e-5)
+
+
+def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, tiny_bundle,
+                                                                tmp_path):
+    """`look_for` in a JSON body or as `?look_for=` on CSV, `lcad score --look-for`: the
+    scan's points, as in-process; a model that cannot be asked: 422 and exit 2, naming what
+    to train instead."""
+    det, path, t, f, _ = novelty_bundle
+    asked = det.looking_for("events")
+    curve = LightCurve.from_arrays("jumps", t, f, emit_warnings=False)
+    want = asked.score([curve])[0].point_score
+    series = {"id": "jumps", "time": t.tolist(), "flux": f.tolist()}
+    csv = "object_id,time,flux\n" + "".join(
+        f"jumps,{a!r},{b!r}\n" for a, b in zip(t.tolist(), f.tolist(), strict=True))
+    with lcad_serve(path, tmp_path / "serve.log") as (url, _):
+        model = httpx.get(url + "/v1/model").json()
+        as_trained = httpx.post(url + "/v1/score", json={"series": [series]}, timeout=120)
+        resp = httpx.post(url + "/v1/score", json={
+            "series": [series], "include": ["point_scores"], "look_for": "events"},
+            timeout=120)
+        by_csv = httpx.post(url + "/v1/score?look_for=events&include=point_scores",
+                            content=csv, headers={"content-type": "text/csv"}, timeout=120)
+        bad = httpx.post(url + "/v1/score", json={"series": [series], "look_for": "flares"})
+    assert model["look_for"] == ["shapes", "events"] and model["point_score"] == "novelty"
+    assert as_trained.json()["point_score"] == "novelty"
+    for got in (resp, by_csv):
+        assert got.status_code == 200, got.text
+        body = got.json()
+        assert body["point_score"] == "scan"
+        scores = np.array([np.nan if v is None else v for v in body["results"][0]["point_scores"]])
+        np.testing.assert_allclose(scores, want, rtol=1e-5)
+        assert body["results"][0]["threshold"] == pytest.approx(asked.calibration.point_threshold)
+    assert bad.status_code == 422 and "look_for" in bad.text
+    # a scan model asked for shapes
+    with lcad_serve(tiny_bundle, tmp_path / "serve-tiny.log") as (url, _):
+        assert httpx.get(url + "/v1/model").json()["look_for"] == ["events"]
+        refused = httpx.post(url + "/v1/score", json={"series": [series], "look_for": "shapes"})
+    assert refused.status_code == 422, refused.text
+    err = refused.json()["error"]
+    assert err["code"] == "cannot_look_for" and "--look-for shapes" in err["message"]
+    assert err["details"][0]["can"] == ["events"]
+    # the CLI: the scan's points, and the line that says so
+    data = tmp_path / "jumps.csv"
+    data.write_text(csv)
+    out = tmp_path / "points.csv"
+    proc = subprocess.run([str(BIN / "lcad"), "score", "--model", str(path), "--data",
+                           str(data), "--output", str(out), "--look-for", "events"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "point score: the residual scan" in proc.stdout
+    assert "asked for when scoring (look for events" in proc.stdout
+    np.testing.assert_allclose(pd.read_csv(out)["score"].to_numpy(), want, rtol=1e-5)
+    proc = subprocess.run([str(BIN / "lcad"), "score", "--model", str(tiny_bundle), "--data",
+                           str(data), "--output", str(tmp_path / "no.csv"), "--look-for",
+                           "shapes"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "--look-for shapes" in proc.stderr, proc.stderr[-2000:]
+    assert not (tmp_path / "no.csv").exists()
