@@ -433,11 +433,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=lead, processes=processes))
     if lead:
         _report_training(outcome)
-        if args.look_for not in (None, "auto") and outcome.detector.whole_curves:
-            print(f"note: --look-for {args.look_for} sets the point score inside each curve; "
-                  "whole survey curves are ranked by the object model (their light-curve "
-                  "features) either way")
+        _note_whole_curves(args.look_for, outcome.detector)
     return 0
+
+
+def _note_whole_curves(look_for: str | None, det: Any) -> None:
+    """`--look-for` on whole survey curves: what it changes there, and what it does not."""
+    if look_for not in (None, "auto") and det.whole_curves:
+        print(f"note: --look-for {look_for} sets the point score inside each curve; whole "
+              "survey curves are ranked by the object model (their light-curve features) "
+              "either way")
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
@@ -477,6 +482,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         preprocessor=parent.preprocessor,
         tags={k: v for k, v in lineage.items() if v}))
     _report_training(outcome)
+    _note_whole_curves(args.look_for, outcome.detector)
     lag1 = outcome.detector.calibration.residual_lag1 if outcome.detector.calibration else None
     if inherited and cfg.scoring.point == "scan" and residuals_structured(lag1):
         print(f"note: the new data's held-out residuals are not white (lag-1 {lag1:.2f}); "

@@ -43,6 +43,7 @@ from lcad.models.lightcurve import LightCurve
 from lcad.models.novelty import lag1_autocorrelation, repeat_fraction
 from lcad.models.objects import OBJECTS_MODEL_FILE, ObjectAssessment, ObjectModel
 from lcad.models.point_scores import (
+    LOOK_FOR_NAMES,
     LOOK_FOR_WORDS,
     POINT_SCORERS,
     HeldOut,
@@ -248,7 +249,7 @@ class Detector:
         scores are unchanged. Raises ConfigError where the model has no such score."""
         if what in (None, "auto"):
             return self
-        wanted = {word: m for m, word in LOOK_FOR_WORDS.items()}.get(str(what))
+        wanted = LOOK_FOR_NAMES.get(str(what))
         if wanted is None:
             raise ConfigError(f"look for {what!r}: choose one of "
                               f"{sorted(LOOK_FOR_WORDS.values())} (or auto)")

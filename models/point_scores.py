@@ -118,6 +118,7 @@ POINT_SCORERS: dict[str, type[PointScorer]] = {}
 # `lcad train --look-for`'s word for each point score (lcad/cli.py's LOOK_FOR, kept light
 # there for the parser: tests/training/test_cli.py checks that the two agree)
 LOOK_FOR_WORDS = {"scan": "events", "novelty": "shapes"}
+LOOK_FOR_NAMES = {word: method for method, word in LOOK_FOR_WORDS.items()}
 
 
 # each point score in words (the `point score:` line)
@@ -186,10 +187,14 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
     the window asked for (where `auto` chose)."""
     method = det.point_method
     what = DESCRIPTIONS.get(method, method)
+    also = [LOOK_FOR_WORDS[m] for m in det.alternatives if m in LOOK_FOR_WORDS]
+    asked = ("" if not also else
+             f"; `lcad score --look-for {also[0]}` (/v1/score's look_for) asks this model "
+             f"for {DESCRIPTIONS.get(LOOK_FOR_NAMES[also[0]])}, calibrated beside it")
     if requested != "auto":
         look = LOOK_FOR_WORDS.get(requested)
         return f"{what} (scoring.point={requested}" + (
-            f", what --look-for {look} sets)" if look else ")")
+            f", what --look-for {look} sets)" if look else ")") + asked
     lag1, repeats = metrics.get("residual_lag1"), metrics.get("repeat_fraction")
     noiseless = (f"the training fluxes repeat exactly ({repeats or 0.0:.0%} of consecutive "
                  "values): no noise to test residuals against")
@@ -198,10 +203,13 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
                f"the held-out residuals are structured: lag-1 {lag1:+.2f}, beyond "
                f"+-{LAG1_LIMIT:g}" if lag1 is not None else "the held-out residuals are "
                "structured")
+        asked = ("" if "scan" not in det.alternatives else
+                 ": the scan is calibrated beside novelty, so `lcad score --look-for events` "
+                 "(/v1/score's look_for) asks this model for it, no training again")
         return (f"{what}, chosen by scoring.point=auto ({why}); it finds changed shapes and "
                 "regimes. For events added to a structured series (flares, dips, transits "
                 "on a variable star) --look-for events (scoring.point=scan) tests the "
-                "residuals instead")
+                f"residuals instead{asked}")
     if method == "scan" and "window_period" in metrics and det.config.scoring.point == "scan":
         # the scan's period rule sets the scan in the retrained config; novelty's rule
         # leaves `auto`, which chose again on the windows of the period (the lines below)

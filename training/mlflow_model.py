@@ -5,7 +5,9 @@ and takes light curves in either of two layouts:
 
 - long format, one row per point: object_id, time, flux[, flux_err][, band]; the answer is
   one row per point (`params={"output": "objects"}`: one row per object instead;
-  `params={"samples": N}`: the scores' mean and spread over N random passes as well);
+  `params={"samples": N}`: the scores' mean and spread over N random passes as well;
+  `params={"look_for": "events"}`: the point score that finds events, where the model was
+  trained for shapes: `lcad score --look-for`);
 - one row per object, its points as arrays (`time`, `flux`[, `flux_err`][, `band`] hold
   lists, as a Spark array column or an alert broker's history does); the answer is one row
   per input row, in order: object_id, score, p_value, is_anomalous, latent (the object's
@@ -111,13 +113,14 @@ class LcadPyfuncModel(PythonModel):
         params = params or {}
         threshold = params.get("threshold")
         samples = int(params.get("samples") or 0)  # >= 2: the mean and spread of the scores
+        det = self.detector.looking_for(params.get("look_for") or None)
         if is_per_object(frame):
-            return score_per_object(self.detector, frame, threshold, samples)
+            return score_per_object(det, frame, threshold, samples)
         for optional in ("flux_err", "band"):
             if optional in frame.columns and frame[optional].isna().all():
                 frame = frame.drop(columns=optional)
         curves = curves_from_frame(frame, emit_warnings=False)
-        result = self.detector.score(curves, threshold=threshold, samples=samples)
+        result = det.score(curves, threshold=threshold, samples=samples)
         if params.get("output") == "objects":
             rows = object_rows(result)
             return pd.DataFrame([rows[c.object_id] for c in curves if c.object_id in rows],

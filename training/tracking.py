@@ -79,6 +79,8 @@ def chosen_tags(det: Detector) -> dict[str, str]:
             "lcad.representation": det.representation}
     if det.info.point_score_reason:
         tags["lcad.point_score_reason"] = det.info.point_score_reason
+    if det.look_for:  # what `lcad score --look-for` can ask of it, its own first
+        tags["lcad.look_for"] = ",".join(det.look_for)
     if det.info.autoencoder.get("status"):  # learned | white-noise | constant | little
         tags["lcad.autoencoder"] = str(det.info.autoencoder["status"])
     if det.novelty_views:  # the views the training curves were long enough for
@@ -229,7 +231,9 @@ def param_schema() -> Any:
 
     return ParamSchema([ParamSpec("threshold", "double", None),
                         ParamSpec("output", "string", "points"),
-                        ParamSpec("samples", "long", 0)])
+                        ParamSpec("samples", "long", 0),
+                        # "events" | "shapes" (`Detector.looking_for`); "": as trained
+                        ParamSpec("look_for", "string", "")])
 
 
 def example_frame(curve: LightCurve, window: int) -> pd.DataFrame:

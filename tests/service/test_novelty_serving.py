@@ -1,6 +1,7 @@
 """A novelty detector (structured series) through `lcad serve` and `lcad score`: the same
 point scores as in-process scoring, the anomaly found."""
 
+import json
 import os
 import subprocess
 
@@ -12,6 +13,7 @@ import pytest
 from lcad.models.config import DetectorConfig
 from lcad.models.fit import fit_detector
 from lcad.models.lightcurve import LightCurve
+from lcad.training.evaluate import evaluate, read_labels
 from tests.conftest import BIN, lcad_serve
 from tests.models.test_novelty import CFG, _nab
 
@@ -43,6 +45,8 @@ def test_served_novelty_scores_equal_in_process_ones(novelty_bundle, tmp_path):
         assert model["point_score_reason"] == det.info.point_score_reason
         assert model["point_score_reason"].startswith("novelty (each window's distance")
         assert "--look-for events (scoring.point=scan)" in model["point_score_reason"]
+        assert "`lcad score --look-for events` (/v1/score's look_for) asks this model" in \
+            model["point_score_reason"]
         assert model["autoencoder"] == det.info.autoencoder  # what the network learned
     assert resp.status_code == 200, resp.text
     got, new = resp.json()["results"]
@@ -85,7 +89,7 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
     """`look_for` in a JSON body or as `?look_for=` on CSV, `lcad score --look-for`: the
     scan's points, as in-process; a model that cannot be asked: 422 and exit 2, naming what
     to train instead."""
-    det, path, t, f, _ = novelty_bundle
+    det, path, t, f, truth = novelty_bundle
     asked = det.looking_for("events")
     curve = LightCurve.from_arrays("jumps", t, f, emit_warnings=False)
     want = asked.score([curve])[0].point_score
@@ -130,6 +134,20 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
     assert "point score: the residual scan" in proc.stdout
     assert "asked for when scoring (look for events" in proc.stdout
     np.testing.assert_allclose(pd.read_csv(out)["score"].to_numpy(), want, rtol=1e-5)
+    # lcad evaluate, asked for events: the metrics of the scan's points
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"object_id": "jumps", "time": t, "label": truth.astype(int)}).to_csv(
+        labels, index=False)
+    proc = subprocess.run([str(BIN / "lcad"), "evaluate", "--model", str(path), "--data",
+                           str(data), "--labels", str(labels), "--look-for", "events",
+                           "--no-tracking", "--output", str(tmp_path / "m.json")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "point score: the residual scan" in proc.stdout
+    got = json.loads((tmp_path / "m.json").read_text())["methods"]["lcad"]
+    mine = evaluate(asked, [curve], read_labels(labels))["methods"]["lcad"]
+    own = evaluate(det, [curve], read_labels(labels))["methods"]["lcad"]
+    assert got["pr_auc"] == pytest.approx(mine["pr_auc"], rel=1e-6) != own["pr_auc"]
     proc = subprocess.run([str(BIN / "lcad"), "score", "--model", str(tiny_bundle), "--data",
                            str(data), "--output", str(tmp_path / "no.csv"), "--look-for",
                            "shapes"], capture_output=True, text=True, timeout=300)

@@ -502,6 +502,12 @@ def test_look_for_on_survey_curves_says_the_objects_are_ranked_as_before(tmp_pat
     assert "representation: whole curves" in out
     assert "note: --look-for events sets the point score inside each curve; whole survey " \
         "curves are ranked by the object model (their light-curve features) either way" in out
+    # fine-tuning says the same
+    assert main(["finetune", "--from", str(tmp_path / "rr"), "--data", str(data), "--output",
+                 str(tmp_path / "rr2"), "--no-tracking", "--epochs", "1", "--look-for",
+                 "shapes"]) == 0
+    assert "note: --look-for shapes sets the point score inside each curve" in \
+        capsys.readouterr().out
 
 
 def test_a_calibration_part_shorter_than_a_window_falls_back_and_says_so(tmp_path, capsys):
@@ -1354,7 +1360,8 @@ def test_the_point_score_reason_says_what_auto_chose_and_why(lag1, repeats, line
 
     from lcad.models.point_scores import point_score_reason
 
-    det = SimpleNamespace(point_method="scan" if line.startswith("the residual") else "novelty")
+    det = SimpleNamespace(point_method="scan" if line.startswith("the residual") else "novelty",
+                          alternatives={})
     got = point_score_reason(det, {"residual_lag1": lag1, "repeat_fraction": repeats},
                              "auto", 64)
     assert got.startswith(line), got

@@ -143,6 +143,18 @@ def test_spark_score_names_training_curves_scored_again(spark, tiny_config, tmp_
     assert main(["score", "--model", str(bundle), "--data", str(data),
                  "--output", str(tmp_path / "scores.parquet")]) == 0
     assert line in capsys.readouterr().out
+    # asked for events (the scan calibrated beside novelty): the numbers of `lcad score
+    # --look-for events`, not the model's own
+    assert main(["spark-score", "--model", str(bundle), "--data", str(data), "--look-for",
+                 "events", "--output", str(tmp_path / "events"), "--partitions", "2"]) == 0
+    assert main(["score", "--model", str(bundle), "--data", str(data), "--look-for",
+                 "events", "--output", str(tmp_path / "events.parquet")]) == 0
+    assert "point score: the residual scan" in capsys.readouterr().out
+    want = sorted_points(pd.read_parquet(tmp_path / "events.parquet"))
+    got = sorted_points(pd.read_parquet(tmp_path / "events" / "points"))
+    own = sorted_points(pd.read_parquet(tmp_path / "scores.parquet"))
+    np.testing.assert_allclose(got["score"], want["score"], rtol=1e-6, atol=1e-9)
+    assert not np.allclose(got["score"], own["score"], equal_nan=True)
 
 
 def test_spark_score_masks_quality_flags_as_lcad_score_does(spark, tiny_bundle, survey,
@@ -183,6 +195,11 @@ def test_spark_score_refuses_what_it_cannot_use(spark, tiny_bundle, survey, tmp_
     assert main(["spark-score", "--model", str(tiny_bundle), "--data",
                  str(tmp_path / "nothing.parquet"), "--output", str(tmp_path / "c")]) == 2
     assert "no such file" in capsys.readouterr().err
+    # novelty asked of a model that scores the scan: named before any work
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(survey),
+                 "--look-for", "shapes", "--output", str(tmp_path / "d")]) == 2
+    assert "Train with --look-for shapes" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_registered_pyfunc_in_spark_udf_with_a_struct_result(spark, tiny_bundle, survey,

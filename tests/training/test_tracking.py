@@ -50,6 +50,8 @@ def test_run_has_params_epoch_metrics_and_artifacts(mlflow_server, registered):
     assert run.data.tags["lcad.point_score_reason"].startswith(
         "novelty (each" if novelty else "the residual scan (")
     assert ("lcad.novelty_views" in run.data.tags) == novelty  # e.g. "1,4"
+    # what `lcad score --look-for` can ask of it: a novelty model also events
+    assert run.data.tags["lcad.look_for"] == ("shapes,events" if novelty else "events")
     # what the autoencoder learned: a tag to filter runs by, and the numbers behind it
     assert run.data.tags["lcad.autoencoder"] in ("learned", "white-noise", "constant",
                                                     "little")
@@ -130,6 +132,15 @@ def test_registered_pyfunc_scores_like_the_detector(mlflow_server, registered, s
     spread = model.predict(frame, params={"samples": 3, "output": "objects"})
     assert list(spread.columns[-2:]) == ["score_mean", "score_std"] and len(spread) == 2
     assert (spread["score_std"] >= 0).all()
+    # the model asked for events (the scan calibrated beside its novelty), as in-process
+    assert det.look_for == ["shapes", "events"]
+    asked = model.predict(frame, params={"look_for": "events"})
+    want = det.looking_for("events").score(curves_from_frame(frame, emit_warnings=False))
+    np.testing.assert_allclose(asked["score"].to_numpy(), want.points_frame()["score"],
+                               rtol=1e-6)
+    assert not np.allclose(asked["score"].to_numpy(), got["score"].to_numpy())
+    with pytest.raises(Exception, match=r"choose one of \['events', 'shapes'\]"):
+        model.predict(frame, params={"look_for": "flares"})
     # the model carries the lcad package it needs (code_paths), and only that
     from pathlib import Path
 
