@@ -24,7 +24,8 @@ from lcad.service.errors import ApiError
 from lcad.service.inputs import read_curves
 from lcad.service.pipeline import each, scores
 from lcad.service.responses import ERROR_RESPONSES, FastJSONResponse, body_doc
-from lcad.service.routes.scoring import ScoringDep
+from lcad.service.routes.scoring import ScoringDep, asked_for
+from lcad.service.schemas import LOOK_FOR_DOC, LookFor
 
 router = APIRouter(tags=["catalogue"], responses=ERROR_RESPONSES)
 UI = Path(__file__).parents[1] / "static" / "ui"
@@ -172,17 +173,22 @@ async def catalogue_object(object_id: str, det: ReadyDetector, cs: CatalogueDep,
 
 
 @router.post("/v1/view", openapi_extra=body_doc("SeriesRequest"))
-async def view(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5) -> Response:
+async def view(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5,
+               look_for: Annotated[LookFor | None, Query(
+                   description=f"text/csv bodies: {LOOK_FOR_DOC}")] = None) -> Response:
     """What the viewer shows of each series in the body (JSON or CSV, as /v1/score): its
     points with reconstruction, residual and point scores, the threshold, the intervals, and,
-    when a catalogue is served, its place on the latent map and its nearest neighbours."""
+    when a catalogue is served, its place on the latent map and its nearest neighbours.
+    `look_for` (in the body or the query) as /v1/score's."""
     det = s.det
-    curves, _ = await read_curves(request, det, s.settings)
+    curves, opts = await read_curves(request, det, s.settings)
     cat = cs.catalogue if cs.status == "ready" and cs.detector is det else None
     labels = cs.labels.mapping() if cs.labels is not None else {}
     given = {c.object_id: c for c in curves}
-    results = await s.answer_raw(curves, scores(det, None, lambda c: c))
-    return FastJSONResponse({"model": s.state.ref(), "results": [
+    asked = asked_for(det, opts.get("look_for") or look_for)
+    results = await s.answer_raw(curves, scores(asked, None, lambda c: c))
+    return FastJSONResponse({"model": s.state.ref(), "point_score": asked.point_method,
+                             "results": [
         detail(c, given[c.object_id].flux_err, given[c.object_id].unit, cat, labels, k)
         for c in results]})
 

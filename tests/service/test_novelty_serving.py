@@ -105,6 +105,8 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
         by_csv = httpx.post(url + "/v1/score?look_for=events&include=point_scores",
                             content=csv, headers={"content-type": "text/csv"}, timeout=120)
         bad = httpx.post(url + "/v1/score", json={"series": [series], "look_for": "flares"})
+        viewed = httpx.post(url + "/v1/view", json={"series": [series], "look_for": "events"},
+                            timeout=120)
     assert model["look_for"] == ["shapes", "events"] and model["point_score"] == "novelty"
     assert as_trained.json()["point_score"] == "novelty"
     for got in (resp, by_csv):
@@ -115,6 +117,12 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
         np.testing.assert_allclose(scores, want, rtol=1e-5)
         assert body["results"][0]["threshold"] == pytest.approx(asked.calibration.point_threshold)
     assert bad.status_code == 422 and "look_for" in bad.text
+    # the viewer's answer for a series given: the same points
+    assert viewed.status_code == 200, viewed.text
+    assert viewed.json()["point_score"] == "scan"
+    shown = viewed.json()["results"][0]["points"]["score"]
+    np.testing.assert_allclose(np.array([np.nan if v is None else v for v in shown]),
+                               asked.score([curve])[0].point_score, rtol=1e-5)
     # a scan model asked for shapes
     with lcad_serve(tiny_bundle, tmp_path / "serve-tiny.log") as (url, _):
         assert httpx.get(url + "/v1/model").json()["look_for"] == ["events"]

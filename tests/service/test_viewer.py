@@ -167,3 +167,52 @@ def test_rank_look_label_and_upload_in_a_real_browser(browser, served, tmp_path)
     assert page.text_content("#status") == ""
     assert outside == []  # no CDN, no fonts, nothing but the service
     page.close()
+
+
+def test_a_curve_of_ones_own_scored_for_what_the_user_looks_for(browser, tmp_path):
+    """A model that scores novelty can be asked for events (the scan calibrated beside it):
+    the page offers the choice GET /v1/model lists, and a curve uploaded with "events"
+    chosen is plotted with the scan's points, as /v1/view?look_for=events answers."""
+    import pandas as pd
+
+    from lcad.models.config import DetectorConfig
+    from lcad.models.fit import fit_detector
+    from lcad.models.lightcurve import LightCurve
+    from tests.models.test_novelty import CFG, _nab
+
+    t, f, _ = _nab("art_daily_jumpsup")
+    cut = int(0.15 * t.size)
+    det, _ = fit_detector([LightCurve.from_arrays("jumps", t[:cut], f[:cut],
+                                                  emit_warnings=False)],
+                          DetectorConfig.from_dict(CFG))
+    assert det.look_for == ["shapes", "events"]
+    bundle = det.save(tmp_path / "novelty")
+    field = tmp_path / "field.csv"
+    pd.DataFrame({"object_id": "jumps", "time": t, "flux": f}).to_csv(field, index=False)
+    upload = tmp_path / "mine.csv"
+    pd.DataFrame({"object_id": "mine", "time": t[cut:], "flux": f[cut:]}).to_csv(upload,
+                                                                               index=False)
+    with lcad_serve(bundle, tmp_path / "serve.log", "--catalogue", str(field)) as (url, _):
+        http = httpx.Client(base_url=url, timeout=120)
+        wait_until(lambda: http.get("/v1/catalogue").status_code == 200, "catalogue", 120)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/ui")
+        page.wait_for_selector("#look-for-choice:not([hidden])")
+        options = page.eval_on_selector_all("#look-for option", "os => os.map(o => o.value)")
+        assert options == ["shapes", "events"]
+        page.select_option("#look-for", "events")
+        page.set_input_files("#upload", str(upload))
+        page.wait_for_function("() => document.getElementById('object-title').textContent "
+                               "=== 'mine'")
+        scores = {t["meta"]["kind"]: t for t in plotted(page, "score-plot")["data"]}["score"]
+        want = http.post("/v1/view?look_for=events", content=upload.read_text(),
+                         headers={"Content-Type": "text/csv"}).json()
+        own = http.post("/v1/view", content=upload.read_text(),
+                        headers={"Content-Type": "text/csv"}).json()
+        assert want["point_score"] == "scan" and own["point_score"] == "novelty"
+        close(scores["y"], want["results"][0]["points"]["score"])
+        assert not np.allclose(*(np.array([np.nan if v is None else v for v in a["results"][0][
+            "points"]["score"]], float) for a in (want, own)), equal_nan=True)
+        assert page.text_content("#status") == ""
+        page.close()
+        http.close()

@@ -267,8 +267,11 @@ async function label(value) {
 // ----- your own curve
 async function scoreBody(body, contentType) {
   status("scoring...");
-  const answer = await api("/v1/view?k=5", { method: "POST", body,
-                                             headers: { "Content-Type": contentType } });
+  // the point score asked for (GET /v1/model's look_for: the model's own first)
+  const look = $("look-for").value;
+  const query = look && look !== state.ownLook ? `&look_for=${encodeURIComponent(look)}` : "";
+  const answer = await api(`/v1/view?k=5${query}`, { method: "POST", body,
+                                                     headers: { "Content-Type": contentType } });
   if (!answer.results.length) throw new Error("nothing to show");
   show(answer.results[0], false);
   document.querySelectorAll("#objects tbody tr").forEach((tr) => tr.classList.remove("current"));
@@ -283,6 +286,15 @@ async function start() {
   const info = await api("/v1/model");
   $("model").textContent = `${info.name || "model"} ${info.version ? `v${info.version}` : ""}` +
     ` - ${info.representation}`;
+  const looks = info.look_for || [];
+  state.ownLook = looks[0];
+  $("look-for").replaceChildren(...looks.map((look, i) => {
+    const option = document.createElement("option");
+    option.value = look;
+    option.textContent = i === 0 ? `${look} (as trained)` : look;
+    return option;
+  }));
+  $("look-for-choice").hidden = looks.length < 2;  // a choice only where there is one
   await loadCatalogue();
 }
 
