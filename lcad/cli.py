@@ -62,6 +62,8 @@ def _asked(det: Any, look_for: str | None) -> Any:
     asked = det.looking_for(look_for)
     if asked is not det:
         print(f"point score: {asked.info.point_score_reason}")
+    else:
+        print(f"point score: the model's own, {det.point_method} (it looks for {look_for})")
     return asked
 
 

@@ -161,3 +161,9 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
                            "shapes"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "--look-for shapes" in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "no.csv").exists()
+    # what it scores already: said, and scored as it is
+    proc = subprocess.run([str(BIN / "lcad"), "score", "--model", str(tiny_bundle), "--data",
+                           str(data), "--output", str(tmp_path / "own.csv"), "--look-for",
+                           "events"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "point score: the model's own, scan (it looks for events)" in proc.stdout
