@@ -82,11 +82,15 @@ class LcadClient:
 
     def score(self, data: pd.DataFrame | Iterable[dict[str, Any]],
               include: Sequence[str] = ("point_scores", "reconstruction"),
-              threshold: float | None = None) -> ScoreFrames:
+              threshold: float | None = None, look_for: str | None = None) -> ScoreFrames:
+        """`look_for`: "events" or "shapes", the point score asked of the model (GET
+        /v1/model's `look_for`); None: its own."""
         series = series_payload(data)
         body: dict[str, Any] = {"series": series, "include": list(include)}
         if threshold is not None:
             body["threshold"] = threshold
+        if look_for is not None:
+            body["look_for"] = look_for
         raw = self._post("/v1/score", body)
         objects = pd.DataFrame([{k: r[k] for k in ("id", "score", "p_value", "is_anomalous")}
                                 | {"n_intervals": len(r["intervals"])} for r in raw["results"]])

@@ -49,7 +49,9 @@ def test_score_sends_series_and_builds_frames():
     seen = []
     with LcadClient("http://lcad", api_key="k1", transport=server(seen)) as client:
         frames = client.score(FRAME, threshold=3.0)
+        client.score(FRAME, look_for="events")
     sent = json.loads(seen[0].content)
+    assert "look_for" not in sent and json.loads(seen[1].content)["look_for"] == "events"
     assert seen[0].headers["x-api-key"] == "k1" and seen[0].url.path == "/v1/score"
     assert [s["id"] for s in sent["series"]] == ["a", "b"] and sent["threshold"] == 3.0
     assert sent["series"][0]["flux_err"] == [0.1] * 3

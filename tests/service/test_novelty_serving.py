@@ -13,6 +13,7 @@ import pytest
 from lcad.models.config import DetectorConfig
 from lcad.models.fit import fit_detector
 from lcad.models.lightcurve import LightCurve
+from lcad.service.client import LcadClient
 from lcad.training.evaluate import evaluate, read_labels
 from tests.conftest import BIN, lcad_serve
 from tests.models.test_novelty import CFG, _nab
@@ -107,6 +108,9 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
         bad = httpx.post(url + "/v1/score", json={"series": [series], "look_for": "flares"})
         viewed = httpx.post(url + "/v1/view", json={"series": [series], "look_for": "events"},
                             timeout=120)
+        with LcadClient(url, timeout=120) as client:  # the Python client's keyword
+            framed = client.score(pd.DataFrame({"object_id": "jumps", "time": t, "flux": f}),
+                                  look_for="events")
     assert model["look_for"] == ["shapes", "events"] and model["point_score"] == "novelty"
     assert as_trained.json()["point_score"] == "novelty"
     for got in (resp, by_csv):
@@ -117,6 +121,7 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
         np.testing.assert_allclose(scores, want, rtol=1e-5)
         assert body["results"][0]["threshold"] == pytest.approx(asked.calibration.point_threshold)
     assert bad.status_code == 422 and "look_for" in bad.text
+    np.testing.assert_allclose(framed.points["score"].to_numpy(), want, rtol=1e-5)
     # the viewer's answer for a series given: the same points
     assert viewed.status_code == 200, viewed.text
     assert viewed.json()["point_score"] == "scan"
