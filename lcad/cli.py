@@ -257,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax "
                    "when it is installed (the CPU image), else tensorflow (the GPU image)")
 
+    v.add_argument("--look-for", choices=["events", "shapes"],
+                   default=os.environ.get("LCAD_LOOK_FOR") or None,
+                   help="the point score the model answers with unless a request asks "
+                   "otherwise (/v1/score's look_for): events (the residual scan) or shapes "
+                   "(novelty); default: $LCAD_LOOK_FOR, else the model's own")
     v.add_argument("--catalogue", metavar="DATA", default=os.environ.get("LCAD_CATALOGUE"),
                    help="light curves to score at start-up and show in the viewer (/ui): "
                    "ranked, with neighbours and labels (default: $LCAD_CATALOGUE)")
@@ -835,6 +840,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["LCAD_CATALOGUE"] = str(Path(args.catalogue).resolve())
     if args.labels:
         os.environ["LCAD_LABELS_PATH"] = str(Path(args.labels).resolve())
+    if args.look_for:
+        os.environ["LCAD_LOOK_FOR"] = args.look_for
     uvicorn.run("lcad.service.app:app_from_env", factory=True, host=args.host, port=args.port,
                 workers=args.workers, log_level=args.log_level, timeout_graceful_shutdown=30)
     return 0

@@ -24,7 +24,8 @@ async def load_model(uri: str, state: ModelState, settings: Settings,
                      metrics: ServiceMetrics) -> None:
     """Load `uri` into `state`; a failure is logged and left in the state (not raised)."""
     try:
-        await state.load(uri, settings.model_name, settings.warmup, settings.max_batch_rows)
+        await state.load(uri, settings.model_name, settings.warmup, settings.max_batch_rows,
+                         settings.look_for)
     except Exception as exc:
         log.error("model load failed: %s", exc)
     metrics.ready.set(1 if state.status == "ready" else 0)
@@ -66,6 +67,8 @@ def lifespan(settings: Settings, state: ModelState, metrics: ServiceMetrics,
              catalogue: CatalogueState | None = None
              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The lifespan of an app serving `detector`, or the model at `settings.model_uri`."""
+    if detector is not None:  # asked for what LCAD_LOOK_FOR says (a model that cannot: raised)
+        detector = detector.looking_for(settings.look_for)
 
     @asynccontextmanager
     async def span(app: FastAPI) -> AsyncIterator[None]:

@@ -42,8 +42,10 @@ class ModelState:
         self.load_seconds = seconds
         self.status, self.reason = "ready", "ok"
 
-    async def load(self, uri: str, name: str | None, warmup: bool, max_rows: int) -> None:
-        """Load and warm a model in a thread; on failure keep serving the previous one."""
+    async def load(self, uri: str, name: str | None, warmup: bool, max_rows: int,
+                   look_for: str | None = None) -> None:
+        """Load and warm a model in a thread, asked for `look_for` (`LCAD_LOOK_FOR`); on
+        failure keep serving the previous one."""
         async with self._lock:
             previous = self.status
             self.status, self.reason = "loading", f"loading {uri}"
@@ -51,6 +53,7 @@ class ModelState:
             try:
                 seen = await asyncio.to_thread(_fingerprint_or_none, uri)
                 detector, meta = await asyncio.to_thread(load_model, uri)
+                detector = detector.looking_for(look_for)
                 if warmup:
                     await asyncio.to_thread(warm_up, detector, max_rows)
             except Exception as exc:

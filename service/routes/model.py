@@ -56,7 +56,8 @@ async def reload(state: StateDep, settings: SettingsDep, metrics: MetricsDep, _k
     if not target or target == "in-process":
         raise ApiError(422, "uri: no model URI configured to reload")
     try:
-        await state.load(target, settings.model_name, settings.warmup, settings.max_batch_rows)
+        await state.load(target, settings.model_name, settings.warmup, settings.max_batch_rows,
+                         settings.look_for)
     except TrackingError as exc:  # the registry is down: try again later
         raise ApiError(503, f"reload failed: {exc}", code="reload_failed",
                        headers={"Retry-After": "30"}) from None

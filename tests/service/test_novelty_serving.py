@@ -172,3 +172,34 @@ def test_a_novelty_model_asked_for_events_over_http_and_the_cli(novelty_bundle, 
                            "events"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "point score: the model's own, scan (it looks for events)" in proc.stdout
+
+
+def test_a_served_default_of_what_to_look_for(novelty_bundle, tiny_bundle, tmp_path):
+    """`lcad serve --look-for events` (LCAD_LOOK_FOR): the model answers with the scan unless
+    a request asks for shapes; a model that cannot give it is not served, and says why."""
+    from tests.conftest import wait_until
+    from tests.service.conftest import make_client
+
+    det, path, t, f, _ = novelty_bundle
+    curve = LightCurve.from_arrays("jumps", t, f, emit_warnings=False)
+    series = {"id": "jumps", "time": t.tolist(), "flux": f.tolist()}
+    with lcad_serve(path, tmp_path / "serve.log", "--look-for", "events") as (url, _):
+        model = httpx.get(url + "/v1/model").json()
+        plain = httpx.post(url + "/v1/score", json={"series": [series],
+                                                    "include": ["point_scores"]}, timeout=120)
+        shapes = httpx.post(url + "/v1/score", json={
+            "series": [series], "include": ["point_scores"], "look_for": "shapes"}, timeout=120)
+    assert model["point_score"] == "scan" and model["look_for"] == ["events", "shapes"]
+    assert model["point_score_reason"].startswith("the residual scan")
+    for resp, want, method in ((plain, det.looking_for("events"), "scan"),
+                               (shapes, det, "novelty")):
+        body = resp.json()
+        assert resp.status_code == 200 and body["point_score"] == method, resp.text
+        got = np.array([np.nan if v is None else v for v in body["results"][0]["point_scores"]])
+        np.testing.assert_allclose(got, want.score([curve])[0].point_score, rtol=1e-5)
+    # a scan model asked by the server for shapes: not ready, the reason says what to train
+    with make_client(None, model_uri=str(tiny_bundle), look_for="shapes") as c:
+        err = wait_until(lambda: (lambda e: e if e and e["details"]["status"] == "failed"
+                                  else None)(c.get("/health/ready").json().get("error")),
+                         "the load to fail")
+        assert "--look-for shapes" in err["message"], err
