@@ -31,6 +31,7 @@ def _registry_flags(p: argparse.ArgumentParser) -> None:
 
 # what a user looks for in a series, as the point score that finds it (`--look-for`)
 LOOK_FOR = {"auto": "auto", "events": "scan", "shapes": "novelty"}
+ASKED = [word for word in LOOK_FOR if word != "auto"]  # what a trained model can be asked
 
 
 def _look_for_flag(p: argparse.ArgumentParser) -> None:
@@ -46,7 +47,7 @@ def _look_for_flag(p: argparse.ArgumentParser) -> None:
 
 def _ask_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--look-for", choices=["events", "shapes"], default=None,
+        "--look-for", choices=ASKED, default=None,
         help="ask the model for the point score that finds events added to a series "
         "(flares, dips, transits: the residual scan) or shapes and regimes that changed "
         "(novelty), instead of the one it was trained with. A model trained with auto that "
@@ -257,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "default, TensorFlow). jax is ready a few seconds sooner on CPU; auto: jax "
                    "when it is installed (the CPU image), else tensorflow (the GPU image)")
 
-    v.add_argument("--look-for", choices=["events", "shapes"],
+    v.add_argument("--look-for", choices=ASKED,
                    default=os.environ.get("LCAD_LOOK_FOR") or None,
                    help="the point score the model answers with unless a request asks "
                    "otherwise (/v1/score's look_for): events (the residual scan) or shapes "

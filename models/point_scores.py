@@ -190,7 +190,8 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
     also = [LOOK_FOR_WORDS[m] for m in det.alternatives if m in LOOK_FOR_WORDS]
     asked = ("" if not also else
              f"; `lcad score --look-for {also[0]}` (/v1/score's look_for) asks this model "
-             f"for {DESCRIPTIONS.get(LOOK_FOR_NAMES[also[0]])}, calibrated beside it")
+             f"for {DESCRIPTIONS.get(LOOK_FOR_NAMES[also[0]])}, calibrated beside it, no "
+             "training again")
     if requested != "auto":
         look = LOOK_FOR_WORDS.get(requested)
         return f"{what} (scoring.point={requested}" + (
@@ -203,9 +204,6 @@ def point_score_reason(det: Detector, metrics: dict[str, float], requested: str,
                f"the held-out residuals are structured: lag-1 {lag1:+.2f}, beyond "
                f"+-{LAG1_LIMIT:g}" if lag1 is not None else "the held-out residuals are "
                "structured")
-        asked = ("" if "scan" not in det.alternatives else
-                 ": the scan is calibrated beside novelty, so `lcad score --look-for events` "
-                 "(/v1/score's look_for) asks this model for it, no training again")
         return (f"{what}, chosen by scoring.point=auto ({why}); it finds changed shapes and "
                 "regimes. For events added to a structured series (flares, dips, transits "
                 "on a variable star) --look-for events (scoring.point=scan) tests the "

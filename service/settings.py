@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from lcad.service.schemas import LookFor
 
 
 class Settings(BaseSettings):
@@ -27,7 +29,7 @@ class Settings(BaseSettings):
         "0 = the whole request at once: about twice the memory, no faster; docs/reliability.md)")
     max_queue: int = Field(256, ge=1, description="requests waiting for the network; then 503")
     warmup: bool = True
-    look_for: Literal["events", "shapes"] | None = Field(
+    look_for: LookFor | None = Field(
         None, description="the point score the served model answers with unless a request "
         "asks otherwise (`Detector.looking_for`): events (the residual scan) or shapes "
         "(novelty); unset: the model's own. A model that cannot give it is not served")
