@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,8 @@ from lcad.models.lightcurve import DEFAULT_BAND, MAG_ZERO_POINT, LightCurve
 from lcad.service.errors import ApiError
 from lcad.service.schemas import ScoreRequest, Series
 from lcad.service.settings import Settings
+
+T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -136,11 +138,13 @@ def for_model(i: int, curve: LightCurve, det: Detector) -> LightCurve:
     return curve
 
 
-def one_threshold(body: float | None, query: float | None) -> float | None:
-    """The threshold asked for, in the body or as `?threshold=`; two different ones: 422."""
+def one_option(name: str, body: T | None, query: T | None) -> T | None:
+    """An option asked for in the JSON body or as `?name=` (CSV bodies); two different
+    ones: 422."""
     if body is not None and query is not None and body != query:
-        raise ApiError(422, f"threshold: the body says {body:g} and ?threshold= says "
-                       f"{query:g}; give one")
+        show = (lambda v: f"{v:g}") if isinstance(body, float) else str
+        raise ApiError(422, f"{name}: the body says {show(body)} and ?{name}= says "
+                       f"{show(query)}; give one")
     return body if body is not None else query
 
 

@@ -21,7 +21,7 @@ from lcad.service.deps import (
     StateDep,
 )
 from lcad.service.errors import ApiError
-from lcad.service.inputs import one_threshold, read_curves
+from lcad.service.inputs import one_option, read_curves
 from lcad.service.pipeline import FinishAll, each, run, scores
 from lcad.service.responses import (
     ERROR_RESPONSES,
@@ -82,10 +82,10 @@ async def score(request: Request, s: ScoringDep,
     passes of the network (Monte-Carlo dropout, the variational posterior)."""
     curves, opts = await read_curves(request, s.det, s.settings)
     wanted = set(opts.get("include") or include or [])
-    thr = one_threshold(opts.get("threshold"), threshold)
+    thr = one_option("threshold", opts.get("threshold"), threshold)
     # the networks run batched as the model's own (`s.answer`); the points are scored with
     # the point score asked for
-    det = asked_for(s.det, opts.get("look_for") or look_for)
+    det = asked_for(s.det, one_option("look_for", opts.get("look_for"), look_for))
     used = {"point_score": det.point_method}
     if "uncertainty" not in wanted:
         return await s.answer(curves, scores(det, thr, lambda c: score_json(c, wanted)), used)

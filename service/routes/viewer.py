@@ -21,7 +21,7 @@ from lcad.models.results import finite_or_none
 from lcad.service.catalogue_state import CatalogueState
 from lcad.service.deps import ApiKey, ReadyDetector
 from lcad.service.errors import ApiError
-from lcad.service.inputs import read_curves
+from lcad.service.inputs import one_option, read_curves
 from lcad.service.pipeline import each, scores
 from lcad.service.responses import ERROR_RESPONSES, FastJSONResponse, body_doc
 from lcad.service.routes.scoring import ScoringDep, asked_for
@@ -185,7 +185,7 @@ async def view(request: Request, s: ScoringDep, cs: CatalogueDep, k: K = 5,
     cat = cs.catalogue if cs.status == "ready" and cs.detector is det else None
     labels = cs.labels.mapping() if cs.labels is not None else {}
     given = {c.object_id: c for c in curves}
-    asked = asked_for(det, opts.get("look_for") or look_for)
+    asked = asked_for(det, one_option("look_for", opts.get("look_for"), look_for))
     results = await s.answer_raw(curves, scores(asked, None, lambda c: c))
     return FastJSONResponse({"model": s.state.ref(), "point_score": asked.point_method,
                              "results": [

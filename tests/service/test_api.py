@@ -396,6 +396,11 @@ def test_query_threshold_is_honoured_for_json_bodies(client, service_curves, tin
     assert same.json()["results"][0] == res
     err = _error(client.post("/v1/score?threshold=2", json={**body, "threshold": 3}), 422)
     assert "body says 3" in err["message"] and "?threshold= says 2" in err["message"]
+    # what to look for, likewise: in the body or the query, not two different ones
+    err = _error(client.post("/v1/score?look_for=shapes", json={**body, "look_for": "events"}),
+                 422)
+    assert err["message"] == ("look_for: the body says events and ?look_for= says shapes; "
+                              "give one")
 
 
 def test_csv_bodies_take_the_strict_path_too(client, service_curves):
