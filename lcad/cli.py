@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", required=True)
     e.add_argument("--labels", type=Path,
                    help="CSV: object_id,start,end (events) | object_id,time,label (points) | "
-                        "object_id,label (objects), times as numbers or datetimes; NAB's "
+                        "object_id,label (objects), times as numbers or datetimes (one "
+                        "series: no object_id needed); NAB's "
                         "combined_windows.json / combined_labels.json; not needed for UCR "
                         "anomaly archive files (their names give the anomaly)")
     e.add_argument("--far", type=float, default=0.01, help="false-alarm rate for event recall")
@@ -776,6 +777,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     labels = read_labels(args.labels) if args.labels else ucr_labels(args.data)
     curves = _read(args)  # bad data is named before Keras loads
+    labels = labels.for_data([c.object_id for c in curves])  # an id-less file: one series
     if labels.evaluated_from:
         _say_ucr(args.data, "evaluate")
     det = _asked(load_detector(args.model), args.look_for)

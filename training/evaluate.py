@@ -41,6 +41,27 @@ class Labels:
     margin: float = 0.0
     # per object, the first time the metrics count (earlier points are scored as context)
     evaluated_from: dict[str, float] = field(default_factory=dict)
+    # a labels file without an object id column (one series' windows or points): its labels
+    # are kept under ONE_OBJECT and given to the data's one object (`for_data`)
+    source: str = ""
+
+    def for_data(self, object_ids: Sequence[str]) -> Labels:
+        """These labels with an id-less file's labels given to the data's one object; data
+        of several objects is a `LabelError` (which one is meant cannot be told)."""
+        if ONE_OBJECT not in self.events and ONE_OBJECT not in self.points:
+            return self
+        ids = list(dict.fromkeys(object_ids))
+        if len(ids) != 1:
+            raise LabelError(
+                f"{self.source}: no object id column, and the data holds {len(ids)} objects "
+                f"({ids[:3]}...): add an object_id column naming the object of each label")
+        (oid,) = ids
+        events = {oid: self.events[ONE_OBJECT]} if ONE_OBJECT in self.events else {}
+        points = {oid: self.points[ONE_OBJECT]} if ONE_OBJECT in self.points else {}
+        return Labels(self.kind, events, points, margin=self.margin, source=self.source)
+
+
+ONE_OBJECT = "\0the one object"  # no object id can be this (`Labels.for_data`)
 
 
 def ucr_labels(data: str | Path) -> Labels:
@@ -79,18 +100,21 @@ def read_labels(path: Path) -> Labels:
     frame = frame.rename(columns={found: role for role in ("object_id", "time")
                                   if (found := alias_column(columns, role)) is not None})
     cols = set(frame.columns)
+    if "object_id" not in cols and ({"start", "end"} <= cols or {"time", "label"} <= cols):
+        frame["object_id"] = ONE_OBJECT  # one series' labels: the data's one object
+        cols.add("object_id")
     if "object_id" not in cols:
         raise LabelError(f"{path}: no object id column; columns are {sorted(map(str, cols))}, "
                          f"expected object_id or one of {list(COLUMN_ALIASES['object_id'])}")
     frame["object_id"] = frame["object_id"].astype(str)
     if {"start", "end"} <= cols:
-        labels = Labels("events")
+        labels = Labels("events", source=str(path))
         starts, ends = (_label_times(frame[c], path) for c in ("start", "end"))
         for oid, a, b in zip(frame["object_id"], starts, ends, strict=True):
             labels.events.setdefault(oid, []).append((float(a), float(b)))
         return labels
     if {"time", "label"} <= cols:
-        labels = Labels("points")
+        labels = Labels("points", source=str(path))
         frame["time"] = _label_times(frame["time"], path)
         for oid, g in frame.groupby("object_id"):
             labels.points[str(oid)] = (g["time"].to_numpy(float), g["label"].to_numpy(bool))
@@ -443,6 +467,7 @@ class BaselineNote(UserWarning):
 
 def evaluate(det: Detector, curves: Sequence[LightCurve], labels: Labels, far: float = 0.01,
              baselines: bool = False) -> dict[str, Any]:
+    labels = labels.for_data([c.object_id for c in curves])
     result = det.score(curves, on_error="skip")
     scored = {c.object_id: c for c in result}
     known = set(labels.events) | set(labels.points) | set(labels.objects)

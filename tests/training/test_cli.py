@@ -151,9 +151,11 @@ def test_evaluate_with_baselines(trained, tmp_path, capsys):
     assert row[2:] == ["-", "-", "-"]
 
 
-def test_evaluate_reads_nab_label_files_and_datetime_labels(trained, tmp_path, capsys):
+def test_evaluate_reads_nab_label_files_and_datetime_labels(trained, synth_csv, tmp_path,
+                                                            capsys):
     """A NAB file (timestamp,value) evaluates against NAB's own combined_windows.json, and
-    against a labels CSV with datetimes, as against the same labels in days."""
+    against a labels CSV with datetimes, as against the same labels in days, and as against
+    a labels CSV of the one series' windows without an object id column."""
     from lcad.models.synthetic import inject, synthetic_dataset
 
     curve = synthetic_dataset(1, seed=12, **SYNTH)[0][0]
@@ -174,15 +176,22 @@ def test_evaluate_reads_nab_label_files_and_datetime_labels(trained, tmp_path, c
     in_days = tmp_path / "days.csv"
     pd.DataFrame({"object_id": ["machine_1"], "start": [epoch + event.start],
                   "end": [epoch + event.end]}).to_csv(in_days, index=False)
+    one_series = tmp_path / "windows.csv"  # one series' windows: no object id column
+    one_series.write_text(f"start,end\n{ts(event.start)},{ts(event.end)}\n")
     found = []
-    for labels in (nab, dated, in_days):
+    for labels in (nab, dated, in_days, one_series):
         out = tmp_path / f"{labels.stem}.json"
         assert main(["evaluate", "--model", str(trained), "--data", str(data), "--labels",
                      str(labels), "--output", str(out), "--no-tracking"]) == 0, \
             capsys.readouterr().err
         found.append(json.loads(out.read_text())["methods"]["lcad"])
-    assert found[0] == found[1] == found[2]
+    assert found[0] == found[1] == found[2] == found[3]
     assert found[0]["event_recall"] == 1.0 and found[0]["roc_auc"] > 0.9
+    # id-less labels on data of several objects: which one is meant cannot be told
+    assert main(["evaluate", "--model", str(trained), "--data", str(synth_csv), "--labels",
+                 str(one_series), "--no-tracking"]) == 2
+    assert "windows.csv: no object id column, and the data holds 12 objects" in \
+        capsys.readouterr().err
     bad = tmp_path / "bad.csv"
     for content, problem in [("object_id,start,end\nmachine_1,yesterday,2015-03-02\n",
                               "neither numeric nor datetimes"),

@@ -166,6 +166,17 @@ def test_labels_name_their_columns_as_the_data_does(tmp_path):
     pts = tmp_path / "pts.csv"
     pts.write_text("oid,mjd,label\na,1,1\na,2,0\n")
     assert point_truth("a", np.arange(3.0), read_labels(pts)).tolist() == [False, True, False]
+    windows = tmp_path / "windows.csv"  # one series' labels: no object id column
+    windows.write_text("start,end\n1,2\n5,6\n")
+    one = read_labels(windows).for_data(["nyc_taxi", "nyc_taxi"])
+    assert one.events == {"nyc_taxi": [(1.0, 2.0), (5.0, 6.0)]}
+    pts = tmp_path / "points.csv"
+    pts.write_text("mjd,label\n1,1\n2,0\n")
+    assert point_truth("a", np.arange(3.0), read_labels(pts).for_data(["a"])).tolist() == [
+        False, True, False]
+    with pytest.raises(LabelError, match=r"windows.csv: no object id column, and the data "
+                       r"holds 2 objects \(\['a', 'b'\]\.\.\.\): add an object_id column"):
+        read_labels(windows).for_data(["a", "b"])
     bad = tmp_path / "bad.csv"
     bad.write_text("who,label\na,1\n")
     with pytest.raises(LabelError, match=r"no object id column; columns are \['label', 'who'\], "
