@@ -636,8 +636,14 @@ def cmd_score(args: argparse.Namespace) -> int:
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
     from lcad.models.io import data_files
+    from lcad.training.scoring import intervals_path, objects_path
 
-    data_files(args.data)  # a missing or empty path is named before Keras loads
+    inputs = {f.resolve() for f in data_files(args.data)}  # missing or empty: named before
+    for out in (args.output, objects_path(args.output), intervals_path(args.output)):  # Keras
+        if out.resolve() in inputs:
+            raise CliError(f"--output {args.output} would write over the data file "
+                           f"{out.resolve()}: "
+                           "choose another --output")
     det = _asked(load_detector(args.model), args.look_for)
     from lcad.models.uncertainty import sampling_sources
     from lcad.training.scoring import auto_processes, keep_freed_memory, score_to_file

@@ -46,6 +46,16 @@ MAG_NAMES = {"mag", "magnitude", "magpsf", "mag_psf"}
 FLUX_ERROR_NAMES = {"flux_err", "flux_error", "fluxerr", "psfluxerr", "psffluxerr", "fluxcalerr",
                     "pdcsap_flux_err", "sap_flux_err"}
 MAG_ERROR_NAMES = {"magerr", "mag_err", "e_mag", "sigmapsf", "magpsf_err"}
+# ZTF alert photometry (the alert stream, Fink, Lasair, ALeRCE's detections): `magpsf` is the
+# magnitude of the flux in the difference image (science minus reference), `isdiffpos` its
+# sign. Where the object is in the reference image (a variable star, an AGN), a fading makes
+# a negative difference whose size magpsf gives as if it were a brightening; only with the
+# reference flux does it become an apparent magnitude (ALeRCE's correction, Förster et al.
+# 2021): ALeRCE's own `magpsf_corr` where given, else from `magnr` where the reference source
+# lies within ZTF_MATCH_RADIUS (`distnr`). A negative difference that cannot be corrected is
+# masked and reported, not read as a brightening.
+DIFFERENCE_MAGNITUDE = "magpsf"
+ZTF_MATCH_RADIUS = 1.4  # arcsec: the reference source is the object itself (ALeRCE's)
 
 
 # the names a headerless table's columns get, by how many there are
@@ -167,6 +177,57 @@ def _error_column(flux_col: str, unit: str, lower: Mapping[str, str]) -> str | N
                 None)
 
 
+@dataclass(frozen=True)
+class DifferenceColumns:
+    """The columns that make ZTF difference magnitudes apparent ones (the comment on
+    DIFFERENCE_MAGNITUDE); None: absent."""
+
+    isdiffpos: str  # the difference's sign: t / f, 1 / 0, true / false
+    magpsf_corr: str | None = None  # ALeRCE's apparent magnitude, where it corrected
+    sigmapsf_corr: str | None = None  # its error (sigmapsf_corr_ext, else sigmapsf_corr)
+    corrected: str | None = None  # ALeRCE: whether magpsf_corr holds (the object is in the ref)
+    magnr: str | None = None  # the reference source's magnitude
+    distnr: str | None = None  # its distance from the alert, arcsec
+
+    @property
+    def roles(self) -> dict[str, str]:
+        """{role: source column} of the present ones."""
+        return {role: c for role, c in self.__dict__.items() if c}
+
+    @property
+    def names(self) -> list[str]:
+        """The source columns, present ones only."""
+        return list(self.roles.values())
+
+    def renamed(self) -> DifferenceColumns:
+        """The same roles under the roles' names (Spark selects them so)."""
+        return DifferenceColumns(**{role: role for role in self.roles})
+
+    @property
+    def text(self) -> str:
+        """What becomes of the difference magnitudes, for the `columns:` line."""
+        how = (f"apparent magnitudes from {self.magpsf_corr} where ALeRCE corrected them"
+               if self.magpsf_corr else
+               f"apparent magnitudes from the reference's {self.magnr} within "
+               f"{ZTF_MATCH_RADIUS:g}\" ({self.distnr}; ALeRCE's correction)"
+               if self.magnr and self.distnr else None)
+        rest = f"where {self.isdiffpos} is false" + (" and uncorrected" if how else "")
+        return (f"difference magnitudes with sign {self.isdiffpos}: "
+                + (how + "; " if how else "") + f"{rest}: masked (a fading, not a brightening)")
+
+    @classmethod
+    def find(cls, flux_col: str, lower: Mapping[str, str]) -> DifferenceColumns | None:
+        """The columns of `_bare_names` `lower` where `flux_col` is ZTF's difference
+        magnitude and an isdiffpos column says its sign; else None."""
+        if _bare(flux_col) != DIFFERENCE_MAGNITUDE or "isdiffpos" not in lower:
+            return None
+        corr = lower.get("magpsf_corr")
+        return cls(lower["isdiffpos"], corr,
+                   (lower.get("sigmapsf_corr_ext") or lower.get("sigmapsf_corr")) if corr
+                   else None, lower.get("corrected") if corr else None,
+                   lower.get("magnr"), lower.get("distnr"))
+
+
 @dataclass
 class ColumnMap:
     """Which source column plays each role (None: absent)."""
@@ -178,6 +239,13 @@ class ColumnMap:
     band: str | None
     unit: str  # "flux" or "mag"
     quality: str | None = None  # non-zero: the point is flagged and masked
+    difference: DifferenceColumns | None = None  # ZTF difference magnitudes: their sign
+
+    @property
+    def extra(self) -> list[str]:
+        """The columns read beside the roles' (quality flags, the difference's columns)."""
+        return ([self.quality] if self.quality else []) + (
+            self.difference.names if self.difference else [])
 
 
 def resolve_columns(
@@ -213,8 +281,9 @@ def resolve_columns(
     if "flux_err" not in found:
         found["flux_err"] = _error_column(flux_col, unit, lower)
     quality = next((lower[a] for a in QUALITY_NAMES if a in lower), None)
+    difference = DifferenceColumns.find(flux_col, lower) if unit == "mag" else None
     return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
-                     found["band"], unit, quality)
+                     found["band"], unit, quality, difference)
 
 
 def time_in_days(values: pd.Series, source: str | Path = "input") -> np.ndarray:
@@ -239,6 +308,60 @@ def numeric_column(values: pd.Series, source: str | Path, role: str) -> np.ndarr
     return out.to_numpy(dtype=np.float64)
 
 
+TRUE_WORDS = {"t", "true", "1", "1.0", "+", "yes"}
+FALSE_WORDS = {"f", "false", "0", "0.0", "-1", "-1.0", "-", "no"}
+
+
+def _truth(values: pd.Series, source: str | Path, what: str) -> np.ndarray:
+    """(rows,) 1.0 true, 0.0 false, NaN empty, of a column of flags (t / f, 1 / 0, true /
+    false, booleans); any other value is a DataError naming it."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        return np.where(np.isnan(v), np.nan, (v > 0).astype(np.float64))
+    text = values.astype(str).str.strip().str.lower()
+    empty = values.isna().to_numpy() | text.isin(["", "nan", "none", "null"]).to_numpy()
+    yes, no = text.isin(TRUE_WORDS).to_numpy(), text.isin(FALSE_WORDS).to_numpy()
+    odd = ~(yes | no | empty)
+    if odd.any():
+        raise DataError(f"{source}: column {values.name!r} ({what}) holds "
+                        f"{values.iloc[int(np.flatnonzero(odd)[0])]!r}: expected t or f, 1 or "
+                        "0, true or false")
+    return np.where(empty, np.nan, yes.astype(np.float64))
+
+
+def difference_magnitudes(frame: pd.DataFrame, d: DifferenceColumns, mag: np.ndarray,
+                          err: np.ndarray | None, source: str | Path
+                          ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """ZTF difference magnitudes made apparent where they can be (DifferenceColumns), and
+    the rows of a negative difference that could not be: (magnitudes, errors, those rows)."""
+    positive = _truth(frame[d.isdiffpos], source, "the difference's sign") != 0.0  # NaN: +
+    done = np.zeros(mag.size, bool)
+    mag = mag.copy()
+    err = None if err is None else err.copy()
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if d.magpsf_corr:
+            corr = numeric_column(frame[d.magpsf_corr], source, "corrected magnitude")
+            done = np.isfinite(corr)
+            if d.corrected:
+                done &= _truth(frame[d.corrected], source, "corrected") == 1.0
+            mag[done] = corr[done]
+            if err is not None and d.sigmapsf_corr:
+                corr_err = numeric_column(frame[d.sigmapsf_corr], source, "corrected error")
+                use = done & np.isfinite(corr_err)
+                err[use] = corr_err[use]
+        elif d.magnr and d.distnr:
+            ref = numeric_column(frame[d.magnr], source, "reference magnitude")
+            near = numeric_column(frame[d.distnr], source, "reference distance")
+            f_ref, f_diff = 10.0 ** (-0.4 * ref), 10.0 ** (-0.4 * mag)
+            total = f_ref + np.where(positive, 1.0, -1.0) * f_diff
+            # a fading below the reference's whole flux is no magnitude: left uncorrected
+            done = np.isfinite(total) & (total > 0) & (near <= ZTF_MATCH_RADIUS)
+            mag = np.where(done, -2.5 * np.log10(np.where(done, total, 1.0)), mag)
+            if err is not None:  # ALeRCE's error for extended sources: the difference's own
+                err = np.where(done, f_diff * err / np.where(done, total, 1.0), err)
+    return mag, err, ~positive & ~done
+
+
 def frame_to_curves(
     frame: pd.DataFrame, cmap: ColumnMap, source: str | Path = "input", default_id: str = "series",
     emit_warnings: bool = False, strict: bool = False,
@@ -251,14 +374,18 @@ def frame_to_curves(
     e = None if cmap.flux_err is None or frame[cmap.flux_err].isna().all() \
         else numeric_column(frame[cmap.flux_err], source, "flux_err")  # an empty column: none
     band = None if cmap.band is None else frame[cmap.band].astype(str).to_numpy()
-    flagged = None
+    flagged = quality = negative = None
     if cmap.quality is not None:
         q = numeric_column(frame[cmap.quality], source, "quality flag")
-        flagged = np.isfinite(q) & (q != 0)
-        if not flagged.any():
-            flagged = None
-        elif not strict:  # flagged objects are not clean: `from_arrays` masks and reports
-            f = np.where(flagged, np.nan, f)
+        quality = np.isfinite(q) & (q != 0)
+    if cmap.difference is not None:
+        f, e, negative = difference_magnitudes(frame, cmap.difference, f, e, source)
+    for rows in (quality, negative):
+        if rows is not None and rows.any():
+            flagged = rows if flagged is None else flagged | rows
+    if flagged is not None and not strict:
+        # flagged objects are not clean: `from_arrays` masks and reports
+        f = np.where(flagged, np.nan, f)
     curves = []
     # group without sorting the whole frame twice: stable order of first appearance; ids are
     # factorised as stored and only the distinct ones become str (a str per row cost 1 GB
@@ -294,7 +421,8 @@ def frame_to_curves(
                 None if band is None else band[idx], unit=cmap.unit,
                 emit_warnings=emit_warnings, strict=strict,
                 flagged=None if flagged is None else flagged[idx],
-                flag_column=cmap.quality or "quality"))
+                flag_column=cmap.quality or "quality",
+                flag_reason=_flag_reason(cmap, quality, negative, idx)))
         except LightCurveError as exc:
             problem = (f"light curve {name!r}, {exc.field}: {exc.message}"
                        if strict and exc.field else str(exc))
@@ -308,6 +436,19 @@ def frame_to_curves(
             warnings.warn(f"light curve {curves[0].object_id!r}: {curves[0].warnings[-1]}",
                           LightCurveWarning, stacklevel=2)
     return curves
+
+
+def _flag_reason(cmap: ColumnMap, quality: np.ndarray | None, negative: np.ndarray | None,
+                 idx: slice | np.ndarray) -> str | None:
+    """Why one object's flagged rows are masked, where a negative difference is among them
+    (None: a quality flag alone, `from_arrays`' own words)."""
+    if negative is None or cmap.difference is None or not negative[idx].any():
+        return None
+    why = [f"flagged in column {cmap.quality!r} (non-zero)"] \
+        if quality is not None and quality[idx].any() else []
+    why.append(f"with {cmap.difference.isdiffpos} false (a negative difference: magpsf "
+               "then measures a fading; no reference flux to make it an apparent magnitude)")
+    return " or ".join(why)
 
 
 # the share of rows repeating an earlier (time, band) above which a file without an object

@@ -265,8 +265,8 @@ def _grouped(pf: Any, column: str) -> bool:
 def _pieces(pf: Any, cmap: ColumnMap, f: Path) -> Iterator[list[LightCurve]]:
     """The curves of the grouped Parquet file `pf`, a batch of PIECE_ROWS rows at a time; the
     last object of a batch waits for the next one (it may go on there)."""
-    names = [c for c in (cmap.object_id, cmap.time, cmap.flux, cmap.flux_err, cmap.band,
-                         cmap.quality) if c]
+    names = list(dict.fromkeys(c for c in (cmap.object_id, cmap.time, cmap.flux,
+                                           cmap.flux_err, cmap.band, *cmap.extra) if c))
     carry: pd.DataFrame | None = None
     batches = pf.iter_batches(batch_size=PIECE_ROWS, columns=names)
     while True:
@@ -361,6 +361,8 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
              f"error {cmap.flux_err or '-'}", f"band {cmap.band or '- (one band)'}"]
     if cmap.quality:
         parts.append(f"quality flags {cmap.quality} (non-zero: masked)")
+    if cmap.difference:
+        parts.append(cmap.difference.text)
     more = f" (the first of {len(files)} files)" if len(files) > 1 else ""
     return f"columns{more}: " + ", ".join(parts)
 

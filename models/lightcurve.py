@@ -96,6 +96,7 @@ class LightCurve:
         strict: bool = False,
         flagged: Any = None,
         flag_column: str = "quality",
+        flag_reason: str | None = None,
     ) -> LightCurve:
         """Validate and repair raw arrays.
 
@@ -105,7 +106,8 @@ class LightCurve:
         `strict` (the service): what would be repaired is an error naming the first value
         (field "flux[3]", "time"), not a repair. `flagged`: points a quality column marks
         (`flag_column`, non-zero), masked and reported in every mode (a flag is the data's
-        own verdict, not a repair).
+        own verdict, not a repair); `flag_reason` says why they are, where that is more
+        than a quality column (ZTF's negative differences: `frames.difference_magnitudes`).
         """
         oid = str(object_id)
         t = _as_float_array(time, "time", oid)
@@ -162,8 +164,8 @@ class LightCurve:
         mask = np.isfinite(f)
         nonfinite = ~mask
         if flag is not None and flag.any():
-            repairs.append(f"masked {int(flag.sum())} point(s) flagged in column "
-                           f"{flag_column!r} (non-zero)")
+            repairs.append(f"masked {int(flag.sum())} point(s) " + (
+                flag_reason or f"flagged in column {flag_column!r} (non-zero)"))
             nonfinite &= ~flag
             mask &= ~flag
         if nonfinite.any():

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -46,6 +47,26 @@ def tiny_bundle(tiny_detector, tmp_path_factory):
     path = tmp_path_factory.mktemp("bundles") / "tiny"
     tiny_detector.save(path)
     return path
+
+
+def as_ztf_alerts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Long-format curves (positive fluxes, with errors) written as ZTF alerts would hold
+    them: magpsf the size of each point's difference from a reference flux (the object's
+    mean), isdiffpos its sign, magnr and distnr the reference; ALeRCE's correction gives
+    the curves back (`frames.difference_magnitudes`)."""
+    from lcad.models.lightcurve import MAG_ZERO_POINT
+
+    flux = frame["flux"].to_numpy()
+    ref = frame.groupby("object_id")["flux"].transform("mean").to_numpy()
+    diff = flux - ref  # a fading below the mean is a negative difference
+    assert (flux > 0).all() and (diff < 0).any() and (diff > 0).any()
+    return pd.DataFrame({
+        "oid": frame["object_id"], "mjd": frame["time"],
+        **({"fid": frame["band"]} if "band" in frame else {}),
+        "magpsf": MAG_ZERO_POINT - 2.5 * np.log10(np.abs(diff)),
+        "sigmapsf": 2.5 / np.log(10) * frame["flux_err"].to_numpy() / np.abs(diff),
+        "isdiffpos": np.where(diff > 0, "t", "f"),
+        "magnr": MAG_ZERO_POINT - 2.5 * np.log10(ref), "distnr": 0.4})
 
 
 @pytest.fixture()

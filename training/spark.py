@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from lcad.models.errors import DataError, LcadError, LightCurveError
-from lcad.models.frames import ColumnMap, frame_to_curves, resolve_columns
+from lcad.models.frames import ColumnMap, DifferenceColumns, frame_to_curves, resolve_columns
 from lcad.models.results import INTERVAL_COLUMNS
 from lcad.training.scoring import OBJECT_COLUMNS, POINT_COLUMNS, SEGMENT_POINTS
 
@@ -112,12 +112,15 @@ class PartitionScorer:
 
     def __init__(self, bundle: str, unit: str, has_err: bool, has_band: bool,
                  threshold: float | None, batch_objects: int, segment_points: int,
-                 has_quality: bool = False, look_for: str | None = None):
+                 has_quality: bool = False, look_for: str | None = None,
+                 difference: DifferenceColumns | None = None):
         self.bundle = bundle
         self.look_for = look_for  # `Detector.looking_for`
+        # `difference`: ZTF's difference magnitudes' columns, selected under their roles' names
         self.cmap = ColumnMap("object_id", "time", "flux", "flux_err" if has_err else None,
                               "band" if has_band else None, unit,
-                              "quality" if has_quality else None)
+                              "quality" if has_quality else None,
+                              None if difference is None else difference.renamed())
         self.threshold = threshold
         self.batch_objects = batch_objects
         self.segment_points = segment_points
@@ -299,6 +302,8 @@ def score_spark(
         selected.append(col(f"`{cmap.band}`").cast("string").alias("band"))
     if cmap.quality:  # flagged points masked, as `lcad score` masks them
         selected.append(col(f"`{cmap.quality}`").alias("quality"))
+    if cmap.difference:  # ZTF difference magnitudes made apparent, as `lcad score` does
+        selected += [col(f"`{c}`").alias(role) for role, c in cmap.difference.roles.items()]
     # ranges of object ids holding about as many rows each (a hash put several of a few
     # long objects on one core); 4 per core so a slow task does not hold up the others
     n_parts = partitions or 4 * spark.sparkContext.defaultParallelism
@@ -306,7 +311,7 @@ def score_spark(
             .sortWithinPartitions("object_id", "time", *(["band"] if cmap.band else [])))
     scorer = PartitionScorer(name, cmap.unit, cmap.flux_err is not None, cmap.band is not None,
                              threshold, batch_objects, segment_points, cmap.quality is not None,
-                             look_for)
+                             look_for, cmap.difference)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*pandas >= 3.0.0", category=FutureWarning)
         # scored once: kept on disk (in memory, 10 million points overran a 1 GB driver

@@ -173,3 +173,75 @@ def test_a_quality_column_masks_its_flagged_points_in_every_mode():
     # without the column the 50 is kept
     a, _b = curves_from_frame(frame.drop(columns="SAP_QUALITY"))
     assert a.mask.all()
+
+
+def ztf_variable(rng_seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """A variable star's ZTF alerts: difference magnitudes (magpsf, the size of the flux
+    difference from the reference), their sign (isdiffpos t / f); and its true magnitudes."""
+    rng = np.random.default_rng(rng_seed)
+    t = np.sort(rng.uniform(0, 300, 80))
+    true = 17.0 + 0.3 * np.sin(2 * np.pi * t / 13.7)
+    diff = 10 ** (-0.4 * true) - 10 ** (-0.4 * 17.0)
+    frame = pd.DataFrame({"objectId": "ZTF18var", "jd": t + 2459000.5, "fid": 1,
+                          "magpsf": -2.5 * np.log10(np.abs(diff)), "sigmapsf": 0.05,
+                          "isdiffpos": np.where(diff > 0, "t", "f")})
+    return frame, true
+
+
+def test_ztf_difference_magnitudes_become_apparent_or_their_fadings_are_masked(tmp_path):
+    """ZTF's magpsf is the size of the difference from the reference image; on a variable
+    star about half the alerts are fadings (isdiffpos f), which read as magnitudes would be
+    brightenings. With the reference's magnitude (magnr within 1.4", ALeRCE's correction) or
+    ALeRCE's own magpsf_corr the curve is the star's; without, the fadings are masked and
+    said; in the service's strict mode alike; the columns line says what is done."""
+    from lcad.models.io import column_summary
+    from lcad.models.lightcurve import MAG_ZERO_POINT
+
+    frame, true = ztf_variable()
+    fading = (frame["isdiffpos"] == "f").to_numpy()
+    def mags(c):
+        return MAG_ZERO_POINT - 2.5 * np.log10(c.flux[c.mask])
+
+    for strict in (False, True):
+        (c,) = curves_from_frame(frame, "alerts.csv", strict=strict)
+        assert c.mask.tolist() == (~fading).tolist()
+        assert c.warnings == [f"masked {fading.sum()} point(s) with isdiffpos false (a "
+                              "negative difference: magpsf then measures a fading; no "
+                              "reference flux to make it an apparent magnitude)"]
+        with_ref = frame.assign(magnr=17.0, distnr=0.3)
+        (c,) = curves_from_frame(with_ref, "alerts.csv", strict=strict)
+        assert c.mask.all() and not c.warnings
+        np.testing.assert_allclose(mags(c), true, atol=1e-9)
+        alerce = frame.assign(magpsf_corr=true, sigmapsf_corr_ext=0.01, corrected="t")
+        (c,) = curves_from_frame(alerce, "alerts.csv", strict=strict)
+        assert c.mask.all() and not c.warnings
+        np.testing.assert_allclose(mags(c), true, atol=1e-9)
+    # a reference source 3" away is another object: no correction, the fadings masked
+    (c,) = curves_from_frame(frame.assign(magnr=17.0, distnr=3.0))
+    assert c.mask.tolist() == (~fading).tolist()
+    # ALeRCE did not correct (the object is not in the reference): magpsf as it is
+    (c,) = curves_from_frame(frame.assign(magpsf_corr=true, corrected=False))
+    assert c.mask.tolist() == (~fading).tolist()
+    # a quality flag and a fading on the same object: both said, each point counted once
+    flagged = frame.assign(catflags=np.where(np.arange(len(frame)) < 3, 32768, 0))
+    (c,) = curves_from_frame(flagged)
+    n = int((fading | (np.arange(len(frame)) < 3)).sum())
+    assert c.warnings == [f"masked {n} point(s) flagged in column 'catflags' (non-zero) or "
+                          "with isdiffpos false (a negative difference: magpsf then measures "
+                          "a fading; no reference flux to make it an apparent magnitude)"]
+    bad = frame.assign(isdiffpos=["t", "maybe"] * 40)
+    with pytest.raises(DataError, match=r"alerts.csv: column 'isdiffpos' \(the difference's "
+                       r"sign\) holds 'maybe': expected t or f, 1 or 0, true or false"):
+        curves_from_frame(bad, "alerts.csv")
+    numeric = frame.assign(isdiffpos=np.where(fading, 0, 1))  # 1 / 0, as some exports
+    (c,) = curves_from_frame(numeric)
+    assert c.mask.tolist() == (~fading).tolist()
+    path = tmp_path / "alerts.csv"
+    frame.assign(magnr=17.0, distnr=0.3).to_csv(path, index=False)
+    assert column_summary(path).endswith(
+        "difference magnitudes with sign isdiffpos: apparent magnitudes from the reference's "
+        "magnr within 1.4\" (distnr; ALeRCE's correction); where isdiffpos is false and "
+        "uncorrected: masked (a fading, not a brightening)")
+    # a magnitude column that is not ZTF's difference magnitude is read as it is
+    (c,) = curves_from_frame(frame.rename(columns={"magpsf": "mag"}))
+    assert c.mask.all()

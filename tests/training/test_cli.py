@@ -103,6 +103,26 @@ def test_score_counts_unscored_and_refuses_when_nothing_scores(trained, synth_cs
     assert "no object of" in capsys.readouterr().err
 
 
+def test_score_never_writes_over_its_data(trained, synth_csv, tmp_path, capsys):
+    """`--output` naming the data file (or a file the objects or intervals would go to) is
+    refused before anything is written: the data stays as it was."""
+    data = tmp_path / "curves.csv"
+    data.write_bytes(synth_csv.read_bytes())
+    beside = tmp_path / "curves.objects.csv"  # data that `--output curves.csv`'s objects hit
+    beside.write_bytes(synth_csv.read_bytes())
+    (tmp_path / "sub").mkdir()
+    for source, output in ((data, data), (data, tmp_path / "sub" / ".." / "curves.csv"),
+                           (beside, data)):  # the last: its objects would go to `beside`
+        assert main(["score", "--model", str(trained), "--data", str(source), "--output",
+                     str(output)]) == 2
+        assert f"would write over the data file {source.resolve()}:" in \
+            capsys.readouterr().err
+    assert main(["score", "--model", str(trained), "--data", str(tmp_path), "--output",
+                 str(tmp_path / "curves.csv")]) == 2
+    assert "would write over the data file" in capsys.readouterr().err
+    assert data.read_bytes() == beside.read_bytes() == synth_csv.read_bytes()
+
+
 def test_score_reports_repairs_as_train_does(trained, synth_csv, tmp_path, capsys):
     frame = pd.read_csv(synth_csv)
     one = frame[frame.object_id == frame.object_id.iloc[0]].copy()

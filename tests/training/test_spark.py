@@ -10,7 +10,7 @@ import pytest
 from lcad.cli import main
 from lcad.models.detector import Detector
 from lcad.models.frames import curves_from_frame
-from tests.conftest import SYNTH
+from tests.conftest import SYNTH, as_ztf_alerts
 
 
 @pytest.fixture(scope="module")
@@ -284,3 +284,30 @@ def test_spark_submit_runs_the_documented_job(tiny_bundle, survey, tmp_path):
     said = [line for line in again.stdout.splitlines() if line.startswith("lcad ")]
     assert again.returncode == 2 and said and "--overwrite" in said[-1], said
     assert "MapInPandas" not in again.stderr  # refused before any scoring
+
+
+def test_spark_score_makes_ztf_difference_magnitudes_apparent_as_lcad_score_does(
+        spark, tiny_bundle, survey, tmp_path):
+    """The survey's curves written as ZTF alerts (magpsf: the size of each point's difference
+    from a reference flux, isdiffpos its sign, magnr and distnr the reference): `lcad score`
+    and `lcad spark-score` both read them back as the curves themselves (ALeRCE's correction),
+    so the points score as the plain fluxes do."""
+    frame = pd.read_parquet(survey)
+    frame = frame[frame["object_id"] != "long"].reset_index(drop=True)
+    alerts = as_ztf_alerts(frame)
+    data, plain = tmp_path / "alerts.parquet", tmp_path / "plain.parquet"
+    alerts.to_parquet(data)
+    frame.to_parquet(plain)
+    for name, source in (("plain", plain), ("alerts", data)):
+        assert main(["score", "--model", str(tiny_bundle), "--data", str(source),
+                     "--output", str(tmp_path / f"{name}-scores.parquet")]) == 0
+    assert main(["spark-score", "--model", str(tiny_bundle), "--data", str(data),
+                 "--output", str(tmp_path / "spark"), "--partitions", "2"]) == 0
+    want = sorted_points(pd.read_parquet(tmp_path / "plain-scores.parquet"))
+    for got in (pd.read_parquet(tmp_path / "alerts-scores.parquet"),
+                pd.read_parquet(tmp_path / "spark" / "points")):
+        got = sorted_points(got)
+        assert len(got) == len(want) and np.isfinite(got["score"]).all()
+        for col in ("flux", "score", "p_value"):
+            np.testing.assert_allclose(got[col], want[col], rtol=1e-5, atol=1e-7,
+                                       err_msg=col)
