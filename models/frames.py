@@ -66,37 +66,88 @@ HEADERLESS_COLUMNS = {1: ("flux",), 2: ("time", "flux"), 3: ("time", "flux", "fl
 FIRST_LINE_BYTES = 1 << 16
 
 
-def first_line(head: bytes, cut: bool) -> str:
-    """The first non-empty line of a table's first bytes `head`; `cut`: the table goes on
+@dataclass(frozen=True)
+class TableStart:
+    """Where a text table begins (`table_start`)."""
+
+    first: str  # its first line that is no comment: a header row, or values
+    skip: int  # the lines before it: comments (`#`, as astronomy's text tables open) and blanks
+    names: list[str] | None = None  # a commented header: the last comment line's names, where
+    # the first line is values and they are as many (`# time mag err`, then numbers)
+
+
+def table_start(head: bytes, cut: bool) -> TableStart:
+    """Where the table in a text table's first bytes `head` begins; `cut`: the table goes on
     past them, so a line that fills them (one long line of values) loses its last value,
     which may be cut in two."""
-    lines = [ln for ln in head.decode("utf-8", errors="replace").splitlines() if ln.strip()]
-    if not lines:
-        return ""
-    line = lines[0]
-    if cut and len(lines) == 1 and len(line.split()) > 1:
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    skip, comment = 0, None
+    while skip < len(lines) and (not lines[skip].strip()
+                                 or lines[skip].lstrip().startswith("#")):
+        if lines[skip].strip():
+            comment = lines[skip].lstrip()[1:]
+        skip += 1
+    if skip == len(lines):
+        return TableStart("", skip)
+    line = lines[skip]
+    if cut and skip == len(lines) - 1 and len(line.split()) > 1:
         line = line.rsplit(None, 1)[0]
-    return line
+    names = None
+    n = values_in_first_line(line)
+    if comment is not None and n is not None:
+        tokens = _tokens(comment, separator(line))
+        if len(tokens) == n and all(tokens) and not any(_number(t) for t in tokens):
+            names = tokens
+    return TableStart(line, skip, names)
+
+
+def first_line(head: bytes, cut: bool) -> str:
+    """The first line of a table's first bytes that is neither blank nor a comment
+    (`table_start`)."""
+    return table_start(head, cut).first
 
 
 def separator(line: str) -> str:
-    """A table's field separator, from its first line: commas, else tabs, else spaces."""
+    """A table's field separator, from its first line: semicolons (with decimal commas, as
+    spreadsheets write CSV where the comma is the decimal mark), else commas, else tabs, else
+    spaces."""
+    if ";" in line and line.count(";") >= line.count(","):
+        return ";"
     return "," if "," in line else "\t" if "\t" in line else r"\s+"
+
+
+def csv_options(start: TableStart, text: bool) -> dict[str, Any]:
+    """`pd.read_csv`'s separator, decimal mark and rows to skip for a table that begins at
+    `start`; `text`: a text file (.txt, .dat, .tsv: tabs or spaces too), else a CSV file or
+    body (commas, or semicolons)."""
+    sep = separator(start.first)
+    if not text and sep not in (",", ";"):
+        sep = ","
+    return {"sep": sep, "decimal": "," if sep == ";" else ".", "skiprows": start.skip}
+
+
+def _tokens(line: str, sep: str) -> list[str]:
+    return [t.strip() for t in (line.split() if sep == r"\s+" else line.split(sep))]
+
+
+def _number(token: str, decimal_comma: bool = False) -> bool:
+    try:
+        float(token.replace(",", ".") if decimal_comma else token)
+    except ValueError:
+        return False
+    return True
 
 
 def values_in_first_line(line: str) -> int | None:
     """How many values a table's first line holds when they are all numbers, the first maybe
     a date and time (the table has no header row), else None."""
     sep = separator(line)
-    tokens = [t.strip() for t in (line.split() if sep == r"\s+" else line.split(sep))]
+    tokens = _tokens(line, sep)
     if not tokens or not all(tokens):
         return None
-    try:
-        [float(t) for t in tokens[1:]]
-        float(tokens[0])
-    except ValueError:
-        if len(tokens) < 2 or not _datetime(tokens[0]):
-            return None  # a header row (or text that is not a table)
+    numbers = [_number(t, sep == ";") for t in tokens]
+    if not all(numbers[1:]) or not (numbers[0] or (len(tokens) >= 2 and _datetime(tokens[0]))):
+        return None  # a header row (or text that is not a table)
     return len(tokens)
 
 
@@ -112,12 +163,16 @@ def _datetime(token: str) -> bool:
     return True
 
 
-def headerless_frame(source: Any, first_line: str, where: str | Path) -> pd.DataFrame:
-    """A table without a header row (a path or a buffer; `first_line` its first line): one
-    value a row (time = the row, from 0), time and value, or time, value and error; one line
-    of many values is one series. Errors name `where`."""
-    frame = pd.read_csv(source, sep=separator(first_line), header=None,
-                        encoding_errors="strict", skip_blank_lines=True)
+def headerless_frame(source: Any, start: TableStart, where: str | Path) -> pd.DataFrame:
+    """A table without a header row (a path or a buffer beginning at `start`): named by its
+    commented header where it has one (`# time mag err`), else one value a row (time = the
+    row, from 0), time and value, or time, value and error; one line of many values is one
+    series. Errors name `where`."""
+    frame = pd.read_csv(source, header=None, encoding_errors="strict", skip_blank_lines=True,
+                        **csv_options(start, text=True))
+    if start.names is not None:
+        frame.columns = start.names
+        return frame
     if len(frame) == 1 and frame.shape[1] > 3:  # one series written across one line
         frame = pd.DataFrame({0: frame.iloc[0].to_numpy(np.float64)})
     named = headerless_named(frame)

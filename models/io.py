@@ -17,11 +17,12 @@ from lcad.models.frames import (
     FIRST_LINE_BYTES,
     HEADERLESS_COLUMNS,
     ColumnMap,
-    first_line,
+    TableStart,
+    csv_options,
     frame_to_curves,
     headerless_frame,
     resolve_columns,
-    separator,
+    table_start,
     time_in_days,
     values_in_first_line,
 )
@@ -78,24 +79,24 @@ def ucr_split(path: str | Path) -> UcrSplit | None:
     return UcrSplit(train, begin - 1, end - 1)  # the archive counts from 1
 
 
-def _first_line(path: Path) -> str:
-    """The first non-empty line of a text file (`frames.first_line` of its first bytes)."""
+def _table_start(path: Path) -> TableStart:
+    """Where the table in a text file begins (`frames.table_start` of its first bytes)."""
     with path.open("rb") as fh:
         head = fh.read(FIRST_LINE_BYTES)
-    return first_line(head, cut=len(head) == FIRST_LINE_BYTES)
+    return table_start(head, cut=len(head) == FIRST_LINE_BYTES)
 
 
-def _table_separator(path: Path, first: str) -> str:
-    """Commas for a CSV file; a text file's own (commas, tabs or spaces, from its first
-    line `first`)."""
-    return separator(first) if _suffix(path) in TEXT_SUFFIXES else ","
+def _csv_options(path: Path, start: TableStart) -> dict[str, Any]:
+    """`frames.csv_options` for this file: a text file's own separator (commas, semicolons,
+    tabs or spaces), a CSV file's commas or semicolons."""
+    return csv_options(start, text=_suffix(path) in TEXT_SUFFIXES)
 
 
 def headerless(path: Path) -> int | None:
     """How many values the first line of a text or CSV file holds when it is not a header
     row (`values_in_first_line`), else None."""
     try:
-        return values_in_first_line(_first_line(path))
+        return values_in_first_line(_table_start(path).first)
     except OSError:
         return None
 
@@ -106,11 +107,10 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path)
-        elif values_in_first_line(first := _first_line(path)) is not None:
-            frame = headerless_frame(path, first, path)
+        elif values_in_first_line((start := _table_start(path)).first) is not None:
+            frame = headerless_frame(path, start, path)
         else:
-            frame = pd.read_csv(path, sep=_table_separator(path, first),
-                                encoding_errors="strict")
+            frame = pd.read_csv(path, encoding_errors="strict", **_csv_options(path, start))
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -345,13 +345,15 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
             import pyarrow.parquet as pq
 
             names = list(pq.read_schema(f).names)
-        elif (n_values := values_in_first_line(first := _first_line(f))) is not None:
+        elif (start := _table_start(f)).names is not None:  # a commented header
+            names = start.names
+        elif (n_values := values_in_first_line(start.first)) is not None:
             names = list(HEADERLESS_COLUMNS.get(n_values, HEADERLESS_COLUMNS[1]))
             return ("columns: no header row: " + ", ".join(names) + (
                 " (time: the row number, from 0)" if "time" not in names else ""))
         else:
-            names = [str(c) for c in pd.read_csv(f, nrows=0, sep=_table_separator(f, first),
-                                                  encoding_errors="strict").columns]
+            names = [str(c) for c in pd.read_csv(f, nrows=0, encoding_errors="strict",
+                                                  **_csv_options(f, start)).columns]
         cmap = resolve_columns(f, names, columns, unit)
     except (DataError, OSError, ValueError, UnicodeDecodeError):
         return None

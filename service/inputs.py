@@ -22,10 +22,11 @@ from lcad.models.detector import Detector, Prepared, stack_inputs
 from lcad.models.errors import DataError, LightCurveError
 from lcad.models.frames import (
     FIRST_LINE_BYTES,
-    first_line,
+    csv_options,
     frame_to_curves,
     headerless_frame,
     resolve_columns,
+    table_start,
     values_in_first_line,
 )
 from lcad.models.lightcurve import DEFAULT_BAND, MAG_ZERO_POINT, LightCurve
@@ -177,11 +178,12 @@ def read_csv_body(body: bytes) -> pd.DataFrame:
     without one are read (`io.headerless_frame`: one value a row, or time, value, error)."""
     if not body.strip():
         raise ApiError(422, "body: empty CSV")
-    first = first_line(body[:FIRST_LINE_BYTES], cut=len(body) > FIRST_LINE_BYTES)
+    start = table_start(body[:FIRST_LINE_BYTES], cut=len(body) > FIRST_LINE_BYTES)
     try:
-        if values_in_first_line(first) is not None:
-            return headerless_frame(io.BytesIO(body), first, "body")
-        return pd.read_csv(io.BytesIO(body), encoding_errors="strict")
+        if values_in_first_line(start.first) is not None:
+            return headerless_frame(io.BytesIO(body), start, "body")
+        return pd.read_csv(io.BytesIO(body), encoding_errors="strict",
+                           **csv_options(start, text=False))
     except DataError as exc:
         raise ApiError(422, str(exc)) from None
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError,

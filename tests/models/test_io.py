@@ -259,6 +259,39 @@ def test_text_files_without_a_header_row(tmp_path):
         read_curves(wide)
 
 
+def test_comment_lines_and_spreadsheet_csv_are_read_as_the_plain_table(tmp_path):
+    """Astronomy's text tables open with `#` comment lines, the last one often naming the
+    columns (a commented header); a spreadsheet set to a decimal comma writes `;`-separated
+    CSV. Each reads as the same curve as a plain CSV, and the columns line names what it
+    found; comments over a header row, or over values they do not name, are skipped."""
+    from lcad.models.io import column_summary
+
+    t, mag = 2450000.0 + np.arange(50) * 0.1, 12.0 + 0.1 * np.sin(np.arange(50))
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"hjd": t, "mag": mag, "mag_err": 0.01}).to_csv(plain, index=False)
+    rows = [f"{a:.1f} {float(b)!r} 0.01" for a, b in zip(t, mag, strict=True)]
+    files = {
+        "commented.dat": "# ASAS-SN-like export\n#\n# hjd  mag  mag_err\n" + "\n".join(rows),
+        "over_header.txt": "# units: days, mag\nhjd mag mag_err\n" + "\n".join(rows),
+        "semicolons.csv": "hjd;mag;mag_err\n" + "\n".join(
+            ";".join(v.replace(".", ",") for v in r.split()) for r in rows),
+    }
+    want = read_curves(plain)[0]
+    for name, text in files.items():
+        (tmp_path / name).write_text(text + "\n")
+        (c,) = read_curves(tmp_path / name)
+        assert c.unit == "mag" and np.allclose(c.time, want.time), name
+        assert np.allclose(c.flux, want.flux) and np.allclose(c.flux_err, want.flux_err), name
+        assert column_summary(tmp_path / name).startswith(
+            "columns: object - (the whole file is one object), time hjd, magnitude mag, "
+            "error mag_err"), name
+    unnamed = tmp_path / "unnamed.txt"  # the comment names no columns: no header row
+    unnamed.write_text("# observed 2009-2013\n" + "\n".join(f"{float(v)!r}" for v in mag))
+    (c,) = read_curves(unnamed)
+    assert len(c) == 50 and np.array_equal(c.time, np.arange(50.0))
+    assert column_summary(unnamed) == "columns: no header row: flux (time: the row number, from 0)"
+
+
 def test_a_ucr_archive_name_gives_the_training_part_and_the_anomaly(tmp_path):
     from lcad.models.io import ucr_split
 

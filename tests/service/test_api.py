@@ -107,7 +107,8 @@ def test_score_accepts_csv(client, service_curves, tiny_detector):
 
 def test_a_csv_body_without_a_header_row_is_one_series(client, service_curves):
     """Values a line (time, flux) with no header, as files without one are read; the series
-    gets an id the response names; five unnamed columns are a 422 saying what to add."""
+    gets an id the response names; a spreadsheet's CSV (`;`, decimal commas) under a comment
+    line reads the same; five unnamed columns are a 422 saying what to add."""
     curves, _ = service_curves
     c = curves[0]
     body = "\n".join(f"{float(t)!r},{float(f)!r}" for t, f in zip(c.time, c.flux, strict=True))
@@ -118,6 +119,11 @@ def test_a_csv_body_without_a_header_row_is_one_series(client, service_curves):
     named = client.post("/v1/score?include=point_scores",
                         content=f"time,flux\n{body}", headers={"content-type": "text/csv"})
     assert r["point_scores"] == pytest.approx(named.json()["results"][0]["point_scores"])
+    spreadsheet = "# exported\ntime;flux\n" + body.replace(",", ";").replace(".", ",")
+    resp = client.post("/v1/score?include=point_scores", content=spreadsheet,
+                       headers={"content-type": "text/csv"})  # `;` and decimal commas
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["results"][0]["point_scores"] == pytest.approx(r["point_scores"])
     err = _error(client.post("/v1/score", content=b"1,2,3,4,5\n6,7,8,9,10\n",
                              headers={"content-type": "text/csv"}), 422)
     assert "5 columns of numbers and no header row" in err["message"]
