@@ -635,8 +635,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     suffix = args.output.suffix.lower()
     if suffix not in (".csv", ".parquet"):
         raise CliError(f"--output must end in .csv or .parquet, not {args.output.name!r}")
-    from lcad.models.io import data_files
-    from lcad.training.scoring import intervals_path, objects_path
+    from lcad.models.io import data_files, intervals_path, objects_path
 
     inputs = {f.resolve() for f in data_files(args.data)}  # missing or empty: named before
     for out in (args.output, objects_path(args.output), intervals_path(args.output)):  # Keras

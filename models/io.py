@@ -369,6 +369,16 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
     return f"columns{more}: " + ", ".join(parts)
 
 
+def objects_path(output: Path) -> Path:
+    """Where `lcad score` writes the objects beside its points file `output`."""
+    return output.with_name(f"{output.stem}.objects{output.suffix}")
+
+
+def intervals_path(output: Path) -> Path:
+    """Where `lcad score` writes the flagged intervals beside its points file `output`."""
+    return output.with_name(f"{output.stem}.intervals{output.suffix}")
+
+
 def summarize_repairs(curves: list[LightCurve]) -> list[str]:
     """One line per curve that needed repairs."""
     return [f"{c.object_id}: {'; '.join(c.warnings)}" for c in curves if c.warnings]

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from lcad.models.detector import Detector
 from lcad.models.errors import LightCurveError
-from lcad.models.io import iter_curves, summarize_repairs
+from lcad.models.io import intervals_path, iter_curves, objects_path, summarize_repairs
 from lcad.models.lightcurve import LightCurve
 from lcad.models.results import INTERVAL_COLUMNS, INTERVAL_TYPES, finite_or_none
 
@@ -421,14 +421,6 @@ def iter_long(det: Detector, curve: LightCurve, threshold: float | None,
            "p_value": finite_or_none(p_value), "is_anomalous": bool(anomalous),
            "n_points": n, "n_anomalous_points": n_flagged, "n_intervals": n_intervals}
     return {**row, "score_mean": None, "score_std": None} if samples else row
-
-
-def objects_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.objects{output.suffix}")
-
-
-def intervals_path(output: Path) -> Path:
-    return output.with_name(f"{output.stem}.intervals{output.suffix}")
 
 
 def score_to_file(
