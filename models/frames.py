@@ -55,6 +55,9 @@ MAG_ERROR_NAMES = {"magerr", "mag_err", "e_mag", "sigmapsf", "magpsf_err"}
 # lies within ZTF_MATCH_RADIUS (`distnr`). A negative difference that cannot be corrected is
 # masked and reported, not read as a brightening.
 DIFFERENCE_MAGNITUDE = "magpsf"
+# the limiting magnitude of a non-detection (ZTF's alert histories and forced photometry: a
+# row with no magnitude and the limit it was fainter than)
+LIMIT_NAMES = ("diffmaglim",)
 ZTF_MATCH_RADIUS = 1.4  # arcsec: the reference source is the object itself (ALeRCE's)
 
 
@@ -295,12 +298,14 @@ class ColumnMap:
     unit: str  # "flux" or "mag"
     quality: str | None = None  # non-zero: the point is flagged and masked
     difference: DifferenceColumns | None = None  # ZTF difference magnitudes: their sign
+    limit: str | None = None  # a non-detection's limiting magnitude (no magnitude given)
 
     @property
     def extra(self) -> list[str]:
-        """The columns read beside the roles' (quality flags, the difference's columns)."""
-        return ([self.quality] if self.quality else []) + (
-            self.difference.names if self.difference else [])
+        """The columns read beside the roles' (quality flags, the difference's columns, the
+        limiting magnitudes)."""
+        return [c for c in (self.quality, *(self.difference.names if self.difference else ()),
+                            self.limit) if c]
 
 
 def resolve_columns(
@@ -337,8 +342,10 @@ def resolve_columns(
         found["flux_err"] = _error_column(flux_col, unit, lower)
     quality = next((lower[a] for a in QUALITY_NAMES if a in lower), None)
     difference = DifferenceColumns.find(flux_col, lower) if unit == "mag" else None
+    limit = next((lower[a] for a in LIMIT_NAMES if a in lower), None) if unit == "mag" \
+        else None
     return ColumnMap(found["object_id"], time_col, flux_col, found["flux_err"],
-                     found["band"], unit, quality, difference)
+                     found["band"], unit, quality, difference, limit)
 
 
 def time_in_days(values: pd.Series, source: str | Path = "input") -> np.ndarray:
@@ -429,15 +436,23 @@ def frame_to_curves(
     e = None if cmap.flux_err is None or frame[cmap.flux_err].isna().all() \
         else numeric_column(frame[cmap.flux_err], source, "flux_err")  # an empty column: none
     band = None if cmap.band is None else frame[cmap.band].astype(str).to_numpy()
-    flagged = quality = negative = None
+    flags: list[tuple[np.ndarray, str]] = []  # the rows each reason masks, and the reason
     if cmap.quality is not None:
         q = numeric_column(frame[cmap.quality], source, "quality flag")
-        quality = np.isfinite(q) & (q != 0)
+        flags.append((np.isfinite(q) & (q != 0),
+                      f"flagged in column {cmap.quality!r} (non-zero)"))
+    if cmap.limit is not None:
+        lim = numeric_column(frame[cmap.limit], source, "limiting magnitude")
+        flags.append((~np.isfinite(f) & np.isfinite(lim),
+                      f"as non-detections (no {cmap.flux}; {cmap.limit} gives the limit it "
+                      "was fainter than: an upper limit, not a measurement)"))
     if cmap.difference is not None:
         f, e, negative = difference_magnitudes(frame, cmap.difference, f, e, source)
-    for rows in (quality, negative):
-        if rows is not None and rows.any():
-            flagged = rows if flagged is None else flagged | rows
+        flags.append((negative, f"with {cmap.difference.isdiffpos} false (a negative "
+                      "difference: magpsf then measures a fading; no reference flux to make "
+                      "it an apparent magnitude)"))
+    flags = [(rows, why) for rows, why in flags if rows.any()]
+    flagged = np.logical_or.reduce([rows for rows, _ in flags]) if flags else None
     if flagged is not None and not strict:
         # flagged objects are not clean: `from_arrays` masks and reports
         f = np.where(flagged, np.nan, f)
@@ -477,7 +492,7 @@ def frame_to_curves(
                 emit_warnings=emit_warnings, strict=strict,
                 flagged=None if flagged is None else flagged[idx],
                 flag_column=cmap.quality or "quality",
-                flag_reason=_flag_reason(cmap, quality, negative, idx)))
+                flag_reason=_flag_reason(flags, idx)))
         except LightCurveError as exc:
             problem = (f"light curve {name!r}, {exc.field}: {exc.message}"
                        if strict and exc.field else str(exc))
@@ -493,17 +508,25 @@ def frame_to_curves(
     return curves
 
 
-def _flag_reason(cmap: ColumnMap, quality: np.ndarray | None, negative: np.ndarray | None,
-                 idx: slice | np.ndarray) -> str | None:
-    """Why one object's flagged rows are masked, where a negative difference is among them
-    (None: a quality flag alone, `from_arrays`' own words)."""
-    if negative is None or cmap.difference is None or not negative[idx].any():
+def _flag_reason(flags: Sequence[tuple[np.ndarray, str]], idx: slice | np.ndarray
+                 ) -> str | None:
+    """Why one object's flagged rows are masked (`flags`: each reason's rows): one reason's
+    words, or each reason's count (a row counted under the first that holds it); None for a
+    quality flag alone (`from_arrays`' own words)."""
+    if not flags:
         return None
-    why = [f"flagged in column {cmap.quality!r} (non-zero)"] \
-        if quality is not None and quality[idx].any() else []
-    why.append(f"with {cmap.difference.isdiffpos} false (a negative difference: magpsf "
-               "then measures a fading; no reference flux to make it an apparent magnitude)")
-    return " or ".join(why)
+    counted = np.zeros(len(flags[0][0]), bool)[idx]
+    parts = []
+    for rows, why in flags:
+        mine = rows[idx] & ~counted
+        if mine.any():
+            parts.append((int(mine.sum()), why))
+            counted |= mine
+    if not parts or (len(parts) == 1 and parts[0][1].startswith("flagged in column")):
+        return None
+    if len(parts) == 1:
+        return parts[0][1]
+    return ": " + "; ".join(f"{n} {why}" for n, why in parts)
 
 
 # the share of rows repeating an earlier (time, band) above which a file without an object

@@ -365,6 +365,8 @@ def column_summary(path: str | Path, columns: Mapping[str, str | None] | None = 
         parts.append(f"quality flags {cmap.quality} (non-zero: masked)")
     if cmap.difference:
         parts.append(cmap.difference.text)
+    if cmap.limit:
+        parts.append(f"limiting magnitudes {cmap.limit} (no magnitude: a non-detection, masked)")
     more = f" (the first of {len(files)} files)" if len(files) > 1 else ""
     return f"columns{more}: " + ", ".join(parts)
 

@@ -164,8 +164,9 @@ class LightCurve:
         mask = np.isfinite(f)
         nonfinite = ~mask
         if flag is not None and flag.any():
-            repairs.append(f"masked {int(flag.sum())} point(s) " + (
-                flag_reason or f"flagged in column {flag_column!r} (non-zero)"))
+            why = flag_reason or f"flagged in column {flag_column!r} (non-zero)"
+            repairs.append(f"masked {int(flag.sum())} point(s)"
+                           + ("" if why.startswith(":") else " ") + why)  # ": a, b" lists
             nonfinite &= ~flag
             mask &= ~flag
         if nonfinite.any():

@@ -222,13 +222,25 @@ def test_ztf_difference_magnitudes_become_apparent_or_their_fadings_are_masked(t
     # ALeRCE did not correct (the object is not in the reference): magpsf as it is
     (c,) = curves_from_frame(frame.assign(magpsf_corr=true, corrected=False))
     assert c.mask.tolist() == (~fading).tolist()
-    # a quality flag and a fading on the same object: both said, each point counted once
-    flagged = frame.assign(catflags=np.where(np.arange(len(frame)) < 3, 32768, 0))
+    # a quality flag, non-detections and fadings on one object: each said, each point
+    # counted once (under the first reason that holds it)
+    first3 = np.arange(len(frame)) < 3
+    flagged = frame.assign(catflags=np.where(first3, 32768, 0), diffmaglim=20.5)
+    gone = (np.arange(len(frame)) >= 3) & (np.arange(len(frame)) < 6)  # three non-detections
+    flagged.loc[gone, "magpsf"] = np.nan
     (c,) = curves_from_frame(flagged)
-    n = int((fading | (np.arange(len(frame)) < 3)).sum())
-    assert c.warnings == [f"masked {n} point(s) flagged in column 'catflags' (non-zero) or "
-                          "with isdiffpos false (a negative difference: magpsf then measures "
-                          "a fading; no reference flux to make it an apparent magnitude)"]
+    n_fading = int((fading & ~first3 & ~gone).sum())
+    assert c.warnings == [f"masked {6 + n_fading} point(s): 3 flagged in column 'catflags' "
+                          "(non-zero); 3 as non-detections (no magpsf; diffmaglim gives the "
+                          "limit it was fainter than: an upper limit, not a measurement); "
+                          f"{n_fading} with isdiffpos false (a negative difference: magpsf then "
+                          "measures a fading; no reference flux to make it an apparent "
+                          "magnitude)"]
+    assert c.mask.sum() == len(frame) - 6 - n_fading
+    # non-detections alone (an SN's alert history: no isdiffpos): said as what they are
+    (c,) = curves_from_frame(flagged.drop(columns=["isdiffpos", "catflags"]))
+    assert c.warnings == ["masked 3 point(s) as non-detections (no magpsf; diffmaglim gives "
+                          "the limit it was fainter than: an upper limit, not a measurement)"]
     bad = frame.assign(isdiffpos=["t", "maybe"] * 40)
     with pytest.raises(DataError, match=r"alerts.csv: column 'isdiffpos' \(the difference's "
                        r"sign\) holds 'maybe': expected t or f, 1 or 0, true or false"):
@@ -242,6 +254,9 @@ def test_ztf_difference_magnitudes_become_apparent_or_their_fadings_are_masked(t
         "difference magnitudes with sign isdiffpos: apparent magnitudes from the reference's "
         "magnr within 1.4\" (distnr; ALeRCE's correction); where isdiffpos is false and "
         "uncorrected: masked (a fading, not a brightening)")
+    frame.assign(diffmaglim=20.5).to_csv(path, index=False)
+    assert column_summary(path).endswith(
+        "limiting magnitudes diffmaglim (no magnitude: a non-detection, masked)")
     # a magnitude column that is not ZTF's difference magnitude is read as it is
     (c,) = curves_from_frame(frame.rename(columns={"magpsf": "mag"}))
     assert c.mask.all()
