@@ -641,8 +641,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     for out in (args.output, objects_path(args.output), intervals_path(args.output)):  # Keras
         if out.resolve() in inputs:
             raise CliError(f"--output {args.output} would write over the data file "
-                           f"{out.resolve()}: "
-                           "choose another --output")
+                           f"{out.resolve()}: choose another --output")
     det = _asked(load_detector(args.model), args.look_for)
     from lcad.models.uncertainty import sampling_sources
     from lcad.training.scoring import auto_processes, keep_freed_memory, score_to_file

@@ -511,21 +511,16 @@ def frame_to_curves(
 def _flag_reason(flags: Sequence[tuple[np.ndarray, str]], idx: slice | np.ndarray
                  ) -> str | None:
     """Why one object's flagged rows are masked (`flags`: each reason's rows): one reason's
-    words, or each reason's count (a row counted under the first that holds it); None for a
-    quality flag alone (`from_arrays`' own words)."""
-    if not flags:
-        return None
-    counted = np.zeros(len(flags[0][0]), bool)[idx]
-    parts = []
+    words, or each reason's count (a row counted under the first that holds it); None where
+    none holds."""
+    parts, counted = [], None
     for rows, why in flags:
-        mine = rows[idx] & ~counted
+        mine = rows[idx] if counted is None else rows[idx] & ~counted
         if mine.any():
             parts.append((int(mine.sum()), why))
-            counted |= mine
-    if not parts or (len(parts) == 1 and parts[0][1].startswith("flagged in column")):
-        return None
-    if len(parts) == 1:
-        return parts[0][1]
+            counted = mine if counted is None else counted | mine
+    if len(parts) <= 1:
+        return parts[0][1] if parts else None
     return ": " + "; ".join(f"{n} {why}" for n, why in parts)
 
 
